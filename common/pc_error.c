@@ -1,0 +1,51 @@
+#include "pc_error.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+const char *parasol_strerror(int code) {
+  switch (code) {
+  case PC_OK:
+    return "success";
+#define PC_ERR_CASE(name, value, text) \
+  case PC_##name:                      \
+    return text;
+    PC_ERRNO_MAP(PC_ERR_CASE)
+#undef PC_ERR_CASE
+  default:
+    return "unknown error";
+  }
+}
+
+int pc_err_set(pc_err_t *err, int code, const char *fmt, ...) {
+  if (err == NULL)
+    return code;
+  err->code = code;
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(err->msg, sizeof err->msg, fmt, ap);
+  va_end(ap);
+  return code;
+}
+
+int pc_err_wrap(pc_err_t *err, const char *fmt, ...) {
+  if (err == NULL)
+    return PC_EINVAL;
+  char prefix[PC_ERR_MSG_MAX];
+  char old[PC_ERR_MSG_MAX];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(prefix, sizeof prefix, fmt, ap);
+  va_end(ap);
+  memcpy(old, err->msg, sizeof old);
+  snprintf(err->msg, sizeof err->msg, "%s: %s", prefix, old);
+  return err->code;
+}
+
+void pc_err_clear(pc_err_t *err) {
+  if (err == NULL)
+    return;
+  err->code = PC_OK;
+  err->msg[0] = '\0';
+}

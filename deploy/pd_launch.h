@@ -1,0 +1,35 @@
+/* `parasol launch`: run a whole cluster as local processes (libuv).
+ *
+ * Starts `EXE scheduler CONFIG --announce [--set ...]`, reads the line
+ * "@endpoint <endpoint>" from the scheduler's stdout, then starts
+ * cluster.servers `EXE server CONFIG --rank i --set cluster.scheduler=<ep>`
+ * and cluster.workers `EXE worker ...` processes the same way. Every line a
+ * child prints (stdout or stderr) is echoed with a "[role rank] " prefix.
+ * Ctrl-C/SIGTERM is forwarded; any child failing (non-zero exit or signal)
+ * stops the others (SIGTERM, then SIGKILL after a grace period) and the run
+ * fails with a message naming the child, its pid and why. On success it
+ * prints the test metrics from <output.dir>/metrics.json. No child
+ * outlives the launcher: children are started with PARASOL_PARENT_PID set
+ * and arm PR_SET_PDEATHSIG themselves (pc_proc_die_with_parent). */
+#ifndef PD_LAUNCH_H
+#define PD_LAUNCH_H
+
+#include "pc_config.h"
+#include "pc_error.h"
+
+typedef struct pd_launch_opts {
+  const char *exe;          /* parasol binary to spawn for every role */
+  const char *config_path;  /* passed to each child */
+  const char *const *sets;  /* "key=value" overrides, forwarded as --set */
+  int nsets;
+  const pc_config_t *cfg;   /* already loaded and validated */
+  double grace;             /* seconds from SIGTERM to SIGKILL (default 3 if <= 0) */
+  double startup_timeout;   /* seconds to wait for "@endpoint" (<= 0: cfg register_timeout) */
+} pd_launch_opts_t;
+
+/* Returns PC_OK when every child exited 0; PC_EPEER (a child failed),
+ * PC_ECANCELED (interrupted), PC_ETIMEDOUT or PC_ESYS otherwise, with
+ * err->msg naming the cause. */
+int pd_launch_run(const pd_launch_opts_t *opts, pc_err_t *err);
+
+#endif
