@@ -63,6 +63,12 @@ typedef struct pc_config {
   struct {
     char dir[PC_PATH_MAX]; /* default "runs/default" */
   } output;
+  /* Private to pc_config.c, kept so errors can name where a value came
+   * from. src_line: per field (in the order of docs/config.md), 0 =
+   * default, > 0 = 1-based line in path, -1 = --set. src_sec_line: line
+   * of each section's key in path, 0 = absent. */
+  int src_line[40];
+  int src_sec_line[8];
 } pc_config_t;
 
 /* Fill every field with its documented default. */

@@ -39,7 +39,11 @@ int pc_err_wrap(pc_err_t *err, const char *fmt, ...) {
   vsnprintf(prefix, sizeof prefix, fmt, ap);
   va_end(ap);
   memcpy(old, err->msg, sizeof old);
-  snprintf(err->msg, sizeof err->msg, "%s: %s", prefix, old);
+  /* Truncation is acceptable: the start of a message says the most. */
+  size_t n = strnlen(prefix, sizeof prefix - 3);
+  memcpy(err->msg, prefix, n);
+  memcpy(err->msg + n, ": ", 2);
+  snprintf(err->msg + n + 2, sizeof err->msg - n - 2, "%s", old);
   return err->code;
 }
 

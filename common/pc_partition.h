@@ -3,7 +3,22 @@
  * consistent-hash ring with `vnodes` virtual nodes per server, so skewed or
  * clustered sparse ids still spread evenly, and adding a server moves only
  * about 1/S of the keys. The scheduler builds the map; nodes rebuild the
- * identical ring from (num_servers, vnodes, ranges). */
+ * identical ring from (num_servers, vnodes, ranges).
+ *
+ * Placement rule (every node must compute exactly this; see pc_hash.h):
+ *   - a key inside a dense range [begin, end) belongs to that range's server;
+ *   - otherwise server s (0 <= s < num_servers) owns the ring points
+ *       pc_hash_u64(((uint64_t)s << 32) | v)   for v = 0 .. vnodes-1,
+ *     the ring is sorted by (point, server), and the key belongs to the
+ *     server of the first point >= pc_hash_u64(key), wrapping to the first
+ *     point when there is none. (pc_hash_u64 is bijective, so two points
+ *     never tie; the server order only makes that explicit.)
+ * Servers 0..S-1 keep their points when server S is added, so growing the
+ * cluster moves keys only to the new server.
+ *
+ * Balance: a server's share of ring keys has a relative spread of about
+ * 1/sqrt(vnodes) (~12% at 64, ~9% at 128, ~6% at 256); with 8 servers the
+ * worst server is typically 15-20% off the mean below 256 vnodes. */
 #ifndef PC_PARTITION_H
 #define PC_PARTITION_H
 
@@ -36,19 +51,27 @@ typedef struct pc_shardmap {
   pc_ring_point_t *ring; /* sorted by point (owned) */
 } pc_shardmap_t;
 
-/* Build a map. ranges may be NULL/0; they must not overlap and each server
- * index must be < num_servers. Errors name the offending range. */
+/* Build a map. ranges may be NULL/0; each must have begin < end, server
+ * < num_servers, and none may overlap; the map keeps its own sorted copy.
+ * 1 <= num_servers <= MAX_SERVERS, 1 <= vnodes <= MAX_VNODES, nranges <=
+ * MAX_RANGES. Returns 0, PC_EINVAL (errors name the offending range by its
+ * index in the caller's array, e.g. "range 2 [100, 50): begin >= end") or
+ * PC_ENOMEM. *m is overwritten without being freed; on failure it is left
+ * untouched and owns nothing new. Free a built map with pc_shardmap_free. */
 int pc_shardmap_build(pc_shardmap_t *m, uint64_t version, uint32_t num_servers,
                       uint32_t vnodes, const pc_range_t *ranges, size_t nranges,
                       pc_err_t *err);
+/* Frees what m owns and zeroes it; NULL or a zeroed map is fine. */
 void pc_shardmap_free(pc_shardmap_t *m);
 
-/* Server owning key. */
+/* Server owning key. m must be a successfully built map. Allocation-free,
+ * O(log nranges + log nring); safe to call from many threads at once. */
 uint32_t pc_shardmap_lookup(const pc_shardmap_t *m, uint64_t key);
 
 /* Split [0, nkeys) into num_servers contiguous ranges of near-equal size
  * (the "dense" layout). out must hold num_servers entries; returns count
- * (fewer than num_servers when nkeys < num_servers). */
+ * (fewer than num_servers when nkeys < num_servers). Range i goes to server
+ * i; the first nkeys % count ranges are one key longer than the rest. */
 size_t pc_partition_dense_split(uint64_t nkeys, uint32_t num_servers, pc_range_t *out);
 
 /* Dense ranges owned by server s (pointer into m->ranges order, copied out):

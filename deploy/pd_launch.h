@@ -25,11 +25,22 @@ typedef struct pd_launch_opts {
   const pc_config_t *cfg;   /* already loaded and validated */
   double grace;             /* seconds from SIGTERM to SIGKILL (default 3 if <= 0) */
   double startup_timeout;   /* seconds to wait for "@endpoint" (<= 0: cfg register_timeout) */
+  double finish_timeout;    /* seconds the others may outlive a scheduler that
+                               exited 0 before they are stopped and the run
+                               fails (<= 0: 10) */
 } pd_launch_opts_t;
 
 /* Returns PC_OK when every child exited 0; PC_EPEER (a child failed),
  * PC_ECANCELED (interrupted), PC_ETIMEDOUT or PC_ESYS otherwise, with
  * err->msg naming the cause. */
 int pd_launch_run(const pd_launch_opts_t *opts, pc_err_t *err);
+
+/* Read the "test" object of a metrics.json ({"test": {"n": .., "accuracy":
+ * .., "logloss": .., "auc": ..}, ...}). "n" and "accuracy" are required;
+ * logloss and auc are NaN when absent or null. Returns PC_OK, PC_ENOTFOUND
+ * (no top-level "test" object: no test set), PC_EIO (cannot read the file)
+ * or PC_EDATA (malformed, too large, or a required key missing). */
+int pd_launch_read_metrics(const char *path, double *acc, double *logloss, double *auc,
+                           unsigned long long *n);
 
 #endif

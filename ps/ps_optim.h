@@ -3,6 +3,7 @@
 #ifndef PS_OPTIM_H
 #define PS_OPTIM_H
 
+#include <math.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -30,5 +31,20 @@ void ps_optim_apply(const ps_optim_t *o, float *w, float *state, float g);
 
 /* Same over arrays (dense ranges): w[i], state[i] (may be NULL for SGD), g[i]. */
 void ps_optim_apply_n(const ps_optim_t *o, float *w, float *state, const float *g, size_t n);
+
+/* The two update rules as inline steps, so the store's per-key loops can
+ * inline them (one switch outside the loop, no call per key) while the
+ * formulas above stay written down once. Scalars are passed by value so a
+ * store through w or s cannot force the compiler to reload lr/l2/eps. */
+static inline void ps_optim_sgd_step(float *w, float g, float lr, float l2) {
+  *w -= lr * (g + l2 * *w);
+}
+
+static inline void ps_optim_adagrad_step(float *w, float *s, float g, float lr, float l2,
+                                         float eps) {
+  float gp = g + l2 * *w;
+  *s += gp * gp;
+  *w -= lr * gp / (sqrtf(*s) + eps);
+}
 
 #endif

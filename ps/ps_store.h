@@ -45,4 +45,21 @@ int ps_store_push(ps_store_t *s, const uint64_t *keys, const float *grads, size_
 
 void ps_store_stats(const ps_store_t *s, ps_store_stats_t *out);
 
+/* Cursor over every stored key (for checkpoints). Start from
+ * `ps_store_iter_t it = PS_STORE_ITER_INIT;`. Dense keys come first, in
+ * ascending order and all of them (never-pushed ones read 0), then the hash
+ * table's keys in slot order. A push between two calls may move table
+ * entries, so finish (or restart) an iteration before pushing again. */
+typedef struct ps_store_iter {
+  size_t range; /* dense range being walked; == nranges once in the table */
+  uint64_t pos; /* offset within that range, or table slot */
+} ps_store_iter_t;
+
+#define PS_STORE_ITER_INIT {0, 0}
+
+/* Returns 1 and fills key, *w and (if state is not NULL) *state -- 0 for
+ * SGD -- for the next key; returns 0 when every key has been visited. */
+int ps_store_iter_next(const ps_store_t *s, ps_store_iter_t *it, uint64_t *key, float *w,
+                       float *state);
+
 #endif

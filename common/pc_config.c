@@ -1,0 +1,893 @@
+/* Configuration loading. One static table of fields drives defaults, YAML
+ * loading, --set overrides, validation and the YAML dump, so adding a
+ * field means adding one table row (and a line in docs/config.md). */
+#ifndef _GNU_SOURCE
+#define _POSIX_C_SOURCE 200809L /* fileno, fstat */
+#endif
+
+#include "pc_config.h"
+
+#include <assert.h>
+#include <ctype.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <libfyaml.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#define WHY_MAX 320   /* one reason, without the "file:line: field" prefix */
+#define WHERE_MAX 1200 /* "path:line: section.field" or "--set key=value" */
+#define SHOW "%.60s"  /* user text echoed in messages stays readable */
+
+typedef enum { K_INT, K_U64, K_DOUBLE, K_BOOL, K_STRING, K_ENUM } kind_t;
+
+typedef struct {
+  const char *name;
+  int value;
+} enum_name_t;
+
+typedef struct {
+  const char *sec;
+  const char *name;
+  kind_t kind;
+  size_t off;
+  size_t size;
+  struct { int64_t lo, hi; } i;              /* K_INT, inclusive */
+  struct { uint64_t lo, hi; } u;             /* K_U64, inclusive */
+  struct { double lo, hi; bool lo_open; } d; /* K_DOUBLE, hi inclusive */
+  const enum_name_t *names;                  /* K_ENUM, NULL-terminated */
+  const char *def; /* default, written as a user would write it */
+  const char *doc; /* one line, emitted as a comment by pc_config_dump */
+} field_t;
+
+static const enum_name_t model_types[] = {{"logistic", PC_MODEL_LOGISTIC}, {NULL, 0}};
+static const enum_name_t layouts[] = {
+    {"sparse", PC_LAYOUT_SPARSE}, {"dense", PC_LAYOUT_DENSE}, {NULL, 0}};
+static const enum_name_t optim_types[] = {
+    {"sgd", PC_OPTIM_SGD}, {"adagrad", PC_OPTIM_ADAGRAD}, {NULL, 0}};
+static const enum_name_t formats[] = {{"libsvm", PC_FORMAT_LIBSVM}, {NULL, 0}};
+static const enum_name_t on_errors[] = {
+    {"abort", PC_ON_ERROR_ABORT}, {"skip", PC_ON_ERROR_SKIP}, {NULL, 0}};
+
+#define MEMBER(s, n) \
+  .sec = #s, .name = #n, .off = offsetof(pc_config_t, s.n), .size = sizeof(((pc_config_t *)0)->s.n)
+#define F_INT(s, n, lo, hi, def_, doc_) \
+  {MEMBER(s, n), .kind = K_INT, .i = {lo, hi}, .def = def_, .doc = doc_}
+#define F_U64(s, n, lo, hi, def_, doc_) \
+  {MEMBER(s, n), .kind = K_U64, .u = {lo, hi}, .def = def_, .doc = doc_}
+#define F_DBL(s, n, open, lo, hi, def_, doc_) \
+  {MEMBER(s, n), .kind = K_DOUBLE, .d = {lo, hi, open}, .def = def_, .doc = doc_}
+#define F_BOOL(s, n, def_, doc_) {MEMBER(s, n), .kind = K_BOOL, .def = def_, .doc = doc_}
+#define F_STR(s, n, def_, doc_) {MEMBER(s, n), .kind = K_STRING, .def = def_, .doc = doc_}
+#define F_ENUM(s, n, names_, def_, doc_) \
+  {MEMBER(s, n), .kind = K_ENUM, .names = names_, .def = def_, .doc = doc_}
+#define OPEN true
+#define CLOSED false
+
+/* Grouped by section in section order: pc_config_dump relies on it. */
+static const field_t fields[] = {
+    F_STR(cluster, scheduler, "tcp://127.0.0.1:0", "tcp://HOST:PORT or ipc://PATH; port 0 = ephemeral"),
+    F_INT(cluster, servers, 1, 1024, "2", "parameter server processes"),
+    F_INT(cluster, workers, 1, 4096, "2", "worker processes"),
+    F_STR(cluster, bind, "127.0.0.1", "interface the servers bind"),
+    F_STR(cluster, advertise, "", "address peers dial; empty = bind"),
+    F_INT(cluster, server_port, 0, 65535, "0", "server port; 0 = ephemeral"),
+    F_DBL(cluster, register_timeout, OPEN, 0, 3600, "30", "seconds to wait for all nodes to register"),
+    F_DBL(cluster, heartbeat, OPEN, 0, 60, "1", "seconds between heartbeats"),
+    F_DBL(cluster, node_timeout, OPEN, 0, 3600, "10", "seconds of silence before a node is dead"),
+    F_INT(cluster, vnodes, 1, 4096, "64", "virtual nodes per server on the hash ring"),
+    F_ENUM(model, type, model_types, "logistic", "model family"),
+    F_U64(model, features, 1, UINT64_C(1) << 40, "124", "feature indices must be < features"),
+    F_ENUM(model, layout, layouts, "sparse", "sparse = hashed keys, dense = key ranges"),
+    F_BOOL(model, bias, "true", "learn a bias, stored under key `features`"),
+    F_ENUM(optimizer, type, optim_types, "adagrad", "update rule"),
+    F_DBL(optimizer, lr, OPEN, 0, 100, "0.1", "learning rate"),
+    F_DBL(optimizer, l2, CLOSED, 0, 100, "0.0001", "L2 regularisation strength"),
+    F_DBL(optimizer, eps, OPEN, 0, 1, "1e-8", "AdaGrad epsilon"),
+    F_DBL(optimizer, init_accum, CLOSED, 0, 100, "0", "AdaGrad initial accumulator"),
+    F_INT(training, epochs, 1, 100000, "5", "passes over the training data"),
+    F_INT(training, batch, 1, 1000000, "256", "examples per mini-batch"),
+    F_INT(training, inflight, 1, 1024, "4", "mini-batches a worker keeps in flight"),
+    F_U64(training, seed, 0, UINT64_MAX, "1", "random seed"),
+    F_DBL(training, log_every, CLOSED, 0, 3600, "1", "seconds between progress lines; 0 = per epoch"),
+    F_STR(data, train, "", "training file (required)"),
+    F_STR(data, test, "", "evaluation file; empty = no evaluation"),
+    F_ENUM(data, format, formats, "libsvm", "input format"),
+    F_ENUM(data, on_error, on_errors, "abort", "on a malformed line: abort or skip it"),
+    F_U64(data, max_bad_lines, 0, UINT64_MAX, "1000", "with skip: give up after this many"),
+    F_STR(output, dir, "runs/default", "directory for logs, metrics and the model"),
+};
+
+#define NFIELDS (sizeof fields / sizeof fields[0])
+
+static const char *const sections[] = {"cluster", "model", "optimizer", "training", "data", "output"};
+
+#define NSECTIONS (sizeof sections / sizeof sections[0])
+
+_Static_assert(NFIELDS <= sizeof((pc_config_t *)0)->src_line / sizeof(int),
+               "pc_config_t.src_line needs one slot per field");
+_Static_assert(NSECTIONS <= sizeof((pc_config_t *)0)->src_sec_line / sizeof(int),
+               "pc_config_t.src_sec_line needs one slot per section");
+/* Enum and bool fields are read and written as int. */
+_Static_assert(sizeof(pc_model_type_t) == sizeof(int) && sizeof(pc_layout_t) == sizeof(int) &&
+                   sizeof(pc_optim_type_t) == sizeof(int) && sizeof(pc_format_t) == sizeof(int) &&
+                   sizeof(pc_on_error_t) == sizeof(int),
+               "config enums must be int-sized");
+
+/* ---- small helpers ---------------------------------------------------- */
+
+static int why_set(char *why, size_t n, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* Returns -1 so parsers can write `return why_set(...)`. */
+static int why_set(char *why, size_t n, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(why, n, fmt, ap);
+  va_end(ap);
+  return -1;
+}
+
+static size_t field_index(const char *sec, const char *name) {
+  for (size_t i = 0; i < NFIELDS; i++)
+    if (strcmp(fields[i].sec, sec) == 0 && strcmp(fields[i].name, name) == 0)
+      return i;
+  assert(!"field missing from the table");
+  return 0;
+}
+
+static int section_index(const char *name, size_t len) {
+  for (size_t s = 0; s < NSECTIONS; s++)
+    if (strlen(sections[s]) == len && memcmp(sections[s], name, len) == 0)
+      return (int)s;
+  return -1;
+}
+
+static const void *field_cptr(const pc_config_t *cfg, const field_t *f) {
+  return (const char *)cfg + f->off;
+}
+
+/* int, bool and enum fields */
+static int get_int(const pc_config_t *cfg, const field_t *f) {
+  int v;
+  memcpy(&v, field_cptr(cfg, f), sizeof v);
+  return v;
+}
+
+static uint64_t get_u64(const pc_config_t *cfg, const field_t *f) {
+  uint64_t v;
+  memcpy(&v, field_cptr(cfg, f), sizeof v);
+  return v;
+}
+
+static double get_double(const pc_config_t *cfg, const field_t *f) {
+  double v;
+  memcpy(&v, field_cptr(cfg, f), sizeof v);
+  return v;
+}
+
+static const char *enum_name(const enum_name_t *t, int v) {
+  for (; t->name != NULL; t++)
+    if (t->value == v)
+      return t->name;
+  return NULL;
+}
+
+static void enum_list(const enum_name_t *t, char *buf, size_t n) {
+  size_t used = 0;
+  buf[0] = '\0';
+  for (; t->name != NULL && used < n; t++) {
+    int w = snprintf(buf + used, n - used, "%s'%s'", used ? ", " : "", t->name);
+    used += w > 0 ? (size_t)w : 0;
+  }
+}
+
+/* Shortest text that reads back as exactly v, so dumps round-trip. */
+static void format_double(double v, char *buf, size_t n) {
+  for (int prec = 15; prec <= 17; prec++) {
+    snprintf(buf, n, "%.*g", prec, v);
+    if (strtod(buf, NULL) == v)
+      return;
+  }
+}
+
+static void format_value(const pc_config_t *cfg, const field_t *f, char *buf, size_t n) {
+  const char *name;
+  switch (f->kind) {
+  case K_INT:
+    snprintf(buf, n, "%d", get_int(cfg, f));
+    return;
+  case K_U64:
+    snprintf(buf, n, "%" PRIu64, get_u64(cfg, f));
+    return;
+  case K_DOUBLE:
+    format_double(get_double(cfg, f), buf, n);
+    return;
+  case K_BOOL:
+    snprintf(buf, n, "%s", get_int(cfg, f) ? "true" : "false");
+    return;
+  case K_ENUM:
+    name = enum_name(f->names, get_int(cfg, f));
+    snprintf(buf, n, "%s", name ? name : "?");
+    return;
+  case K_STRING:
+    snprintf(buf, n, "%.*s", (int)f->size, (const char *)field_cptr(cfg, f));
+    return;
+  }
+}
+
+/* ---- range checks, shared by parsing and pc_config_validate ---------- */
+
+/* shown: the value as the user wrote it (keeps "007" or an overflowing
+ * number recognisable); NULL to print the stored value. */
+static int int_range_error(const field_t *f, const char *shown, char *why, size_t n) {
+  return why_set(why, n, "must be in [%" PRId64 ", %" PRId64 "], got " SHOW, f->i.lo, f->i.hi,
+                 shown);
+}
+
+static int u64_range_error(const field_t *f, const char *shown, char *why, size_t n) {
+  return why_set(why, n, "must be in [%" PRIu64 ", %" PRIu64 "], got " SHOW, f->u.lo, f->u.hi,
+                 shown);
+}
+
+static int check_int(const field_t *f, long long v, char *why, size_t n) {
+  char shown[32];
+  if (v >= f->i.lo && v <= f->i.hi)
+    return 0;
+  snprintf(shown, sizeof shown, "%lld", v);
+  return int_range_error(f, shown, why, n);
+}
+
+static int check_u64(const field_t *f, uint64_t v, char *why, size_t n) {
+  char shown[32];
+  if (v >= f->u.lo && v <= f->u.hi)
+    return 0;
+  snprintf(shown, sizeof shown, "%" PRIu64, v);
+  return u64_range_error(f, shown, why, n);
+}
+
+static int check_double(const field_t *f, double v, const char *shown, char *why, size_t n) {
+  bool lo_ok = f->d.lo_open ? v > f->d.lo : v >= f->d.lo;
+  if (isfinite(v) && lo_ok && v <= f->d.hi)
+    return 0;
+  char tmp[32];
+  if (shown == NULL) {
+    format_double(v, tmp, sizeof tmp);
+    shown = tmp;
+  }
+  return why_set(why, n, "must be in %c%g, %g], got " SHOW, f->d.lo_open ? '(' : '[', f->d.lo,
+                 f->d.hi, shown);
+}
+
+static int check_field(const pc_config_t *cfg, const field_t *f, char *why, size_t n) {
+  char list[128];
+  switch (f->kind) {
+  case K_INT:
+    return check_int(f, get_int(cfg, f), why, n);
+  case K_U64:
+    return check_u64(f, get_u64(cfg, f), why, n);
+  case K_DOUBLE:
+    return check_double(f, get_double(cfg, f), NULL, why, n);
+  case K_BOOL:
+    return (unsigned)get_int(cfg, f) <= 1 ? 0 : why_set(why, n, "must be true or false");
+  case K_ENUM:
+    if (enum_name(f->names, get_int(cfg, f)) != NULL)
+      return 0;
+    enum_list(f->names, list, sizeof list);
+    return why_set(why, n, "invalid value %d, expected one of %s", get_int(cfg, f), list);
+  case K_STRING:
+    return memchr(field_cptr(cfg, f), '\0', f->size) ? 0 : why_set(why, n, "not terminated");
+  }
+  return 0;
+}
+
+/* ---- parsing one value ------------------------------------------------ */
+
+/* strtoll alone would skip leading blanks and stop quietly at "2.5" or "3x". */
+static bool is_integer_text(const char *s) {
+  const char *p = (*s == '-' || *s == '+') ? s + 1 : s;
+  if (*p < '0' || *p > '9')
+    return false;
+  while (*p >= '0' && *p <= '9')
+    p++;
+  return *p == '\0';
+}
+
+static int parse_int(const field_t *f, const char *s, int *out, char *why, size_t n) {
+  if (!is_integer_text(s))
+    return why_set(why, n, "expected an integer, got '" SHOW "'", s);
+  errno = 0;
+  long long v = strtoll(s, NULL, 10);
+  if (errno == ERANGE || v < f->i.lo || v > f->i.hi)
+    return int_range_error(f, s, why, n);
+  *out = (int)v;
+  return 0;
+}
+
+static int parse_u64(const field_t *f, const char *s, uint64_t *out, char *why, size_t n) {
+  if (!is_integer_text(s))
+    return why_set(why, n, "expected an integer, got '" SHOW "'", s);
+  errno = 0;
+  unsigned long long v = strtoull(s, NULL, 10); /* wraps "-1" around */
+  bool bad = errno == ERANGE || (s[0] == '-' && v != 0) || v < f->u.lo || v > f->u.hi;
+  if (bad)
+    return u64_range_error(f, s, why, n);
+  *out = v;
+  return 0;
+}
+
+static int parse_double(const field_t *f, const char *s, double *out, char *why, size_t n) {
+  char *end;
+  bool ok = s[0] != '\0' && !isspace((unsigned char)s[0]); /* strtod would skip blanks */
+  double v = ok ? strtod(s, &end) : 0;
+  if (!ok || *end != '\0')
+    return why_set(why, n, "expected a number, got '" SHOW "'", s);
+  if (!isfinite(v))
+    return why_set(why, n, "expected a finite number, got '" SHOW "'", s);
+  if (check_double(f, v, s, why, n))
+    return -1;
+  *out = v;
+  return 0;
+}
+
+static int parse_bool(const char *s, int *out, char *why, size_t n) {
+  static const char *const yes[] = {"true", "True", "TRUE"}, *const no[] = {"false", "False", "FALSE"};
+  for (size_t i = 0; i < 3; i++) {
+    if (strcmp(s, yes[i]) == 0 || strcmp(s, no[i]) == 0) {
+      *out = strcmp(s, yes[i]) == 0;
+      return 0;
+    }
+  }
+  return why_set(why, n, "expected true or false, got '" SHOW "'", s);
+}
+
+static int parse_enum(const field_t *f, const char *s, int *out, char *why, size_t n) {
+  for (const enum_name_t *e = f->names; e->name != NULL; e++) {
+    if (strcmp(s, e->name) == 0) {
+      *out = e->value;
+      return 0;
+    }
+  }
+  char list[128];
+  enum_list(f->names, list, sizeof list);
+  return why_set(why, n, "expected one of %s, got '" SHOW "'", list, s);
+}
+
+/* Parse NUL-terminated s for f and store it; the field is untouched on error. */
+static int store_text(pc_config_t *cfg, const field_t *f, const char *s, char *why, size_t n) {
+  void *p = (char *)cfg + f->off;
+  int iv = 0;
+  uint64_t uv = 0;
+  double dv = 0;
+  int rc = -1;
+  switch (f->kind) {
+  case K_INT: rc = parse_int(f, s, &iv, why, n); break;
+  case K_BOOL: rc = parse_bool(s, &iv, why, n); break;
+  case K_ENUM: rc = parse_enum(f, s, &iv, why, n); break;
+  case K_U64: rc = parse_u64(f, s, &uv, why, n); break;
+  case K_DOUBLE: rc = parse_double(f, s, &dv, why, n); break;
+  case K_STRING:
+    memset(p, 0, f->size);
+    memcpy(p, s, strlen(s));
+    return 0;
+  }
+  if (rc != 0)
+    return rc;
+  if (f->kind == K_U64)
+    memcpy(p, &uv, sizeof uv);
+  else if (f->kind == K_DOUBLE)
+    memcpy(p, &dv, sizeof dv);
+  else
+    memcpy(p, &iv, sizeof iv);
+  return 0;
+}
+
+/* s need not be NUL-terminated (YAML scalars are not). */
+static int store_value(pc_config_t *cfg, const field_t *f, const char *s, size_t len, char *why,
+                       size_t n) {
+  char buf[PC_PATH_MAX];
+  size_t max = f->kind == K_STRING ? f->size - 1 : sizeof buf - 1;
+  if (memchr(s, '\0', len) != NULL)
+    return why_set(why, n, "contains a NUL byte");
+  if (len > max)
+    return why_set(why, n, "too long (at most %zu bytes), got '%.40s...'", max, s);
+  memcpy(buf, s, len);
+  buf[len] = '\0';
+  return store_text(cfg, f, buf, why, n);
+}
+
+/* ---- "did you mean" --------------------------------------------------- */
+
+static size_t edit_distance(const char *a, size_t alen, const char *b) {
+  size_t blen = strlen(b), row[64];
+  if (alen >= 64 || blen >= 64)
+    return SIZE_MAX;
+  for (size_t j = 0; j <= blen; j++)
+    row[j] = j;
+  for (size_t i = 1; i <= alen; i++) {
+    size_t diag = row[0];
+    row[0] = i;
+    for (size_t j = 1; j <= blen; j++) {
+      size_t up = row[j], best = diag + (a[i - 1] != b[j - 1]);
+      if (up + 1 < best)
+        best = up + 1;
+      if (row[j - 1] + 1 < best)
+        best = row[j - 1] + 1;
+      row[j] = best;
+      diag = up;
+    }
+  }
+  return row[blen];
+}
+
+/* A typo, not a different word: at most 3 edits and under half the name. */
+static bool close_enough(size_t dist, const char *cand) {
+  return dist <= 3 && 2 * dist <= strlen(cand);
+}
+
+/* How far key is from field i as the user may have meant it: inside a
+ * section only that section's names count; for --set (sec < 0) the dotted
+ * name, or the bare name when the section was left out. */
+static size_t field_distance(int sec, const char *key, size_t len, size_t i) {
+  if (sec >= 0)
+    return strcmp(fields[i].sec, sections[sec]) == 0 ? edit_distance(key, len, fields[i].name)
+                                                     : SIZE_MAX;
+  char dotted[64];
+  snprintf(dotted, sizeof dotted, "%s.%s", fields[i].sec, fields[i].name);
+  size_t d = edit_distance(key, len, dotted), bare = edit_distance(key, len, fields[i].name);
+  return bare < d ? bare : d;
+}
+
+/* Fills hint with " (did you mean '...'?)" or "". */
+static void suggest_field(int sec, const char *key, size_t len, char *hint, size_t n) {
+  size_t best = SIZE_MAX, at = 0;
+  for (size_t i = 0; i < NFIELDS; i++) {
+    size_t d = field_distance(sec, key, len, i);
+    if (d < best && close_enough(d, fields[i].name))
+      best = d, at = i;
+  }
+  for (size_t i = 0; i < NFIELDS && best == SIZE_MAX; i++)
+    if (edit_distance(key, len, fields[i].name) == 0) /* right name, wrong section */
+      best = 0, at = i;
+  hint[0] = '\0';
+  if (best == SIZE_MAX)
+    return;
+  if (sec >= 0 && strcmp(fields[at].sec, sections[sec]) == 0)
+    snprintf(hint, n, " (did you mean '%s'?)", fields[at].name);
+  else
+    snprintf(hint, n, " (did you mean '%s.%s'?)", fields[at].sec, fields[at].name);
+}
+
+static void suggest_section(const char *key, size_t len, char *hint, size_t n) {
+  size_t best = SIZE_MAX, at = 0;
+  for (size_t s = 0; s < NSECTIONS; s++) {
+    size_t d = edit_distance(key, len, sections[s]);
+    if (d < best && close_enough(d, sections[s]))
+      best = d, at = s;
+  }
+  if (best != SIZE_MAX) {
+    snprintf(hint, n, " (did you mean '%s'?)", sections[at]);
+    return;
+  }
+  suggest_field(-1, key, len, hint, n); /* a field written outside its section */
+}
+
+/* ---- where a value came from ----------------------------------------- */
+
+static void describe_origin(const pc_config_t *cfg, size_t idx, char *buf, size_t n) {
+  const field_t *f = &fields[idx];
+  int src = cfg->src_line[idx];
+  int sec_line = cfg->src_sec_line[section_index(f->sec, strlen(f->sec))];
+  if (src < 0) {
+    char v[PC_PATH_MAX];
+    format_value(cfg, f, v, sizeof v);
+    snprintf(buf, n, "--set %s.%s=%s", f->sec, f->name, v);
+  } else if (src > 0 || (cfg->path[0] && sec_line > 0)) {
+    snprintf(buf, n, "%s:%d: %s.%s", cfg->path, src > 0 ? src : sec_line, f->sec, f->name);
+  } else if (cfg->path[0]) {
+    snprintf(buf, n, "%s: %s.%s", cfg->path, f->sec, f->name);
+  } else {
+    snprintf(buf, n, "%s.%s", f->sec, f->name);
+  }
+}
+
+static int field_fail(const pc_config_t *cfg, size_t idx, pc_err_t *err, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static int field_fail(const pc_config_t *cfg, size_t idx, pc_err_t *err, const char *fmt, ...) {
+  char where[WHERE_MAX], why[WHY_MAX];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(why, sizeof why, fmt, ap);
+  va_end(ap);
+  describe_origin(cfg, idx, where, sizeof where);
+  return pc_err_set(err, PC_ECONFIG, "%s: %s", where, why);
+}
+
+static int file_fail(const pc_config_t *cfg, int line, pc_err_t *err, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static int file_fail(const pc_config_t *cfg, int line, pc_err_t *err, const char *fmt, ...) {
+  char why[WHY_MAX];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(why, sizeof why, fmt, ap);
+  va_end(ap);
+  if (line > 0)
+    return pc_err_set(err, PC_ECONFIG, "%s:%d: %s", cfg->path, line, why);
+  return pc_err_set(err, PC_ECONFIG, "%s: %s", cfg->path, why);
+}
+
+/* ---- YAML document walk ---------------------------------------------- */
+
+/* 1-based line of a node; collections report their first scalar. */
+static int node_line(struct fy_node *n) {
+  for (int depth = 0; n != NULL && depth < 64; depth++) {
+    if (fy_node_get_type(n) == FYNT_SCALAR) {
+      struct fy_token *t = fy_node_get_scalar_token(n);
+      const struct fy_mark *m = t ? fy_token_start_mark(t) : NULL;
+      return m ? m->line + 1 : 0;
+    }
+    void *it = NULL;
+    struct fy_node_pair *p;
+    if (fy_node_get_type(n) == FYNT_MAPPING)
+      n = (p = fy_node_mapping_iterate(n, &it)) ? fy_node_pair_key(p) : NULL;
+    else
+      n = fy_node_sequence_get_by_index(n, 0);
+  }
+  return 0;
+}
+
+static void describe_node(struct fy_node *n, char *buf, size_t size) {
+  size_t len = 0;
+  const char *s;
+  if (n == NULL)
+    snprintf(buf, size, "nothing");
+  else if (fy_node_is_alias(n))
+    snprintf(buf, size, "an alias (anchors and aliases are not supported)");
+  else if (fy_node_get_type(n) == FYNT_MAPPING)
+    snprintf(buf, size, "a mapping");
+  else if (fy_node_get_type(n) == FYNT_SEQUENCE)
+    snprintf(buf, size, "a sequence");
+  else if ((s = fy_node_get_scalar(n, &len)) != NULL && len > 0)
+    snprintf(buf, size, "'%.*s'", len > 60 ? 60 : (int)len, s);
+  else
+    snprintf(buf, size, "an empty value");
+}
+
+/* Keys must be plain names; NULL for anything else. */
+static const char *key_text(struct fy_node *key, size_t *len) {
+  if (key == NULL || fy_node_get_type(key) != FYNT_SCALAR || fy_node_is_alias(key))
+    return NULL;
+  return fy_node_get_scalar(key, len);
+}
+
+static int apply_field(pc_config_t *cfg, int sec, struct fy_node_pair *pair, pc_err_t *err) {
+  struct fy_node *key = fy_node_pair_key(pair), *val = fy_node_pair_value(pair);
+  int line = node_line(key);
+  size_t len = 0, vlen = 0, idx;
+  const char *name = key_text(key, &len), *text;
+  char why[WHY_MAX];
+  if (name == NULL)
+    return file_fail(cfg, line, err, "%s: expected a field name as key", sections[sec]);
+  for (idx = 0; idx < NFIELDS; idx++)
+    if (strcmp(fields[idx].sec, sections[sec]) == 0 && strlen(fields[idx].name) == len &&
+        memcmp(fields[idx].name, name, len) == 0)
+      break;
+  if (idx == NFIELDS) {
+    suggest_field(sec, name, len, why, sizeof why);
+    return file_fail(cfg, line, err, "unknown field '%s.%.*s'%s", sections[sec], (int)len, name, why);
+  }
+  const field_t *f = &fields[idx];
+  if (cfg->src_line[idx] > 0)
+    return file_fail(cfg, line, err, "%s.%s: duplicate key (first set on line %d)", f->sec, f->name,
+                     cfg->src_line[idx]);
+  if (val == NULL || fy_node_get_type(val) != FYNT_SCALAR || fy_node_is_alias(val)) {
+    describe_node(val, why, sizeof why);
+    return file_fail(cfg, line, err, "%s.%s: expected a single value, got %s", f->sec, f->name, why);
+  }
+  if ((text = fy_node_get_scalar(val, &vlen)) == NULL)
+    text = "", vlen = 0;
+  if (store_value(cfg, f, text, vlen, why, sizeof why) != 0)
+    return file_fail(cfg, line, err, "%s.%s: %s", f->sec, f->name, why);
+  cfg->src_line[idx] = line;
+  return 0;
+}
+
+static int apply_section(pc_config_t *cfg, struct fy_node_pair *pair, pc_err_t *err) {
+  struct fy_node *key = fy_node_pair_key(pair), *val = fy_node_pair_value(pair);
+  int line = node_line(key);
+  size_t len = 0;
+  const char *name = key_text(key, &len);
+  char why[WHY_MAX];
+  if (name == NULL)
+    return file_fail(cfg, line, err, "expected a section name as key");
+  int sec = section_index(name, len);
+  if (sec < 0) {
+    suggest_section(name, len, why, sizeof why);
+    return file_fail(cfg, line, err, "unknown section '%.*s'%s", (int)len, name, why);
+  }
+  if (cfg->src_sec_line[sec] != 0)
+    return file_fail(cfg, line, err, "duplicate section '%s' (first on line %d)", sections[sec],
+                     cfg->src_sec_line[sec]);
+  cfg->src_sec_line[sec] = line > 0 ? line : -1;
+  if (val == NULL || fy_node_get_type(val) != FYNT_MAPPING) {
+    describe_node(val, why, sizeof why);
+    return file_fail(cfg, line, err, "%s: expected a mapping of fields, got %s", sections[sec], why);
+  }
+  void *it = NULL;
+  struct fy_node_pair *p;
+  while ((p = fy_node_mapping_iterate(val, &it)) != NULL) {
+    int rc = apply_field(cfg, sec, p, err);
+    if (rc != 0)
+      return rc;
+  }
+  return 0;
+}
+
+static int apply_root(pc_config_t *cfg, struct fy_node *root, pc_err_t *err) {
+  if (root == NULL)
+    return 0; /* empty file: all defaults */
+  if (fy_node_get_type(root) != FYNT_MAPPING)
+    return file_fail(cfg, node_line(root), err,
+                     "expected a mapping of sections (cluster, model, optimizer, training, data, output)");
+  void *it = NULL;
+  struct fy_node_pair *p;
+  while ((p = fy_node_mapping_iterate(root, &it)) != NULL) {
+    int rc = apply_section(cfg, p, err);
+    if (rc != 0)
+      return rc;
+  }
+  return 0;
+}
+
+/* ---- reading the file ------------------------------------------------- */
+
+static void diag_discard(struct fy_diag *diag, void *user, const char *buf, size_t len) {
+  (void)diag, (void)user, (void)buf, (void)len;
+}
+
+/* libfyaml prints parse errors to stderr by default; collect them instead
+ * so the caller gets one message with our file name and line. */
+static struct fy_diag *quiet_diag(void) {
+  struct fy_diag_cfg dc;
+  fy_diag_cfg_default(&dc);
+  dc.fp = NULL;
+  dc.output_fn = diag_discard;
+  dc.colorize = false;
+  struct fy_diag *diag = fy_diag_create(&dc);
+  if (diag != NULL)
+    fy_diag_set_collect_errors(diag, true);
+  return diag;
+}
+
+static int syntax_error(const pc_config_t *cfg, struct fy_diag *diag, pc_err_t *err) {
+  void *it = NULL;
+  struct fy_diag_error *e = fy_diag_errors_iterate(diag, &it);
+  if (e == NULL)
+    return file_fail(cfg, 0, err, "YAML syntax error");
+  return file_fail(cfg, e->line, err, "YAML syntax error: %s", e->msg ? e->msg : "unknown");
+}
+
+/* Later documents would be silently ignored, so a non-empty one is an
+ * error; reading to the end also surfaces syntax errors that libfyaml
+ * reports only once it looks past the first document. Returns the line of
+ * the first extra document, -1 when there is none. */
+static int drain_documents(struct fy_parser *fyp, struct fy_diag *diag) {
+  int extra = -1;
+  struct fy_document *doc;
+  while (!fy_diag_got_error(diag) && (doc = fy_parse_load_document(fyp)) != NULL) {
+    if (extra < 0 && fy_document_root(doc) != NULL)
+      extra = node_line(fy_document_root(doc));
+    fy_parse_document_destroy(fyp, doc);
+  }
+  return extra;
+}
+
+static int parse_yaml(pc_config_t *cfg, struct fy_parser *fyp, struct fy_diag *diag, pc_err_t *err) {
+  struct fy_document *doc = fy_parse_load_document(fyp);
+  int extra = drain_documents(fyp, diag), rc;
+  if (fy_diag_got_error(diag))
+    rc = syntax_error(cfg, diag, err);
+  else if (extra >= 0)
+    rc = file_fail(cfg, extra, err, "more than one YAML document; put all sections in one");
+  else
+    rc = apply_root(cfg, doc ? fy_document_root(doc) : NULL, err);
+  if (doc != NULL)
+    fy_parse_document_destroy(fyp, doc);
+  return rc;
+}
+
+/* Opens path for reading, refusing directories and devices. */
+static FILE *open_regular(const char *path, char *why, size_t n) {
+  struct stat st;
+  FILE *fp = fopen(path, "r");
+  if (fp == NULL) {
+    why_set(why, n, "cannot open: %s", strerror(errno));
+    return NULL;
+  }
+  if (fstat(fileno(fp), &st) != 0 || !S_ISREG(st.st_mode)) {
+    why_set(why, n, "not a regular file");
+    fclose(fp);
+    return NULL;
+  }
+  return fp;
+}
+
+static int load_file(pc_config_t *cfg, pc_err_t *err) {
+  char why[WHY_MAX];
+  FILE *fp = open_regular(cfg->path, why, sizeof why);
+  if (fp == NULL)
+    return file_fail(cfg, 0, err, "%s", why);
+  struct fy_diag *diag = quiet_diag();
+  struct fy_parse_cfg pcfg = {.flags = FYPCF_QUIET | FYPCF_ALLOW_DUPLICATE_KEYS, .diag = diag};
+  struct fy_parser *fyp = diag ? fy_parser_create(&pcfg) : NULL;
+  int rc;
+  if (fyp == NULL)
+    rc = pc_err_set(err, PC_ENOMEM, "%s: cannot create a YAML parser", cfg->path);
+  else if (fy_parser_set_input_fp(fyp, cfg->path, fp) != 0)
+    rc = pc_err_set(err, PC_EIO, "%s: cannot read", cfg->path);
+  else
+    rc = parse_yaml(cfg, fyp, diag, err);
+  if (fyp != NULL)
+    fy_parser_destroy(fyp);
+  if (diag != NULL)
+    fy_diag_destroy(diag);
+  fclose(fp);
+  return rc;
+}
+
+/* ---- validation ------------------------------------------------------- */
+
+static int check_data_file(const pc_config_t *cfg, const char *name, bool required, pc_err_t *err) {
+  size_t idx = field_index("data", name);
+  const char *path = field_cptr(cfg, &fields[idx]);
+  char why[WHY_MAX];
+  if (path[0] == '\0')
+    return required ? field_fail(cfg, idx, err, "required but not set (the training data file)") : 0;
+  FILE *fp = open_regular(path, why, sizeof why);
+  if (fp == NULL)
+    return field_fail(cfg, idx, err, "'%s': %s", path, why);
+  fclose(fp);
+  return 0;
+}
+
+static int check_cross(const pc_config_t *cfg, pc_err_t *err) {
+  const char *sched = cfg->cluster.scheduler;
+  bool sched_ok = (strncmp(sched, "tcp://", 6) == 0 || strncmp(sched, "ipc://", 6) == 0) &&
+                  sched[6] != '\0';
+  if (!sched_ok)
+    return field_fail(cfg, field_index("cluster", "scheduler"), err,
+                      "must be tcp://HOST:PORT or ipc://PATH, got '" SHOW "'", sched);
+  if (cfg->output.dir[0] == '\0')
+    return field_fail(cfg, field_index("output", "dir"), err, "must not be empty");
+  return 0;
+}
+
+/* ---- public API ------------------------------------------------------- */
+
+void pc_config_defaults(pc_config_t *cfg) {
+  if (cfg == NULL)
+    return;
+  memset(cfg, 0, sizeof *cfg);
+  for (size_t i = 0; i < NFIELDS; i++) {
+    char why[WHY_MAX];
+    int rc = store_text(cfg, &fields[i], fields[i].def, why, sizeof why);
+    assert(rc == 0 && "every default in the field table must parse");
+    (void)rc;
+  }
+}
+
+int pc_config_set(pc_config_t *cfg, const char *assignment, pc_err_t *err) {
+  if (cfg == NULL || assignment == NULL)
+    return pc_err_set(err, PC_EINVAL, "pc_config_set: NULL argument");
+  const char *eq = strchr(assignment, '=');
+  char why[WHY_MAX];
+  if (eq == NULL)
+    return pc_err_set(err, PC_ECONFIG, "--set %s: expected key=value, e.g. cluster.workers=8",
+                      assignment);
+  size_t klen = (size_t)(eq - assignment), idx;
+  for (idx = 0; idx < NFIELDS; idx++) {
+    size_t slen = strlen(fields[idx].sec);
+    if (klen == slen + 1 + strlen(fields[idx].name) && memcmp(assignment, fields[idx].sec, slen) == 0 &&
+        assignment[slen] == '.' && memcmp(assignment + slen + 1, fields[idx].name, klen - slen - 1) == 0)
+      break;
+  }
+  if (idx == NFIELDS) {
+    suggest_field(-1, assignment, klen, why, sizeof why);
+    return pc_err_set(err, PC_ECONFIG, "--set %s: unknown field '%.*s'%s", assignment, (int)klen,
+                      assignment, why);
+  }
+  if (store_value(cfg, &fields[idx], eq + 1, strlen(eq + 1), why, sizeof why) != 0)
+    return pc_err_set(err, PC_ECONFIG, "--set %s: %s", assignment, why);
+  cfg->src_line[idx] = -1;
+  return 0;
+}
+
+int pc_config_validate(const pc_config_t *cfg, pc_err_t *err) {
+  if (cfg == NULL)
+    return pc_err_set(err, PC_EINVAL, "pc_config_validate: NULL config");
+  char why[WHY_MAX];
+  for (size_t i = 0; i < NFIELDS; i++)
+    if (check_field(cfg, &fields[i], why, sizeof why) != 0)
+      return field_fail(cfg, i, err, "%s", why);
+  int rc = check_cross(cfg, err);
+  if (rc == 0)
+    rc = check_data_file(cfg, "train", true, err);
+  if (rc == 0)
+    rc = check_data_file(cfg, "test", false, err);
+  return rc;
+}
+
+/* path NULL: defaults plus sets only. */
+int pc_config_load(pc_config_t *cfg, const char *path, const char *const *sets, int nsets,
+                   pc_err_t *err) {
+  if (cfg == NULL || nsets < 0 || (nsets > 0 && sets == NULL))
+    return pc_err_set(err, PC_EINVAL, "pc_config_load: invalid arguments");
+  pc_config_defaults(cfg);
+  if (path != NULL) {
+    if (strlen(path) >= sizeof cfg->path)
+      return pc_err_set(err, PC_ECONFIG, "%.60s...: config path too long", path);
+    memcpy(cfg->path, path, strlen(path) + 1);
+    int rc = load_file(cfg, err);
+    if (rc != 0)
+      return rc;
+  }
+  for (int i = 0; i < nsets; i++) {
+    int rc = pc_config_set(cfg, sets[i], err);
+    if (rc != 0)
+      return rc;
+  }
+  return pc_config_validate(cfg, err);
+}
+
+/* Double-quoted so any path reads back unchanged; returns columns written. */
+static int dump_string(const char *s, size_t size, FILE *out) {
+  int w = 2;
+  fputc('"', out);
+  for (size_t i = 0; i < size && s[i] != '\0'; i++) {
+    unsigned char c = (unsigned char)s[i];
+    if (c == '"' || c == '\\')
+      w += fprintf(out, "\\%c", c);
+    else if (c < 0x20 || c == 0x7f)
+      w += fprintf(out, "\\x%02x", c);
+    else
+      w += fputc(c, out) != EOF;
+  }
+  fputc('"', out);
+  return w;
+}
+
+void pc_config_dump(const pc_config_t *cfg, FILE *out) {
+  if (cfg == NULL || out == NULL)
+    return;
+  fprintf(out, "# Parasol configuration (effective values; see docs/config.md)\n");
+  for (size_t i = 0; i < NFIELDS; i++) {
+    const field_t *f = &fields[i];
+    char val[64];
+    if (i == 0 || strcmp(f->sec, fields[i - 1].sec) != 0)
+      fprintf(out, "%s:\n", f->sec);
+    int w = fprintf(out, "  %s: ", f->name);
+    if (f->kind == K_STRING) {
+      w += dump_string(field_cptr(cfg, f), f->size, out);
+    } else {
+      format_value(cfg, f, val, sizeof val);
+      w += fprintf(out, "%s", val);
+    }
+    fprintf(out, "%*s# %s\n", w < 38 ? 40 - w : 2, "", f->doc);
+  }
+}
+
+const char *pc_config_optim_name(pc_optim_type_t t) {
+  const char *name = enum_name(optim_types, (int)t);
+  return name ? name : "unknown";
+}
+
+const char *pc_config_model_name(pc_model_type_t t) {
+  const char *name = enum_name(model_types, (int)t);
+  return name ? name : "unknown";
+}

@@ -1,0 +1,55 @@
+/* A node's link to the scheduler, shared by servers and workers: register,
+ * wait for the welcome (rank + shard map) under a deadline, heartbeat, run
+ * barriers, receive control messages. */
+#ifndef PC_NODE_H
+#define PC_NODE_H
+
+#include <stdint.h>
+
+#include "pc_config.h"
+#include "pc_error.h"
+#include "pc_partition.h"
+#include "pc_wire.h"
+
+typedef struct pc_node {
+  void *sched; /* DEALER connected to the scheduler (owned) */
+  const pc_config_t *cfg;
+  pc_role_t role;
+  int rank;
+  uint32_t sender;
+  uint32_t num_servers, num_workers;
+  pc_shardmap_t map;
+  char (*endpoints)[PC_WIRE_MAX_ENDPOINT]; /* [num_servers] (owned) */
+  double last_sent, last_heard;
+  uint64_t next_id;
+  pc_wire_drops_t drops;
+} pc_node_t;
+
+/* Connect to cfg->cluster.scheduler, register (requested rank rank_req or
+ * -1; endpoint: where this node serves, or NULL), and wait up to
+ * cluster.register_timeout for the welcome. */
+int pc_node_join(pc_node_t *n, void *zctx, const pc_config_t *cfg, pc_role_t role, int rank_req,
+                 const char *endpoint, pc_err_t *err);
+void pc_node_close(pc_node_t *n);
+
+/* Send a heartbeat when one is due; fail with PC_EPEER when the scheduler
+ * has been silent for cluster.node_timeout. Call at least every second. */
+int pc_node_tick(pc_node_t *n, pc_err_t *err);
+
+/* Next control message from the scheduler without blocking: PC_OK (caller
+ * closes m), PC_ENOTFOUND when none is queued. Heartbeat echoes are
+ * consumed here; malformed messages are counted and skipped. */
+int pc_node_recv(pc_node_t *n, pc_msg_t *m, pc_err_t *err);
+
+/* Wait at barrier id until the scheduler releases it (or times out, or
+ * says shut down: PC_ECANCELED with the reason in err). */
+int pc_node_barrier(pc_node_t *n, uint64_t id, pc_err_t *err);
+
+/* Send a control message with an optional protobuf body (NULL). */
+int pc_node_send(pc_node_t *n, pc_op_t op, const void *pb_msg, pc_err_t *err);
+
+/* Reason text from a SHUTDOWN message body ("" when none); failed set
+ * when the scheduler says the run failed. */
+void pc_node_shutdown_reason(const pc_msg_t *m, char *buf, size_t len, int *failed);
+
+#endif

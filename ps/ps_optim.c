@@ -1,0 +1,42 @@
+#include "ps_optim.h"
+
+#include <assert.h>
+
+void ps_optim_from_config(ps_optim_t *o, const pc_config_t *cfg) {
+  o->type = cfg->optimizer.type;
+  o->lr = (float)cfg->optimizer.lr;
+  o->l2 = (float)cfg->optimizer.l2;
+  o->eps = (float)cfg->optimizer.eps;
+  o->init_accum = (float)cfg->optimizer.init_accum;
+}
+
+int ps_optim_state_slots(const ps_optim_t *o) {
+  return o->type == PC_OPTIM_ADAGRAD ? 1 : 0;
+}
+
+void ps_optim_apply(const ps_optim_t *o, float *w, float *state, float g) {
+  switch (o->type) {
+  case PC_OPTIM_SGD:
+    ps_optim_sgd_step(w, g, o->lr, o->l2);
+    break;
+  case PC_OPTIM_ADAGRAD:
+    assert(state != NULL);
+    ps_optim_adagrad_step(w, state, g, o->lr, o->l2, o->eps);
+    break;
+  }
+}
+
+void ps_optim_apply_n(const ps_optim_t *o, float *w, float *state, const float *g, size_t n) {
+  const float lr = o->lr, l2 = o->l2, eps = o->eps;
+  switch (o->type) {
+  case PC_OPTIM_SGD:
+    for (size_t i = 0; i < n; i++)
+      ps_optim_sgd_step(&w[i], g[i], lr, l2);
+    break;
+  case PC_OPTIM_ADAGRAD:
+    assert(state != NULL || n == 0);
+    for (size_t i = 0; i < n; i++)
+      ps_optim_adagrad_step(&w[i], &state[i], g[i], lr, l2, eps);
+    break;
+  }
+}

@@ -1,0 +1,718 @@
+#include "ps_scheduler.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "parasol.pb-c.h"
+#include "pc_log.h"
+#include "pc_partition.h"
+#include "pc_proc.h"
+#include "pc_wire.h"
+
+#define SCHED_HWM 100000
+#define BARRIER_READY 1
+
+typedef enum { PH_REGISTER, PH_TRAIN, PH_STATS, PH_EVAL, PH_DONE } phase_t;
+
+typedef struct snode {
+  int taken;
+  zmq_msg_t id;
+  char host[64];
+  uint32_t pid;
+  char endpoint[PC_WIRE_MAX_ENDPOINT];
+  double last_seen;
+  int at_barrier;
+  int done;
+  int have_stats;
+  Parasol__Progress prog;
+  Parasol__ServerStats stats;
+} snode_t;
+
+/* A registration with no requested rank, placed once everyone is in. */
+typedef struct pending {
+  pc_role_t role;
+  zmq_msg_t id;
+  char host[64];
+  uint32_t pid;
+  char endpoint[PC_WIRE_MAX_ENDPOINT];
+} pending_t;
+
+typedef struct sched {
+  const pc_config_t *cfg;
+  void *zctx, *router;
+  char endpoint[PC_ENDPOINT_MAX];
+  snode_t *servers, *workers;
+  int nservers, nworkers, nregistered;
+  pending_t *pending;
+  int npending;
+  phase_t phase;
+  double phase_deadline, barrier_first, start;
+  int barrier_count;
+  pc_shardmap_t map;
+  pc_wire_drops_t drops;
+  Parasol__EvalResult *eval;
+  char fail[PC_ERR_MSG_MAX];
+} sched_t;
+
+int ps_scheduler_bind_endpoint(const char *configured, char *out, size_t len, pc_err_t *err) {
+  size_t n = strlen(configured);
+  int w;
+  if (strncmp(configured, "tcp://", 6) == 0 && n > 2 && strcmp(configured + n - 2, ":0") == 0)
+    w = snprintf(out, len, "%.*s:*", (int)(n - 2), configured);
+  else
+    w = snprintf(out, len, "%s", configured);
+  if (w < 0 || (size_t)w >= len)
+    return pc_err_set(err, PC_EINVAL, "cluster.scheduler '%s' too long", configured);
+  return PC_OK;
+}
+
+static snode_t *slot_of(sched_t *s, pc_role_t role, int rank) {
+  if (role == PC_ROLE_SERVER && rank >= 0 && rank < s->nservers)
+    return &s->servers[rank];
+  if (role == PC_ROLE_WORKER && rank >= 0 && rank < s->nworkers)
+    return &s->workers[rank];
+  return NULL;
+}
+
+static const char *node_name(pc_role_t role, int rank, char *buf, size_t len) {
+  snprintf(buf, len, "%s %d", pc_wire_role_name(role), rank);
+  return buf;
+}
+
+static int send_to(sched_t *s, zmq_msg_t *id, pc_op_t op, uint64_t rid, const void *pb) {
+  pc_wire_hdr_t h;
+  pc_err_t err;
+  pc_wire_hdr_init(&h, op, rid, pc_wire_sender(PC_ROLE_SCHEDULER, 0));
+  int rc = pb ? pc_wire_send_pb(s->router, id, &h, pb, ZMQ_DONTWAIT, &err)
+              : pc_wire_send(s->router, id, &h, NULL, NULL, 0, NULL, 0, ZMQ_DONTWAIT, &err);
+  if (rc != PC_OK)
+    PC_DEBUG("send %s failed: %s", pc_wire_op_name(op), err.msg);
+  return rc;
+}
+
+static void send_shutdown(sched_t *s, zmq_msg_t *id, const char *reason, int failed) {
+  Parasol__Shutdown sd = PARASOL__SHUTDOWN__INIT;
+  sd.reason = (char *)reason;
+  sd.failed = failed;
+  send_to(s, id, PC_OP_SHUTDOWN, 0, &sd);
+}
+
+static void broadcast_shutdown(sched_t *s, const char *reason, int failed) {
+  for (int i = 0; i < s->nservers; i++)
+    if (s->servers[i].taken)
+      send_shutdown(s, &s->servers[i].id, reason, failed);
+  for (int i = 0; i < s->nworkers; i++)
+    if (s->workers[i].taken)
+      send_shutdown(s, &s->workers[i].id, reason, failed);
+  for (int i = 0; i < s->npending; i++)
+    send_shutdown(s, &s->pending[i].id, reason, failed);
+}
+
+static int fail(sched_t *s, pc_err_t *err, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static int fail(sched_t *s, pc_err_t *err, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(s->fail, sizeof s->fail, fmt, ap);
+  va_end(ap);
+  broadcast_shutdown(s, s->fail, 1);
+  return pc_err_set(err, PC_EPEER, "%s", s->fail);
+}
+
+/* "server 1, worker 0, worker 2" for every slot still empty / not flagged. */
+static void list_missing(sched_t *s, int (*ok)(const snode_t *), char *buf, size_t len) {
+  size_t off = 0;
+  buf[0] = '\0';
+  char name[32];
+  for (int r = 0; r < 2; r++) {
+    snode_t *arr = r == 0 ? s->servers : s->workers;
+    int n = r == 0 ? s->nservers : s->nworkers;
+    for (int i = 0; i < n && off < len; i++)
+      if (!ok(&arr[i]))
+        off += (size_t)snprintf(buf + off, len - off, "%s%s", off ? ", " : "",
+                                node_name(r == 0 ? PC_ROLE_SERVER : PC_ROLE_WORKER, i, name,
+                                          sizeof name));
+  }
+}
+
+static void fill_slot(snode_t *n, zmq_msg_t *id, const char *host, uint32_t pid,
+                      const char *endpoint) {
+  n->taken = 1;
+  zmq_msg_init(&n->id);
+  zmq_msg_copy(&n->id, id);
+  snprintf(n->host, sizeof n->host, "%s", host);
+  n->pid = pid;
+  snprintf(n->endpoint, sizeof n->endpoint, "%s", endpoint);
+  n->last_seen = pc_proc_now();
+}
+
+static void reject(sched_t *s, zmq_msg_t *id, const char *why) {
+  PC_WARN("registration refused: %s", why);
+  send_shutdown(s, id, why, 1);
+}
+
+/* Nodes of a role registered so far, with or without a rank. */
+static int role_count(sched_t *s, pc_role_t role) {
+  int c = 0, count = role == PC_ROLE_SERVER ? s->nservers : s->nworkers;
+  for (int i = 0; i < count; i++)
+    c += slot_of(s, role, i)->taken;
+  for (int i = 0; i < s->npending; i++)
+    c += s->pending[i].role == role;
+  return c;
+}
+
+static int register_checked(sched_t *s, pc_msg_t *m, Parasol__Register *r) {
+  char why[256];
+  int count = r->role == PC_ROLE_SERVER ? s->nservers : s->nworkers;
+  const char *role = pc_wire_role_name((pc_role_t)r->role);
+  if (r->role != PC_ROLE_SERVER && r->role != PC_ROLE_WORKER) {
+    reject(s, &m->identity, "unknown role");
+    return 0;
+  }
+  if (r->role == PC_ROLE_SERVER && strncmp(r->endpoint, "tcp://", 6) != 0) {
+    snprintf(why, sizeof why, "server on %s sent no endpoint", r->host);
+    reject(s, &m->identity, why);
+    return 0;
+  }
+  if (s->phase != PH_REGISTER || role_count(s, (pc_role_t)r->role) >= count) {
+    snprintf(why, sizeof why, "the cluster already has its %d %ss", count, role);
+    reject(s, &m->identity, why);
+    return 0;
+  }
+  if (r->rank >= count || r->rank < -1) {
+    snprintf(why, sizeof why, "%s rank %d out of range (cluster has %d)", role, r->rank, count);
+    reject(s, &m->identity, why);
+    return 0;
+  }
+  return 1;
+}
+
+static void on_register(sched_t *s, pc_msg_t *m) {
+  Parasol__Register *r = parasol__register__unpack(NULL, m->body_len, m->body);
+  if (r == NULL) {
+    pc_wire_drop_note(&s->drops, PC_DROP_BODY, "register", NULL);
+    return;
+  }
+  if (register_checked(s, m, r)) {
+    snode_t *n = slot_of(s, (pc_role_t)r->role, r->rank);
+    char name[32];
+    if (r->rank >= 0 && n->taken) {
+      char why[256];
+      snprintf(why, sizeof why, "%s is already registered (host %s pid %u)",
+               node_name((pc_role_t)r->role, r->rank, name, sizeof name), n->host, n->pid);
+      reject(s, &m->identity, why);
+    } else if (r->rank >= 0) {
+      fill_slot(n, &m->identity, r->host, r->pid, r->endpoint);
+      s->nregistered++;
+      PC_INFO("registered %s (host %s, pid %u)%s%s",
+              node_name((pc_role_t)r->role, r->rank, name, sizeof name), r->host, r->pid,
+              r->endpoint[0] ? " at " : "", r->endpoint);
+    } else {
+      pending_t *p = &s->pending[s->npending++];
+      p->role = (pc_role_t)r->role;
+      zmq_msg_init(&p->id);
+      zmq_msg_copy(&p->id, &m->identity);
+      snprintf(p->host, sizeof p->host, "%s", r->host);
+      p->pid = r->pid;
+      snprintf(p->endpoint, sizeof p->endpoint, "%s", r->endpoint);
+      PC_INFO("registered a %s (host %s, pid %u), rank to be assigned",
+              pc_wire_role_name(p->role), r->host, r->pid);
+    }
+  }
+  parasol__register__free_unpacked(r, NULL);
+}
+
+/* Give nodes that asked for any rank the lowest free one of their role. */
+static int place_pending(sched_t *s) {
+  for (int i = 0; i < s->npending; i++) {
+    pending_t *p = &s->pending[i];
+    int count = p->role == PC_ROLE_SERVER ? s->nservers : s->nworkers;
+    snode_t *n = NULL;
+    for (int r = 0; r < count && n == NULL; r++)
+      if (!slot_of(s, p->role, r)->taken)
+        n = slot_of(s, p->role, r);
+    if (n == NULL)
+      return PC_EINVAL; /* more of one role than configured */
+    fill_slot(n, &p->id, p->host, p->pid, p->endpoint);
+    zmq_msg_close(&p->id);
+    s->nregistered++;
+  }
+  s->npending = 0;
+  return PC_OK;
+}
+
+static int build_map(sched_t *s, pc_err_t *err) {
+  const pc_config_t *c = s->cfg;
+  uint64_t nkeys = c->model.features + (c->model.bias ? 1 : 0);
+  pc_range_t *r = NULL;
+  size_t nr = 0;
+  if (c->model.layout == PC_LAYOUT_DENSE) {
+    r = calloc((size_t)s->nservers, sizeof *r);
+    if (r == NULL)
+      return pc_err_set(err, PC_ENOMEM, "shard map");
+    nr = pc_partition_dense_split(nkeys, (uint32_t)s->nservers, r);
+  }
+  int rc = pc_shardmap_build(&s->map, 1, (uint32_t)s->nservers, (uint32_t)c->cluster.vnodes, r,
+                             nr, err);
+  free(r);
+  return rc;
+}
+
+static int send_welcomes(sched_t *s, pc_err_t *err) {
+  char(*eps)[PC_WIRE_MAX_ENDPOINT] = calloc((size_t)s->nservers, sizeof *eps);
+  if (eps == NULL)
+    return pc_err_set(err, PC_ENOMEM, "welcome");
+  for (int i = 0; i < s->nservers; i++)
+    snprintf(eps[i], sizeof eps[i], "%s", s->servers[i].endpoint);
+  Parasol__ShardMap pbm;
+  int rc = pc_wire_shardmap_to_pb(&s->map, eps, &pbm, err);
+  for (int r = 0; r < 2 && rc == PC_OK; r++) {
+    int n = r == 0 ? s->nservers : s->nworkers;
+    for (int i = 0; i < n; i++) {
+      Parasol__Welcome w = PARASOL__WELCOME__INIT;
+      w.rank = i;
+      w.num_servers = (uint32_t)s->nservers;
+      w.num_workers = (uint32_t)s->nworkers;
+      w.shard_map = &pbm;
+      send_to(s, &(r == 0 ? s->servers : s->workers)[i].id, PC_OP_WELCOME, 0, &w);
+    }
+  }
+  if (rc == PC_OK)
+    pc_wire_shardmap_pb_free(&pbm);
+  free(eps);
+  return rc;
+}
+
+static int all_registered(sched_t *s, pc_err_t *err) {
+  if (place_pending(s) != PC_OK)
+    return fail(s, err, "more nodes of one role registered than configured");
+  int rc = build_map(s, err);
+  if (rc == PC_OK)
+    rc = send_welcomes(s, err);
+  if (rc != PC_OK)
+    return fail(s, err, "%s", err->msg);
+  PC_INFO("all %d servers and %d workers registered; shard map v%llu published",
+          s->nservers, s->nworkers, (unsigned long long)s->map.version);
+  s->phase = PH_TRAIN;
+  s->start = pc_proc_now();
+  return PC_OK;
+}
+
+static int taken(const snode_t *n) { return n->taken; }
+
+static int check_register_deadline(sched_t *s, pc_err_t *err) {
+  if (pc_proc_now() < s->phase_deadline)
+    return PC_OK;
+  char missing[1024];
+  list_missing(s, taken, missing, sizeof missing);
+  if (s->npending)
+    return fail(s, err, "timed out after %.0f s (cluster.register_timeout) waiting for nodes; "
+                "%d registered without a rank; free ranks: %s", s->cfg->cluster.register_timeout,
+                s->npending, missing);
+  return fail(s, err, "timed out after %.0f s (cluster.register_timeout) waiting for: %s",
+              s->cfg->cluster.register_timeout, missing);
+}
+
+static snode_t *sender_node(sched_t *s, const pc_msg_t *m, pc_role_t *role, int *rank) {
+  *role = pc_wire_sender_role(m->hdr.sender);
+  *rank = pc_wire_sender_rank(m->hdr.sender);
+  snode_t *n = slot_of(s, *role, *rank);
+  /* Only the identity that registered may speak for a rank. */
+  if (n == NULL || !n->taken || zmq_msg_size(&n->id) != zmq_msg_size((zmq_msg_t *)&m->identity) ||
+      memcmp(zmq_msg_data(&n->id), zmq_msg_data((zmq_msg_t *)&m->identity),
+             zmq_msg_size(&n->id)) != 0)
+    return NULL;
+  return n;
+}
+
+static int at_barrier(const snode_t *n) { return n->at_barrier; }
+
+static void on_barrier(sched_t *s, snode_t *n, pc_role_t role, uint64_t id) {
+  if (role != PC_ROLE_WORKER || id != BARRIER_READY || n->at_barrier)
+    return;
+  n->at_barrier = 1;
+  if (s->barrier_count++ == 0)
+    s->barrier_first = pc_proc_now();
+  if (s->barrier_count < s->nworkers)
+    return;
+  for (int i = 0; i < s->nworkers; i++)
+    send_to(s, &s->workers[i].id, PC_OP_BARRIER_DONE, id, NULL);
+  PC_INFO("all %d workers ready: training starts", s->nworkers);
+}
+
+static int check_barrier_deadline(sched_t *s, pc_err_t *err) {
+  if (s->barrier_count == 0 || s->barrier_count >= s->nworkers ||
+      pc_proc_now() - s->barrier_first < s->cfg->cluster.register_timeout)
+    return PC_OK;
+  char missing[1024];
+  /* list_missing walks servers too; they never join this barrier. */
+  for (int i = 0; i < s->nservers; i++)
+    s->servers[i].at_barrier = 1;
+  list_missing(s, at_barrier, missing, sizeof missing);
+  return fail(s, err, "barrier 'ready' timed out after %.0f s waiting for: %s",
+              s->cfg->cluster.register_timeout, missing);
+}
+
+static void on_progress(sched_t *s, snode_t *n, int rank, const pc_msg_t *m) {
+  Parasol__Progress *p = parasol__progress__unpack(NULL, m->body_len, m->body);
+  if (p == NULL) {
+    pc_wire_drop_note(&s->drops, PC_DROP_BODY, "progress", NULL);
+    return;
+  }
+  n->prog = *p;
+  if (p->done && !n->done) {
+    n->done = 1;
+    PC_INFO("worker %d finished: %u epochs, %llu samples in %.2f s, last epoch loss %.4f", rank,
+            p->epoch, (unsigned long long)p->total_samples, p->seconds,
+            p->samples ? p->loss_sum / (double)p->samples : NAN);
+  }
+  parasol__progress__free_unpacked(p, NULL);
+}
+
+static void on_stats(sched_t *s, snode_t *n, const pc_msg_t *m) {
+  Parasol__ServerStats *st = parasol__server_stats__unpack(NULL, m->body_len, m->body);
+  if (st == NULL) {
+    pc_wire_drop_note(&s->drops, PC_DROP_BODY, "stats", NULL);
+    return;
+  }
+  n->stats = *st;
+  n->have_stats = 1;
+  parasol__server_stats__free_unpacked(st, NULL);
+}
+
+static void on_eval(sched_t *s, const pc_msg_t *m) {
+  if (s->eval)
+    parasol__eval_result__free_unpacked(s->eval, NULL);
+  s->eval = parasol__eval_result__unpack(NULL, m->body_len, m->body);
+  if (s->eval == NULL)
+    pc_wire_drop_note(&s->drops, PC_DROP_BODY, "eval-result", NULL);
+}
+
+static void dispatch(sched_t *s, pc_msg_t *m) {
+  pc_role_t role;
+  int rank;
+  if (m->hdr.op == PC_OP_REGISTER) {
+    on_register(s, m);
+    return;
+  }
+  snode_t *n = sender_node(s, m, &role, &rank);
+  if (n == NULL) {
+    pc_wire_drop_note(&s->drops, PC_DROP_OP, "from an unregistered peer", NULL);
+    return;
+  }
+  n->last_seen = pc_proc_now();
+  switch (m->hdr.op) {
+  case PC_OP_HEARTBEAT:
+    send_to(s, &n->id, PC_OP_HEARTBEAT, m->hdr.request_id, NULL);
+    break;
+  case PC_OP_BARRIER:
+    on_barrier(s, n, role, m->hdr.request_id);
+    break;
+  case PC_OP_PROGRESS:
+    if (role == PC_ROLE_WORKER)
+      on_progress(s, n, rank, m);
+    break;
+  case PC_OP_STATS_REPLY:
+    if (role == PC_ROLE_SERVER)
+      on_stats(s, n, m);
+    break;
+  case PC_OP_EVAL_RESULT:
+    if (role == PC_ROLE_WORKER && rank == 0)
+      on_eval(s, m);
+    break;
+  default:
+    pc_wire_drop_note(&s->drops, PC_DROP_OP, "unexpected op", NULL);
+  }
+}
+
+/* A node silent for cluster.node_timeout is dead: the run fails naming it.
+ * Worker 0 evaluating is busy, not silent, so the eval phase has its own
+ * deadline instead. */
+static int check_liveness(sched_t *s, pc_err_t *err) {
+  double now = pc_proc_now(), limit = s->cfg->cluster.node_timeout;
+  char name[32];
+  for (int r = 0; r < 2; r++) {
+    snode_t *arr = r == 0 ? s->servers : s->workers;
+    int n = r == 0 ? s->nservers : s->nworkers;
+    pc_role_t role = r == 0 ? PC_ROLE_SERVER : PC_ROLE_WORKER;
+    for (int i = 0; i < n; i++) {
+      if (s->phase == PH_EVAL && role == PC_ROLE_WORKER && i == 0)
+        continue;
+      if (now - arr[i].last_seen > limit)
+        return fail(s, err, "%s (host %s, pid %u) silent for %.1f s (cluster.node_timeout)",
+                    node_name(role, i, name, sizeof name), arr[i].host, arr[i].pid,
+                    now - arr[i].last_seen);
+    }
+  }
+  return PC_OK;
+}
+
+static int all_done(sched_t *s) {
+  for (int i = 0; i < s->nworkers; i++)
+    if (!s->workers[i].done)
+      return 0;
+  return 1;
+}
+
+static int all_stats(sched_t *s) {
+  for (int i = 0; i < s->nservers; i++)
+    if (!s->servers[i].have_stats)
+      return 0;
+  return 1;
+}
+
+static int has_stats(const snode_t *n) { return n->have_stats || n->done; }
+
+/* Move through the end-of-run phases as their conditions are met. */
+static int advance(sched_t *s, pc_err_t *err) {
+  double now = pc_proc_now();
+  if (s->phase == PH_TRAIN && all_done(s)) {
+    for (int i = 0; i < s->nservers; i++)
+      send_to(s, &s->servers[i].id, PC_OP_STATS, 0, NULL);
+    s->phase = PH_STATS;
+    s->phase_deadline = now + s->cfg->cluster.node_timeout;
+  }
+  if (s->phase == PH_STATS && all_stats(s)) {
+    send_to(s, &s->workers[0].id, PC_OP_EVALUATE, 0, NULL);
+    s->phase = PH_EVAL;
+    s->phase_deadline = now + 600 + s->cfg->cluster.node_timeout;
+    PC_INFO("training finished; worker 0 saves the model and evaluates");
+  } else if (s->phase == PH_STATS && now > s->phase_deadline) {
+    char missing[1024];
+    for (int i = 0; i < s->nworkers; i++)
+      s->workers[i].done = 1;
+    list_missing(s, has_stats, missing, sizeof missing);
+    return fail(s, err, "no statistics within %.0f s from: %s", s->cfg->cluster.node_timeout,
+                missing);
+  }
+  if (s->phase == PH_EVAL && s->eval != NULL)
+    s->phase = PH_DONE;
+  else if (s->phase == PH_EVAL && now > s->phase_deadline)
+    return fail(s, err, "worker 0 did not report its evaluation within %.0f s",
+                s->phase_deadline - s->start);
+  return PC_OK;
+}
+
+static void json_num(FILE *f, const char *key, double v, const char *sep) {
+  if (isfinite(v))
+    fprintf(f, "\"%s\": %.6g%s", key, v, sep);
+  else
+    fprintf(f, "\"%s\": null%s", key, sep);
+}
+
+static void write_train(sched_t *s, FILE *f) {
+  double loss = 0, secs = 0;
+  uint64_t samples = 0, total = 0;
+  fprintf(f, "  \"workers\": [\n");
+  for (int i = 0; i < s->nworkers; i++) {
+    Parasol__Progress *p = &s->workers[i].prog;
+    loss += p->loss_sum;
+    samples += p->samples;
+    total += p->total_samples;
+    secs = p->seconds > secs ? p->seconds : secs;
+    fprintf(f, "    {\"rank\": %d, \"host\": \"%s\", \"samples\": %llu, ", i, s->workers[i].host,
+            (unsigned long long)p->total_samples);
+    json_num(f, "seconds", p->seconds, ", ");
+    json_num(f, "last_epoch_loss", p->samples ? p->loss_sum / (double)p->samples : NAN, "}");
+    fprintf(f, "%s\n", i + 1 < s->nworkers ? "," : "");
+  }
+  fprintf(f, "  ],\n  \"train\": {\"epochs\": %d, \"samples\": %llu, ", s->cfg->training.epochs,
+          (unsigned long long)total);
+  json_num(f, "seconds", secs, ", ");
+  json_num(f, "samples_per_s", secs > 0 ? (double)total / secs : NAN, ", ");
+  json_num(f, "last_epoch_loss", samples ? loss / (double)samples : NAN, "},\n");
+}
+
+static void write_servers(sched_t *s, FILE *f) {
+  uint64_t kmin = UINT64_MAX, kmax = 0, ksum = 0;
+  fprintf(f, "  \"servers\": [\n");
+  for (int i = 0; i < s->nservers; i++) {
+    Parasol__ServerStats *t = &s->servers[i].stats;
+    uint64_t k = t->sparse_keys + t->dense_keys;
+    kmin = k < kmin ? k : kmin;
+    kmax = k > kmax ? k : kmax;
+    ksum += k;
+    fprintf(f, "    {\"rank\": %d, \"host\": \"%s\", \"keys\": %llu, \"sparse_keys\": %llu, "
+            "\"dense_keys\": %llu, \"bytes\": %llu, \"pushes\": %llu, \"pulls\": %llu, "
+            "\"pushes_rejected\": %llu, \"messages_dropped\": %llu}%s\n", i, s->servers[i].host,
+            (unsigned long long)k, (unsigned long long)t->sparse_keys,
+            (unsigned long long)t->dense_keys, (unsigned long long)t->bytes,
+            (unsigned long long)t->pushes, (unsigned long long)t->pulls,
+            (unsigned long long)t->pushes_rejected, (unsigned long long)t->messages_dropped,
+            i + 1 < s->nservers ? "," : "");
+  }
+  double mean = (double)ksum / s->nservers;
+  fprintf(f, "  ],\n  \"balance\": {\"keys_min\": %llu, \"keys_max\": %llu, ",
+          (unsigned long long)kmin, (unsigned long long)kmax);
+  json_num(f, "max_over_mean", mean > 0 ? (double)kmax / mean : NAN, "},\n");
+}
+
+static int write_metrics(sched_t *s, pc_err_t *err) {
+  const char *dir = s->cfg->output.dir;
+  char path[PC_PATH_MAX + 32], tmp[PC_PATH_MAX + 40];
+  snprintf(path, sizeof path, "%s/metrics.json", dir);
+  snprintf(tmp, sizeof tmp, "%s.tmp", path);
+  FILE *f = fopen(tmp, "w");
+  if (f == NULL)
+    return pc_err_set(err, PC_EIO, "%s: %s", tmp, strerror(errno));
+  const Parasol__EvalResult *e = s->eval;
+  fprintf(f, "{\n");
+  if (e->n > 0) {
+    fprintf(f, "  \"test\": {\"n\": %llu, ", (unsigned long long)e->n);
+    json_num(f, "accuracy", e->accuracy, ", ");
+    json_num(f, "logloss", e->logloss, ", ");
+    json_num(f, "auc", e->auc, "},\n");
+  }
+  write_train(s, f);
+  write_servers(s, f);
+  fprintf(f, "  \"messages_dropped_by_scheduler\": %llu,\n", (unsigned long long)s->drops.total);
+  fprintf(f, "  \"model\": \"%s\"\n}\n", e->model_path);
+  int bad = ferror(f);
+  bad |= fclose(f) != 0;
+  if (bad || rename(tmp, path) != 0)
+    return pc_err_set(err, PC_EIO, "writing %s: %s", path, strerror(errno));
+  PC_INFO("wrote %s", path);
+  return PC_OK;
+}
+
+/* mkdir -p */
+static int make_dirs(const char *dir, pc_err_t *err) {
+  char p[PC_PATH_MAX];
+  snprintf(p, sizeof p, "%s", dir);
+  for (char *c = p + 1; *c; c++) {
+    if (*c != '/')
+      continue;
+    *c = '\0';
+    if (mkdir(p, 0777) != 0 && errno != EEXIST)
+      return pc_err_set(err, PC_EIO, "creating %s (output.dir): %s", p, strerror(errno));
+    *c = '/';
+  }
+  if (mkdir(p, 0777) != 0 && errno != EEXIST)
+    return pc_err_set(err, PC_EIO, "creating %s (output.dir): %s", p, strerror(errno));
+  return PC_OK;
+}
+
+static int bind_router(sched_t *s, const ps_scheduler_opts_t *opts, pc_err_t *err) {
+  char ep[PC_ENDPOINT_MAX];
+  size_t len = sizeof s->endpoint;
+  int rc = ps_scheduler_bind_endpoint(s->cfg->cluster.scheduler, ep, sizeof ep, err);
+  if (rc != PC_OK)
+    return rc;
+  s->router = zmq_socket(s->zctx, ZMQ_ROUTER);
+  if (s->router == NULL)
+    return pc_err_set(err, PC_ESYS, "zmq_socket: %s", zmq_strerror(zmq_errno()));
+  if ((rc = pc_wire_socket_setup(s->router, 1, SCHED_HWM, err)) != PC_OK)
+    return rc;
+  if (zmq_bind(s->router, ep) != 0)
+    return pc_err_set(err, PC_ESYS, "binding %s (cluster.scheduler): %s", ep,
+                      zmq_strerror(zmq_errno()));
+  if (zmq_getsockopt(s->router, ZMQ_LAST_ENDPOINT, s->endpoint, &len) != 0)
+    return pc_err_set(err, PC_ESYS, "ZMQ_LAST_ENDPOINT: %s", zmq_strerror(zmq_errno()));
+  PC_INFO("listening on %s for %d servers and %d workers", s->endpoint, s->nservers,
+          s->nworkers);
+  if (opts && opts->announce) {
+    printf("@endpoint %s\n", s->endpoint);
+    fflush(stdout);
+  }
+  return PC_OK;
+}
+
+static int step(sched_t *s, pc_err_t *err) {
+  zmq_pollitem_t it = {s->router, 0, ZMQ_POLLIN, 0};
+  if (zmq_poll(&it, 1, 100) < 0 && zmq_errno() != EINTR)
+    return pc_err_set(err, PC_ESYS, "zmq_poll: %s", zmq_strerror(zmq_errno()));
+  for (int i = 0; i < 10000; i++) {
+    pc_msg_t m;
+    pc_drop_t why;
+    pc_err_t e;
+    int rc = pc_wire_recv(s->router, 1, &m, ZMQ_DONTWAIT, &why, &e);
+    if (rc == PC_EPROTO) {
+      pc_wire_drop_note(&s->drops, why, "scheduler", &e);
+      continue;
+    }
+    if (rc != PC_OK)
+      break;
+    dispatch(s, &m);
+    pc_msg_close(&m);
+  }
+  if (s->phase == PH_REGISTER) {
+    if (s->nregistered + s->npending == s->nservers + s->nworkers)
+      return all_registered(s, err);
+    return check_register_deadline(s, err);
+  }
+  int rc = check_liveness(s, err);
+  if (rc == PC_OK)
+    rc = check_barrier_deadline(s, err);
+  if (rc == PC_OK)
+    rc = advance(s, err);
+  return rc;
+}
+
+static int finish(sched_t *s, pc_err_t *err) {
+  int rc = PC_OK;
+  if (s->eval->error[0])
+    rc = fail(s, err, "worker 0 could not evaluate: %s", s->eval->error);
+  if (rc == PC_OK)
+    rc = write_metrics(s, err);
+  if (rc != PC_OK) {
+    broadcast_shutdown(s, err->msg, 1);
+    return rc;
+  }
+  if (s->eval->n > 0)
+    PC_INFO("test accuracy %.4f, log-loss %.4f, AUC %.4f on %llu examples", s->eval->accuracy,
+            s->eval->logloss, s->eval->auc, (unsigned long long)s->eval->n);
+  broadcast_shutdown(s, "training finished", 0);
+  return PC_OK;
+}
+
+static void sched_free(sched_t *s) {
+  for (int i = 0; s->servers && i < s->nservers; i++)
+    if (s->servers[i].taken)
+      zmq_msg_close(&s->servers[i].id);
+  for (int i = 0; s->workers && i < s->nworkers; i++)
+    if (s->workers[i].taken)
+      zmq_msg_close(&s->workers[i].id);
+  for (int i = 0; i < s->npending; i++)
+    zmq_msg_close(&s->pending[i].id);
+  free(s->servers);
+  free(s->workers);
+  free(s->pending);
+  pc_shardmap_free(&s->map);
+  if (s->eval)
+    parasol__eval_result__free_unpacked(s->eval, NULL);
+  if (s->router) {
+    /* Let the shutdown orders leave before the socket goes. */
+    int linger = 1000;
+    zmq_setsockopt(s->router, ZMQ_LINGER, &linger, sizeof linger);
+    zmq_close(s->router);
+  }
+  if (s->zctx)
+    zmq_ctx_term(s->zctx);
+}
+
+int ps_scheduler_run(const pc_config_t *cfg, const ps_scheduler_opts_t *opts, pc_err_t *err) {
+  sched_t s = {.cfg = cfg, .nservers = cfg->cluster.servers, .nworkers = cfg->cluster.workers};
+  s.servers = calloc((size_t)s.nservers, sizeof *s.servers);
+  s.workers = calloc((size_t)s.nworkers, sizeof *s.workers);
+  s.pending = calloc((size_t)(s.nservers + s.nworkers), sizeof *s.pending);
+  s.zctx = zmq_ctx_new();
+  int rc = PC_OK;
+  if (!s.servers || !s.workers || !s.pending || !s.zctx)
+    rc = pc_err_set(err, PC_ENOMEM, "scheduler state");
+  if (rc == PC_OK)
+    rc = make_dirs(cfg->output.dir, err);
+  if (rc == PC_OK)
+    rc = bind_router(&s, opts, err);
+  s.phase_deadline = pc_proc_now() + cfg->cluster.register_timeout;
+  while (rc == PC_OK && s.phase != PH_DONE)
+    rc = step(&s, err);
+  if (rc == PC_OK)
+    rc = finish(&s, err);
+  sched_free(&s);
+  return rc;
+}

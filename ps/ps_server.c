@@ -1,0 +1,259 @@
+#include "ps_server.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "parasol.pb-c.h"
+#include "pc_log.h"
+#include "pc_node.h"
+#include "pc_proc.h"
+#include "pc_wire.h"
+#include "ps_store.h"
+
+#define SERVER_HWM 100000
+
+typedef struct ps_server {
+  const pc_config_t *cfg;
+  void *zctx;
+  void *router; /* workers connect here */
+  pc_node_t node;
+  ps_store_t *store;
+  float *out; /* pull reply buffer, reused */
+  size_t out_cap;
+  uint64_t pulls, pushes, keys_pulled, keys_pushed;
+  pc_wire_drops_t drops;
+  char endpoint[PC_WIRE_MAX_ENDPOINT];
+} ps_server_t;
+
+int ps_server_endpoints(const pc_config_t *cfg, char *bind_ep, size_t blen, pc_err_t *err) {
+  int n;
+  if (cfg->cluster.server_port == 0)
+    n = snprintf(bind_ep, blen, "tcp://%s:*", cfg->cluster.bind);
+  else
+    n = snprintf(bind_ep, blen, "tcp://%s:%d", cfg->cluster.bind, cfg->cluster.server_port);
+  if (n < 0 || (size_t)n >= blen)
+    return pc_err_set(err, PC_EINVAL, "cluster.bind '%s' too long", cfg->cluster.bind);
+  return PC_OK;
+}
+
+int ps_server_advertised(const pc_config_t *cfg, const char *bound, char *out, size_t len,
+                         pc_err_t *err) {
+  const char *port = strrchr(bound, ':');
+  if (strncmp(bound, "tcp://", 6) != 0 || port == NULL)
+    return pc_err_set(err, PC_EINVAL, "unexpected bound endpoint '%s'", bound);
+  const char *host = cfg->cluster.advertise[0] ? cfg->cluster.advertise : cfg->cluster.bind;
+  if (strcmp(host, "*") == 0 || strcmp(host, "0.0.0.0") == 0)
+    return pc_err_set(err, PC_ECONFIG, "cluster.bind is '%s': set cluster.advertise to the "
+                      "address workers should dial", host);
+  int n = snprintf(out, len, "tcp://%s%s", host, port);
+  if (n < 0 || (size_t)n >= len)
+    return pc_err_set(err, PC_EINVAL, "advertised endpoint too long");
+  return PC_OK;
+}
+
+static int bind_router(ps_server_t *s, pc_err_t *err) {
+  char ep[PC_WIRE_MAX_ENDPOINT], bound[PC_WIRE_MAX_ENDPOINT];
+  size_t blen = sizeof bound;
+  s->router = zmq_socket(s->zctx, ZMQ_ROUTER);
+  if (s->router == NULL)
+    return pc_err_set(err, PC_ESYS, "zmq_socket: %s", zmq_strerror(zmq_errno()));
+  int rc = pc_wire_socket_setup(s->router, 1, SERVER_HWM, err);
+  if (rc == PC_OK)
+    rc = ps_server_endpoints(s->cfg, ep, sizeof ep, err);
+  if (rc == PC_OK && zmq_bind(s->router, ep) != 0)
+    return pc_err_set(err, PC_ESYS, "binding %s (cluster.bind, cluster.server_port): %s", ep,
+                      zmq_strerror(zmq_errno()));
+  if (rc == PC_OK && zmq_getsockopt(s->router, ZMQ_LAST_ENDPOINT, bound, &blen) != 0)
+    return pc_err_set(err, PC_ESYS, "ZMQ_LAST_ENDPOINT: %s", zmq_strerror(zmq_errno()));
+  if (rc == PC_OK)
+    rc = ps_server_advertised(s->cfg, bound, s->endpoint, sizeof s->endpoint, err);
+  if (rc == PC_OK)
+    PC_INFO("bound %s, advertising %s", bound, s->endpoint);
+  return rc;
+}
+
+static int make_store(ps_server_t *s, pc_err_t *err) {
+  pc_range_t r[64];
+  size_t nr = pc_shardmap_server_ranges(&s->node.map, (uint32_t)s->node.rank, r, 64);
+  ps_store_range_t sr[64];
+  for (size_t i = 0; i < nr; i++)
+    sr[i] = (ps_store_range_t){r[i].begin, r[i].end};
+  ps_optim_t o;
+  ps_optim_from_config(&o, s->cfg);
+  return ps_store_new(&s->store, &o, sr, nr, err);
+}
+
+/* A worker with a stale or wrong shard map must hear about it, not have
+ * its keys silently stored on the wrong server. */
+static int check_owned(ps_server_t *s, const pc_msg_t *m, pc_err_t *err) {
+  uint32_t me = (uint32_t)s->node.rank;
+  for (size_t i = 0; i < m->nkeys; i++)
+    if (pc_shardmap_lookup(&s->node.map, m->keys[i]) != me)
+      return pc_err_set(err, PC_EINVAL, "key %llu does not belong to server %u",
+                        (unsigned long long)m->keys[i], me);
+  return PC_OK;
+}
+
+static int reply(ps_server_t *s, pc_msg_t *m, pc_op_t op, int status, const float *vals,
+                 size_t n) {
+  pc_wire_hdr_t h;
+  pc_err_t err;
+  pc_wire_hdr_init(&h, op, m->hdr.request_id, s->node.sender);
+  h.status = status;
+  h.key_count = vals ? n : 0;
+  h.vals_per_key = vals ? 1 : 0;
+  int rc = pc_wire_send(s->router, &m->identity, &h, NULL, vals, vals ? n : 0, NULL, 0,
+                        ZMQ_DONTWAIT, &err);
+  if (rc != PC_OK)
+    PC_WARN("reply to %s %d dropped: %s", pc_wire_role_name(pc_wire_sender_role(m->hdr.sender)),
+            pc_wire_sender_rank(m->hdr.sender), err.msg);
+  return rc;
+}
+
+static void on_pull(ps_server_t *s, pc_msg_t *m) {
+  pc_err_t err;
+  int rc = check_owned(s, m, &err);
+  if (rc == PC_OK && m->nkeys > s->out_cap) {
+    float *p = realloc(s->out, m->nkeys * sizeof *p);
+    if (p == NULL)
+      rc = pc_err_set(&err, PC_ENOMEM, "pull of %zu keys", m->nkeys);
+    else {
+      s->out = p;
+      s->out_cap = m->nkeys;
+    }
+  }
+  if (rc == PC_OK)
+    rc = ps_store_pull(s->store, m->keys, m->nkeys, s->out);
+  s->pulls++;
+  s->keys_pulled += m->nkeys;
+  if (rc != PC_OK)
+    reply(s, m, PC_OP_PULL_REPLY, rc, NULL, 0);
+  else
+    reply(s, m, PC_OP_PULL_REPLY, 0, s->out, m->nkeys);
+}
+
+static void on_push(ps_server_t *s, pc_msg_t *m) {
+  pc_err_t err;
+  int rc = PC_OK;
+  if (m->hdr.vals_per_key != 1 || m->nvals != m->nkeys)
+    rc = pc_err_set(&err, PC_EINVAL, "push needs one value per key");
+  if (rc == PC_OK)
+    rc = check_owned(s, m, &err);
+  if (rc == PC_OK)
+    rc = ps_store_push(s->store, m->keys, m->vals, m->nkeys, &err);
+  s->pushes++;
+  s->keys_pushed += m->nkeys;
+  if (rc == PC_EDATA) {
+    ps_store_stats_t st;
+    ps_store_stats(s->store, &st);
+    if (st.pushes_rejected == 1 || st.pushes_rejected % 1000 == 0)
+      PC_WARN("rejected push #%llu from worker %d: %s", (unsigned long long)st.pushes_rejected,
+              pc_wire_sender_rank(m->hdr.sender), err.msg);
+  } else if (rc != PC_OK) {
+    PC_WARN("push from worker %d refused: %s", pc_wire_sender_rank(m->hdr.sender), err.msg);
+  }
+  reply(s, m, PC_OP_PUSH_REPLY, rc, NULL, 0);
+}
+
+/* Serve worker traffic; bounded per call so control messages are not starved. */
+static void drain_workers(ps_server_t *s) {
+  for (int i = 0; i < 4096; i++) {
+    pc_msg_t m;
+    pc_drop_t why;
+    pc_err_t err;
+    int rc = pc_wire_recv(s->router, 1, &m, ZMQ_DONTWAIT, &why, &err);
+    if (rc == PC_EPROTO) {
+      pc_wire_drop_note(&s->drops, why, "from a worker", &err);
+      continue;
+    }
+    if (rc != PC_OK)
+      return;
+    if (m.hdr.op == PC_OP_PULL)
+      on_pull(s, &m);
+    else if (m.hdr.op == PC_OP_PUSH)
+      on_push(s, &m);
+    else
+      pc_wire_drop_note(&s->drops, PC_DROP_OP, "from a worker", NULL);
+    pc_msg_close(&m);
+  }
+}
+
+static int send_stats(ps_server_t *s, pc_err_t *err) {
+  ps_store_stats_t st;
+  ps_store_stats(s->store, &st);
+  Parasol__ServerStats pb = PARASOL__SERVER_STATS__INIT;
+  pb.sparse_keys = st.sparse_keys;
+  pb.dense_keys = st.dense_keys;
+  pb.bytes = st.bytes;
+  pb.pushes = s->pushes;
+  pb.pulls = s->pulls;
+  pb.pushes_rejected = st.pushes_rejected;
+  pb.messages_dropped = s->drops.total + s->node.drops.total;
+  return pc_node_send(&s->node, PC_OP_STATS_REPLY, &pb, err);
+}
+
+/* Returns 1 when the scheduler ordered shutdown. */
+static int drain_control(ps_server_t *s, pc_err_t *err, int *rc) {
+  pc_msg_t m;
+  while ((*rc = pc_node_recv(&s->node, &m, err)) == PC_OK) {
+    int op = (int)m.hdr.op, stop = 0;
+    if (op == PC_OP_STATS)
+      *rc = send_stats(s, err);
+    else if (op == PC_OP_SHUTDOWN) {
+      char why[256];
+      pc_node_shutdown_reason(&m, why, sizeof why, NULL);
+      PC_INFO("shutting down%s%s", why[0] ? ": " : "", why);
+      stop = 1;
+    }
+    pc_msg_close(&m);
+    if (stop || *rc != PC_OK)
+      return stop;
+  }
+  if (*rc == PC_ENOTFOUND)
+    *rc = PC_OK;
+  return 0;
+}
+
+static int serve(ps_server_t *s, pc_err_t *err) {
+  int rc = PC_OK;
+  for (;;) {
+    zmq_pollitem_t it[2] = {{s->router, 0, ZMQ_POLLIN, 0}, {s->node.sched, 0, ZMQ_POLLIN, 0}};
+    if (zmq_poll(it, 2, 100) < 0 && zmq_errno() != EINTR)
+      return pc_err_set(err, PC_ESYS, "zmq_poll: %s", zmq_strerror(zmq_errno()));
+    drain_workers(s);
+    if (drain_control(s, err, &rc) || rc != PC_OK)
+      return rc;
+    if ((rc = pc_node_tick(&s->node, err)) != PC_OK)
+      return rc;
+  }
+}
+
+int ps_server_run(const pc_config_t *cfg, int rank_req, pc_err_t *err) {
+  ps_server_t s = {.cfg = cfg};
+  s.zctx = zmq_ctx_new();
+  if (s.zctx == NULL)
+    return pc_err_set(err, PC_ESYS, "zmq_ctx_new: %s", zmq_strerror(zmq_errno()));
+  int rc = bind_router(&s, err);
+  if (rc == PC_OK)
+    rc = pc_node_join(&s.node, s.zctx, cfg, PC_ROLE_SERVER, rank_req, s.endpoint, err);
+  if (rc == PC_OK) {
+    pc_log_set_rank(s.node.rank);
+    rc = make_store(&s, err);
+  }
+  if (rc == PC_OK) {
+    PC_INFO("serving shard %d of %u (%s, %s)", s.node.rank, s.node.num_servers,
+            pc_config_optim_name(cfg->optimizer.type),
+            cfg->model.layout == PC_LAYOUT_DENSE ? "dense ranges" : "hashed keys");
+    rc = serve(&s, err);
+  }
+  if (s.drops.total)
+    PC_WARN("dropped %llu malformed messages", (unsigned long long)s.drops.total);
+  ps_store_destroy(&s.store);
+  free(s.out);
+  pc_node_close(&s.node);
+  if (s.router)
+    zmq_close(s.router);
+  zmq_ctx_term(s.zctx);
+  return rc;
+}

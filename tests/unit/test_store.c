@@ -1,0 +1,400 @@
+/* The parameter store: sparse table, dense ranges, growth, rejection. */
+#include <inttypes.h>
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "ps_store.h"
+
+#define TOL 1e-6
+
+static ps_optim_t optim(pc_optim_type_t type, float lr, float l2, float init_accum) {
+  ps_optim_t o = {.type = type, .lr = lr, .l2 = l2, .eps = 1e-8f, .init_accum = init_accum};
+  return o;
+}
+
+static ps_store_t *store_new(const ps_optim_t *o, const ps_store_range_t *r, size_t nr) {
+  ps_store_t *s = NULL;
+  pc_err_t err = {0};
+  int rc = ps_store_new(&s, o, r, nr, &err);
+  if (rc != PC_OK)
+    fail_msg("ps_store_new: %s", err.msg);
+  return s;
+}
+
+static float pull1(ps_store_t *s, uint64_t key) {
+  float v = -123.0f;
+  assert_int_equal(ps_store_pull(s, &key, 1, &v), PC_OK);
+  return v;
+}
+
+static ps_store_stats_t stats(const ps_store_t *s) {
+  ps_store_stats_t st;
+  ps_store_stats(s, &st);
+  return st;
+}
+
+/* splitmix64 step: a deterministic stream of test keys. */
+static uint64_t rng_next(uint64_t *x) {
+  uint64_t z = (*x += 0x9e3779b97f4a7c15ULL);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+  return z ^ (z >> 31);
+}
+
+static void test_pull_unknown_is_zero_not_inserted(void **state) {
+  (void)state;
+  ps_optim_t o = optim(PC_OPTIM_ADAGRAD, 0.1f, 0.0f, 0.0f);
+  ps_store_t *s = store_new(&o, NULL, 0);
+  uint64_t keys[3] = {0, 42, UINT64_MAX - 1};
+  float out[3] = {1, 1, 1};
+  assert_int_equal(ps_store_pull(s, keys, 3, out), PC_OK);
+  for (int i = 0; i < 3; i++)
+    assert_true(out[i] == 0.0f);
+  assert_int_equal(stats(s).sparse_keys, 0);
+  ps_store_destroy(&s);
+  assert_null(s);
+}
+
+static void test_sparse_push_pull_duplicates_sgd(void **state) {
+  (void)state;
+  ps_optim_t o = optim(PC_OPTIM_SGD, 0.1f, 0.5f, 0.0f);
+  ps_store_t *s = store_new(&o, NULL, 0);
+  pc_err_t err = {0};
+  /* key 7: w=0, g=1 -> 0 - 0.1*(1 + 0) = -0.1
+   *        then g=3 -> g + l2*w = 3 - 0.05 = 2.95 -> -0.1 - 0.295 = -0.395
+   * key 9: w=0, g=2 -> -0.2 */
+  const uint64_t keys[3] = {7, 9, 7};
+  const float g[3] = {1.0f, 2.0f, 3.0f};
+  assert_int_equal(ps_store_push(s, keys, g, 3, &err), PC_OK);
+  assert_float_equal(pull1(s, 7), -0.395, TOL);
+  assert_float_equal(pull1(s, 9), -0.2, TOL);
+  assert_true(pull1(s, 8) == 0.0f);
+  assert_int_equal(stats(s).sparse_keys, 2);
+  ps_store_destroy(&s);
+}
+
+static void test_sparse_duplicates_applied_in_order_adagrad(void **state) {
+  (void)state;
+  ps_optim_t o = optim(PC_OPTIM_ADAGRAD, 0.5f, 0.0f, 0.0f);
+  ps_store_t *s = store_new(&o, NULL, 0);
+  pc_err_t err = {0};
+  /* key 1 gets g=3 then g=4: s=9, w=-0.5*3/3=-0.5; s=25, w=-0.5-0.5*4/5=-0.9
+   * key 2 gets g=4 then g=3: s=16, w=-0.5*4/4=-0.5; s=25, w=-0.5-0.5*3/5=-0.8 */
+  const uint64_t keys[4] = {1, 2, 1, 2};
+  const float g[4] = {3.0f, 4.0f, 4.0f, 3.0f};
+  assert_int_equal(ps_store_push(s, keys, g, 4, &err), PC_OK);
+  assert_float_equal(pull1(s, 1), -0.9, TOL);
+  assert_float_equal(pull1(s, 2), -0.8, TOL);
+  ps_store_destroy(&s);
+}
+
+static void test_adagrad_new_key_uses_init_accum(void **state) {
+  (void)state;
+  ps_optim_t o = optim(PC_OPTIM_ADAGRAD, 0.1f, 0.0f, 16.0f);
+  const ps_store_range_t r = {100, 200};
+  ps_store_t *s = store_new(&o, &r, 1);
+  pc_err_t err = {0};
+  /* Sparse key 5 and dense key 150 both start at s=16, w=0;
+   * g=3: s=25, w = -0.1*3/5 = -0.06 */
+  const uint64_t keys[2] = {5, 150};
+  const float g[2] = {3.0f, 3.0f};
+  assert_int_equal(ps_store_push(s, keys, g, 2, &err), PC_OK);
+  assert_float_equal(pull1(s, 5), -0.06, TOL);
+  assert_float_equal(pull1(s, 150), -0.06, TOL);
+  ps_store_destroy(&s);
+}
+
+static void test_dense_ranges_and_outside_keys(void **state) {
+  (void)state;
+  ps_optim_t o = optim(PC_OPTIM_SGD, 1.0f, 0.0f, 0.0f);
+  /* Given unsorted: the store sorts them. */
+  const ps_store_range_t r[3] = {{1000, 1010}, {0, 10}, {20, 30}};
+  ps_store_t *s = store_new(&o, r, 3);
+  pc_err_t err = {0};
+  assert_int_equal(stats(s).dense_keys, 30);
+  /* With lr=1, l2=0 one push of g leaves w = -g. */
+  const uint64_t keys[10] = {0, 9, 10, 19, 20, 29, 30, 999, 1000, 1009};
+  const float g[10] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10};
+  assert_int_equal(ps_store_push(s, keys, g, 10, &err), PC_OK);
+  float out[10];
+  assert_int_equal(ps_store_pull(s, keys, 10, out), PC_OK);
+  for (int i = 0; i < 10; i++)
+    assert_float_equal(out[i], -g[i], TOL);
+  /* 10, 19, 30, 999 are outside every range: they went to the table. */
+  ps_store_stats_t st = stats(s);
+  assert_int_equal(st.sparse_keys, 4);
+  assert_int_equal(st.dense_keys, 30);
+  assert_int_equal(st.bytes, st.sparse_capacity * 12 + 30 * 4);
+  assert_true(pull1(s, 5) == 0.0f);
+  assert_true(pull1(s, 1010) == 0.0f);
+  ps_store_destroy(&s);
+}
+
+static void test_single_dense_range(void **state) {
+  (void)state;
+  ps_optim_t o = optim(PC_OPTIM_ADAGRAD, 0.5f, 0.0f, 0.0f);
+  /* A range ending at the top of the key space: PS_KEY_INVALID stays out. */
+  const ps_store_range_t r = {UINT64_MAX - 4, UINT64_MAX};
+  ps_store_t *s = store_new(&o, &r, 1);
+  pc_err_t err = {0};
+  const uint64_t keys[3] = {UINT64_MAX - 4, UINT64_MAX - 1, 3};
+  const float g[3] = {3.0f, 3.0f, 3.0f};
+  assert_int_equal(ps_store_push(s, keys, g, 3, &err), PC_OK);
+  for (int i = 0; i < 3; i++)
+    assert_float_equal(pull1(s, keys[i]), -0.5, TOL);
+  ps_store_stats_t st = stats(s);
+  assert_int_equal(st.dense_keys, 4);
+  assert_int_equal(st.sparse_keys, 1);
+  ps_store_destroy(&s);
+}
+
+static void test_bad_ranges_rejected(void **state) {
+  (void)state;
+  ps_optim_t o = optim(PC_OPTIM_SGD, 0.1f, 0.0f, 0.0f);
+  ps_store_t *s = NULL;
+  pc_err_t err = {0};
+  const ps_store_range_t empty = {5, 5};
+  assert_int_equal(ps_store_new(&s, &o, &empty, 1, &err), PC_EINVAL);
+  assert_null(s);
+  assert_non_null(strstr(err.msg, "[5, 5)"));
+  const ps_store_range_t overlap[2] = {{10, 20}, {0, 11}};
+  assert_int_equal(ps_store_new(&s, &o, overlap, 2, &err), PC_EINVAL);
+  assert_null(s);
+  assert_non_null(strstr(err.msg, "overlap"));
+  ps_optim_t bad = o;
+  bad.type = (pc_optim_type_t)0;
+  assert_int_equal(ps_store_new(&s, &bad, NULL, 0, &err), PC_EINVAL);
+}
+
+/* Pushes of one gradient per key, mirrored on a reference array with
+ * ps_optim_apply: same float operations, so results match exactly. */
+static void push_and_mirror(ps_store_t *s, const ps_optim_t *o, const uint64_t *keys,
+                            const size_t *idx, size_t n, float *ref_w, float *ref_s,
+                            float scale) {
+  enum { BATCH = 4096 };
+  uint64_t kb[BATCH];
+  float gb[BATCH];
+  pc_err_t err = {0};
+  for (size_t off = 0; off < n; off += BATCH) {
+    size_t m = n - off < BATCH ? n - off : BATCH;
+    for (size_t i = 0; i < m; i++) {
+      size_t k = idx[off + i];
+      kb[i] = keys[k];
+      gb[i] = scale * (float)((k % 1999) + 1) / 1000.0f;
+      ps_optim_apply(o, &ref_w[k], &ref_s[k], gb[i]);
+    }
+    if (ps_store_push(s, kb, gb, m, &err) != PC_OK)
+      fail_msg("push: %s", err.msg);
+  }
+}
+
+static int cmp_u64(const void *a, const void *b) {
+  uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+  return x < y ? -1 : x > y;
+}
+
+/* N distinct random keys (never PS_KEY_INVALID). */
+static uint64_t *random_keys(size_t n, uint64_t seed) {
+  uint64_t *k = malloc(n * sizeof *k), *sorted = malloc(n * sizeof *k);
+  assert_non_null(k);
+  assert_non_null(sorted);
+  for (size_t i = 0; i < n; i++)
+    do
+      k[i] = rng_next(&seed);
+    while (k[i] == PS_KEY_INVALID);
+  memcpy(sorted, k, n * sizeof *k);
+  qsort(sorted, n, sizeof *k, cmp_u64);
+  for (size_t i = 1; i < n; i++)
+    assert_true(sorted[i] != sorted[i - 1]); /* 2^20 draws from 2^64: no repeats */
+  free(sorted);
+  return k;
+}
+
+/* Where key sits in keys (sorted copy + index), for the iterator check. */
+typedef struct key_pos {
+  uint64_t key;
+  size_t idx;
+} key_pos_t;
+
+static int cmp_key_pos(const void *a, const void *b) {
+  return cmp_u64(&((const key_pos_t *)a)->key, &((const key_pos_t *)b)->key);
+}
+
+static void check_iteration(const ps_store_t *s, const uint64_t *keys, size_t n,
+                            const float *ref_w, const float *ref_s) {
+  key_pos_t *sorted = malloc(n * sizeof *sorted);
+  char *seen = calloc(n, 1);
+  assert_non_null(sorted);
+  assert_non_null(seen);
+  for (size_t i = 0; i < n; i++)
+    sorted[i] = (key_pos_t){keys[i], i};
+  qsort(sorted, n, sizeof *sorted, cmp_key_pos);
+  ps_store_iter_t it = PS_STORE_ITER_INIT;
+  uint64_t key;
+  float w, st;
+  size_t visited = 0;
+  while (ps_store_iter_next(s, &it, &key, &w, &st)) {
+    key_pos_t probe = {key, 0};
+    key_pos_t *hit = bsearch(&probe, sorted, n, sizeof *sorted, cmp_key_pos);
+    assert_non_null(hit);
+    assert_false(seen[hit->idx]);
+    seen[hit->idx] = 1;
+    assert_true(w == ref_w[hit->idx] && st == ref_s[hit->idx]);
+    visited++;
+  }
+  assert_int_equal(visited, n);
+  free(seen);
+  free(sorted);
+}
+
+static void test_growth_1m_random_keys(void **state) {
+  (void)state;
+  /* 2^20 keys: the table ends at 2^21 slots (2^20 > 0.75 * 2^20). */
+  const size_t n = (size_t)1 << 20;
+  ps_optim_t o = optim(PC_OPTIM_ADAGRAD, 0.1f, 0.01f, 0.1f);
+  ps_store_t *s = store_new(&o, NULL, 0);
+  uint64_t *keys = random_keys(n, 12345);
+  size_t *idx = malloc(n * sizeof *idx);
+  float *ref_w = calloc(n, sizeof *ref_w), *ref_s = malloc(n * sizeof *ref_s);
+  float *out = malloc(n * sizeof *out);
+  assert_true(idx && ref_w && ref_s && out);
+  for (size_t i = 0; i < n; i++) {
+    idx[i] = i;
+    ref_s[i] = o.init_accum;
+  }
+  uint64_t cap0 = stats(s).sparse_capacity;
+  push_and_mirror(s, &o, keys, idx, n, ref_w, ref_s, 1.0f);
+  /* Second round in shuffled order, updating keys that already exist. */
+  uint64_t seed = 99;
+  for (size_t i = n - 1; i > 0; i--) {
+    size_t j = (size_t)(rng_next(&seed) % (i + 1));
+    size_t t = idx[i];
+    idx[i] = idx[j];
+    idx[j] = t;
+  }
+  push_and_mirror(s, &o, keys, idx, n, ref_w, ref_s, -0.5f);
+  ps_store_stats_t st = stats(s);
+  assert_int_equal(st.sparse_keys, n);
+  assert_true(st.sparse_capacity >= 8 * cap0); /* several doublings happened */
+  assert_int_equal(ps_store_pull(s, keys, n, out), PC_OK);
+  for (size_t i = 0; i < n; i++)
+    if (out[i] != ref_w[i])
+      fail_msg("key %" PRIu64 ": store %.9g, reference %.9g", keys[i], out[i], ref_w[i]);
+  check_iteration(s, keys, n, ref_w, ref_s);
+  /* Keys never pushed still read 0 and are not inserted. */
+  uint64_t *other = random_keys(1000, 777);
+  assert_int_equal(ps_store_pull(s, other, 1000, out), PC_OK);
+  for (size_t i = 0; i < 1000; i++)
+    assert_true(out[i] == 0.0f);
+  assert_int_equal(stats(s).sparse_keys, n);
+  double per_key = (double)st.bytes / (double)st.sparse_keys;
+  printf("adagrad: %zu keys, %" PRIu64 " slots, %" PRIu64 " bytes, %.2f bytes/key "
+         "(resized from %" PRIu64 " slots)\n",
+         n, st.sparse_capacity, st.bytes, per_key, cap0);
+  assert_true(per_key <= 32.0);
+  free(other);
+  free(out);
+  free(ref_s);
+  free(ref_w);
+  free(idx);
+  free(keys);
+  ps_store_destroy(&s);
+}
+
+static void test_non_finite_push_rejected_entirely(void **state) {
+  (void)state;
+  ps_optim_t o = optim(PC_OPTIM_ADAGRAD, 0.5f, 0.0f, 0.0f);
+  const ps_store_range_t r = {100, 110};
+  ps_store_t *s = store_new(&o, &r, 1);
+  pc_err_t err = {0};
+  const uint64_t keys[3] = {1, 105, 2};
+  const float g[3] = {3.0f, 3.0f, 3.0f};
+  assert_int_equal(ps_store_push(s, keys, g, 3, &err), PC_OK);
+  /* Every key and a new one, with one bad gradient in the middle or end. */
+  const uint64_t k2[4] = {1, 105, 77, 2};
+  const float bad[3] = {NAN, INFINITY, -INFINITY};
+  const char *const text[3] = {"nan", "inf", "-inf"};
+  for (int b = 0; b < 3; b++) {
+    float g2[4] = {1.0f, 1.0f, 1.0f, 1.0f};
+    g2[b == 0 ? 2 : 3] = bad[b];
+    assert_int_equal(ps_store_push(s, k2, g2, 4, &err), PC_EDATA);
+    assert_non_null(strstr(err.msg, b == 0 ? "key 77" : "key 2"));
+    assert_non_null(strstr(err.msg, text[b]));
+    for (int i = 0; i < 3; i++)
+      assert_float_equal(pull1(s, keys[i]), -0.5, TOL);
+    assert_true(pull1(s, 77) == 0.0f);
+    ps_store_stats_t st = stats(s);
+    assert_int_equal(st.sparse_keys, 2);
+    assert_int_equal(st.pushes_rejected, (uint64_t)b + 1);
+  }
+  ps_store_destroy(&s);
+}
+
+static void test_invalid_key_rejected(void **state) {
+  (void)state;
+  ps_optim_t o = optim(PC_OPTIM_SGD, 1.0f, 0.0f, 0.0f);
+  ps_store_t *s = store_new(&o, NULL, 0);
+  pc_err_t err = {0};
+  const uint64_t keys[3] = {4, 5, PS_KEY_INVALID};
+  const float g[3] = {1.0f, 1.0f, 1.0f};
+  float out[3];
+  assert_int_equal(ps_store_push(s, keys, g, 3, &err), PC_EINVAL);
+  assert_non_null(strstr(err.msg, "PS_KEY_INVALID"));
+  assert_true(pull1(s, 4) == 0.0f);
+  assert_int_equal(stats(s).sparse_keys, 0);
+  assert_int_equal(stats(s).pushes_rejected, 0);
+  assert_int_equal(ps_store_pull(s, keys, 3, out), PC_EINVAL);
+  /* Empty calls are fine. */
+  assert_int_equal(ps_store_push(s, NULL, NULL, 0, &err), PC_OK);
+  assert_int_equal(ps_store_pull(s, NULL, 0, NULL), PC_OK);
+  ps_store_destroy(&s);
+}
+
+static void test_iterator_dense_then_sparse(void **state) {
+  (void)state;
+  ps_optim_t o = optim(PC_OPTIM_SGD, 1.0f, 0.0f, 0.0f);
+  const ps_store_range_t r[2] = {{50, 52}, {10, 12}};
+  ps_store_t *s = store_new(&o, r, 2);
+  pc_err_t err = {0};
+  const uint64_t keys[2] = {11, 1000};
+  const float g[2] = {2.0f, 3.0f};
+  assert_int_equal(ps_store_push(s, keys, g, 2, &err), PC_OK);
+  const uint64_t want_k[5] = {10, 11, 50, 51, 1000};
+  const float want_w[5] = {0.0f, -2.0f, 0.0f, 0.0f, -3.0f};
+  ps_store_iter_t it = PS_STORE_ITER_INIT;
+  uint64_t k;
+  float w, st = 1.0f;
+  for (int i = 0; i < 5; i++) {
+    assert_int_equal(ps_store_iter_next(s, &it, &k, &w, &st), 1);
+    assert_int_equal(k, want_k[i]);
+    assert_float_equal(w, want_w[i], TOL);
+    assert_true(st == 0.0f); /* SGD has no state */
+  }
+  assert_int_equal(ps_store_iter_next(s, &it, &k, &w, NULL), 0);
+  assert_int_equal(ps_store_iter_next(s, &it, &k, &w, NULL), 0);
+  ps_store_destroy(&s);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_pull_unknown_is_zero_not_inserted),
+      cmocka_unit_test(test_sparse_push_pull_duplicates_sgd),
+      cmocka_unit_test(test_sparse_duplicates_applied_in_order_adagrad),
+      cmocka_unit_test(test_adagrad_new_key_uses_init_accum),
+      cmocka_unit_test(test_dense_ranges_and_outside_keys),
+      cmocka_unit_test(test_single_dense_range),
+      cmocka_unit_test(test_bad_ranges_rejected),
+      cmocka_unit_test(test_growth_1m_random_keys),
+      cmocka_unit_test(test_non_finite_push_rejected_entirely),
+      cmocka_unit_test(test_invalid_key_rejected),
+      cmocka_unit_test(test_iterator_dense_then_sparse),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}

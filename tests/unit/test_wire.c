@@ -1,0 +1,288 @@
+/* Wire codec: round trips over a real ZeroMQ socket pair, and every kind
+ * of bad input (truncated, garbage, wrong version, sizes that disagree with
+ * the header, over limits) dropped with the right reason. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "parasol.pb-c.h"
+#include "pc_wire.h"
+
+typedef struct pair {
+  void *ctx, *router, *dealer;
+} pair_t;
+
+static int setup(void **state) {
+  static pair_t p;
+  p.ctx = zmq_ctx_new();
+  p.router = zmq_socket(p.ctx, ZMQ_ROUTER);
+  p.dealer = zmq_socket(p.ctx, ZMQ_DEALER);
+  assert_int_equal(pc_wire_socket_setup(p.router, 1, 1000, NULL), PC_OK);
+  assert_int_equal(pc_wire_socket_setup(p.dealer, 0, 1000, NULL), PC_OK);
+  assert_int_equal(zmq_bind(p.router, "inproc://wire-test"), 0);
+  assert_int_equal(zmq_connect(p.dealer, "inproc://wire-test"), 0);
+  *state = &p;
+  return 0;
+}
+
+static int teardown(void **state) {
+  pair_t *p = *state;
+  zmq_close(p->router);
+  zmq_close(p->dealer);
+  zmq_ctx_term(p->ctx);
+  return 0;
+}
+
+/* Receive on the router with a bounded wait. */
+static int recv_router(pair_t *p, pc_msg_t *m, pc_drop_t *why, pc_err_t *err) {
+  zmq_pollitem_t it = {p->router, 0, ZMQ_POLLIN, 0};
+  assert_true(zmq_poll(&it, 1, 2000) == 1);
+  return pc_wire_recv(p->router, 1, m, ZMQ_DONTWAIT, why, err);
+}
+
+static void test_push_round_trip(void **state) {
+  pair_t *p = *state;
+  uint64_t keys[3] = {7, 1ULL << 40, 42};
+  float vals[3] = {0.5f, -1.25f, 3.0f};
+  pc_wire_hdr_t h;
+  pc_wire_hdr_init(&h, PC_OP_PUSH, 99, pc_wire_sender(PC_ROLE_WORKER, 3));
+  h.key_count = 3;
+  h.vals_per_key = 1;
+  h.clock = 12;
+  assert_int_equal(pc_wire_send(p->dealer, NULL, &h, keys, vals, 3, NULL, 0, 0, NULL), PC_OK);
+  pc_msg_t m;
+  pc_drop_t why;
+  pc_err_t err;
+  assert_int_equal(recv_router(p, &m, &why, &err), PC_OK);
+  assert_int_equal(m.hdr.op, PC_OP_PUSH);
+  assert_int_equal(m.hdr.request_id, 99);
+  assert_int_equal(m.hdr.clock, 12);
+  assert_int_equal(pc_wire_sender_role(m.hdr.sender), PC_ROLE_WORKER);
+  assert_int_equal(pc_wire_sender_rank(m.hdr.sender), 3);
+  assert_int_equal(m.nkeys, 3);
+  assert_int_equal(m.nvals, 3);
+  assert_memory_equal(m.keys, keys, sizeof keys);
+  assert_memory_equal(m.vals, vals, sizeof vals);
+  /* Reply through the identity and read it back on the dealer. */
+  pc_wire_hdr_t r;
+  pc_wire_hdr_init(&r, PC_OP_PUSH_REPLY, 99, pc_wire_sender(PC_ROLE_SERVER, 0));
+  r.status = PC_EDATA;
+  assert_int_equal(pc_wire_send(p->router, &m.identity, &r, NULL, NULL, 0, NULL, 0, 0, NULL),
+                   PC_OK);
+  pc_msg_close(&m);
+  pc_msg_t back;
+  zmq_pollitem_t it = {p->dealer, 0, ZMQ_POLLIN, 0};
+  assert_true(zmq_poll(&it, 1, 2000) == 1);
+  assert_int_equal(pc_wire_recv(p->dealer, 0, &back, ZMQ_DONTWAIT, &why, &err), PC_OK);
+  assert_int_equal(back.hdr.op, PC_OP_PUSH_REPLY);
+  assert_int_equal(back.hdr.status, PC_EDATA);
+  pc_msg_close(&back);
+}
+
+static void test_body_round_trip(void **state) {
+  pair_t *p = *state;
+  Parasol__Register reg = PARASOL__REGISTER__INIT;
+  reg.role = PC_ROLE_SERVER;
+  reg.rank = 1;
+  reg.endpoint = "tcp://127.0.0.1:5555";
+  reg.host = "h";
+  pc_wire_hdr_t h;
+  pc_wire_hdr_init(&h, PC_OP_REGISTER, 1, pc_wire_sender(PC_ROLE_SERVER, 1));
+  assert_int_equal(pc_wire_send_pb(p->dealer, NULL, &h, &reg, 0, NULL), PC_OK);
+  pc_msg_t m;
+  pc_drop_t why;
+  pc_err_t err;
+  assert_int_equal(recv_router(p, &m, &why, &err), PC_OK);
+  Parasol__Register *r = parasol__register__unpack(NULL, m.body_len, m.body);
+  assert_non_null(r);
+  assert_string_equal(r->endpoint, "tcp://127.0.0.1:5555");
+  assert_int_equal(r->rank, 1);
+  parasol__register__free_unpacked(r, NULL);
+  pc_msg_close(&m);
+}
+
+static size_t header_bytes(uint8_t *buf, uint32_t version, uint32_t op, uint64_t nkeys,
+                           uint32_t vpk) {
+  Parasol__Header ph = PARASOL__HEADER__INIT;
+  ph.version = version;
+  ph.op = op;
+  ph.key_count = nkeys;
+  ph.vals_per_key = vpk;
+  return parasol__header__pack(&ph, buf);
+}
+
+/* Send raw frames from the dealer; expect the router to drop with `want`. */
+static void expect_drop(pair_t *p, const void *const *frames, const size_t *lens, int n,
+                        pc_drop_t want, const char *needle) {
+  for (int i = 0; i < n; i++)
+    assert_true(zmq_send(p->dealer, frames[i], lens[i], i + 1 < n ? ZMQ_SNDMORE : 0) >= 0);
+  pc_msg_t m;
+  pc_drop_t why = PC_DROP_NREASONS;
+  pc_err_t err = {0};
+  assert_int_equal(recv_router(p, &m, &why, &err), PC_EPROTO);
+  assert_int_equal(why, want);
+  assert_non_null(strstr(err.msg, needle));
+}
+
+static void test_garbage_and_truncation(void **state) {
+  pair_t *p = *state;
+  uint8_t junk[64];
+  memset(junk, 0xff, sizeof junk);
+  const void *f1[] = {junk};
+  size_t l1[] = {sizeof junk};
+  expect_drop(p, f1, l1, 1, PC_DROP_FRAMES, "1 frames");
+  const void *f4[] = {junk, "", "", ""};
+  size_t l4[] = {sizeof junk, 0, 0, 0};
+  expect_drop(p, f4, l4, 4, PC_DROP_HEADER, "not a Header");
+  uint8_t big[PC_WIRE_MAX_HEADER + 1] = {0};
+  const void *fb[] = {big, "", "", ""};
+  size_t lb[] = {sizeof big, 0, 0, 0};
+  expect_drop(p, fb, lb, 4, PC_DROP_HEADER, "header of");
+  /* A truncated header: the first half of a valid one. */
+  uint8_t hb[PC_WIRE_MAX_HEADER];
+  size_t hl = header_bytes(hb, PC_WIRE_VERSION, PC_OP_PULL, 1ULL << 33, 1);
+  const void *ft[] = {hb, "", "", ""};
+  size_t lt[] = {hl - 2, 0, 0, 0};
+  expect_drop(p, ft, lt, 4, PC_DROP_HEADER, "not a Header");
+}
+
+static void test_version_op_sizes_limits(void **state) {
+  pair_t *p = *state;
+  uint8_t hb[PC_WIRE_MAX_HEADER];
+  uint64_t keys[2] = {1, 2};
+  float vals[2] = {1, 2};
+  size_t hl = header_bytes(hb, PC_WIRE_VERSION + 1, PC_OP_PULL, 2, 0);
+  const void *f[] = {hb, keys, "", ""};
+  size_t l[] = {hl, sizeof keys, 0, 0};
+  expect_drop(p, f, l, 4, PC_DROP_VERSION, "version 2");
+  hl = header_bytes(hb, PC_WIRE_VERSION, 77, 2, 0);
+  l[0] = hl;
+  expect_drop(p, f, l, 4, PC_DROP_OP, "op 77");
+  /* Header says 3 keys, frame holds 2. */
+  hl = header_bytes(hb, PC_WIRE_VERSION, PC_OP_PULL, 3, 0);
+  l[0] = hl;
+  expect_drop(p, f, l, 4, PC_DROP_SIZES, "keys frame of 16 bytes for 3 keys");
+  /* Keys frame not a multiple of 8. */
+  hl = header_bytes(hb, PC_WIRE_VERSION, PC_OP_PULL, 2, 0);
+  size_t l2[] = {hl, 15, 0, 0};
+  expect_drop(p, f, l2, 4, PC_DROP_SIZES, "keys frame of 15 bytes");
+  /* Push with values frame too short. */
+  hl = header_bytes(hb, PC_WIRE_VERSION, PC_OP_PUSH, 2, 1);
+  const void *fp[] = {hb, keys, vals, ""};
+  size_t lp[] = {hl, sizeof keys, 4, 0};
+  expect_drop(p, fp, lp, 4, PC_DROP_SIZES, "values frame of 4 bytes for 2 values");
+  /* Push without values. */
+  size_t lp2[] = {hl, sizeof keys, 0, 0};
+  expect_drop(p, fp, lp2, 4, PC_DROP_SIZES, "values frame of 0 bytes");
+  /* A pull must not carry values. */
+  hl = header_bytes(hb, PC_WIRE_VERSION, PC_OP_PULL, 2, 1);
+  size_t lp3[] = {hl, sizeof keys, sizeof vals, 0};
+  expect_drop(p, fp, lp3, 4, PC_DROP_SIZES, "not allowed for pull");
+  /* Counts above the limits are refused before any size arithmetic. */
+  hl = header_bytes(hb, PC_WIRE_VERSION, PC_OP_PULL, PC_WIRE_MAX_KEYS + 1, 0);
+  l[0] = hl;
+  expect_drop(p, f, l, 4, PC_DROP_LIMIT, "key_count");
+  hl = header_bytes(hb, PC_WIRE_VERSION, PC_OP_PUSH, 1ULL << 26, PC_WIRE_MAX_VALS_PER_KEY);
+  l[0] = hl;
+  expect_drop(p, f, l, 4, PC_DROP_LIMIT, "values (limit");
+  /* Too many frames. */
+  hl = header_bytes(hb, PC_WIRE_VERSION, PC_OP_PULL, 2, 0);
+  const void *f5[] = {hb, keys, "", "", ""};
+  size_t l5[] = {hl, sizeof keys, 0, 0, 0};
+  expect_drop(p, f5, l5, 5, PC_DROP_FRAMES, "5 frames");
+  /* After all that, a good message still goes through. */
+  const void *fg[] = {hb, keys, "", ""};
+  size_t lg[] = {hl, sizeof keys, 0, 0};
+  for (int i = 0; i < 4; i++)
+    assert_true(zmq_send(p->dealer, fg[i], lg[i], i < 3 ? ZMQ_SNDMORE : 0) >= 0);
+  pc_msg_t m;
+  pc_drop_t why;
+  pc_err_t err;
+  assert_int_equal(recv_router(p, &m, &why, &err), PC_OK);
+  assert_int_equal(m.nkeys, 2);
+  assert_int_equal(m.keys[1], 2);
+  pc_msg_close(&m);
+}
+
+static void test_error_reply_without_payload(void **state) {
+  pair_t *p = *state;
+  uint8_t hb[PC_WIRE_MAX_HEADER];
+  Parasol__Header ph = PARASOL__HEADER__INIT;
+  ph.version = PC_WIRE_VERSION;
+  ph.op = PC_OP_PULL_REPLY;
+  ph.status = PC_EINVAL;
+  size_t hl = parasol__header__pack(&ph, hb);
+  const void *f[] = {hb, "", "", ""};
+  size_t l[] = {hl, 0, 0, 0};
+  for (int i = 0; i < 4; i++)
+    assert_true(zmq_send(p->dealer, f[i], l[i], i < 3 ? ZMQ_SNDMORE : 0) >= 0);
+  pc_msg_t m;
+  pc_drop_t why;
+  pc_err_t err;
+  assert_int_equal(recv_router(p, &m, &why, &err), PC_OK);
+  assert_int_equal(m.hdr.status, PC_EINVAL);
+  assert_null(m.vals);
+  pc_msg_close(&m);
+  /* A successful pull reply with no values is malformed. */
+  ph.status = 0;
+  ph.key_count = 2;
+  ph.vals_per_key = 1;
+  l[0] = parasol__header__pack(&ph, hb);
+  expect_drop(p, f, l, 4, PC_DROP_SIZES, "values frame of 0 bytes");
+}
+
+static void test_drop_counting(void **state) {
+  (void)state;
+  pc_wire_drops_t d = {0};
+  for (int i = 0; i < 25; i++)
+    pc_wire_drop_note(&d, PC_DROP_VERSION, "test", NULL);
+  pc_wire_drop_note(&d, PC_DROP_SIZES, "test", NULL);
+  assert_int_equal(d.count[PC_DROP_VERSION], 25);
+  assert_int_equal(d.count[PC_DROP_SIZES], 1);
+  assert_int_equal(d.total, 26);
+}
+
+static void test_shardmap_pb_round_trip(void **state) {
+  (void)state;
+  pc_shardmap_t m, back;
+  pc_range_t r[2] = {{0, 100, 1}, {100, 200, 0}};
+  assert_int_equal(pc_shardmap_build(&m, 7, 2, 16, r, 2, NULL), PC_OK);
+  char eps[2][PC_WIRE_MAX_ENDPOINT] = {"tcp://a:1", "tcp://b:2"};
+  Parasol__ShardMap pb;
+  assert_int_equal(pc_wire_shardmap_to_pb(&m, eps, &pb, NULL), PC_OK);
+  size_t len = parasol__shard_map__get_packed_size(&pb);
+  uint8_t buf[512];
+  assert_true(len <= sizeof buf);
+  parasol__shard_map__pack(&pb, buf);
+  pc_wire_shardmap_pb_free(&pb);
+  Parasol__ShardMap *u = parasol__shard_map__unpack(NULL, len, buf);
+  char(*beps)[PC_WIRE_MAX_ENDPOINT] = NULL;
+  assert_int_equal(pc_wire_shardmap_from_pb(u, &back, &beps, NULL), PC_OK);
+  parasol__shard_map__free_unpacked(u, NULL);
+  assert_int_equal(back.version, 7);
+  assert_string_equal(beps[1], "tcp://b:2");
+  for (uint64_t k = 0; k < 5000; k += 7)
+    assert_int_equal(pc_shardmap_lookup(&m, k), pc_shardmap_lookup(&back, k));
+  assert_int_equal(pc_shardmap_lookup(&back, 50), 1);
+  pc_shardmap_free(&m);
+  pc_shardmap_free(&back);
+  free(beps);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_push_round_trip),
+      cmocka_unit_test(test_body_round_trip),
+      cmocka_unit_test(test_garbage_and_truncation),
+      cmocka_unit_test(test_version_op_sizes_limits),
+      cmocka_unit_test(test_error_reply_without_payload),
+      cmocka_unit_test(test_drop_counting),
+      cmocka_unit_test(test_shardmap_pb_round_trip),
+  };
+  return cmocka_run_group_tests(tests, setup, teardown);
+}

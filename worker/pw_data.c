@@ -1,0 +1,531 @@
+/* LIBSVM reader for one byte-range partition of a file.
+ *
+ * The file is split into nparts near-equal byte ranges; a partition owns
+ * every line whose first byte lies in its range. Only that range (plus the
+ * tail of its last line) is read, with pread, so W workers together parse
+ * the file once. Line numbers for messages are computed only on error. */
+#include "pw_data.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define PW_LINE_MAX ((size_t)16 << 20)       /* longest accepted line, bytes */
+#define PW_BUF_MAX (PW_LINE_MAX + 2)         /* a full line, its '\n', a NUL */
+#define PW_CHUNK ((size_t)1 << 20)           /* pread size inside the range */
+#define PW_TAIL_MIN ((size_t)4 << 10)        /* first pread past the range end */
+#define PW_REASON_MAX 200
+#define PW_TOK_SHOW 40                       /* token bytes quoted in messages */
+
+enum { RD_EOF = 0, RD_LINE = 1, RD_TOOLONG = 2 };
+enum { LINE_OK = 0, LINE_IGNORE = 1, LINE_BAD = 2 };
+
+/* Buffered pread reader. buf[off, len) is unconsumed; buf[0] is at file
+ * offset base; scan is where the search for '\n' resumes. One byte of cap
+ * is always kept free so a final unterminated line can get its NUL. */
+typedef struct rd {
+  int fd;
+  uint64_t limit; /* end of our range: past it we only fetch a line's tail */
+  uint64_t base;
+  char *buf;
+  size_t cap, len, off, scan;
+} rd_t;
+
+typedef struct load {
+  const char *path;
+  pw_data_opts_t opts;
+  pw_dataset_t *ds;
+  rd_t rd;
+  size_t rowcap, nzcap; /* label/row and idx/val capacities */
+  uint64_t first_bad_at;
+  char first_reason[PW_REASON_MAX];
+  char reason[PW_REASON_MAX];
+} load_t;
+
+static size_t min_size(size_t a, size_t b) { return a < b ? a : b; }
+
+static int rd_io_error(const char *path, pc_err_t *err) {
+  return pc_err_set(err, PC_EIO, "%s: read: %s", path, strerror(errno));
+}
+
+/* How much to pread at file offset at, given room bytes of buffer. */
+static size_t rd_want(const rd_t *r, uint64_t at, size_t room) {
+  if (at < r->limit)
+    return r->limit - at < (uint64_t)room ? (size_t)(r->limit - at) : room;
+  /* Past our range we only want the last line's tail: start small and
+   * double, so we over-read at most about as much as the tail itself. */
+  uint64_t past = at - r->limit;
+  size_t want = PW_TAIL_MIN;
+  if (past > want)
+    want = past < PW_CHUNK ? (size_t)past : PW_CHUNK;
+  return min_size(room, want);
+}
+
+/* Read more bytes after buf[len]. Returns 1 if some arrived, 0 at EOF. */
+static int rd_fill(rd_t *r, const char *path, pc_err_t *err) {
+  uint64_t at = r->base + r->len;
+  size_t want = rd_want(r, at, r->cap - 1 - r->len);
+  ssize_t got;
+  do
+    got = pread(r->fd, r->buf + r->len, want, (off_t)at);
+  while (got < 0 && errno == EINTR);
+  if (got < 0)
+    return rd_io_error(path, err);
+  r->len += (size_t)got;
+  return got > 0;
+}
+
+/* Make room for more input: drop consumed bytes, grow if still full. */
+static int rd_make_room(rd_t *r) {
+  if (r->off > 0) {
+    memmove(r->buf, r->buf + r->off, r->len - r->off);
+    r->base += r->off;
+    r->len -= r->off;
+    r->scan -= r->off;
+    r->off = 0;
+  }
+  if (r->len + 1 < r->cap)
+    return 0;
+  /* Cannot exceed PW_BUF_MAX: rd_line reports RD_TOOLONG first. */
+  size_t ncap = min_size(r->cap * 2, PW_BUF_MAX);
+  char *nb = realloc(r->buf, ncap);
+  if (nb == NULL)
+    return PC_ENOMEM;
+  r->buf = nb;
+  r->cap = ncap;
+  return 0;
+}
+
+static int rd_more(rd_t *r, const char *path, pc_err_t *err) {
+  if (rd_make_room(r) < 0)
+    return pc_err_set(err, PC_ENOMEM, "%s: out of memory for a line buffer", path);
+  return rd_fill(r, path, err);
+}
+
+static void rd_take(rd_t *r, char **line, size_t *len, size_t end, size_t next) {
+  *line = r->buf + r->off;
+  *len = end - r->off;
+  r->buf[end] = '\0';
+  r->off = r->scan = next;
+}
+
+/* Next line, NUL-terminated in place (the '\n' is overwritten). */
+static int rd_line(rd_t *r, char **line, size_t *len, const char *path, pc_err_t *err) {
+  for (;;) {
+    char *nl = memchr(r->buf + r->scan, '\n', r->len - r->scan);
+    if (nl != NULL) {
+      size_t end = (size_t)(nl - r->buf);
+      rd_take(r, line, len, end, end + 1);
+      return RD_LINE;
+    }
+    r->scan = r->len;
+    if (r->len - r->off > PW_LINE_MAX)
+      return RD_TOOLONG;
+    int rc = rd_more(r, path, err);
+    if (rc < 0)
+      return rc;
+    if (rc == 0 && r->off == r->len)
+      return RD_EOF;
+    if (rc == 0) {
+      rd_take(r, line, len, r->len, r->len);
+      return RD_LINE;
+    }
+  }
+}
+
+/* Consume through the next '\n' without keeping the bytes. */
+static int rd_skip_line(rd_t *r, const char *path, pc_err_t *err) {
+  for (;;) {
+    char *nl = memchr(r->buf + r->scan, '\n', r->len - r->scan);
+    if (nl != NULL) {
+      r->off = r->scan = (size_t)(nl - r->buf) + 1;
+      return RD_LINE;
+    }
+    r->off = r->scan = r->len;
+    int rc = rd_more(r, path, err);
+    if (rc <= 0)
+      return rc;
+  }
+}
+
+/* 1-based line number of the line starting at byte at: 1 + newlines before
+ * it. Only called on error, so the fast path never counts. */
+static int line_number(int fd, uint64_t at, uint64_t *line, const char *path,
+                       pc_err_t *err) {
+  char buf[16 * 1024];
+  uint64_t pos = 0, count = 1;
+  while (pos < at) {
+    size_t want = at - pos < sizeof buf ? (size_t)(at - pos) : sizeof buf;
+    ssize_t got = pread(fd, buf, want, (off_t)pos);
+    if (got < 0 && errno == EINTR)
+      continue;
+    if (got <= 0)
+      return got < 0 ? rd_io_error(path, err) : pc_err_set(err, PC_EIO, "%s: shrank", path);
+    for (char *p = buf, *e = buf + got; (p = memchr(p, '\n', (size_t)(e - p))) != NULL; p++)
+      count++;
+    pos += (uint64_t)got;
+  }
+  *line = count;
+  return 0;
+}
+
+/* New capacity >= need by doubling; PC_ENOMEM if bytes would overflow. */
+static int next_cap(size_t cap, size_t need, size_t elem, size_t *out) {
+  size_t nc = cap > 0 ? cap : 256;
+  while (nc < need) {
+    if (nc > SIZE_MAX / 2)
+      return PC_ENOMEM;
+    nc *= 2;
+  }
+  if (nc > SIZE_MAX / elem - 1)
+    return PC_ENOMEM;
+  *out = nc;
+  return 0;
+}
+
+/* Room for need examples (label[need], row[need + 1]). */
+static int reserve_rows(load_t *ld, size_t need) {
+  size_t nc;
+  if (need <= ld->rowcap && ld->ds->row != NULL)
+    return 0;
+  if (next_cap(ld->rowcap, need, sizeof(size_t), &nc) < 0)
+    return PC_ENOMEM;
+  float *lab = realloc(ld->ds->label, nc * sizeof *lab);
+  if (lab == NULL)
+    return PC_ENOMEM;
+  ld->ds->label = lab;
+  size_t *row = realloc(ld->ds->row, (nc + 1) * sizeof *row);
+  if (row == NULL)
+    return PC_ENOMEM;
+  ld->ds->row = row;
+  ld->rowcap = nc;
+  return 0;
+}
+
+static int reserve_nnz(load_t *ld, size_t need) {
+  size_t nc;
+  if (next_cap(ld->nzcap, need, sizeof(uint64_t), &nc) < 0)
+    return PC_ENOMEM;
+  uint64_t *idx = realloc(ld->ds->idx, nc * sizeof *idx);
+  if (idx == NULL)
+    return PC_ENOMEM;
+  ld->ds->idx = idx;
+  float *val = realloc(ld->ds->val, nc * sizeof *val);
+  if (val == NULL)
+    return PC_ENOMEM;
+  ld->ds->val = val;
+  ld->nzcap = nc;
+  return 0;
+}
+
+static int is_sep(char c) { return c == ' ' || c == '\t'; }
+
+static char *tok_end(char *p) {
+  while (*p != '\0' && !is_sep(*p))
+    p++;
+  return p;
+}
+
+static int bad(char *reason, const char *fmt, const char *tok, const char *end) {
+  int n = (int)(end - tok);
+  snprintf(reason, PW_REASON_MAX, fmt, n > PW_TOK_SHOW ? PW_TOK_SHOW : n, tok);
+  return LINE_BAD;
+}
+
+/* Label token: exactly -1, +1, 1 or 0, mapped to 0/1. */
+static int parse_label(char *tok, char *end, float *label, char *reason) {
+  size_t n = (size_t)(end - tok);
+  if ((n == 2 && memcmp(tok, "-1", 2) == 0) || (n == 1 && tok[0] == '0')) {
+    *label = 0.0f;
+    return LINE_OK;
+  }
+  if ((n == 2 && memcmp(tok, "+1", 2) == 0) || (n == 1 && tok[0] == '1')) {
+    *label = 1.0f;
+    return LINE_OK;
+  }
+  if (memchr(tok, ':', n) != NULL)
+    return bad(reason, "missing label (line starts with '%.*s')", tok, end);
+  return bad(reason, "bad label '%.*s' (expected -1, +1, 1 or 0)", tok, end);
+}
+
+/* Decimal digits only, so signs, spaces and hex are refused up front. */
+static int parse_index(char *tok, char *colon, uint64_t *out, char *reason) {
+  if (tok == colon)
+    return bad(reason, "missing index in '%.*s'", tok, tok_end(tok));
+  if (*tok == '-')
+    return bad(reason, "negative index in '%.*s'", tok, tok_end(tok));
+  uint64_t v = 0;
+  for (char *p = tok; p < colon; p++) {
+    unsigned d = (unsigned)(*p - '0');
+    if (d > 9)
+      return bad(reason, "index is not a number in '%.*s'", tok, tok_end(tok));
+    if (v > (UINT64_MAX - d) / 10)
+      return bad(reason, "index out of range in '%.*s'", tok, tok_end(tok));
+    v = v * 10 + d;
+  }
+  *out = v;
+  return LINE_OK;
+}
+
+/* Short plain integers (LIBSVM's usual "1") skip strtof: up to 7 digits is
+ * exact in a float, and strtof dominates the load time otherwise. */
+static int parse_value(char *s, char *end, float *out, char *reason) {
+  if (s == end)
+    return bad(reason, "missing value in '%.*s'", s, end);
+  if (end - s <= 7) {
+    unsigned v = 0;
+    char *p = s;
+    while (p < end && (unsigned)(*p - '0') <= 9)
+      v = v * 10 + (unsigned)(*p++ - '0');
+    if (p == end) {
+      *out = (float)v;
+      return LINE_OK;
+    }
+  }
+  char *e;
+  float v = strtof(s, &e);
+  if (e == s)
+    return bad(reason, "value is not a number in '%.*s'", s, end);
+  if (e != end)
+    return bad(reason, "trailing junk after value in '%.*s'", s, end);
+  if (!isfinite(v))
+    return bad(reason, "value is not a finite float in '%.*s'", s, end);
+  *out = v;
+  return LINE_OK;
+}
+
+static int check_index(const load_t *ld, uint64_t idx, size_t k, char *tok, char *reason) {
+  const pw_dataset_t *ds = ld->ds;
+  if (k > 0 && idx <= ds->idx[ds->nnz + k - 1])
+    return bad(reason, "index not strictly increasing at '%.*s'", tok, tok_end(tok));
+  if (ld->opts.features > 0 && idx >= ld->opts.features) {
+    char *e = tok_end(tok);
+    int n = (int)(e - tok);
+    snprintf(reason, PW_REASON_MAX, "index >= features (%llu) in '%.*s'",
+             (unsigned long long)ld->opts.features, n > PW_TOK_SHOW ? PW_TOK_SHOW : n, tok);
+    return LINE_BAD;
+  }
+  return LINE_OK;
+}
+
+/* One "index:value" token, stored uncommitted at ds->idx[nnz + k]. */
+static int parse_pair(load_t *ld, char *tok, char *end, size_t k, char *reason) {
+  char *colon = memchr(tok, ':', (size_t)(end - tok));
+  if (colon == NULL)
+    return bad(reason, "expected index:value, got '%.*s'", tok, end);
+  uint64_t idx = 0;
+  float val = 0.0f;
+  int rc = parse_index(tok, colon, &idx, reason);
+  if (rc == LINE_OK)
+    rc = parse_value(colon + 1, end, &val, reason);
+  if (rc == LINE_OK)
+    rc = check_index(ld, idx, k, tok, reason);
+  if (rc != LINE_OK)
+    return rc;
+  size_t at = ld->ds->nnz + k;
+  if (at >= ld->nzcap && reserve_nnz(ld, at + 1) < 0)
+    return PC_ENOMEM;
+  ld->ds->idx[at] = idx;
+  ld->ds->val[at] = val;
+  return LINE_OK;
+}
+
+static int commit_row(load_t *ld, float label, size_t k) {
+  pw_dataset_t *ds = ld->ds;
+  if (reserve_rows(ld, ds->n + 1) < 0)
+    return PC_ENOMEM;
+  if (k > 0 && ds->idx[ds->nnz + k - 1] > ds->max_index)
+    ds->max_index = ds->idx[ds->nnz + k - 1];
+  ds->label[ds->n++] = label;
+  ds->nnz += k;
+  ds->row[ds->n] = ds->nnz;
+  return LINE_OK;
+}
+
+/* Parse one NUL-terminated line of len bytes; on LINE_OK the example is
+ * appended, on LINE_BAD ld->reason says why and nothing is kept. */
+static int parse_line(load_t *ld, char *s, size_t len) {
+  char *end = s + len;
+  if (len > 0 && end[-1] == '\r')
+    *--end = '\0';
+  char *p = s;
+  while (is_sep(*p))
+    p++;
+  if (p == end || *p == '#')
+    return LINE_IGNORE;
+  char *e = tok_end(p);
+  float label = 0.0f;
+  if (parse_label(p, e, &label, ld->reason) != LINE_OK)
+    return LINE_BAD;
+  size_t k = 0;
+  for (p = e;; p = e, k++) {
+    while (is_sep(*p))
+      p++;
+    if (*p == '\0')
+      break;
+    e = tok_end(p);
+    int rc = parse_pair(ld, p, e, k, ld->reason);
+    if (rc != LINE_OK)
+      return rc;
+  }
+  if (p != end) {
+    snprintf(ld->reason, sizeof ld->reason, "NUL byte in line");
+    return LINE_BAD;
+  }
+  return commit_row(ld, label, k);
+}
+
+/* A rejected line: an error now, or (skip mode) counted, and an error only
+ * once more than max_bad_lines have been skipped. */
+static int on_bad_line(load_t *ld, uint64_t at, pc_err_t *err) {
+  uint64_t line;
+  pw_dataset_t *ds = ld->ds;
+  if (!ld->opts.skip_bad) {
+    if (line_number(ld->rd.fd, at, &line, ld->path, err) < 0)
+      return PC_EIO;
+    return pc_err_set(err, PC_EDATA, "%s:%llu: %s", ld->path, (unsigned long long)line,
+                      ld->reason);
+  }
+  if (ds->bad_lines++ == 0) {
+    ld->first_bad_at = at;
+    memcpy(ld->first_reason, ld->reason, sizeof ld->reason);
+  }
+  if (ds->bad_lines <= ld->opts.max_bad_lines)
+    return 0;
+  if (line_number(ld->rd.fd, ld->first_bad_at, &line, ld->path, err) < 0)
+    return PC_EIO;
+  return pc_err_set(err, PC_EDATA,
+                    "%s: %llu bad lines skipped, more than max_bad_lines (%llu); first: %s:%llu: %s",
+                    ld->path, (unsigned long long)ds->bad_lines,
+                    (unsigned long long)ld->opts.max_bad_lines, ld->path,
+                    (unsigned long long)line, ld->first_reason);
+}
+
+static int handle_too_long(load_t *ld, uint64_t at, pc_err_t *err) {
+  snprintf(ld->reason, sizeof ld->reason, "line too long (more than %zu bytes)", PW_LINE_MAX);
+  int rc = on_bad_line(ld, at, err);
+  return rc < 0 ? rc : rd_skip_line(&ld->rd, ld->path, err);
+}
+
+static int load_one(load_t *ld, pc_err_t *err) {
+  uint64_t at = ld->rd.base + ld->rd.off;
+  char *line = NULL;
+  size_t len = 0;
+  int rc = rd_line(&ld->rd, &line, &len, ld->path, err);
+  if (rc == RD_TOOLONG) {
+    rc = handle_too_long(ld, at, err);
+    return rc < 0 ? rc : RD_LINE;
+  }
+  if (rc != RD_LINE)
+    return rc;
+  rc = parse_line(ld, line, len);
+  if (rc == PC_ENOMEM)
+    return pc_err_set(err, PC_ENOMEM, "%s: out of memory after %zu examples", ld->path,
+                      ld->ds->n);
+  if (rc == LINE_BAD && (rc = on_bad_line(ld, at, err)) < 0)
+    return rc;
+  return RD_LINE;
+}
+
+/* Byte range [*start, *end) of partition part: sizes differ by at most 1. */
+static void part_range(uint64_t size, int part, int nparts, uint64_t *start, uint64_t *end) {
+  uint64_t base = size / (uint64_t)nparts, rem = size % (uint64_t)nparts;
+  uint64_t p = (uint64_t)part;
+  *start = p * base + (p < rem ? p : rem);
+  *end = *start + base + (p < rem ? 1 : 0);
+}
+
+static int load_range(load_t *ld, uint64_t start, uint64_t end, pc_err_t *err) {
+  rd_t *r = &ld->rd;
+  if (start == end)
+    return 0;
+  r->limit = end;
+  r->cap = PW_CHUNK + 1;
+  if ((r->buf = malloc(r->cap)) == NULL)
+    return pc_err_set(err, PC_ENOMEM, "%s: out of memory for a read buffer", ld->path);
+  /* A partition starting mid-line leaves that line to the previous one;
+   * starting one byte early makes "exactly at a line start" the same case. */
+  if (start > 0) {
+    r->base = start - 1;
+    int rc = rd_skip_line(r, ld->path, err);
+    if (rc < 0)
+      return rc;
+  }
+  while (r->base + r->off < end) {
+    int rc = load_one(ld, err);
+    if (rc < 0)
+      return rc;
+    if (rc == RD_EOF)
+      break;
+  }
+  return 0;
+}
+
+static int check_args(pw_dataset_t *ds, const char *path, const pw_data_opts_t *opts,
+                      pc_err_t *err) {
+  if (ds == NULL || path == NULL)
+    return pc_err_set(err, PC_EINVAL, "pw_data_load_libsvm: NULL dataset or path");
+  if (opts != NULL && (opts->nparts < 1 || opts->part < 0 || opts->part >= opts->nparts))
+    return pc_err_set(err, PC_EINVAL, "%s: bad partition %d of %d", path, opts->part,
+                      opts->nparts);
+  return 0;
+}
+
+static int open_sized(const char *path, uint64_t *size, pc_err_t *err) {
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0)
+    return pc_err_set(err, errno == ENOENT ? PC_ENOTFOUND : PC_EIO, "%s: cannot open: %s",
+                      path, strerror(errno));
+  struct stat st;
+  int bad_stat = fstat(fd, &st) < 0;
+  if (bad_stat || !S_ISREG(st.st_mode)) {
+    int rc = pc_err_set(err, PC_EIO, "%s: %s", path,
+                        bad_stat ? strerror(errno) : "not a regular file");
+    close(fd);
+    return rc;
+  }
+  *size = (uint64_t)st.st_size;
+  return fd;
+}
+
+int pw_data_load_libsvm(pw_dataset_t *ds, const char *path, const pw_data_opts_t *opts,
+                        pc_err_t *err) {
+  int rc = check_args(ds, path, opts, err);
+  if (rc < 0)
+    return rc;
+  memset(ds, 0, sizeof *ds);
+  load_t ld = {.path = path, .ds = ds, .opts = {.part = 0, .nparts = 1}};
+  if (opts != NULL)
+    ld.opts = *opts;
+  uint64_t size = 0, start, end;
+  if ((ld.rd.fd = open_sized(path, &size, err)) < 0)
+    return ld.rd.fd;
+  part_range(size, ld.opts.part, ld.opts.nparts, &start, &end);
+  rc = reserve_rows(&ld, 1);
+  if (rc < 0)
+    rc = pc_err_set(err, PC_ENOMEM, "%s: out of memory", path);
+  else
+    ds->row[0] = 0;
+  if (rc == 0)
+    rc = load_range(&ld, start, end, err);
+  free(ld.rd.buf);
+  close(ld.rd.fd);
+  if (rc < 0)
+    pw_data_free(ds);
+  return rc;
+}
+
+void pw_data_free(pw_dataset_t *ds) {
+  if (ds == NULL)
+    return;
+  free(ds->label);
+  free(ds->row);
+  free(ds->idx);
+  free(ds->val);
+  memset(ds, 0, sizeof *ds);
+}
