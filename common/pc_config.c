@@ -20,9 +20,9 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#define WHY_MAX 320   /* one reason, without the "file:line: field" prefix */
+#define WHY_MAX 320    /* one reason, without the "file:line: field" prefix */
 #define WHERE_MAX 1200 /* "path:line: section.field" or "--set key=value" */
-#define SHOW "%.60s"  /* user text echoed in messages stays readable */
+#define SHOW "%.60s"   /* user text echoed in messages stays readable */
 
 typedef enum { K_INT, K_U64, K_DOUBLE, K_BOOL, K_STRING, K_ENUM } kind_t;
 
@@ -37,12 +37,19 @@ typedef struct {
   kind_t kind;
   size_t off;
   size_t size;
-  struct { int64_t lo, hi; } i;              /* K_INT, inclusive */
-  struct { uint64_t lo, hi; } u;             /* K_U64, inclusive */
-  struct { double lo, hi; bool lo_open; } d; /* K_DOUBLE, hi inclusive */
-  const enum_name_t *names;                  /* K_ENUM, NULL-terminated */
-  const char *def; /* default, written as a user would write it */
-  const char *doc; /* one line, emitted as a comment by pc_config_dump */
+  struct {
+    int64_t lo, hi;
+  } i; /* K_INT, inclusive */
+  struct {
+    uint64_t lo, hi;
+  } u; /* K_U64, inclusive */
+  struct {
+    double lo, hi;
+    bool lo_open;
+  } d;                      /* K_DOUBLE, hi inclusive */
+  const enum_name_t *names; /* K_ENUM, NULL-terminated */
+  const char *def;          /* default, written as a user would write it */
+  const char *doc;          /* one line, emitted as a comment by pc_config_dump */
 } field_t;
 
 static const enum_name_t model_types[] = {{"logistic", PC_MODEL_LOGISTIC}, {NULL, 0}};
@@ -54,33 +61,37 @@ static const enum_name_t formats[] = {{"libsvm", PC_FORMAT_LIBSVM}, {NULL, 0}};
 static const enum_name_t on_errors[] = {
     {"abort", PC_ON_ERROR_ABORT}, {"skip", PC_ON_ERROR_SKIP}, {NULL, 0}};
 
-#define MEMBER(s, n) \
+#define MEMBER(s, n)                                                                               \
   .sec = #s, .name = #n, .off = offsetof(pc_config_t, s.n), .size = sizeof(((pc_config_t *)0)->s.n)
-#define F_INT(s, n, lo, hi, def_, doc_) \
-  {MEMBER(s, n), .kind = K_INT, .i = {lo, hi}, .def = def_, .doc = doc_}
-#define F_U64(s, n, lo, hi, def_, doc_) \
-  {MEMBER(s, n), .kind = K_U64, .u = {lo, hi}, .def = def_, .doc = doc_}
-#define F_DBL(s, n, open, lo, hi, def_, doc_) \
-  {MEMBER(s, n), .kind = K_DOUBLE, .d = {lo, hi, open}, .def = def_, .doc = doc_}
-#define F_BOOL(s, n, def_, doc_) {MEMBER(s, n), .kind = K_BOOL, .def = def_, .doc = doc_}
-#define F_STR(s, n, def_, doc_) {MEMBER(s, n), .kind = K_STRING, .def = def_, .doc = doc_}
-#define F_ENUM(s, n, names_, def_, doc_) \
-  {MEMBER(s, n), .kind = K_ENUM, .names = names_, .def = def_, .doc = doc_}
+#define F_INT(s, n, lo, hi, def_, doc_)                                                            \
+  { MEMBER(s, n), .kind = K_INT, .i = {lo, hi}, .def = def_, .doc = doc_ }
+#define F_U64(s, n, lo, hi, def_, doc_)                                                            \
+  { MEMBER(s, n), .kind = K_U64, .u = {lo, hi}, .def = def_, .doc = doc_ }
+#define F_DBL(s, n, open, lo, hi, def_, doc_)                                                      \
+  { MEMBER(s, n), .kind = K_DOUBLE, .d = {lo, hi, open}, .def = def_, .doc = doc_ }
+#define F_BOOL(s, n, def_, doc_)                                                                   \
+  { MEMBER(s, n), .kind = K_BOOL, .def = def_, .doc = doc_ }
+#define F_STR(s, n, def_, doc_)                                                                    \
+  { MEMBER(s, n), .kind = K_STRING, .def = def_, .doc = doc_ }
+#define F_ENUM(s, n, names_, def_, doc_)                                                           \
+  { MEMBER(s, n), .kind = K_ENUM, .names = names_, .def = def_, .doc = doc_ }
 #define OPEN true
 #define CLOSED false
 
 /* Grouped by section in section order: pc_config_dump relies on it. */
 static const field_t fields[] = {
-    F_STR(cluster, scheduler, "tcp://127.0.0.1:0", "tcp://HOST:PORT or ipc://PATH; port 0 = ephemeral"),
+    F_STR(cluster, scheduler, "tcp://127.0.0.1:0",
+          "tcp://HOST:PORT or ipc://PATH; port 0 = ephemeral"),
     F_INT(cluster, servers, 1, 1024, "2", "parameter server processes"),
     F_INT(cluster, workers, 1, 4096, "2", "worker processes"),
     F_STR(cluster, bind, "127.0.0.1", "interface the servers bind"),
     F_STR(cluster, advertise, "", "address peers dial; empty = bind"),
     F_INT(cluster, server_port, 0, 65535, "0", "server port; 0 = ephemeral"),
-    F_DBL(cluster, register_timeout, OPEN, 0, 3600, "30", "seconds to wait for all nodes to register"),
+    F_DBL(cluster, register_timeout, OPEN, 0, 3600, "30",
+          "seconds to wait for all nodes to register"),
     F_DBL(cluster, heartbeat, OPEN, 0, 60, "1", "seconds between heartbeats"),
     F_DBL(cluster, node_timeout, OPEN, 0, 3600, "10", "seconds of silence before a node is dead"),
-    F_INT(cluster, vnodes, 1, 4096, "64", "virtual nodes per server on the hash ring"),
+    F_INT(cluster, vnodes, 1, 4096, "256", "virtual nodes per server on the hash ring"),
     F_ENUM(model, type, model_types, "logistic", "model family"),
     F_U64(model, features, 1, UINT64_C(1) << 40, "124", "feature indices must be < features"),
     F_ENUM(model, layout, layouts, "sparse", "sparse = hashed keys, dense = key ranges"),
@@ -94,7 +105,8 @@ static const field_t fields[] = {
     F_INT(training, batch, 1, 1000000, "256", "examples per mini-batch"),
     F_INT(training, inflight, 1, 1024, "4", "mini-batches a worker keeps in flight"),
     F_U64(training, seed, 0, UINT64_MAX, "1", "random seed"),
-    F_DBL(training, log_every, CLOSED, 0, 3600, "1", "seconds between progress lines; 0 = per epoch"),
+    F_DBL(training, log_every, CLOSED, 0, 3600, "1",
+          "seconds between progress lines; 0 = per epoch"),
     F_STR(data, train, "", "training file (required)"),
     F_STR(data, test, "", "evaluation file; empty = no evaluation"),
     F_ENUM(data, format, formats, "libsvm", "input format"),
@@ -105,7 +117,8 @@ static const field_t fields[] = {
 
 #define NFIELDS (sizeof fields / sizeof fields[0])
 
-static const char *const sections[] = {"cluster", "model", "optimizer", "training", "data", "output"};
+static const char *const sections[] = {"cluster",  "model", "optimizer",
+                                       "training", "data",  "output"};
 
 #define NSECTIONS (sizeof sections / sizeof sections[0])
 
@@ -222,8 +235,8 @@ static void format_value(const pc_config_t *cfg, const field_t *f, char *buf, si
 
 /* ---- range checks, shared by parsing and pc_config_validate ---------- */
 
-/* shown: the value as the user wrote it (keeps "007" or an overflowing
- * number recognisable); NULL to print the stored value. */
+/* shown is the value as the user wrote it, so an overflowing number is
+ * echoed as typed rather than as whatever strtoll clamped it to. */
 static int int_range_error(const field_t *f, const char *shown, char *why, size_t n) {
   return why_set(why, n, "must be in [%" PRId64 ", %" PRId64 "], got " SHOW, f->i.lo, f->i.hi,
                  shown);
@@ -335,7 +348,8 @@ static int parse_double(const field_t *f, const char *s, double *out, char *why,
 }
 
 static int parse_bool(const char *s, int *out, char *why, size_t n) {
-  static const char *const yes[] = {"true", "True", "TRUE"}, *const no[] = {"false", "False", "FALSE"};
+  static const char *const yes[] = {"true", "True", "TRUE"};
+  static const char *const no[] = {"false", "False", "FALSE"};
   for (size_t i = 0; i < 3; i++) {
     if (strcmp(s, yes[i]) == 0 || strcmp(s, no[i]) == 0) {
       *out = strcmp(s, yes[i]) == 0;
@@ -360,30 +374,33 @@ static int parse_enum(const field_t *f, const char *s, int *out, char *why, size
 /* Parse NUL-terminated s for f and store it; the field is untouched on error. */
 static int store_text(pc_config_t *cfg, const field_t *f, const char *s, char *why, size_t n) {
   void *p = (char *)cfg + f->off;
-  int iv = 0;
+  int rc, iv = 0;
   uint64_t uv = 0;
   double dv = 0;
-  int rc = -1;
-  switch (f->kind) {
-  case K_INT: rc = parse_int(f, s, &iv, why, n); break;
-  case K_BOOL: rc = parse_bool(s, &iv, why, n); break;
-  case K_ENUM: rc = parse_enum(f, s, &iv, why, n); break;
-  case K_U64: rc = parse_u64(f, s, &uv, why, n); break;
-  case K_DOUBLE: rc = parse_double(f, s, &dv, why, n); break;
-  case K_STRING:
+  if (f->kind == K_STRING) {
     memset(p, 0, f->size);
     memcpy(p, s, strlen(s));
     return 0;
   }
-  if (rc != 0)
+  if (f->kind == K_U64) {
+    if ((rc = parse_u64(f, s, &uv, why, n)) == 0)
+      memcpy(p, &uv, sizeof uv);
     return rc;
-  if (f->kind == K_U64)
-    memcpy(p, &uv, sizeof uv);
-  else if (f->kind == K_DOUBLE)
-    memcpy(p, &dv, sizeof dv);
+  }
+  if (f->kind == K_DOUBLE) {
+    if ((rc = parse_double(f, s, &dv, why, n)) == 0)
+      memcpy(p, &dv, sizeof dv);
+    return rc;
+  }
+  if (f->kind == K_INT)
+    rc = parse_int(f, s, &iv, why, n);
+  else if (f->kind == K_BOOL)
+    rc = parse_bool(s, &iv, why, n);
   else
-    memcpy(p, &iv, sizeof iv);
-  return 0;
+    rc = parse_enum(f, s, &iv, why, n);
+  if (rc == 0)
+    memcpy(p, &iv, sizeof iv); /* int, bool and enum fields are all int-sized */
+  return rc;
 }
 
 /* s need not be NUL-terminated (YAML scalars are not). */
@@ -424,7 +441,7 @@ static size_t edit_distance(const char *a, size_t alen, const char *b) {
   return row[blen];
 }
 
-/* A typo, not a different word: at most 3 edits and under half the name. */
+/* A typo, not a different word: at most 3 edits and at most half the name. */
 static bool close_enough(size_t dist, const char *cand) {
   return dist <= 3 && 2 * dist <= strlen(cand);
 }
@@ -580,7 +597,8 @@ static int apply_field(pc_config_t *cfg, int sec, struct fy_node_pair *pair, pc_
       break;
   if (idx == NFIELDS) {
     suggest_field(sec, name, len, why, sizeof why);
-    return file_fail(cfg, line, err, "unknown field '%s.%.*s'%s", sections[sec], (int)len, name, why);
+    return file_fail(cfg, line, err, "unknown field '%s.%.*s'%s", sections[sec], (int)len, name,
+                     why);
   }
   const field_t *f = &fields[idx];
   if (cfg->src_line[idx] > 0)
@@ -588,7 +606,8 @@ static int apply_field(pc_config_t *cfg, int sec, struct fy_node_pair *pair, pc_
                      cfg->src_line[idx]);
   if (val == NULL || fy_node_get_type(val) != FYNT_SCALAR || fy_node_is_alias(val)) {
     describe_node(val, why, sizeof why);
-    return file_fail(cfg, line, err, "%s.%s: expected a single value, got %s", f->sec, f->name, why);
+    return file_fail(cfg, line, err, "%s.%s: expected a single value, got %s", f->sec, f->name,
+                     why);
   }
   if ((text = fy_node_get_scalar(val, &vlen)) == NULL)
     text = "", vlen = 0;
@@ -617,7 +636,8 @@ static int apply_section(pc_config_t *cfg, struct fy_node_pair *pair, pc_err_t *
   cfg->src_sec_line[sec] = line > 0 ? line : -1;
   if (val == NULL || fy_node_get_type(val) != FYNT_MAPPING) {
     describe_node(val, why, sizeof why);
-    return file_fail(cfg, line, err, "%s: expected a mapping of fields, got %s", sections[sec], why);
+    return file_fail(cfg, line, err, "%s: expected a mapping of fields, got %s", sections[sec],
+                     why);
   }
   void *it = NULL;
   struct fy_node_pair *p;
@@ -633,8 +653,9 @@ static int apply_root(pc_config_t *cfg, struct fy_node *root, pc_err_t *err) {
   if (root == NULL)
     return 0; /* empty file: all defaults */
   if (fy_node_get_type(root) != FYNT_MAPPING)
-    return file_fail(cfg, node_line(root), err,
-                     "expected a mapping of sections (cluster, model, optimizer, training, data, output)");
+    return file_fail(
+        cfg, node_line(root), err,
+        "expected a mapping of sections (cluster, model, optimizer, training, data, output)");
   void *it = NULL;
   struct fy_node_pair *p;
   while ((p = fy_node_mapping_iterate(root, &it)) != NULL) {
@@ -688,7 +709,8 @@ static int drain_documents(struct fy_parser *fyp, struct fy_diag *diag) {
   return extra;
 }
 
-static int parse_yaml(pc_config_t *cfg, struct fy_parser *fyp, struct fy_diag *diag, pc_err_t *err) {
+static int parse_yaml(pc_config_t *cfg, struct fy_parser *fyp, struct fy_diag *diag,
+                      pc_err_t *err) {
   struct fy_document *doc = fy_parse_load_document(fyp);
   int extra = drain_documents(fyp, diag), rc;
   if (fy_diag_got_error(diag))
@@ -748,7 +770,8 @@ static int check_data_file(const pc_config_t *cfg, const char *name, bool requir
   const char *path = field_cptr(cfg, &fields[idx]);
   char why[WHY_MAX];
   if (path[0] == '\0')
-    return required ? field_fail(cfg, idx, err, "required but not set (the training data file)") : 0;
+    return required ? field_fail(cfg, idx, err, "required but not set (the training data file)")
+                    : 0;
   FILE *fp = open_regular(path, why, sizeof why);
   if (fp == NULL)
     return field_fail(cfg, idx, err, "'%s': %s", path, why);
@@ -758,8 +781,8 @@ static int check_data_file(const pc_config_t *cfg, const char *name, bool requir
 
 static int check_cross(const pc_config_t *cfg, pc_err_t *err) {
   const char *sched = cfg->cluster.scheduler;
-  bool sched_ok = (strncmp(sched, "tcp://", 6) == 0 || strncmp(sched, "ipc://", 6) == 0) &&
-                  sched[6] != '\0';
+  bool sched_ok =
+      (strncmp(sched, "tcp://", 6) == 0 || strncmp(sched, "ipc://", 6) == 0) && sched[6] != '\0';
   if (!sched_ok)
     return field_fail(cfg, field_index("cluster", "scheduler"), err,
                       "must be tcp://HOST:PORT or ipc://PATH, got '" SHOW "'", sched);
@@ -782,6 +805,13 @@ void pc_config_defaults(pc_config_t *cfg) {
   }
 }
 
+/* key (not NUL-terminated) is "section.name" of f */
+static bool is_dotted_name(const field_t *f, const char *key, size_t len) {
+  size_t slen = strlen(f->sec);
+  return len == slen + 1 + strlen(f->name) && memcmp(key, f->sec, slen) == 0 && key[slen] == '.' &&
+         memcmp(key + slen + 1, f->name, len - slen - 1) == 0;
+}
+
 int pc_config_set(pc_config_t *cfg, const char *assignment, pc_err_t *err) {
   if (cfg == NULL || assignment == NULL)
     return pc_err_set(err, PC_EINVAL, "pc_config_set: NULL argument");
@@ -791,12 +821,9 @@ int pc_config_set(pc_config_t *cfg, const char *assignment, pc_err_t *err) {
     return pc_err_set(err, PC_ECONFIG, "--set %s: expected key=value, e.g. cluster.workers=8",
                       assignment);
   size_t klen = (size_t)(eq - assignment), idx;
-  for (idx = 0; idx < NFIELDS; idx++) {
-    size_t slen = strlen(fields[idx].sec);
-    if (klen == slen + 1 + strlen(fields[idx].name) && memcmp(assignment, fields[idx].sec, slen) == 0 &&
-        assignment[slen] == '.' && memcmp(assignment + slen + 1, fields[idx].name, klen - slen - 1) == 0)
+  for (idx = 0; idx < NFIELDS; idx++)
+    if (is_dotted_name(&fields[idx], assignment, klen))
       break;
-  }
   if (idx == NFIELDS) {
     suggest_field(-1, assignment, klen, why, sizeof why);
     return pc_err_set(err, PC_ECONFIG, "--set %s: unknown field '%.*s'%s", assignment, (int)klen,

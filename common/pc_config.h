@@ -31,7 +31,7 @@ typedef struct pc_config {
     double register_timeout;         /* seconds, (0, 3600], default 30 */
     double heartbeat;                /* seconds between heartbeats, (0, 60], default 1 */
     double node_timeout;             /* seconds of silence = dead, (0, 3600], default 10 */
-    int vnodes;                      /* virtual nodes per server on the ring, 1..4096, default 64 */
+    int vnodes;                      /* virtual nodes per server on the ring, 1..4096, default 256 */
   } cluster;
   struct {
     pc_model_type_t type;  /* "logistic", default logistic */

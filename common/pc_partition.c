@@ -122,7 +122,8 @@ static int build_ring(uint32_t num_servers, uint32_t vnodes, pc_ring_point_t **o
   size_t k = 0;
   for (uint32_t s = 0; s < num_servers; s++)
     for (uint32_t v = 0; v < vnodes; v++, k++) {
-      ring[k].point = pc_hash_u64(((uint64_t)s << 32) | v);
+      /* Hashed twice so no small key id coincides with a ring point. */
+      ring[k].point = pc_hash_u64(pc_hash_u64(((uint64_t)s << 32) | v));
       ring[k].server = s;
     }
   qsort(ring, n, sizeof *ring, cmp_ring);

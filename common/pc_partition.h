@@ -8,7 +8,7 @@
  * Placement rule (every node must compute exactly this; see pc_hash.h):
  *   - a key inside a dense range [begin, end) belongs to that range's server;
  *   - otherwise server s (0 <= s < num_servers) owns the ring points
- *       pc_hash_u64(((uint64_t)s << 32) | v)   for v = 0 .. vnodes-1,
+ *       pc_hash_u64(pc_hash_u64(((uint64_t)s << 32) | v))   for v = 0 .. vnodes-1,
  *     the ring is sorted by (point, server), and the key belongs to the
  *     server of the first point >= pc_hash_u64(key), wrapping to the first
  *     point when there is none. (pc_hash_u64 is bijective, so two points
@@ -16,9 +16,14 @@
  * Servers 0..S-1 keep their points when server S is added, so growing the
  * cluster moves keys only to the new server.
  *
+ * Ring points are hashed twice: with a single hash, key (s << 32 | v) would
+ * land exactly on server s's v-th point, putting keys 0 .. vnodes-1 (often
+ * the hottest features) all on server 0.
+ *
  * Balance: a server's share of ring keys has a relative spread of about
- * 1/sqrt(vnodes) (~12% at 64, ~9% at 128, ~6% at 256); with 8 servers the
- * worst server is typically 15-20% off the mean below 256 vnodes. */
+ * 1/sqrt(vnodes) (~12% at 64, ~9% at 128, ~6% at 256). Measured worst
+ * server vs the mean: S=8 is -21%/+15% at 64 vnodes, -14%/+16% at 128,
+ * -11%/+8% at 256; S=2 and S=4 stay within +-13% at all three. */
 #ifndef PC_PARTITION_H
 #define PC_PARTITION_H
 

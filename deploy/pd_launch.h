@@ -38,8 +38,9 @@ int pd_launch_run(const pd_launch_opts_t *opts, pc_err_t *err);
 /* Read the "test" object of a metrics.json ({"test": {"n": .., "accuracy":
  * .., "logloss": .., "auc": ..}, ...}). "n" and "accuracy" are required;
  * logloss and auc are NaN when absent or null. Returns PC_OK, PC_ENOTFOUND
- * (no top-level "test" object: no test set), PC_EIO (cannot read the file)
- * or PC_EDATA (malformed, too large, or a required key missing). */
+ * (no top-level "test" object: no test set), PC_EIO (cannot read the file),
+ * PC_EDATA (malformed, over 64 MiB, or a required key missing), PC_ENOMEM
+ * or PC_EINVAL (a NULL argument). */
 int pd_launch_read_metrics(const char *path, double *acc, double *logloss, double *auc,
                            unsigned long long *n);
 

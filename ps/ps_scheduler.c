@@ -308,12 +308,10 @@ static int taken(const snode_t *n) { return n->taken; }
 static int check_register_deadline(sched_t *s, pc_err_t *err) {
   if (pc_proc_now() < s->phase_deadline)
     return PC_OK;
+  /* Seat the nodes that asked for any rank, so what is left is who is missing. */
+  place_pending(s);
   char missing[1024];
   list_missing(s, taken, missing, sizeof missing);
-  if (s->npending)
-    return fail(s, err, "timed out after %.0f s (cluster.register_timeout) waiting for nodes; "
-                "%d registered without a rank; free ranks: %s", s->cfg->cluster.register_timeout,
-                s->npending, missing);
   return fail(s, err, "timed out after %.0f s (cluster.register_timeout) waiting for: %s",
               s->cfg->cluster.register_timeout, missing);
 }

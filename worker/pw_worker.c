@@ -497,6 +497,11 @@ int pw_worker_run(const pc_config_t *cfg, int rank_req, pc_err_t *err) {
     rc = await_end(&w, err);
   if (w.rejected)
     PC_WARN("%llu pushes were rejected by the servers", (unsigned long long)w.rejected);
+  /* Stopped by the scheduler: it reports why; this worker did nothing wrong. */
+  if (rc == PC_ECANCELED && w.stop) {
+    PC_WARN("%s", err->msg);
+    rc = PC_OK;
+  }
   worker_free(&w, &t);
   return rc;
 }

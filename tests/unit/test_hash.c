@@ -1,5 +1,6 @@
 /* pc_hash: both functions are part of the cross-node placement contract, so
- * the tests pin exact published values rather than only properties. */
+ * the tests pin exact values (published test vectors where they exist, else
+ * from an independent reference model) as well as mixing properties. */
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>

@@ -1,0 +1,705 @@
+/* Unit tests for common/pc_config: defaults, the documented example,
+ * every error kind (code, file, line and field in the message), --set
+ * and the dump/load round trip. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "pc_config.h"
+
+/* Data files every valid config points at; made once per run. */
+static char g_train[64];
+static char g_test[64];
+
+typedef struct {
+  char path[64];
+  pc_config_t cfg;
+  pc_err_t err;
+  int rc;
+} load_t;
+
+/* A macro so a failure reports the line of the test, not of a helper. */
+#define expect_in(hay, needle)                                                                     \
+  do {                                                                                             \
+    if (strstr((hay), (needle)) == NULL)                                                           \
+      fail_msg("expected \"%s\" in message \"%s\"", (needle), (hay));                              \
+  } while (0)
+
+static void write_temp(char *path, size_t n, const char *prefix, const char *text) {
+  snprintf(path, n, "/tmp/%sXXXXXX", prefix);
+  int fd = mkstemp(path);
+  assert_true(fd >= 0);
+  size_t len = strlen(text);
+  assert_int_equal(write(fd, text, len), (ssize_t)len);
+  assert_int_equal(close(fd), 0);
+}
+
+static int load_sets(load_t *l, const char *const *sets, int nsets, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+/* Writes the formatted YAML to a fresh temp file and loads it. */
+static int load_sets(load_t *l, const char *const *sets, int nsets, const char *fmt, ...) {
+  char text[4096];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(text, sizeof text, fmt, ap);
+  va_end(ap);
+  write_temp(l->path, sizeof l->path, "pc_config_", text);
+  pc_err_clear(&l->err);
+  l->rc = pc_config_load(&l->cfg, l->path, sets, nsets, &l->err);
+  unlink(l->path);
+  return l->rc;
+}
+
+#define load_yaml(l, ...) load_sets((l), NULL, 0, __VA_ARGS__)
+
+/* The message must start with "<file>:<line>: " (line 0: "<file>: "). */
+static void expect_error(const load_t *l, int line, const char *field, const char *why) {
+  char loc[96];
+  if (line > 0)
+    snprintf(loc, sizeof loc, "%s:%d: ", l->path, line);
+  else
+    snprintf(loc, sizeof loc, "%s: ", l->path);
+  assert_int_equal(l->rc, PC_ECONFIG);
+  assert_int_equal(l->err.code, PC_ECONFIG);
+  if (strncmp(l->err.msg, loc, strlen(loc)) != 0)
+    fail_msg("expected message to start with \"%s\": \"%s\"", loc, l->err.msg);
+  if (field != NULL)
+    expect_in(l->err.msg, field);
+  if (why != NULL)
+    expect_in(l->err.msg, why);
+}
+
+static void expect_loaded(const load_t *l) {
+  if (l->rc != 0)
+    fail_msg("load failed (%d): %s", l->rc, l->err.msg);
+}
+
+static int group_setup(void **state) {
+  (void)state;
+  write_temp(g_train, sizeof g_train, "pc_config_train_", "1 3:1 7:1\n-1 2:1\n");
+  write_temp(g_test, sizeof g_test, "pc_config_test_", "1 3:1\n");
+  return 0;
+}
+
+static int group_teardown(void **state) {
+  (void)state;
+  unlink(g_train);
+  unlink(g_test);
+  return 0;
+}
+
+/* ---- defaults and valid files ------------------------------------------ */
+
+static void test_defaults(void **state) {
+  (void)state;
+  pc_config_t c;
+  memset(&c, 0x5a, sizeof c);
+  pc_config_defaults(&c);
+  assert_string_equal(c.path, "");
+  assert_string_equal(c.cluster.scheduler, "tcp://127.0.0.1:0");
+  assert_int_equal(c.cluster.servers, 2);
+  assert_int_equal(c.cluster.workers, 2);
+  assert_string_equal(c.cluster.bind, "127.0.0.1");
+  assert_string_equal(c.cluster.advertise, "");
+  assert_int_equal(c.cluster.server_port, 0);
+  assert_true(c.cluster.register_timeout == 30.0);
+  assert_true(c.cluster.heartbeat == 1.0);
+  assert_true(c.cluster.node_timeout == 10.0);
+  assert_int_equal(c.cluster.vnodes, 256);
+  assert_int_equal(c.model.type, PC_MODEL_LOGISTIC);
+  assert_int_equal(c.model.features, 124);
+  assert_int_equal(c.model.layout, PC_LAYOUT_SPARSE);
+  assert_int_equal(c.model.bias, 1);
+  assert_int_equal(c.optimizer.type, PC_OPTIM_ADAGRAD);
+  assert_true(c.optimizer.lr == 0.1);
+  assert_true(c.optimizer.l2 == 0.0001);
+  assert_true(c.optimizer.eps == 1e-8);
+  assert_true(c.optimizer.init_accum == 0.0);
+  assert_int_equal(c.training.epochs, 5);
+  assert_int_equal(c.training.batch, 256);
+  assert_int_equal(c.training.inflight, 4);
+  assert_int_equal(c.training.seed, 1);
+  assert_true(c.training.log_every == 1.0);
+  assert_string_equal(c.data.train, "");
+  assert_string_equal(c.data.test, "");
+  assert_int_equal(c.data.format, PC_FORMAT_LIBSVM);
+  assert_int_equal(c.data.on_error, PC_ON_ERROR_ABORT);
+  assert_int_equal(c.data.max_bad_lines, 1000);
+  assert_string_equal(c.output.dir, "runs/default");
+}
+
+static void test_defaults_need_train(void **state) {
+  (void)state;
+  pc_config_t c;
+  pc_err_t err;
+  pc_config_defaults(&c);
+  assert_int_equal(pc_config_validate(&c, &err), PC_ECONFIG);
+  expect_in(err.msg, "data.train");
+  expect_in(err.msg, "required");
+  char set[128];
+  snprintf(set, sizeof set, "data.train=%s", g_train);
+  assert_int_equal(pc_config_set(&c, set, &err), 0);
+  assert_int_equal(pc_config_validate(&c, &err), 0);
+}
+
+static const char example_yaml[] =
+    "cluster:   { servers: 2, workers: 2, scheduler: \"tcp://127.0.0.1:0\", bind: 127.0.0.1 }\n"
+    "model:     { type: logistic, features: 124 }\n"
+    "optimizer: { type: adagrad, lr: 0.1, l2: 0.0001 }\n"
+    "training:  { epochs: 5, batch: 256, inflight: 4, seed: 1 }\n"
+    "data:      { train: data/a9a/a9a, test: data/a9a/a9a.t, format: libsvm }\n"
+    "output:    { dir: runs/a9a }\n";
+
+static void make_file(const char *path) {
+  FILE *f = fopen(path, "w");
+  assert_non_null(f);
+  fputs("1 1:1\n", f);
+  assert_int_equal(fclose(f), 0);
+}
+
+/* The example from the docs, verbatim: data paths are relative to the
+ * current directory, so run it from a scratch directory holding them. */
+static void test_example_loads(void **state) {
+  (void)state;
+  char cwd[PC_PATH_MAX], dir[] = "/tmp/pc_config_dir_XXXXXX";
+  assert_non_null(getcwd(cwd, sizeof cwd));
+  assert_non_null(mkdtemp(dir));
+  assert_int_equal(chdir(dir), 0);
+  assert_int_equal(mkdir("data", 0700), 0);
+  assert_int_equal(mkdir("data/a9a", 0700), 0);
+  make_file("data/a9a/a9a");
+  make_file("data/a9a/a9a.t");
+  load_t l;
+  load_yaml(&l, "%s", example_yaml);
+  unlink("data/a9a/a9a");
+  unlink("data/a9a/a9a.t");
+  rmdir("data/a9a");
+  rmdir("data");
+  assert_int_equal(chdir(cwd), 0);
+  rmdir(dir);
+  expect_loaded(&l);
+  assert_string_equal(l.cfg.path, l.path);
+  assert_int_equal(l.cfg.cluster.servers, 2);
+  assert_string_equal(l.cfg.cluster.scheduler, "tcp://127.0.0.1:0");
+  assert_string_equal(l.cfg.cluster.bind, "127.0.0.1");
+  assert_int_equal(l.cfg.optimizer.type, PC_OPTIM_ADAGRAD);
+  assert_true(l.cfg.optimizer.l2 == 0.0001);
+  assert_int_equal(l.cfg.training.batch, 256);
+  assert_string_equal(l.cfg.data.train, "data/a9a/a9a");
+  assert_string_equal(l.cfg.data.test, "data/a9a/a9a.t");
+  assert_string_equal(l.cfg.output.dir, "runs/a9a");
+}
+
+static void test_block_style_all_fields(void **state) {
+  (void)state;
+  load_t l;
+  load_yaml(&l,
+            "# every field, block style\n"
+            "cluster:\n"
+            "  scheduler: ipc:///tmp/parasol.sock  # comment\n"
+            "  servers: 3\n  workers: 7\n  bind: 0.0.0.0\n  advertise: 10.0.0.5\n"
+            "  server_port: 9000\n  register_timeout: 12.5\n  heartbeat: 0.25\n"
+            "  node_timeout: 3\n  vnodes: 16\n"
+            "model:\n  type: logistic\n  features: 1099511627776\n  layout: dense\n  bias: false\n"
+            "optimizer:\n  type: sgd\n  lr: 0.5\n  l2: 0\n  eps: 1e-6\n  init_accum: 0.1\n"
+            "training:\n  epochs: 9\n  batch: 1000000\n  inflight: 1\n"
+            "  seed: 18446744073709551615\n  log_every: 0\n"
+            "data:\n  train: '%s'\n  test: \"%s\"\n  format: libsvm\n  on_error: skip\n"
+            "  max_bad_lines: 0\n"
+            "output:\n  dir: out/x\n",
+            g_train, g_test);
+  expect_loaded(&l);
+  const pc_config_t *c = &l.cfg;
+  assert_string_equal(c->cluster.scheduler, "ipc:///tmp/parasol.sock");
+  assert_int_equal(c->cluster.servers, 3);
+  assert_int_equal(c->cluster.workers, 7);
+  assert_string_equal(c->cluster.advertise, "10.0.0.5");
+  assert_int_equal(c->cluster.server_port, 9000);
+  assert_true(c->cluster.register_timeout == 12.5);
+  assert_true(c->cluster.heartbeat == 0.25);
+  assert_int_equal(c->cluster.vnodes, 16);
+  assert_int_equal(c->model.features, UINT64_C(1) << 40);
+  assert_int_equal(c->model.layout, PC_LAYOUT_DENSE);
+  assert_int_equal(c->model.bias, 0);
+  assert_int_equal(c->optimizer.type, PC_OPTIM_SGD);
+  assert_true(c->optimizer.eps == 1e-6);
+  assert_int_equal(c->training.seed, UINT64_MAX);
+  assert_true(c->training.log_every == 0.0);
+  assert_string_equal(c->data.test, g_test);
+  assert_int_equal(c->data.on_error, PC_ON_ERROR_SKIP);
+  assert_int_equal(c->data.max_bad_lines, 0);
+  assert_string_equal(c->output.dir, "out/x");
+}
+
+static void test_empty_file_is_defaults(void **state) {
+  (void)state;
+  load_t l;
+  char set[128];
+  snprintf(set, sizeof set, "data.train=%s", g_train);
+  const char *sets[] = {set};
+  load_sets(&l, sets, 1, "# nothing but a comment\n");
+  expect_loaded(&l);
+  assert_int_equal(l.cfg.cluster.workers, 2);
+  assert_string_equal(l.cfg.output.dir, "runs/default");
+}
+
+/* ---- file errors --------------------------------------------------------- */
+
+static void test_unknown_field_suggests(void **state) {
+  (void)state;
+  load_t l;
+  load_yaml(&l, "cluster:\n  servers: 2\n  wrkers: 2\n");
+  expect_error(&l, 3, "cluster.wrkers", "did you mean 'workers'?");
+}
+
+static void test_unknown_section_suggests(void **state) {
+  (void)state;
+  load_t l;
+  load_yaml(&l, "model: { features: 10 }\nclustr: { workers: 2 }\n");
+  expect_error(&l, 2, "clustr", "did you mean 'cluster'?");
+}
+
+static void test_field_in_wrong_section(void **state) {
+  (void)state;
+  load_t l;
+  load_yaml(&l, "training:\n  epochs: 3\n  lr: 0.5\n");
+  expect_error(&l, 3, "training.lr", "did you mean 'optimizer.lr'?");
+}
+
+static void test_wrong_type(void **state) {
+  (void)state;
+  load_t l;
+  load_yaml(&l, "# header\ncluster:\n  servers: 2\n  workers: two\n");
+  expect_error(&l, 4, "cluster.workers", "expected an integer, got 'two'");
+  load_yaml(&l, "optimizer: { lr: fast }\n");
+  expect_error(&l, 1, "optimizer.lr", "expected a number, got 'fast'");
+  load_yaml(&l, "model:\n  bias: yes\n");
+  expect_error(&l, 2, "model.bias", "expected true or false, got 'yes'");
+}
+
+static void test_integers_are_whole(void **state) {
+  (void)state;
+  static const struct {
+    const char *value, *why;
+  } cases[] = {
+      {"2.5", "expected an integer, got '2.5'"},
+      {"3x", "expected an integer, got '3x'"},
+      {"0x10", "expected an integer, got '0x10'"},
+      {"1e3", "expected an integer, got '1e3'"},
+      {"''", "expected an integer, got ''"},
+      {"99999999999999999999", "must be in [1, 100000], got 99999999999999999999"},
+      {"-99999999999999999999", "must be in [1, 100000], got -99999999999999999999"},
+      {"4294967297", "must be in [1, 100000], got 4294967297"},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    load_t l;
+    load_yaml(&l, "training:\n  epochs: %s\n", cases[i].value);
+    expect_error(&l, 2, "training.epochs", cases[i].why);
+  }
+}
+
+static void test_u64_rejects_negative_and_overflow(void **state) {
+  (void)state;
+  load_t l;
+  load_yaml(&l, "training: { seed: -1 }\n");
+  expect_error(&l, 1, "training.seed", "got -1");
+  load_yaml(&l, "training: { seed: 18446744073709551616 }\n");
+  expect_error(&l, 1, "training.seed", "must be in [0, 18446744073709551615]");
+  load_yaml(&l, "model: { features: 1099511627777 }\n");
+  expect_error(&l, 1, "model.features", "must be in [1, 1099511627776], got 1099511627777");
+}
+
+static void test_doubles_are_finite(void **state) {
+  (void)state;
+  static const char *const bad[] = {"inf", "nan", "1e999", "-inf"};
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    load_t l;
+    load_yaml(&l, "optimizer:\n  l2: %s\n", bad[i]);
+    expect_error(&l, 2, "optimizer.l2", "expected a finite number");
+  }
+  load_t l;
+  load_yaml(&l, "optimizer:\n  l2: .inf\n");
+  expect_error(&l, 2, "optimizer.l2", "expected a number, got '.inf'");
+  load_yaml(&l, "optimizer:\n  l2: 0.5abc\n");
+  expect_error(&l, 2, "optimizer.l2", "expected a number, got '0.5abc'");
+}
+
+static void test_out_of_range(void **state) {
+  (void)state;
+  load_t l;
+  load_yaml(&l, "cluster:\n  workers: 0\n");
+  expect_error(&l, 2, "cluster.workers", "must be in [1, 4096], got 0");
+  load_yaml(&l, "cluster: { servers: 1025 }\n");
+  expect_error(&l, 1, "cluster.servers", "must be in [1, 1024], got 1025");
+  load_yaml(&l, "\n\noptimizer: { lr: 0 }\n");
+  expect_error(&l, 3, "optimizer.lr", "must be in (0, 100], got 0");
+  load_yaml(&l, "cluster: { heartbeat: 60.5 }\n");
+  expect_error(&l, 1, "cluster.heartbeat", "must be in (0, 60], got 60.5");
+  load_yaml(&l, "optimizer: { init_accum: -0.1 }\n");
+  expect_error(&l, 1, "optimizer.init_accum", "must be in [0, 100], got -0.1");
+}
+
+static void test_bad_enum_lists_allowed(void **state) {
+  (void)state;
+  load_t l;
+  load_yaml(&l, "optimizer:\n  type: adam\n");
+  expect_error(&l, 2, "optimizer.type", "expected one of 'sgd', 'adagrad', got 'adam'");
+  load_yaml(&l, "data: { on_error: ignore }\n");
+  expect_error(&l, 1, "data.on_error", "'abort', 'skip'");
+  load_yaml(&l, "model: { layout: Dense }\n");
+  expect_error(&l, 1, "model.layout", "'sparse', 'dense'");
+}
+
+static void test_section_not_mapping(void **state) {
+  (void)state;
+  load_t l;
+  load_yaml(&l, "cluster: { workers: 2 }\ntraining: 5\n");
+  expect_error(&l, 2, "training", "expected a mapping of fields, got '5'");
+  load_yaml(&l, "output:\n  - runs\n");
+  expect_error(&l, 1, "output", "got a sequence");
+  load_yaml(&l, "- cluster\n- model\n");
+  expect_error(&l, 1, NULL, "expected a mapping of sections");
+}
+
+static void test_field_not_scalar(void **state) {
+  (void)state;
+  load_t l;
+  load_yaml(&l, "cluster:\n  workers: [1, 2]\n");
+  expect_error(&l, 2, "cluster.workers", "expected a single value, got a sequence");
+  load_yaml(&l, "cluster:\n  workers: &w 3\n  servers: *w\n");
+  expect_error(&l, 3, "cluster.servers", "alias");
+}
+
+static void test_duplicate_key(void **state) {
+  (void)state;
+  load_t l;
+  load_yaml(&l, "cluster:\n  workers: 2\n  servers: 2\n  workers: 3\n");
+  expect_error(&l, 4, "cluster.workers", "duplicate key (first set on line 2)");
+  load_yaml(&l, "cluster: { workers: 2, workers: 3 }\n");
+  expect_error(&l, 1, "cluster.workers", "duplicate key");
+}
+
+static void test_duplicate_section(void **state) {
+  (void)state;
+  load_t l;
+  load_yaml(&l, "cluster: { workers: 2 }\nmodel: { features: 3 }\ncluster: { servers: 3 }\n");
+  expect_error(&l, 3, "cluster", "duplicate section 'cluster' (first on line 1)");
+}
+
+/* libfyaml must not print its own diagnostics: stderr stays empty. */
+static void test_yaml_syntax_error_is_quiet(void **state) {
+  (void)state;
+  char errpath[] = "/tmp/pc_config_stderr_XXXXXX";
+  int fd = mkstemp(errpath), saved = dup(2);
+  assert_true(fd >= 0 && saved >= 0);
+  fflush(stderr);
+  assert_true(dup2(fd, 2) >= 0);
+  load_t l1, l2;
+  load_yaml(&l1, "cluster: { workers: 2\nmodel: { features: 3 }\n");
+  load_yaml(&l2, "cluster:\n  workers: 2\n servers: 3\n");
+  fflush(stderr);
+  dup2(saved, 2);
+  close(saved);
+  struct stat st;
+  assert_int_equal(fstat(fd, &st), 0);
+  close(fd);
+  unlink(errpath);
+  assert_int_equal(st.st_size, 0);
+  expect_error(&l1, 2, NULL, "YAML syntax error");
+  expect_error(&l2, 3, NULL, "YAML syntax error");
+  expect_in(l2.err.msg, "indentation");
+}
+
+static void test_multiple_documents(void **state) {
+  (void)state;
+  load_t l;
+  load_yaml(&l, "cluster: { workers: 2 }\n---\nmodel: { features: 3 }\n");
+  expect_error(&l, 3, NULL, "more than one YAML document");
+}
+
+static void test_missing_config_file(void **state) {
+  (void)state;
+  load_t l;
+  snprintf(l.path, sizeof l.path, "/tmp/pc_config_does_not_exist.yaml");
+  l.rc = pc_config_load(&l.cfg, l.path, NULL, 0, &l.err);
+  expect_error(&l, 0, NULL, "cannot open: No such file or directory");
+}
+
+static void test_train_required(void **state) {
+  (void)state;
+  load_t l;
+  load_yaml(&l, "cluster: { workers: 2 }\ndata:\n  format: libsvm\n");
+  expect_error(&l, 2, "data.train", "required");
+  load_yaml(&l, "cluster: { workers: 2 }\n");
+  expect_error(&l, 0, "data.train", "required");
+}
+
+static void test_train_must_be_readable_file(void **state) {
+  (void)state;
+  load_t l;
+  load_yaml(&l, "data:\n  format: libsvm\n  train: /tmp/pc_config_no_such_train\n");
+  expect_error(&l, 3, "data.train", "cannot open: No such file or directory");
+  load_yaml(&l, "data:\n  train: /tmp\n");
+  expect_error(&l, 2, "data.train", "not a regular file");
+}
+
+static void test_test_set_but_missing(void **state) {
+  (void)state;
+  load_t l;
+  load_yaml(&l, "data:\n  train: %s\n  test: /tmp/pc_config_no_such_test\n", g_train);
+  expect_error(&l, 3, "data.test", "/tmp/pc_config_no_such_test");
+  expect_in(l.err.msg, "No such file or directory");
+  load_yaml(&l, "data:\n  train: %s\n  test: ''\n", g_train);
+  expect_loaded(&l);
+}
+
+static void test_cross_field_checks(void **state) {
+  (void)state;
+  load_t l;
+  load_yaml(&l, "data: { train: %s }\ncluster:\n  scheduler: http://127.0.0.1:5\n", g_train);
+  expect_error(&l, 3, "cluster.scheduler", "tcp://");
+  load_yaml(&l, "data: { train: %s }\ncluster:\n  scheduler: tcp://\n", g_train);
+  expect_error(&l, 3, "cluster.scheduler", "tcp://");
+  load_yaml(&l, "data: { train: %s }\noutput:\n  dir: ''\n", g_train);
+  expect_error(&l, 3, "output.dir", "must not be empty");
+}
+
+static void test_string_too_long(void **state) {
+  (void)state;
+  load_t l;
+  char longname[100];
+  memset(longname, 'a', sizeof longname - 1);
+  longname[sizeof longname - 1] = '\0';
+  load_yaml(&l, "cluster:\n  bind: %s\n", longname);
+  expect_error(&l, 2, "cluster.bind", "too long (at most 63 bytes)");
+}
+
+/* ---- --set --------------------------------------------------------------- */
+
+static void test_set_overrides_file(void **state) {
+  (void)state;
+  load_t l;
+  const char *sets[] = {"cluster.workers=8",  "optimizer.type=sgd", "model.bias=false",
+                        "model.layout=dense", "optimizer.lr=0.25",  "training.seed=42",
+                        "data.test=",         "cluster.workers=9",  "output.dir=a b/c"};
+  load_sets(&l, sets, 9, "cluster: { workers: 2 }\ndata: { train: %s, test: %s }\n", g_train,
+            g_test);
+  expect_loaded(&l);
+  assert_int_equal(l.cfg.cluster.workers, 9); /* the later --set wins */
+  assert_int_equal(l.cfg.optimizer.type, PC_OPTIM_SGD);
+  assert_int_equal(l.cfg.model.bias, 0);
+  assert_int_equal(l.cfg.model.layout, PC_LAYOUT_DENSE);
+  assert_true(l.cfg.optimizer.lr == 0.25);
+  assert_int_equal(l.cfg.training.seed, 42);
+  assert_string_equal(l.cfg.data.test, "");
+  assert_string_equal(l.cfg.output.dir, "a b/c");
+}
+
+static void expect_set_error(const char *assignment, const char *why) {
+  pc_config_t c;
+  pc_err_t err;
+  char prefix[128];
+  pc_config_defaults(&c);
+  int before = c.cluster.workers;
+  assert_int_equal(pc_config_set(&c, assignment, &err), PC_ECONFIG);
+  snprintf(prefix, sizeof prefix, "--set %s: ", assignment);
+  if (strncmp(err.msg, prefix, strlen(prefix)) != 0)
+    fail_msg("expected message to start with \"%s\": \"%s\"", prefix, err.msg);
+  expect_in(err.msg, why);
+  assert_int_equal(c.cluster.workers, before); /* untouched on error */
+}
+
+static void test_set_errors(void **state) {
+  (void)state;
+  expect_set_error("cluster.wrkers=8",
+                   "unknown field 'cluster.wrkers' (did you mean 'cluster.workers'?)");
+  expect_set_error("workers=8", "did you mean 'cluster.workers'?");
+  expect_set_error("cluster.workers=abc", "expected an integer, got 'abc'");
+  expect_set_error("cluster.workers=0", "must be in [1, 4096], got 0");
+  expect_set_error("cluster.workers=", "expected an integer, got ''");
+  expect_set_error("cluster.workers", "expected key=value");
+  expect_set_error("optimizer.type=adam", "'sgd', 'adagrad'");
+  expect_set_error("nonsense.thing=1", "unknown field 'nonsense.thing'");
+}
+
+static void test_set_error_during_load(void **state) {
+  (void)state;
+  load_t l;
+  const char *sets[] = {"cluster.workers=4", "cluster.workers=abc"};
+  load_sets(&l, sets, 2, "data: { train: %s }\n", g_train);
+  assert_int_equal(l.rc, PC_ECONFIG);
+  assert_string_equal(l.err.msg, "--set cluster.workers=abc: expected an integer, got 'abc'");
+}
+
+static void test_validate_names_set_source(void **state) {
+  (void)state;
+  load_t l;
+  const char *sets[] = {"data.train=/tmp/pc_config_nope"};
+  load_sets(&l, sets, 1, "data:\n  train: %s\n", g_train);
+  assert_int_equal(l.rc, PC_ECONFIG);
+  if (strncmp(l.err.msg, "--set data.train=/tmp/pc_config_nope: ", 38) != 0)
+    fail_msg("message does not name the --set: %s", l.err.msg);
+  expect_in(l.err.msg, "No such file or directory");
+}
+
+/* Values changed in code after loading are still checked, and the message
+ * points at where the field was last set. */
+static void test_validate_after_edit(void **state) {
+  (void)state;
+  load_t l;
+  pc_err_t err;
+  load_yaml(&l, "data: { train: %s }\ncluster:\n  workers: 3\n", g_train);
+  expect_loaded(&l);
+  l.cfg.cluster.workers = 0;
+  l.rc = pc_config_validate(&l.cfg, &l.err);
+  expect_error(&l, 3, "cluster.workers", "must be in [1, 4096], got 0");
+  l.cfg.cluster.workers = 3;
+  l.cfg.optimizer.type = (pc_optim_type_t)7;
+  assert_int_equal(pc_config_validate(&l.cfg, &err), PC_ECONFIG);
+  expect_in(err.msg, "optimizer.type");
+  expect_in(err.msg, "'sgd', 'adagrad'");
+  l.cfg.optimizer.type = PC_OPTIM_SGD;
+  assert_int_equal(pc_config_set(&l.cfg, "optimizer.lr=2", &err), 0);
+  assert_int_equal(pc_config_validate(&l.cfg, &err), 0);
+}
+
+/* ---- dump ---------------------------------------------------------------- */
+
+static void dump_to_file(const pc_config_t *c, char *path, size_t n) {
+  snprintf(path, n, "/tmp/pc_config_dump_XXXXXX");
+  int fd = mkstemp(path);
+  assert_true(fd >= 0);
+  FILE *f = fdopen(fd, "w");
+  assert_non_null(f);
+  pc_config_dump(c, f);
+  assert_int_equal(fclose(f), 0);
+}
+
+static char *slurp(const char *path) {
+  FILE *f = fopen(path, "r");
+  assert_non_null(f);
+  char *buf = calloc(1, 16384);
+  assert_non_null(buf);
+  fread(buf, 1, 16383, f);
+  fclose(f);
+  return buf;
+}
+
+static void assert_same_config(const pc_config_t *a, const pc_config_t *b) {
+  assert_string_equal(a->cluster.scheduler, b->cluster.scheduler);
+  assert_string_equal(a->cluster.bind, b->cluster.bind);
+  assert_string_equal(a->cluster.advertise, b->cluster.advertise);
+  assert_true(a->cluster.servers == b->cluster.servers && a->cluster.workers == b->cluster.workers);
+  assert_true(a->cluster.server_port == b->cluster.server_port &&
+              a->cluster.vnodes == b->cluster.vnodes);
+  assert_true(a->cluster.register_timeout == b->cluster.register_timeout);
+  assert_true(a->cluster.heartbeat == b->cluster.heartbeat);
+  assert_true(a->cluster.node_timeout == b->cluster.node_timeout);
+  assert_true(a->model.type == b->model.type && a->model.features == b->model.features);
+  assert_true(a->model.layout == b->model.layout && a->model.bias == b->model.bias);
+  assert_true(a->optimizer.type == b->optimizer.type && a->optimizer.lr == b->optimizer.lr);
+  assert_true(a->optimizer.l2 == b->optimizer.l2 && a->optimizer.eps == b->optimizer.eps);
+  assert_true(a->optimizer.init_accum == b->optimizer.init_accum);
+  assert_true(a->training.epochs == b->training.epochs && a->training.batch == b->training.batch);
+  assert_true(a->training.inflight == b->training.inflight && a->training.seed == b->training.seed);
+  assert_true(a->training.log_every == b->training.log_every);
+  assert_string_equal(a->data.train, b->data.train);
+  assert_string_equal(a->data.test, b->data.test);
+  assert_true(a->data.format == b->data.format && a->data.on_error == b->data.on_error);
+  assert_true(a->data.max_bad_lines == b->data.max_bad_lines);
+  assert_string_equal(a->output.dir, b->output.dir);
+}
+
+static void test_dump_round_trip(void **state) {
+  (void)state;
+  load_t l;
+  const char *sets[] = {"cluster.advertise=we\"ird\\ #host: \tx",
+                        "output.dir=runs/it's #1: ok",
+                        "optimizer.l2=0.1234567890123456789",
+                        "optimizer.lr=0.3",
+                        "optimizer.eps=1e-300",
+                        "training.seed=18446744073709551615",
+                        "training.log_every=3600",
+                        "model.bias=false",
+                        "data.on_error=skip"};
+  load_sets(&l, sets, 9,
+            "cluster: { workers: 4096, servers: 1024, server_port: 65535, heartbeat: 0.1 }\n"
+            "model: { layout: dense, features: 7 }\n"
+            "data: { train: %s, test: %s, max_bad_lines: 5 }\n",
+            g_train, g_test);
+  expect_loaded(&l);
+  char dump1[64], dump2[64];
+  dump_to_file(&l.cfg, dump1, sizeof dump1);
+  pc_config_t back;
+  pc_err_t err;
+  int rc = pc_config_load(&back, dump1, NULL, 0, &err);
+  if (rc != 0)
+    fail_msg("dump did not load back: %s", err.msg);
+  assert_same_config(&l.cfg, &back);
+  dump_to_file(&back, dump2, sizeof dump2);
+  char *t1 = slurp(dump1), *t2 = slurp(dump2);
+  assert_string_equal(t1, t2);
+  expect_in(t1, "cluster:\n  scheduler: \"tcp://127.0.0.1:0\"");
+  expect_in(t1, "  workers: 4096");
+  free(t1);
+  free(t2);
+  unlink(dump1);
+  unlink(dump2);
+}
+
+static void test_names(void **state) {
+  (void)state;
+  assert_string_equal(pc_config_optim_name(PC_OPTIM_SGD), "sgd");
+  assert_string_equal(pc_config_optim_name(PC_OPTIM_ADAGRAD), "adagrad");
+  assert_string_equal(pc_config_optim_name((pc_optim_type_t)99), "unknown");
+  assert_string_equal(pc_config_model_name(PC_MODEL_LOGISTIC), "logistic");
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_defaults),
+      cmocka_unit_test(test_defaults_need_train),
+      cmocka_unit_test(test_example_loads),
+      cmocka_unit_test(test_block_style_all_fields),
+      cmocka_unit_test(test_empty_file_is_defaults),
+      cmocka_unit_test(test_unknown_field_suggests),
+      cmocka_unit_test(test_unknown_section_suggests),
+      cmocka_unit_test(test_field_in_wrong_section),
+      cmocka_unit_test(test_wrong_type),
+      cmocka_unit_test(test_integers_are_whole),
+      cmocka_unit_test(test_u64_rejects_negative_and_overflow),
+      cmocka_unit_test(test_doubles_are_finite),
+      cmocka_unit_test(test_out_of_range),
+      cmocka_unit_test(test_bad_enum_lists_allowed),
+      cmocka_unit_test(test_section_not_mapping),
+      cmocka_unit_test(test_field_not_scalar),
+      cmocka_unit_test(test_duplicate_key),
+      cmocka_unit_test(test_duplicate_section),
+      cmocka_unit_test(test_yaml_syntax_error_is_quiet),
+      cmocka_unit_test(test_multiple_documents),
+      cmocka_unit_test(test_missing_config_file),
+      cmocka_unit_test(test_train_required),
+      cmocka_unit_test(test_train_must_be_readable_file),
+      cmocka_unit_test(test_test_set_but_missing),
+      cmocka_unit_test(test_cross_field_checks),
+      cmocka_unit_test(test_string_too_long),
+      cmocka_unit_test(test_set_overrides_file),
+      cmocka_unit_test(test_set_errors),
+      cmocka_unit_test(test_set_error_during_load),
+      cmocka_unit_test(test_validate_names_set_source),
+      cmocka_unit_test(test_validate_after_edit),
+      cmocka_unit_test(test_dump_round_trip),
+      cmocka_unit_test(test_names),
+  };
+  return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
