@@ -15,7 +15,7 @@ for ((i = 0; i < 150; i++)); do kill -0 $launcher 2>/dev/null || break; sleep 0.
 if kill -0 $launcher 2>/dev/null; then kill -9 $launcher; fail "launcher still running 15 s after the kill"; fi
 wait $launcher
 rc=$?
-secs=$(echo "$(date +%s.%N) - $t0" | bc)
+secs=$(awk -v a="$(date +%s.%N)" -v b="$t0" 'BEGIN { printf "%.2f", a - b }')
 echo "launcher exited $rc after ${secs}s"
 tail -5 "$log"
 [ $rc -ne 0 ] || fail "launcher exited 0"
