@@ -1,5 +1,6 @@
 /* parasol: one binary, one subcommand per role. Thin: parse arguments,
  * load the config, call into ps/, worker/ or deploy/. */
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -172,6 +173,8 @@ static int cmd_launch(const cli_args_t *a) {
   }
   exe[n] = '\0';
   pc_log_init("launch", -1);
+  /* Piping the launcher into `head` must not kill it before it reaps its children. */
+  signal(SIGPIPE, SIG_IGN);
   pd_launch_opts_t o = {.exe = exe, .config_path = a->pos[0], .sets = a->sets,
                         .nsets = a->nsets, .cfg = &cfg};
   pc_err_t err = {0};

@@ -788,6 +788,11 @@ static int check_cross(const pc_config_t *cfg, pc_err_t *err) {
                       "must be tcp://HOST:PORT or ipc://PATH, got '" SHOW "'", sched);
   if (cfg->output.dir[0] == '\0')
     return field_fail(cfg, field_index("output", "dir"), err, "must not be empty");
+  /* Otherwise a healthy node is declared dead between two heartbeats. */
+  if (cfg->cluster.node_timeout <= 2 * cfg->cluster.heartbeat)
+    return field_fail(cfg, field_index("cluster", "node_timeout"), err,
+                      "must be more than twice cluster.heartbeat (%g s), got %g s",
+                      cfg->cluster.heartbeat, cfg->cluster.node_timeout);
   return 0;
 }
 

@@ -111,8 +111,13 @@ int pc_node_join(pc_node_t *n, void *zctx, const pc_config_t *cfg, pc_role_t rol
 }
 
 void pc_node_close(pc_node_t *n) {
-  if (n->sched)
+  if (n->sched) {
+    /* A last message (a failure report) may still be queued: give it a
+     * bounded chance to leave. */
+    int linger = 500;
+    zmq_setsockopt(n->sched, ZMQ_LINGER, &linger, sizeof linger);
     zmq_close(n->sched);
+  }
   n->sched = NULL;
   pc_shardmap_free(&n->map);
   free(n->endpoints);

@@ -356,13 +356,20 @@ static int check_barrier_deadline(sched_t *s, pc_err_t *err) {
               s->cfg->cluster.register_timeout, missing);
 }
 
-static void on_progress(sched_t *s, snode_t *n, int rank, const pc_msg_t *m) {
+static int on_progress(sched_t *s, snode_t *n, int rank, const pc_msg_t *m, pc_err_t *err) {
   Parasol__Progress *p = parasol__progress__unpack(NULL, m->body_len, m->body);
   if (p == NULL) {
     pc_wire_drop_note(&s->drops, PC_DROP_BODY, "progress", NULL);
-    return;
+    return PC_OK;
+  }
+  if (p->error[0] != '\0') {
+    int rc = fail(s, err, "worker %d (host %s, pid %u) failed: %s", rank, n->host, n->pid,
+                  p->error);
+    parasol__progress__free_unpacked(p, NULL);
+    return rc;
   }
   n->prog = *p;
+  n->prog.error = NULL; /* freed below; only numbers are kept */
   if (p->done && !n->done) {
     n->done = 1;
     PC_INFO("worker %d finished: %u epochs, %llu samples in %.2f s, last epoch loss %.4f", rank,
@@ -370,6 +377,7 @@ static void on_progress(sched_t *s, snode_t *n, int rank, const pc_msg_t *m) {
             p->samples ? p->loss_sum / (double)p->samples : NAN);
   }
   parasol__progress__free_unpacked(p, NULL);
+  return PC_OK;
 }
 
 static void on_stats(sched_t *s, snode_t *n, const pc_msg_t *m) {
@@ -391,17 +399,17 @@ static void on_eval(sched_t *s, const pc_msg_t *m) {
     pc_wire_drop_note(&s->drops, PC_DROP_BODY, "eval-result", NULL);
 }
 
-static void dispatch(sched_t *s, pc_msg_t *m) {
+static int dispatch(sched_t *s, pc_msg_t *m, pc_err_t *err) {
   pc_role_t role;
   int rank;
   if (m->hdr.op == PC_OP_REGISTER) {
     on_register(s, m);
-    return;
+    return PC_OK;
   }
   snode_t *n = sender_node(s, m, &role, &rank);
   if (n == NULL) {
     pc_wire_drop_note(&s->drops, PC_DROP_OP, "from an unregistered peer", NULL);
-    return;
+    return PC_OK;
   }
   n->last_seen = pc_proc_now();
   switch (m->hdr.op) {
@@ -413,7 +421,7 @@ static void dispatch(sched_t *s, pc_msg_t *m) {
     break;
   case PC_OP_PROGRESS:
     if (role == PC_ROLE_WORKER)
-      on_progress(s, n, rank, m);
+      return on_progress(s, n, rank, m, err);
     break;
   case PC_OP_STATS_REPLY:
     if (role == PC_ROLE_SERVER)
@@ -426,6 +434,7 @@ static void dispatch(sched_t *s, pc_msg_t *m) {
   default:
     pc_wire_drop_note(&s->drops, PC_DROP_OP, "unexpected op", NULL);
   }
+  return PC_OK;
 }
 
 /* A node silent for cluster.node_timeout is dead: the run fails naming it.
@@ -441,7 +450,10 @@ static int check_liveness(sched_t *s, pc_err_t *err) {
     for (int i = 0; i < n; i++) {
       if (s->phase == PH_EVAL && role == PC_ROLE_WORKER && i == 0)
         continue;
-      if (now - arr[i].last_seen > limit)
+      /* Before the ready barrier a worker may be busy loading its partition. */
+      double lim = role == PC_ROLE_WORKER && !arr[i].at_barrier
+                       ? limit + s->cfg->cluster.register_timeout : limit;
+      if (now - arr[i].last_seen > lim)
         return fail(s, err, "%s (host %s, pid %u) silent for %.1f s (cluster.node_timeout)",
                     node_name(role, i, name, sizeof name), arr[i].host, arr[i].pid,
                     now - arr[i].last_seen);
@@ -635,8 +647,10 @@ static int step(sched_t *s, pc_err_t *err) {
     }
     if (rc != PC_OK)
       break;
-    dispatch(s, &m);
+    rc = dispatch(s, &m, err);
     pc_msg_close(&m);
+    if (rc != PC_OK)
+      return rc;
   }
   if (s->phase == PH_REGISTER) {
     if (s->nregistered + s->npending == s->nservers + s->nworkers)

@@ -454,6 +454,15 @@ static int load_partition(pw_worker_t *w, pw_train_t *t, pc_err_t *err) {
   return PC_OK;
 }
 
+/* Tell the scheduler why this worker is exiting, so a run spread over
+ * machines stops at once with the reason instead of waiting for silence. */
+static void report_failure(pw_worker_t *w, const pc_err_t *why) {
+  Parasol__Progress p = PARASOL__PROGRESS__INIT;
+  p.error = (char *)(why->msg[0] ? why->msg : parasol_strerror(why->code));
+  pc_err_t ignored;
+  pc_node_send(&w->node, PC_OP_PROGRESS, &p, &ignored);
+}
+
 static void worker_free(pw_worker_t *w, pw_train_t *t) {
   pw_data_free(&t->data);
   pw_batch_free(&t->batch);
@@ -501,6 +510,8 @@ int pw_worker_run(const pc_config_t *cfg, int rank_req, pc_err_t *err) {
   if (rc == PC_ECANCELED && w.stop) {
     PC_WARN("%s", err->msg);
     rc = PC_OK;
+  } else if (rc != PC_OK && w.node.sched != NULL && w.node.rank >= 0) {
+    report_failure(&w, err);
   }
   worker_free(&w, &t);
   return rc;

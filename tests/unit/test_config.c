@@ -347,6 +347,9 @@ static void test_out_of_range(void **state) {
   expect_error(&l, 1, "cluster.heartbeat", "must be in (0, 60], got 60.5");
   load_yaml(&l, "optimizer: { init_accum: -0.1 }\n");
   expect_error(&l, 1, "optimizer.init_accum", "must be in [0, 100], got -0.1");
+  /* Each value in range, but together a live node would look dead. */
+  load_yaml(&l, "cluster:\n  heartbeat: 5\n  node_timeout: 8\n");
+  expect_error(&l, 3, "cluster.node_timeout", "more than twice cluster.heartbeat (5 s), got 8 s");
 }
 
 static void test_bad_enum_lists_allowed(void **state) {
