@@ -525,8 +525,8 @@ static void write_train(sched_t *s, FILE *f) {
     samples += p->samples;
     total += p->total_samples;
     secs = p->seconds > secs ? p->seconds : secs;
-    fprintf(f, "    {\"rank\": %d, \"host\": \"%s\", \"samples\": %llu, ", i, s->workers[i].host,
-            (unsigned long long)p->total_samples);
+    fprintf(f, "    {\"rank\": %d, \"host\": \"%s\", \"samples\": %llu, \"max_inflight\": %u, ", i,
+            s->workers[i].host, (unsigned long long)p->total_samples, p->max_inflight);
     json_num(f, "seconds", p->seconds, ", ");
     json_num(f, "last_epoch_loss", p->samples ? p->loss_sum / (double)p->samples : NAN, "}");
     fprintf(f, "%s\n", i + 1 < s->nworkers ? "," : "");

@@ -38,6 +38,7 @@ typedef struct pw_worker {
   uint32_t nservers;
   uint64_t next_id;
   int inflight;        /* pushes not yet acknowledged */
+  int max_inflight;    /* peak of inflight, reported to check the bound */
   int pulls_waiting;
   uint64_t rejected;   /* pushes the servers refused as non-finite */
   pc_wire_drops_t drops;
@@ -194,8 +195,8 @@ static int pull(pw_worker_t *w, const uint64_t *keys, size_t n, float *out, pc_e
   return rc == PC_OK ? wait_until(w, pulls_done, out, err) : rc;
 }
 
-/* Push grad[i] for the keys of the last split; returns once fewer than
- * training.inflight pushes are outstanding. */
+/* Push grad[i] for the keys of the last split without waiting for the
+ * acknowledgements, except to keep at most training.inflight outstanding. */
 static int push(pw_worker_t *w, const float *grad, pc_err_t *err) {
   int rc = PC_OK;
   for (uint32_t s = 0; s < w->nservers && rc == PC_OK; s++) {
@@ -204,10 +205,16 @@ static int push(pw_worker_t *w, const float *grad, pc_err_t *err) {
       continue;
     for (size_t j = 0; j < sl->n; j++)
       sl->vals[j] = grad[sl->from[j]];
-    rc = send_slice(w, s, PC_OP_PUSH, sl->vals, err);
+    /* Never exceed the bound, even within one batch spread over servers. */
+    if (w->inflight >= w->cfg->training.inflight)
+      rc = wait_until(w, pushes_below_bound, NULL, err);
+    if (rc == PC_OK)
+      rc = send_slice(w, s, PC_OP_PUSH, sl->vals, err);
     w->inflight++;
+    if (w->inflight > w->max_inflight)
+      w->max_inflight = w->inflight;
   }
-  return rc == PC_OK ? wait_until(w, pushes_below_bound, NULL, err) : rc;
+  return rc;
 }
 
 /* Fisher-Yates with a per-worker, per-epoch seed: reproducible runs. */
@@ -279,6 +286,7 @@ static int send_progress(pw_worker_t *w, const pw_train_t *t, int done, pc_err_t
   p.seconds = pc_proc_now() - t->start;
   p.done = done;
   p.total_samples = t->total_samples;
+  p.max_inflight = (uint32_t)w->max_inflight;
   return pc_node_send(&w->node, PC_OP_PROGRESS, &p, err);
 }
 
