@@ -11,31 +11,22 @@ rc=$?
 grep -qE "a9a.bad:1001: .*increas" "$WORK/abort.log" || { cat "$WORK/abort.log"; fail "no file:line for the bad line"; }
 assert_all_gone "$WORK/abort.log"
 ok "abort: $(grep -m1 'a9a.bad:1001' "$WORK/abort.log")"
-timeout 60 "$PARASOL" launch examples/a9a.yaml --set data.train="$bad" --set data.on_error=skip \
-  --set output.dir="$WORK/run2" > "$WORK/skip.log" 2>&1 || { cat "$WORK/skip.log"; fail "skip mode failed"; }
+launch_ok skip --set data.train="$bad" --set data.on_error=skip
 n=$(sed -n 's/.*skipped \([0-9]*\) malformed lines.*/\1/p' "$WORK/skip.log" | awk '{ s += $1 } END { print s }')
 [ "$n" = "2" ] || fail "skipped '$n' lines, want 2"
 ok "skip: 2 lines skipped and training finished"
 # Roles started by hand: the failing worker tells the scheduler why, so the
 # run stops at once with file:line instead of waiting for silence.
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null; done; }
-trap cleanup EXIT
 sets=(--set cluster.servers=1 --set cluster.workers=1 --set data.train="$bad" --set output.dir="$WORK/run3")
-"$PARASOL" scheduler examples/a9a.yaml "${sets[@]}" --announce > "$WORK/sched.out" 2> "$WORK/sched.err" &
-sched=$!; pids+=($sched)
-wait_for_line "$WORK/sched.out" '^@endpoint ' 20 || fail "scheduler did not announce"
-ep=$(sed -n 's/^@endpoint //p' "$WORK/sched.out")
-"$PARASOL" server examples/a9a.yaml "${sets[@]}" --set cluster.scheduler="$ep" 2> "$WORK/server.err" &
-server=$!; pids+=($server)
-"$PARASOL" worker examples/a9a.yaml "${sets[@]}" --set cluster.scheduler="$ep" 2> "$WORK/worker.err" &
-worker=$!; pids+=($worker)
+start_scheduler sched "${sets[@]}"
+start_role server server "${sets[@]}"
+server=$ROLE_PID
+start_role worker worker "${sets[@]}"
 t0=$SECONDS
-wait $sched && fail "scheduler exited 0 on a failed worker"
+wait $SCHED_PID && fail "scheduler exited 0 on a failed worker"
 [ $((SECONDS - t0)) -lt 5 ] || fail "scheduler took $((SECONDS - t0)) s to notice"
 grep -qE "worker 0 \(host .*\) failed: .*a9a.bad:1001" "$WORK/sched.err" ||
   { cat "$WORK/sched.err"; fail "scheduler did not name the worker's failure"; }
-wait $worker && fail "worker exited 0"
-for ((i = 0; i < 50; i++)); do kill -0 $server 2>/dev/null || break; sleep 0.1; done
-kill -0 $server 2>/dev/null && fail "server not told to stop"
+wait $ROLE_PID && fail "worker exited 0"
+wait_gone $server 5 || fail "server not told to stop"
 ok "manual: $(grep -m1 'failed:' "$WORK/sched.err")"

@@ -2,23 +2,18 @@
 # Two servers, three workers on a9a: accuracy >= 0.84, every key on some
 # server, each worker read its own partition.
 . "$(dirname "$0")/common.inc"
-out="$WORK/run"
-timeout 120 "$PARASOL" launch examples/a9a.yaml --set cluster.servers=2 --set cluster.workers=3 \
-  --set output.dir="$out" > "$WORK/log" 2>&1 || { cat "$WORK/log"; fail "launch exited $?"; }
-acc=$(json_num "$out/metrics.json" test accuracy)
-echo "accuracy $acc"
-awk -v a="$acc" 'BEGIN { exit !(a >= 0.84) }' || fail "accuracy $acc < 0.84"
+launch_ok run --set cluster.servers=2 --set cluster.workers=3
+assert_min "$ACC" 0.84 "accuracy"
 # a9a uses feature ids 1..123 plus the bias key: 124 keys across the servers.
-keys=$(sed -n 's/.*"rank": [0-9]*, "host": "[^"]*", "keys": \([0-9]*\).*/\1/p' "$out/metrics.json" |
+keys=$(sed -n 's/.*"rank": [0-9]*, "host": "[^"]*", "keys": \([0-9]*\).*/\1/p' "$WORK/run/metrics.json" |
   awk '{ s += $1; n++ } END { print n, s }')
 [ "$keys" = "2 124" ] || fail "servers/keys: got '$keys', want '2 124'"
-grep -q '"balance"' "$out/metrics.json" || fail "no balance in metrics"
+grep -q '"balance"' "$WORK/run/metrics.json" || fail "no balance in metrics"
 total=0
 for r in 0 1 2; do
-  n=$(sed -n "s/^\[worker $r\] loaded partition $r\/3 of .*: \([0-9]*\) examples.*/\1/p" "$WORK/log")
+  n=$(sed -n "s/^\[worker $r\] loaded partition $r\/3 of .*: \([0-9]*\) examples.*/\1/p" "$WORK/run.log")
   [ -n "$n" ] || fail "worker $r did not report its partition"
   total=$((total + n))
 done
 [ "$total" -eq 32561 ] || fail "partitions hold $total examples, want 32561"
-assert_all_gone "$WORK/log"
-ok "2 servers + 3 workers: accuracy $acc"
+ok "2 servers + 3 workers: accuracy $ACC"
