@@ -49,9 +49,10 @@ typedef struct pc_config {
   struct {
     int epochs;       /* 1..100000, default 5 */
     int batch;        /* 1..1000000, default 256 */
-    int inflight;     /* 1..1024, default 4 */
+    int inflight;     /* 1..1024, default 4: outstanding requests per worker */
     uint64_t seed;    /* any uint64, default 1 */
     double log_every; /* seconds between progress lines, [0, 3600], default 1; 0 = per epoch only */
+    int prefetch;     /* bool, default true: pull batch t+1 while computing batch t */
   } training;
   struct {
     char train[PC_PATH_MAX]; /* required to exist */

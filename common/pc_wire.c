@@ -81,6 +81,24 @@ static int send_frame(void *sock, const void *data, size_t len, int flags, pc_er
   return PC_OK;
 }
 
+/* Hand a pool buffer to ZeroMQ; on failure it goes back to the pool. */
+static int send_pooled(void *sock, void *buf, size_t len, int flags, pc_err_t *err) {
+  zmq_msg_t m;
+  if (zmq_msg_init_data(&m, buf, len, pc_bufpool_zmq_free, NULL) != 0) {
+    pc_bufpool_put(buf);
+    return zmq_fail(err, "zmq_msg_init_data");
+  }
+  if (zmq_msg_send(&m, sock, flags) < 0) {
+    zmq_msg_close(&m); /* runs the free callback */
+    return zmq_fail(err, "zmq_msg_send");
+  }
+  return PC_OK;
+}
+
+static size_t keys_in_frame(const pc_wire_hdr_t *h) {
+  return (h->flags & PC_WIRE_FLAG_RANGE) ? 2 : (size_t)h->key_count;
+}
+
 static size_t pack_header(const pc_wire_hdr_t *h, uint8_t *buf) {
   Parasol__Header ph = PARASOL__HEADER__INIT;
   ph.version = h->version;
@@ -91,6 +109,7 @@ static size_t pack_header(const pc_wire_hdr_t *h, uint8_t *buf) {
   ph.clock = h->clock;
   ph.status = h->status;
   ph.vals_per_key = h->vals_per_key;
+  ph.flags = h->flags;
   return parasol__header__pack(&ph, buf);
 }
 
@@ -111,11 +130,56 @@ int pc_wire_send(void *sock, zmq_msg_t *identity, const pc_wire_hdr_t *h, const 
   }
   int rc = send_frame(sock, hbuf, hlen, more, err);
   if (rc == PC_OK)
-    rc = send_frame(sock, keys, keys ? h->key_count * sizeof *keys : 0, more, err);
+    rc = send_frame(sock, keys, keys ? keys_in_frame(h) * sizeof *keys : 0, more, err);
   if (rc == PC_OK)
     rc = send_frame(sock, vals, vals ? nvals * sizeof *vals : 0, more, err);
   if (rc == PC_OK)
     rc = send_frame(sock, body, body ? blen : 0, flags, err);
+  return rc;
+}
+
+/* One frame: small ones copied by ZeroMQ, large ones copied once into a
+ * pool buffer that ZeroMQ frees back to the pool when sent. */
+static int send_bulk_frame(void *sock, const void *data, size_t len, pc_bufpool_t *pool,
+                           int flags, pc_err_t *err) {
+  if (len < PC_WIRE_ZC_MIN || pool == NULL)
+    return send_frame(sock, data, len, flags, err);
+  void *buf = pc_bufpool_get(pool, len);
+  if (buf == NULL)
+    return pc_err_set(err, PC_ENOMEM, "send buffer of %zu bytes", len);
+  memcpy(buf, data, len);
+  return send_pooled(sock, buf, len, flags, err);
+}
+
+int pc_wire_send_bulk(void *sock, zmq_msg_t *identity, const pc_wire_hdr_t *h,
+                      const uint64_t *keys, size_t nkeys, float *vals, size_t nvals,
+                      int vals_pooled, pc_bufpool_t *pool, int flags, pc_err_t *err) {
+  uint8_t hbuf[PC_WIRE_MAX_HEADER];
+  size_t hlen = pack_header(h, hbuf);
+  int more = flags | ZMQ_SNDMORE, rc = PC_OK;
+  if (identity != NULL) {
+    zmq_msg_t id;
+    zmq_msg_init(&id);
+    zmq_msg_copy(&id, identity);
+    if (zmq_msg_send(&id, sock, more) < 0) {
+      zmq_msg_close(&id);
+      rc = zmq_fail(err, "zmq_msg_send(identity)");
+    }
+  }
+  if (rc == PC_OK)
+    rc = send_frame(sock, hbuf, hlen, more, err);
+  if (rc == PC_OK)
+    rc = send_bulk_frame(sock, keys, keys ? nkeys * sizeof *keys : 0, pool, more, err);
+  if (rc == PC_OK && vals_pooled && vals != NULL) {
+    rc = send_pooled(sock, vals, nvals * sizeof *vals, more, err);
+    vals = NULL; /* taken over either way */
+  } else if (rc == PC_OK) {
+    rc = send_bulk_frame(sock, vals, vals ? nvals * sizeof *vals : 0, pool, more, err);
+  }
+  if (vals_pooled && vals != NULL)
+    pc_bufpool_put(vals);
+  if (rc == PC_OK)
+    rc = send_frame(sock, NULL, 0, flags, err);
   return rc;
 }
 
@@ -205,12 +269,15 @@ static int unpack_header(pc_msg_t *m, pc_drop_t *d, pc_err_t *err) {
   h->clock = ph->clock;
   h->status = ph->status;
   h->vals_per_key = ph->vals_per_key;
+  h->flags = ph->flags;
   parasol__header__free_unpacked(ph, NULL);
   if (h->version != PC_WIRE_VERSION)
     return drop(d, PC_DROP_VERSION, err, "version %u, expected %d", h->version,
                 PC_WIRE_VERSION);
   if (h->op == 0 || h->op > PC_OP_MAX_)
     return drop(d, PC_DROP_OP, err, "op %u", h->op);
+  if (h->flags & ~PC_WIRE_FLAGS_KNOWN)
+    return drop(d, PC_DROP_HEADER, err, "unknown flags 0x%x", h->flags);
   return PC_OK;
 }
 
@@ -226,10 +293,24 @@ static int check_sizes(pc_msg_t *m, pc_drop_t *d, pc_err_t *err) {
                 (unsigned long long)nvals, PC_WIRE_MAX_VALUES);
   size_t klen = zmq_msg_size(&m->frames[1]), vlen = zmq_msg_size(&m->frames[2]);
   size_t blen = zmq_msg_size(&m->frames[3]);
+  uint64_t kwant = h->key_count * 8;
+  if (h->flags & PC_WIRE_FLAG_RANGE) {
+    if (klen != 16)
+      return drop(d, PC_DROP_SIZES, err, "range message with a keys frame of %zu bytes", klen);
+    uint64_t r[2];
+    memcpy(r, zmq_msg_data(&m->frames[1]), sizeof r);
+    if (r[0] >= r[1] || r[1] - r[0] != h->key_count)
+      return drop(d, PC_DROP_SIZES, err, "range [%llu, %llu) for key_count %llu",
+                  (unsigned long long)r[0], (unsigned long long)r[1],
+                  (unsigned long long)h->key_count);
+    m->range_begin = r[0];
+    m->range_end = r[1];
+    kwant = 16;
+  }
   unsigned rules = op_rules[h->op];
   if (h->status != 0) /* an error reply carries no payload */
     rules &= ~(unsigned)(NEED_KEYS | NEED_VALS);
-  if (klen != 0 && klen != h->key_count * 8)
+  if (klen != 0 && klen != kwant)
     return drop(d, PC_DROP_SIZES, err, "keys frame of %zu bytes for %llu keys", klen,
                 (unsigned long long)h->key_count);
   if (vlen != 0 && vlen != nvals * 4)

@@ -13,6 +13,7 @@
 #include <stdint.h>
 #include <zmq.h>
 
+#include "pc_bufpool.h"
 #include "pc_error.h"
 #include "pc_partition.h"
 
@@ -22,6 +23,14 @@
 #define PC_WIRE_MAX_VALUES (1ULL << 28) /* floats per message (1 GiB) */
 #define PC_WIRE_MAX_BODY (16u << 20)    /* bytes of a control body */
 #define PC_WIRE_MAX_VALS_PER_KEY 4096
+
+/* Header flags. RANGE: the keys frame holds two keys, [begin, end), and
+ * key_count == end - begin: a dense block without a key per value. */
+#define PC_WIRE_FLAG_RANGE 1u
+#define PC_WIRE_FLAGS_KNOWN PC_WIRE_FLAG_RANGE
+
+/* Frames of at least this many bytes go out zero-copy from a buffer pool. */
+#define PC_WIRE_ZC_MIN (64u << 10)
 
 typedef enum pc_op {
   PC_OP_REGISTER = 1,     /* node -> scheduler, body Register */
@@ -70,6 +79,7 @@ typedef struct pc_wire_hdr {
   uint64_t clock;
   int32_t status;
   uint32_t vals_per_key;
+  uint32_t flags;
 } pc_wire_hdr_t;
 
 /* A received message. keys/vals/body point into the frames (or into an
@@ -77,7 +87,8 @@ typedef struct pc_wire_hdr {
 typedef struct pc_msg {
   pc_wire_hdr_t hdr;
   const uint64_t *keys; /* NULL when the keys frame is empty */
-  size_t nkeys;
+  size_t nkeys;         /* keys in the frame (2 for a RANGE message) */
+  uint64_t range_begin, range_end; /* RANGE messages only */
   const float *vals; /* NULL when the values frame is empty */
   size_t nvals;
   const uint8_t *body;
@@ -114,6 +125,15 @@ void pc_wire_hdr_init(pc_wire_hdr_t *h, pc_op_t op, uint64_t request_id, uint32_
 int pc_wire_send(void *sock, zmq_msg_t *identity, const pc_wire_hdr_t *h, const uint64_t *keys,
                  const float *vals, size_t nvals, const void *body, size_t blen, int flags,
                  pc_err_t *err);
+
+/* Like pc_wire_send without a body, for bulk traffic: keys and values
+ * frames of PC_WIRE_ZC_MIN bytes or more are copied once into pool buffers
+ * and handed to ZeroMQ without another copy. When vals_pooled is set, vals
+ * is itself a buffer from pc_bufpool_get and is taken over (given back to
+ * its pool even on failure). nkeys: keys in the keys frame. */
+int pc_wire_send_bulk(void *sock, zmq_msg_t *identity, const pc_wire_hdr_t *h,
+                      const uint64_t *keys, size_t nkeys, float *vals, size_t nvals,
+                      int vals_pooled, pc_bufpool_t *pool, int flags, pc_err_t *err);
 
 /* Pack a protobuf-c message into the body of a message and send it. */
 int pc_wire_send_pb(void *sock, zmq_msg_t *identity, const pc_wire_hdr_t *h,

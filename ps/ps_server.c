@@ -1,10 +1,12 @@
 #include "ps_server.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "parasol.pb-c.h"
+#include "pc_bufpool.h"
 #include "pc_log.h"
 #include "pc_node.h"
 #include "pc_proc.h"
@@ -12,6 +14,7 @@
 #include "ps_store.h"
 
 #define SERVER_HWM 100000
+#define SERVER_POOL_BYTES (512u << 20)
 
 typedef struct ps_server {
   const pc_config_t *cfg;
@@ -19,8 +22,9 @@ typedef struct ps_server {
   void *router; /* workers connect here */
   pc_node_t node;
   ps_store_t *store;
-  float *out; /* pull reply buffer, reused */
+  float *out; /* small pull replies, reused */
   size_t out_cap;
+  pc_bufpool_t *pool; /* large pull replies, handed to ZeroMQ without a copy */
   uint64_t pulls, pushes, keys_pulled, keys_pushed;
   pc_wire_drops_t drops;
   char endpoint[PC_WIRE_MAX_ENDPOINT];
@@ -86,64 +90,107 @@ static int make_store(ps_server_t *s, pc_err_t *err) {
 
 /* A worker with a stale or wrong shard map must hear about it, not have
  * its keys silently stored on the wrong server. */
-static int check_owned(ps_server_t *s, const pc_msg_t *m, pc_err_t *err) {
+static int check_keys(ps_server_t *s, const uint64_t *keys, size_t n, pc_err_t *err) {
   uint32_t me = (uint32_t)s->node.rank;
-  for (size_t i = 0; i < m->nkeys; i++)
-    if (pc_shardmap_lookup(&s->node.map, m->keys[i]) != me)
+  for (size_t i = 0; i < n; i++)
+    if (pc_shardmap_lookup(&s->node.map, keys[i]) != me)
       return pc_err_set(err, PC_EINVAL, "key %llu does not belong to server %u",
-                        (unsigned long long)m->keys[i], me);
+                        (unsigned long long)keys[i], me);
   return PC_OK;
 }
 
-static int reply(ps_server_t *s, pc_msg_t *m, pc_op_t op, int status, const float *vals,
-                 size_t n) {
+/* A block is ours when one of our dense ranges holds it; otherwise every
+ * key is checked (the block is bounded by the wire limits). */
+static int check_block(ps_server_t *s, uint64_t b, uint64_t e, pc_err_t *err) {
+  const pc_shardmap_t *m = &s->node.map;
+  for (size_t i = 0; i < m->nranges; i++)
+    if (m->ranges[i].begin <= b && e <= m->ranges[i].end &&
+        m->ranges[i].server == (uint32_t)s->node.rank)
+      return PC_OK;
+  uint64_t keys[1024];
+  for (uint64_t k = b; k < e; k += 1024) {
+    size_t n = e - k < 1024 ? (size_t)(e - k) : 1024;
+    for (size_t i = 0; i < n; i++)
+      keys[i] = k + i;
+    int rc = check_keys(s, keys, n, err);
+    if (rc != PC_OK)
+      return rc;
+  }
+  return PC_OK;
+}
+
+static int check_owned(ps_server_t *s, const pc_msg_t *m, pc_err_t *err) {
+  if (m->hdr.flags & PC_WIRE_FLAG_RANGE)
+    return check_block(s, m->range_begin, m->range_end, err);
+  return check_keys(s, m->keys, m->nkeys, err);
+}
+
+/* Reply to m; vals (n of them) is a pool buffer when pooled (taken over). */
+static void reply(ps_server_t *s, pc_msg_t *m, pc_op_t op, int status, float *vals, size_t n,
+                  int pooled) {
   pc_wire_hdr_t h;
   pc_err_t err;
   pc_wire_hdr_init(&h, op, m->hdr.request_id, s->node.sender);
   h.status = status;
   h.key_count = vals ? n : 0;
   h.vals_per_key = vals ? 1 : 0;
-  int rc = pc_wire_send(s->router, &m->identity, &h, NULL, vals, vals ? n : 0, NULL, 0,
-                        ZMQ_DONTWAIT, &err);
+  int rc = pc_wire_send_bulk(s->router, &m->identity, &h, NULL, 0, vals, vals ? n : 0, pooled,
+                             s->pool, ZMQ_DONTWAIT, &err);
   if (rc != PC_OK)
     PC_WARN("reply to %s %d dropped: %s", pc_wire_role_name(pc_wire_sender_role(m->hdr.sender)),
             pc_wire_sender_rank(m->hdr.sender), err.msg);
-  return rc;
+}
+
+/* Where a pull's n values are assembled: the reusable small buffer, or a
+ * pool buffer that goes to ZeroMQ as is. */
+static float *reply_buffer(ps_server_t *s, size_t n, int *pooled) {
+  *pooled = n * sizeof(float) >= PC_WIRE_ZC_MIN;
+  if (*pooled)
+    return pc_bufpool_get(s->pool, n * sizeof(float));
+  if (n > s->out_cap) {
+    float *p = realloc(s->out, n * sizeof *p);
+    if (p == NULL)
+      return NULL;
+    s->out = p;
+    s->out_cap = n;
+  }
+  return s->out;
 }
 
 static void on_pull(ps_server_t *s, pc_msg_t *m) {
   pc_err_t err;
+  int range = (m->hdr.flags & PC_WIRE_FLAG_RANGE) != 0, pooled = 0;
+  size_t n = (size_t)m->hdr.key_count;
+  float *vals = NULL;
   int rc = check_owned(s, m, &err);
-  if (rc == PC_OK && m->nkeys > s->out_cap) {
-    float *p = realloc(s->out, m->nkeys * sizeof *p);
-    if (p == NULL)
-      rc = pc_err_set(&err, PC_ENOMEM, "pull of %zu keys", m->nkeys);
-    else {
-      s->out = p;
-      s->out_cap = m->nkeys;
-    }
-  }
+  if (rc == PC_OK && (vals = reply_buffer(s, n, &pooled)) == NULL)
+    rc = PC_ENOMEM;
   if (rc == PC_OK)
-    rc = ps_store_pull(s->store, m->keys, m->nkeys, s->out);
+    rc = range ? ps_store_pull_range(s->store, m->range_begin, m->range_end, vals)
+               : ps_store_pull(s->store, m->keys, n, vals);
   s->pulls++;
-  s->keys_pulled += m->nkeys;
+  s->keys_pulled += n;
+  if (rc != PC_OK && pooled)
+    pc_bufpool_put(vals);
   if (rc != PC_OK)
-    reply(s, m, PC_OP_PULL_REPLY, rc, NULL, 0);
+    reply(s, m, PC_OP_PULL_REPLY, rc, NULL, 0, 0);
   else
-    reply(s, m, PC_OP_PULL_REPLY, 0, s->out, m->nkeys);
+    reply(s, m, PC_OP_PULL_REPLY, 0, vals, n, pooled);
 }
 
 static void on_push(ps_server_t *s, pc_msg_t *m) {
   pc_err_t err;
   int rc = PC_OK;
-  if (m->hdr.vals_per_key != 1 || m->nvals != m->nkeys)
+  if (m->hdr.vals_per_key != 1 || m->nvals != m->hdr.key_count)
     rc = pc_err_set(&err, PC_EINVAL, "push needs one value per key");
   if (rc == PC_OK)
     rc = check_owned(s, m, &err);
-  if (rc == PC_OK)
+  if (rc == PC_OK && (m->hdr.flags & PC_WIRE_FLAG_RANGE))
+    rc = ps_store_push_range(s->store, m->range_begin, m->range_end, m->vals, &err);
+  else if (rc == PC_OK)
     rc = ps_store_push(s->store, m->keys, m->vals, m->nkeys, &err);
   s->pushes++;
-  s->keys_pushed += m->nkeys;
+  s->keys_pushed += m->hdr.key_count;
   if (rc == PC_EDATA) {
     ps_store_stats_t st;
     ps_store_stats(s->store, &st);
@@ -153,7 +200,7 @@ static void on_push(ps_server_t *s, pc_msg_t *m) {
   } else if (rc != PC_OK) {
     PC_WARN("push from worker %d refused: %s", pc_wire_sender_rank(m->hdr.sender), err.msg);
   }
-  reply(s, m, PC_OP_PUSH_REPLY, rc, NULL, 0);
+  reply(s, m, PC_OP_PUSH_REPLY, rc, NULL, 0, 0);
 }
 
 /* Serve worker traffic; bounded per call so control messages are not starved. */
@@ -234,7 +281,9 @@ int ps_server_run(const pc_config_t *cfg, int rank_req, pc_err_t *err) {
   s.zctx = zmq_ctx_new();
   if (s.zctx == NULL)
     return pc_err_set(err, PC_ESYS, "zmq_ctx_new: %s", zmq_strerror(zmq_errno()));
-  int rc = bind_router(&s, err);
+  int rc = pc_bufpool_new(&s.pool, SERVER_POOL_BYTES, err);
+  if (rc == PC_OK)
+    rc = bind_router(&s, err);
   if (rc == PC_OK)
     rc = pc_node_join(&s.node, s.zctx, cfg, PC_ROLE_SERVER, rank_req, s.endpoint, err);
   if (rc == PC_OK) {
@@ -255,5 +304,6 @@ int ps_server_run(const pc_config_t *cfg, int rank_req, pc_err_t *err) {
   if (s.router)
     zmq_close(s.router);
   zmq_ctx_term(s.zctx);
+  pc_bufpool_destroy(&s.pool); /* after the context: ZeroMQ may hold its buffers */
   return rc;
 }

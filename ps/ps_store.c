@@ -520,3 +520,64 @@ int ps_store_iter_next(const ps_store_t *s, ps_store_iter_t *it, uint64_t *key, 
   }
   return 0;
 }
+
+/* ---- key ranges -------------------------------------------------------- */
+
+/* Offset of [begin, end) in the dense arrays when one dense range holds all
+ * of it, else SIZE_MAX. */
+static size_t dense_block(const ps_store_t *s, uint64_t begin, uint64_t end) {
+  size_t d = dense_index(s, begin);
+  if (d == SIZE_MAX || dense_index(s, end - 1) != d + (size_t)(end - 1 - begin))
+    return SIZE_MAX;
+  return d;
+}
+
+#define RANGE_CHUNK 4096
+
+int ps_store_pull_range(ps_store_t *s, uint64_t begin, uint64_t end, float *out) {
+  if (s == NULL || begin >= end || end == PS_KEY_INVALID || out == NULL)
+    return PC_EINVAL;
+  size_t d = dense_block(s, begin, end);
+  if (d != SIZE_MAX) {
+    memcpy(out, s->dw + d, (size_t)(end - begin) * sizeof *out);
+    return PC_OK;
+  }
+  uint64_t keys[RANGE_CHUNK];
+  for (uint64_t k = begin; k < end; k += RANGE_CHUNK) {
+    size_t n = end - k < RANGE_CHUNK ? (size_t)(end - k) : RANGE_CHUNK;
+    for (size_t i = 0; i < n; i++)
+      keys[i] = k + i;
+    int rc = ps_store_pull(s, keys, n, out + (k - begin));
+    if (rc != PC_OK)
+      return rc;
+  }
+  return PC_OK;
+}
+
+int ps_store_push_range(ps_store_t *s, uint64_t begin, uint64_t end, const float *grads,
+                        pc_err_t *err) {
+  if (s == NULL || begin >= end || end == PS_KEY_INVALID || grads == NULL)
+    return pc_err_set(err, PC_EINVAL, "ps_store_push_range: bad arguments");
+  size_t n = (size_t)(end - begin);
+  for (size_t i = 0; i < n; i++)
+    if (!isfinite(grads[i])) {
+      s->pushes_rejected++;
+      return pc_err_set(err, PC_EDATA, "push rejected: gradient for key %" PRIu64 " is %g",
+                        begin + i, (double)grads[i]);
+    }
+  size_t d = dense_block(s, begin, end);
+  if (d != SIZE_MAX) {
+    ps_optim_apply_n(&s->optim, s->dw + d, s->ds ? s->ds + d : NULL, grads, n);
+    return PC_OK;
+  }
+  uint64_t keys[RANGE_CHUNK];
+  for (size_t off = 0; off < n; off += RANGE_CHUNK) {
+    size_t c = n - off < RANGE_CHUNK ? n - off : RANGE_CHUNK;
+    for (size_t i = 0; i < c; i++)
+      keys[i] = begin + off + i;
+    int rc = ps_store_push(s, keys, grads + off, c, err);
+    if (rc != PC_OK)
+      return rc;
+  }
+  return PC_OK;
+}

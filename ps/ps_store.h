@@ -43,6 +43,14 @@ int ps_store_pull(ps_store_t *s, const uint64_t *keys, size_t n, float *out);
 int ps_store_push(ps_store_t *s, const uint64_t *keys, const float *grads, size_t n,
                   pc_err_t *err);
 
+/* The block of keys [begin, end) (end != PS_KEY_INVALID): out[i] / grads[i]
+ * belong to key begin + i. A block inside one dense range is a copy or one
+ * array update; any other block goes key by key. Same rules as pull/push
+ * (a non-finite gradient rejects the whole block). */
+int ps_store_pull_range(ps_store_t *s, uint64_t begin, uint64_t end, float *out);
+int ps_store_push_range(ps_store_t *s, uint64_t begin, uint64_t end, const float *grads,
+                        pc_err_t *err);
+
 void ps_store_stats(const ps_store_t *s, ps_store_stats_t *out);
 
 /* Cursor over every stored key (for checkpoints). Start from

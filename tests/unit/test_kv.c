@@ -1,0 +1,245 @@
+/* The worker's key/value client against a real in-process cluster: a
+ * scheduler and two servers in threads, talking over ipc and tcp. SGD with
+ * lr 1 and no L2 makes every weight the negated sum of its gradients, so
+ * each pull has an exact expected value. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "parasol.pb-c.h"
+#include "pc_config.h"
+#include "ps_scheduler.h"
+#include "ps_server.h"
+#include "pw_kv.h"
+
+#define NSERVERS 2
+#define FEATURES 10000
+
+typedef struct cluster {
+  pc_config_t cfg;
+  char dir[64];
+  pthread_t sched, servers[NSERVERS];
+  int sched_rc, server_rc[NSERVERS];
+  pw_kv_t *kv;
+} cluster_t;
+
+static void *run_sched(void *arg) {
+  cluster_t *c = arg;
+  pc_err_t err;
+  ps_scheduler_opts_t o = {0};
+  c->sched_rc = ps_scheduler_run(&c->cfg, &o, &err);
+  return NULL;
+}
+
+static void *run_server(void *arg) {
+  cluster_t *c = arg;
+  pc_err_t err;
+  static int next;
+  int me = __atomic_fetch_add(&next, 1, __ATOMIC_SEQ_CST) % NSERVERS;
+  c->server_rc[me] = ps_server_run(&c->cfg, me, &err);
+  return NULL;
+}
+
+static cluster_t *cluster_start(pc_layout_t layout, int inflight) {
+  cluster_t *c = calloc(1, sizeof *c);
+  snprintf(c->dir, sizeof c->dir, "/tmp/parasol-kv-XXXXXX");
+  assert_non_null(mkdtemp(c->dir));
+  pc_config_defaults(&c->cfg);
+  snprintf(c->cfg.cluster.scheduler, sizeof c->cfg.cluster.scheduler, "ipc://%s/sched", c->dir);
+  snprintf(c->cfg.output.dir, sizeof c->cfg.output.dir, "%s", c->dir);
+  c->cfg.cluster.servers = NSERVERS;
+  c->cfg.cluster.workers = 1;
+  c->cfg.cluster.register_timeout = 10;
+  c->cfg.model.features = FEATURES;
+  c->cfg.model.layout = layout;
+  c->cfg.optimizer.type = PC_OPTIM_SGD;
+  c->cfg.optimizer.lr = 1;
+  c->cfg.optimizer.l2 = 0;
+  c->cfg.training.inflight = inflight;
+  assert_int_equal(pthread_create(&c->sched, NULL, run_sched, c), 0);
+  for (int i = 0; i < NSERVERS; i++)
+    assert_int_equal(pthread_create(&c->servers[i], NULL, run_server, c), 0);
+  pc_err_t err = {0};
+  if (pw_kv_open(&c->kv, &c->cfg, 0, &err) != PC_OK)
+    fail_msg("pw_kv_open: %s", err.msg);
+  return c;
+}
+
+/* Play worker 0's part of the end of a run, then join everything. */
+static void cluster_stop(cluster_t *c) {
+  pc_err_t err = {0};
+  pc_node_t *n = pw_kv_node(c->kv);
+  Parasol__Progress p = PARASOL__PROGRESS__INIT;
+  p.done = 1;
+  assert_int_equal(pc_node_send(n, PC_OP_PROGRESS, &p, &err), PC_OK);
+  for (int i = 0; i < 400; i++) {
+    pc_msg_t m;
+    int rc = pc_node_recv(n, &m, &err);
+    if (rc == PC_ENOTFOUND) {
+      usleep(10000);
+      continue;
+    }
+    int op = (int)m.hdr.op;
+    pc_msg_close(&m);
+    if (op == PC_OP_EVALUATE) {
+      Parasol__EvalResult r = PARASOL__EVAL_RESULT__INIT;
+      r.model_path = "";
+      r.error = "";
+      assert_int_equal(pc_node_send(n, PC_OP_EVAL_RESULT, &r, &err), PC_OK);
+    }
+    if (op == PC_OP_SHUTDOWN)
+      break;
+  }
+  pw_kv_close(&c->kv);
+  pthread_join(c->sched, NULL);
+  for (int i = 0; i < NSERVERS; i++)
+    pthread_join(c->servers[i], NULL);
+  assert_int_equal(c->sched_rc, PC_OK);
+  for (int i = 0; i < NSERVERS; i++)
+    assert_int_equal(c->server_rc[i], PC_OK);
+  char cmd[128];
+  snprintf(cmd, sizeof cmd, "rm -rf %s", c->dir);
+  assert_int_equal(system(cmd), 0);
+  free(c);
+}
+
+static void pull_now(cluster_t *c, const uint64_t *keys, size_t n, float *out) {
+  pc_err_t err = {0};
+  uint64_t t;
+  if (pw_kv_pull(c->kv, keys, n, out, &t, &err) != PC_OK || pw_kv_wait(c->kv, t, &err) != PC_OK)
+    fail_msg("pull: %s", err.msg);
+}
+
+static void range_now(cluster_t *c, uint64_t b, uint64_t e, float *out) {
+  pc_err_t err = {0};
+  uint64_t t;
+  if (pw_kv_pull_range(c->kv, b, e, out, &t, &err) != PC_OK || pw_kv_wait(c->kv, t, &err) != PC_OK)
+    fail_msg("pull_range: %s", err.msg);
+}
+
+/* Sparse keys spread over both servers: pull after push gives -sum(g). */
+static void test_sparse_push_pull(void **state) {
+  (void)state;
+  cluster_t *c = cluster_start(PC_LAYOUT_SPARSE, 4);
+  enum { N = 3000 };
+  uint64_t *keys = malloc(N * sizeof *keys);
+  float *g = malloc(N * sizeof *g), *out = malloc(N * sizeof *out);
+  for (size_t i = 0; i < N; i++) {
+    keys[i] = (i * 2654435761u) % 5000000u; /* unique: multiplier is odd */
+    g[i] = (float)i * 0.001f - 1.0f;
+  }
+  pc_err_t err = {0};
+  for (int round = 0; round < 3; round++)
+    assert_int_equal(pw_kv_push(c->kv, keys, N, g, &err), PC_OK);
+  pull_now(c, keys, N, out);
+  for (size_t i = 0; i < N; i++)
+    assert_float_equal(out[i], -3.0f * g[i], 1e-5);
+  /* A key never pushed reads 0. */
+  uint64_t fresh = 4999999999ULL;
+  pull_now(c, &fresh, 1, out);
+  assert_float_equal(out[0], 0.0f, 0);
+  pw_kv_stats_t st;
+  pw_kv_stats(c->kv, &st);
+  assert_true(st.max_inflight <= 4 && st.max_inflight >= 2);
+  free(keys);
+  free(g);
+  free(out);
+  cluster_stop(c);
+}
+
+/* Dense layout: blocks across the server boundary, blocks reaching past
+ * the dense ranges (those keys go by hash), and sparse and range requests
+ * alternating so request slots are reused both ways. */
+static void test_ranges_and_mixed(void **state) {
+  (void)state;
+  /* inflight 4 gives 5 request slots: with two requests per round, every
+   * slot is used by sparse and range requests in turn. */
+  cluster_t *c = cluster_start(PC_LAYOUT_DENSE, 4);
+  enum { B = 4990, E = FEATURES + 40 }; /* crosses 5000/5001 and the end (10001) */
+  float *g = malloc((E - B) * sizeof *g), *out = malloc((E - B) * sizeof *out);
+  for (size_t i = 0; i < E - B; i++)
+    g[i] = 0.5f + (float)i;
+  pc_err_t err = {0};
+  assert_int_equal(pw_kv_push_range(c->kv, B, E, g, &err), PC_OK);
+  for (int round = 0; round < 4; round++) {
+    memset(out, 0, (E - B) * sizeof *out);
+    range_now(c, B, E, out);
+    for (size_t i = 0; i < E - B; i++)
+      assert_float_equal(out[i], -g[i], 1e-3);
+    uint64_t keys[3] = {B + 7, E - 1, 1};
+    float v[3];
+    pull_now(c, keys, 3, v);
+    assert_float_equal(v[0], -g[7], 1e-3);
+    assert_float_equal(v[1], -g[E - 1 - B], 1e-3);
+    assert_float_equal(v[2], 0.0f, 0);
+  }
+  free(g);
+  free(out);
+  cluster_stop(c);
+}
+
+/* Many pulls outstanding at once, waited for out of order. */
+static void test_async_tickets(void **state) {
+  (void)state;
+  cluster_t *c = cluster_start(PC_LAYOUT_SPARSE, 8);
+  enum { R = 6, K = 50 };
+  uint64_t keys[R][K];
+  float g[K], out[R][K];
+  for (int k = 0; k < K; k++)
+    g[k] = (float)(k + 1);
+  pc_err_t err = {0};
+  for (int r = 0; r < R; r++) {
+    for (int k = 0; k < K; k++)
+      keys[r][k] = (uint64_t)(r * 1000 + k);
+    assert_int_equal(pw_kv_push(c->kv, keys[r], K, g, &err), PC_OK);
+  }
+  uint64_t t[R];
+  for (int r = 0; r < R; r++)
+    assert_int_equal(pw_kv_pull(c->kv, keys[r], K, out[r], &t[r], &err), PC_OK);
+  for (int r = R - 1; r >= 0; r--) {
+    assert_int_equal(pw_kv_wait(c->kv, t[r], &err), PC_OK);
+    for (int k = 0; k < K; k++)
+      assert_float_equal(out[r][k], -g[k], 1e-6);
+  }
+  assert_int_equal(pw_kv_wait_all(c->kv, &err), PC_OK);
+  cluster_stop(c);
+}
+
+/* A NaN gradient is refused by the server, counted, and changes nothing;
+ * the client carries on. */
+static void test_nan_rejected(void **state) {
+  (void)state;
+  cluster_t *c = cluster_start(PC_LAYOUT_SPARSE, 2);
+  uint64_t keys[2] = {11, 12};
+  float good[2] = {1, 2}, bad[2] = {3, NAN}, out[2];
+  pc_err_t err = {0};
+  assert_int_equal(pw_kv_push(c->kv, keys, 2, good, &err), PC_OK);
+  assert_int_equal(pw_kv_push(c->kv, keys, 2, bad, &err), PC_OK);
+  pull_now(c, keys, 2, out);
+  assert_float_equal(out[0], -1.0f, 0);
+  assert_float_equal(out[1], -2.0f, 0);
+  pw_kv_stats_t st;
+  pw_kv_stats(c->kv, &st);
+  assert_true(st.rejected >= 1);
+  cluster_stop(c);
+}
+
+int main(void) {
+  setenv("PARASOL_LOG_PREFIX", "1", 1);
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_sparse_push_pull),
+      cmocka_unit_test(test_ranges_and_mixed),
+      cmocka_unit_test(test_async_tickets),
+      cmocka_unit_test(test_nan_rejected),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,59 @@
+/* The worker's key/value client: joins the cluster as a worker, connects to
+ * every server, and moves keys and values. Requests are asynchronous:
+ * pulls return a ticket to wait on (the next minibatch can be fetched while
+ * the current one computes), pushes return once sent. At most
+ * training.inflight messages are outstanding at any time; every wait is
+ * bounded by cluster.node_timeout without a reply. Benchmarks and the
+ * training loop use the same client. Not thread-safe: one thread owns it. */
+#ifndef PW_KV_H
+#define PW_KV_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "pc_config.h"
+#include "pc_error.h"
+#include "pc_node.h"
+
+typedef struct pw_kv pw_kv_t;
+
+typedef struct pw_kv_stats {
+  uint64_t pulls, pushes;   /* logical requests */
+  uint64_t messages;        /* per-server messages sent */
+  uint64_t rejected;        /* pushes refused for non-finite gradients */
+  int max_inflight;         /* peak messages outstanding */
+} pw_kv_stats_t;
+
+/* Join the cluster (rank_req or -1) and connect to the servers. */
+int pw_kv_open(pw_kv_t **out, const pc_config_t *cfg, int rank_req, pc_err_t *err);
+void pw_kv_close(pw_kv_t **kv);
+
+/* The link to the scheduler: rank, cluster size, control messages. */
+pc_node_t *pw_kv_node(pw_kv_t *kv);
+
+/* Fetch the weights of keys[0..n) into out[0..n) (out must stay valid until
+ * the ticket completes). keys may be reused as soon as this returns. */
+int pw_kv_pull(pw_kv_t *kv, const uint64_t *keys, size_t n, float *out, uint64_t *ticket,
+               pc_err_t *err);
+/* The same for the block [begin, end): one message per server range, no key
+ * list on the wire when the block lies in dense ranges. */
+int pw_kv_pull_range(pw_kv_t *kv, uint64_t begin, uint64_t end, float *out, uint64_t *ticket,
+                     pc_err_t *err);
+
+/* Send gradients for keys[0..n) / the block [begin, end); both arrays may be
+ * reused as soon as this returns. */
+int pw_kv_push(pw_kv_t *kv, const uint64_t *keys, size_t n, const float *vals, pc_err_t *err);
+int pw_kv_push_range(pw_kv_t *kv, uint64_t begin, uint64_t end, const float *vals,
+                     pc_err_t *err);
+
+/* Wait until the request with this ticket has completed. */
+int pw_kv_wait(pw_kv_t *kv, uint64_t ticket, pc_err_t *err);
+/* Wait until nothing is outstanding (all pushes acknowledged). */
+int pw_kv_wait_all(pw_kv_t *kv, pc_err_t *err);
+
+void pw_kv_stats(const pw_kv_t *kv, pw_kv_stats_t *out);
+
+/* The scheduler ordered shutdown while waiting: its reason (or NULL). */
+const char *pw_kv_stopped(const pw_kv_t *kv, int *failed);
+
+#endif
