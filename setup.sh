@@ -3,6 +3,7 @@
 #   ./setup.sh example   install what is missing, build, run the default example
 #   ./setup.sh test      install what is missing, build, run the whole test suite
 #                        (a normal build and an ASan/UBSan build)
+#   ./setup.sh deps      only install what is missing (bench/run uses it)
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -52,8 +53,11 @@ case "${1:-}" in
     echo "== test suite (AddressSanitizer + UndefinedBehaviorSanitizer build)"
     (cd build-asan && ctest --output-on-failure -j 1)
     ;;
+  deps)
+    install_missing
+    ;;
   *)
-    echo "usage: $0 example|test" >&2
+    echo "usage: $0 example|test|deps" >&2
     exit 2
     ;;
 esac

@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "bench_util.h"
@@ -442,17 +443,29 @@ static double calibrate_bias(gen_t *g, uint64_t seed, uint64_t examples) {
 
 /* ---- output ------------------------------------------------------------ */
 
-/* Decimal digits of v at p; returns the end. */
+/* Decimal digits of v at p; returns the end. Two digits per step from a
+ * table: formatting is about a fifth of the run time. */
 static char *put_u64(char *p, uint64_t v) {
+  static const char pairs[] = "00010203040506070809101112131415161718192021222324"
+                              "25262728293031323334353637383940414243444546474849"
+                              "50515253545556575859606162636465666768697071727374"
+                              "75767778798081828384858687888990919293949596979899";
   char tmp[20];
-  int n = 0;
-  do {
-    tmp[n++] = (char)('0' + v % 10);
-    v /= 10;
-  } while (v != 0);
-  while (n > 0)
-    *p++ = tmp[--n];
-  return p;
+  int n = 20;
+  while (v >= 100) {
+    unsigned d = (unsigned)(v % 100) * 2;
+    v /= 100;
+    tmp[--n] = pairs[d + 1];
+    tmp[--n] = pairs[d];
+  }
+  if (v >= 10) {
+    tmp[--n] = pairs[v * 2 + 1];
+    tmp[--n] = pairs[v * 2];
+  } else {
+    tmp[--n] = (char)('0' + v);
+  }
+  memcpy(p, tmp + n, (size_t)(20 - n));
+  return p + (20 - n);
 }
 
 /* One line: "+1 3:1 17:1 ...\n"; returns its length. */
@@ -581,8 +594,8 @@ static int parse_args(int argc, char **argv, gen_opts_t *o) {
 
 /* ---- main ------------------------------------------------------------------ */
 
-/* Open, write, close; on any failure the partial file is removed so no
- * truncated data set is left behind to be mistaken for a good one. */
+/* Open, write, close; on any failure a partial regular file is removed so
+ * no truncated data set is left behind to be mistaken for a good one. */
 static int generate(gen_t *g, const gen_opts_t *o, gen_result_t *res) {
   double bias = calibrate_bias(g, o->seed, o->examples);
   char *line = malloc(line_max(o->nnz));
@@ -598,6 +611,8 @@ static int generate(gen_t *g, const gen_opts_t *o, gen_result_t *res) {
     fprintf(stderr, "pb_gen: %s: cannot open for writing: %s\n", o->path, strerror(errno));
     goto out;
   }
+  struct stat st;
+  int regular = fstat(fileno(f), &st) == 0 && S_ISREG(st.st_mode);
   if (setvbuf(f, iobuf, _IOFBF, GEN_STDIO_BUF) != 0) /* fewer, larger write calls */
     fprintf(stderr, "pb_gen: setvbuf failed; writing with the default buffer\n");
   rc = write_examples(g, o, bias, f, line, res);
@@ -605,7 +620,8 @@ static int generate(gen_t *g, const gen_opts_t *o, gen_result_t *res) {
   int close_rc = fclose(f); /* flushes the last buffer: its error counts too */
   if (rc != 0 || close_rc != 0) {
     fprintf(stderr, "pb_gen: %s: write failed: %s\n", o->path, strerror(rc != 0 ? saved : errno));
-    unlink(o->path);
+    if (regular) /* never unlink a device or pipe given as the output */
+      unlink(o->path);
     rc = -1;
   }
 out:
