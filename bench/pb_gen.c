@@ -59,12 +59,12 @@ typedef struct rng {
   uint64_t s;
 } rng_t;
 
+/* splitmix64: the state steps by the golden-ratio constant (which mix64
+ * adds itself) and each output is the mix of the old state. */
 static inline uint64_t rng_next(rng_t *r) {
+  uint64_t x = r->s;
   r->s += 0x9e3779b97f4a7c15ULL;
-  uint64_t z = r->s;
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-  return z ^ (z >> 31);
+  return mix64(x);
 }
 
 /* Uniform in [0, 1) with 53 random bits. */
@@ -73,7 +73,7 @@ static inline double rng_unit(rng_t *r) { return (double)(rng_next(r) >> 11) * 0
 /* ---- Zipf sampler ------------------------------------------------------ */
 
 /* P(rank k) ~ k^-q over ranks 1..n, drawn as a mixture: the GEN_HEAD_RANKS
- * first ranks (about three quarters of all draws at q = 1.1) from a Walker
+ * first ranks (85% of all draws at q = 1.1 and F = 10M) from a Walker
  * alias table small enough to stay in cache, the rest by rejection-
  * inversion. Inversion alone costs a log1p and an exp per draw; the table
  * alone would be n entries (hundreds of MiB) with a cache miss per draw. */

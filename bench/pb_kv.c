@@ -22,6 +22,7 @@
 #include "parasol.pb-c.h"
 #include "pc_config.h"
 #include "pc_log.h"
+#include "pc_proc.h"
 #include "pw_kv.h"
 
 extern char **environ;
@@ -365,6 +366,7 @@ int main(int argc, char **argv) {
     fprintf(stderr, "usage: pb_kv PARASOL_BINARY BASE_CONFIG\n");
     return 2;
   }
+  pc_proc_tune_malloc(argv); /* the workers receive through malloc'd buffers too */
   g_bin = argv[1];
   g_base = argv[2];
   char pid[32];

@@ -198,7 +198,8 @@ static int rx_loop(lim_rx_t *r) {
       break;
     if (n != r->size) {
       zmq_msg_close(&m);
-      snprintf(r->err, ERR_LEN, "receiver: %zu bytes, expected %zu", n, r->size);
+      snprintf(r->err, ERR_LEN, "receiver: %zu bytes, expected %zu", n,
+               r->size);
       return -1;
     }
     count++;
@@ -307,7 +308,8 @@ static int echo_loop(lim_echo_t *e) {
     if (n < 0)
       return lim_fail(e->err, "echo zmq_recv", zmq_errno());
     if ((size_t)n > sizeof buf) {
-      snprintf(e->err, ERR_LEN, "echo: %d bytes, expected <= %zu", n, sizeof buf);
+      snprintf(e->err, ERR_LEN, "echo: %d bytes, expected <= %zu", n,
+               sizeof buf);
       return -1;
     }
     if (send_bytes(e->sock, buf, (size_t)n, e->err) != 0)

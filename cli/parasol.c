@@ -223,6 +223,7 @@ static int cmd_model(const cli_args_t *a) {
 }
 
 int main(int argc, char **argv) {
+  pc_proc_tune_malloc(argv);
   if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
       strcmp(argv[1], "help") == 0) {
     fputs(usage_text, argc < 2 ? stderr : stdout);

@@ -9,6 +9,16 @@
  * already gone. A no-op when the variable is absent (started by hand). */
 int pc_proc_die_with_parent(pc_err_t *err);
 
+/* Large message buffers come from the allocator (ZeroMQ mallocs every
+ * received message), and glibc serves large requests with fresh mmaps:
+ * first-touch page faults then cap throughput near 0.3 GB/s here. glibc's
+ * tunable glibc.malloc.hugetlb=1 makes those mappings transparent huge
+ * pages (about 50x fewer faults). Tunables are read at process start, so
+ * when it is missing this re-executes the program once with it set
+ * (argv as given); on any failure it returns and the process runs as is.
+ * PARASOL_MALLOC_TUNE=0 turns this off. */
+void pc_proc_tune_malloc(char **argv);
+
 /* Monotonic seconds. */
 double pc_proc_now(void);
 
