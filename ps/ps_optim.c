@@ -1,6 +1,8 @@
 #include "ps_optim.h"
 
 #include <assert.h>
+#include <stdint.h>
+#include <string.h>
 
 void ps_optim_from_config(ps_optim_t *o, const pc_config_t *cfg) {
   o->type = cfg->optimizer.type;
@@ -26,7 +28,8 @@ void ps_optim_apply(const ps_optim_t *o, float *w, float *state, float g) {
   }
 }
 
-void ps_optim_apply_n(const ps_optim_t *o, float *w, float *state, const float *g, size_t n) {
+void ps_optim_apply_n(const ps_optim_t *o, float *restrict w, float *restrict state,
+                      const float *restrict g, size_t n) {
   const float lr = o->lr, l2 = o->l2, eps = o->eps;
   switch (o->type) {
   case PC_OPTIM_SGD:
@@ -39,4 +42,14 @@ void ps_optim_apply_n(const ps_optim_t *o, float *w, float *state, const float *
       ps_optim_adagrad_step(&w[i], &state[i], g[i], lr, l2, eps);
     break;
   }
+}
+
+int ps_optim_all_finite(const float *g, size_t n) {
+  unsigned bad = 0;
+  for (size_t i = 0; i < n; i++) {
+    uint32_t b;
+    memcpy(&b, &g[i], sizeof b);
+    bad |= (b & 0x7f800000u) == 0x7f800000u; /* all exponent bits: Inf or NaN */
+  }
+  return !bad;
 }

@@ -30,7 +30,12 @@ int ps_optim_state_slots(const ps_optim_t *o);
 void ps_optim_apply(const ps_optim_t *o, float *w, float *state, float g);
 
 /* Same over arrays (dense ranges): w[i], state[i] (may be NULL for SGD), g[i]. */
-void ps_optim_apply_n(const ps_optim_t *o, float *w, float *state, const float *g, size_t n);
+void ps_optim_apply_n(const ps_optim_t *o, float *restrict w, float *restrict state,
+                      const float *restrict g, size_t n);
+
+/* 1 when every g[i] is finite. Branch-free, so it vectorizes: it runs over
+ * every pushed gradient. */
+int ps_optim_all_finite(const float *g, size_t n);
 
 /* The two update rules as inline steps, so the store's per-key loops can
  * inline them (one switch outside the loop, no call per key) while the

@@ -559,7 +559,8 @@ int ps_store_push_range(ps_store_t *s, uint64_t begin, uint64_t end, const float
   if (s == NULL || begin >= end || end == PS_KEY_INVALID || grads == NULL)
     return pc_err_set(err, PC_EINVAL, "ps_store_push_range: bad arguments");
   size_t n = (size_t)(end - begin);
-  for (size_t i = 0; i < n; i++)
+  int finite = ps_optim_all_finite(grads, n);
+  for (size_t i = 0; !finite && i < n; i++) /* find the first bad one to name it */
     if (!isfinite(grads[i])) {
       s->pushes_rejected++;
       return pc_err_set(err, PC_EDATA, "push rejected: gradient for key %" PRIu64 " is %g",

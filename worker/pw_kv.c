@@ -13,6 +13,12 @@
 #define KV_MAX_PARTS 4096     /* messages per logical request */
 #define KV_PART_BITS 12       /* request_id = ticket << 12 | part */
 #define KV_POOL_BYTES (256u << 20)
+/* Bulk data moves in messages of at most 4 MiB of values (1M floats): the
+ * receiving allocator then reuses freed blocks instead of mapping (and
+ * page-faulting) fresh memory per message, and a server works on one chunk
+ * while the next is on the wire. */
+#define KV_CHUNK_VALS (1u << 20)
+#define KV_CHUNK_KEYS (1u << 19) /* a 4 MiB keys frame */
 
 /* One message of a request: where its reply goes. */
 typedef struct kv_part {
@@ -319,31 +325,38 @@ static int split(pw_kv_t *kv, const uint64_t *keys, size_t n, const float *vals,
   return PC_OK;
 }
 
-/* One message per server for keys[0..n); a pull's values land at
+/* One message for keys [c, c + KV_CHUNK_KEYS) of server s's slice. */
+static int slice_part(pw_kv_t *kv, kv_req_t *r, uint32_t s, size_t c, uint64_t base,
+                      pc_err_t *err) {
+  kv_slice_t *sl = &kv->slices[s];
+  size_t n = sl->n - c < KV_CHUNK_KEYS ? sl->n - c : KV_CHUNK_KEYS, part = 0;
+  int rc = req_part(r, s, 0, &part, err);
+  if (rc != PC_OK)
+    return rc;
+  kv_part_t *p = &r->parts[part];
+  p->sparse = 1;
+  if (r->is_pull) {
+    if (grow((void **)&p->from, &p->cap, n, sizeof *p->from) != PC_OK)
+      return pc_err_set(err, PC_ENOMEM, "pull of %zu keys", n);
+    for (size_t j = 0; j < n; j++)
+      p->from[j] = (uint32_t)(base + sl->from[c + j]);
+    p->nfrom = n;
+  }
+  kv_send_t m = {r->is_pull ? PC_OP_PULL : PC_OP_PUSH, sl->keys + c, n, n, 0,
+                 r->is_pull ? NULL : sl->vals + c};
+  return send_part(kv, r, part, &m, err);
+}
+
+/* Messages per server (chunked) for keys[0..n); a pull's values land at
  * out[base + i]. */
 static int sparse_parts(pw_kv_t *kv, kv_req_t *r, const uint64_t *keys, size_t n,
                         const float *vals, uint64_t base, pc_err_t *err) {
   if (n > UINT32_MAX)
     return pc_err_set(err, PC_ERANGE, "%zu keys in one request", n);
   int rc = split(kv, keys, n, vals, err);
-  for (uint32_t s = 0; s < kv->nservers && rc == PC_OK; s++) {
-    kv_slice_t *sl = &kv->slices[s];
-    size_t part;
-    if (sl->n == 0 || (rc = req_part(r, s, 0, &part, err)) != PC_OK)
-      continue;
-    kv_part_t *p = &r->parts[part];
-    p->sparse = 1;
-    if (r->is_pull) {
-      if (grow((void **)&p->from, &p->cap, sl->n, sizeof *p->from) != PC_OK)
-        return pc_err_set(err, PC_ENOMEM, "pull of %zu keys", n);
-      for (size_t j = 0; j < sl->n; j++)
-        p->from[j] = (uint32_t)(base + sl->from[j]);
-      p->nfrom = sl->n;
-    }
-    kv_send_t m = {r->is_pull ? PC_OP_PULL : PC_OP_PUSH, sl->keys, sl->n, sl->n, 0,
-                   r->is_pull ? NULL : sl->vals};
-    rc = send_part(kv, r, part, &m, err);
-  }
+  for (uint32_t s = 0; s < kv->nservers && rc == PC_OK; s++)
+    for (size_t c = 0; c < kv->slices[s].n && rc == PC_OK; c += KV_CHUNK_KEYS)
+      rc = slice_part(kv, r, s, c, base, err);
   return rc;
 }
 
@@ -421,7 +434,9 @@ static int range_parts(pw_kv_t *kv, kv_req_t *r, uint64_t begin, uint64_t end,
       continue;
     }
     stop = d->end < end ? d->end : end;
-    size_t part;
+    if (stop - k > KV_CHUNK_VALS)
+      stop = k + KV_CHUNK_VALS;
+    size_t part = 0;
     if ((rc = req_part(r, d->server, k - begin, &part, err)) != PC_OK)
       break;
     r->parts[part].nfrom = (size_t)(stop - k);
