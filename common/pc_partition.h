@@ -54,7 +54,11 @@ typedef struct pc_shardmap {
   pc_range_t *ranges;    /* sorted by begin, non-overlapping (owned) */
   size_t nring;
   pc_ring_point_t *ring; /* sorted by point (owned) */
+  uint32_t *jump;        /* [PC_PARTITION_JUMP]: first ring index whose point is
+                          * >= b << 48 (owned); makes a lookup O(1) */
 } pc_shardmap_t;
+
+#define PC_PARTITION_JUMP 65536
 
 /* Build a map. ranges may be NULL/0; each must have begin < end, server
  * < num_servers, and none may overlap; the map keeps its own sorted copy.

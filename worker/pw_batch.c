@@ -19,21 +19,47 @@ static int grow(void **p, size_t *cap, size_t need, size_t elem) {
   return PC_OK;
 }
 
-static int cmp_u64(const void *a, const void *b) {
-  uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-  return (x > y) - (x < y);
+/* A map with at least twice as many entries as the batch has non-zeros
+ * (load <= 1/2: short probes). */
+static int map_reserve(pw_batch_t *b, size_t nnz) {
+  size_t want = 64;
+  while (want < 2 * nnz)
+    want *= 2;
+  if (want <= b->map_cap)
+    return PC_OK;
+  free(b->map_key);
+  free(b->map_slot);
+  free(b->map_stamp);
+  b->map_key = malloc(want * sizeof *b->map_key);
+  b->map_slot = malloc(want * sizeof *b->map_slot);
+  b->map_stamp = calloc(want, sizeof *b->map_stamp);
+  b->map_cap = b->map_key && b->map_slot && b->map_stamp ? want : 0;
+  b->gen = 0;
+  return b->map_cap ? PC_OK : PC_ENOMEM;
 }
 
-static size_t find_slot(const uint64_t *keys, size_t n, uint64_t k) {
-  size_t lo = 0, hi = n;
-  while (lo < hi) {
-    size_t mid = lo + (hi - lo) / 2;
-    if (keys[mid] < k)
-      lo = mid + 1;
-    else
-      hi = mid;
+/* Slot of key, adding it to keys[] when new. */
+static inline uint32_t slot_of(pw_batch_t *b, uint64_t key) {
+  size_t mask = b->map_cap - 1;
+  size_t i = (size_t)((key * 0x9e3779b97f4a7c15ULL) >> 32) & mask;
+  while (b->map_stamp[i] == b->gen) {
+    if (b->map_key[i] == key)
+      return b->map_slot[i];
+    i = (i + 1) & mask;
   }
-  return lo;
+  b->map_stamp[i] = b->gen;
+  b->map_key[i] = key;
+  b->map_slot[i] = (uint32_t)b->nkeys;
+  b->keys[b->nkeys] = key;
+  return (uint32_t)b->nkeys++;
+}
+
+/* New generation; on wrap-around, really clear the stamps once. */
+static void next_gen(pw_batch_t *b) {
+  if (++b->gen == 0) {
+    memset(b->map_stamp, 0, b->map_cap * sizeof *b->map_stamp);
+    b->gen = 1;
+  }
 }
 
 int pw_batch_build(pw_batch_t *b, const pw_dataset_t *ds, const size_t *rows, size_t nrows,
@@ -41,33 +67,28 @@ int pw_batch_build(pw_batch_t *b, const pw_dataset_t *ds, const size_t *rows, si
   size_t nnz = 0;
   for (size_t r = 0; r < nrows; r++)
     nnz += ds->row[rows[r] + 1] - ds->row[rows[r]];
-  if (grow((void **)&b->keys, &b->cap_keys, nnz + 1, sizeof *b->keys) != PC_OK ||
-      grow((void **)&b->slot, &b->cap_slot, nnz + 1, sizeof *b->slot) != PC_OK)
+  if (nnz + 1 > UINT32_MAX ||
+      grow((void **)&b->keys, &b->cap_keys, nnz + 1, sizeof *b->keys) != PC_OK ||
+      grow((void **)&b->slot, &b->cap_slot, nnz + 1, sizeof *b->slot) != PC_OK ||
+      map_reserve(b, nnz + 1) != PC_OK)
     return pc_err_set(err, PC_ENOMEM, "batch of %zu non-zeros", nnz);
-  size_t n = 0;
-  for (size_t r = 0; r < nrows; r++)
-    for (size_t j = ds->row[rows[r]]; j < ds->row[rows[r] + 1]; j++)
-      b->keys[n++] = ds->idx[j];
-  if (bias_key != UINT64_MAX)
-    b->keys[n++] = bias_key;
-  qsort(b->keys, n, sizeof *b->keys, cmp_u64);
-  size_t u = 0;
-  for (size_t i = 0; i < n; i++)
-    if (u == 0 || b->keys[u - 1] != b->keys[i])
-      b->keys[u++] = b->keys[i];
-  b->nkeys = u;
+  next_gen(b);
   b->rows = rows;
   b->nrows = nrows;
+  b->nkeys = 0;
   b->nslot = 0;
+  b->bias_slot = bias_key == UINT64_MAX ? UINT32_MAX : slot_of(b, bias_key);
   for (size_t r = 0; r < nrows; r++)
     for (size_t j = ds->row[rows[r]]; j < ds->row[rows[r] + 1]; j++)
-      b->slot[b->nslot++] = (uint32_t)find_slot(b->keys, u, ds->idx[j]);
-  b->bias_slot = bias_key == UINT64_MAX ? UINT32_MAX : (uint32_t)find_slot(b->keys, u, bias_key);
+      b->slot[b->nslot++] = slot_of(b, ds->idx[j]);
   return PC_OK;
 }
 
 void pw_batch_free(pw_batch_t *b) {
   free(b->keys);
   free(b->slot);
+  free(b->map_key);
+  free(b->map_slot);
+  free(b->map_stamp);
   memset(b, 0, sizeof *b);
 }
