@@ -27,13 +27,9 @@ static int map_reserve(pw_batch_t *b, size_t nnz) {
     want *= 2;
   if (want <= b->map_cap)
     return PC_OK;
-  free(b->map_key);
-  free(b->map_slot);
-  free(b->map_stamp);
-  b->map_key = malloc(want * sizeof *b->map_key);
-  b->map_slot = malloc(want * sizeof *b->map_slot);
-  b->map_stamp = calloc(want, sizeof *b->map_stamp);
-  b->map_cap = b->map_key && b->map_slot && b->map_stamp ? want : 0;
+  free(b->map);
+  b->map = calloc(want, sizeof *b->map);
+  b->map_cap = b->map ? want : 0;
   b->gen = 0;
   return b->map_cap ? PC_OK : PC_ENOMEM;
 }
@@ -42,14 +38,13 @@ static int map_reserve(pw_batch_t *b, size_t nnz) {
 static inline uint32_t slot_of(pw_batch_t *b, uint64_t key) {
   size_t mask = b->map_cap - 1;
   size_t i = (size_t)((key * 0x9e3779b97f4a7c15ULL) >> 32) & mask;
-  while (b->map_stamp[i] == b->gen) {
-    if (b->map_key[i] == key)
-      return b->map_slot[i];
+  struct pw_batch_entry *e;
+  while ((e = &b->map[i])->stamp == b->gen) {
+    if (e->key == key)
+      return e->slot;
     i = (i + 1) & mask;
   }
-  b->map_stamp[i] = b->gen;
-  b->map_key[i] = key;
-  b->map_slot[i] = (uint32_t)b->nkeys;
+  *e = (struct pw_batch_entry){key, (uint32_t)b->nkeys, b->gen};
   b->keys[b->nkeys] = key;
   return (uint32_t)b->nkeys++;
 }
@@ -57,7 +52,8 @@ static inline uint32_t slot_of(pw_batch_t *b, uint64_t key) {
 /* New generation; on wrap-around, really clear the stamps once. */
 static void next_gen(pw_batch_t *b) {
   if (++b->gen == 0) {
-    memset(b->map_stamp, 0, b->map_cap * sizeof *b->map_stamp);
+    for (size_t i = 0; i < b->map_cap; i++)
+      b->map[i].stamp = 0;
     b->gen = 1;
   }
 }
@@ -87,8 +83,6 @@ int pw_batch_build(pw_batch_t *b, const pw_dataset_t *ds, const size_t *rows, si
 void pw_batch_free(pw_batch_t *b) {
   free(b->keys);
   free(b->slot);
-  free(b->map_key);
-  free(b->map_slot);
-  free(b->map_stamp);
+  free(b->map);
   memset(b, 0, sizeof *b);
 }

@@ -12,6 +12,11 @@
 #include "pc_error.h"
 #include "pw_data.h"
 
+struct pw_batch_entry {
+  uint64_t key;
+  uint32_t slot, stamp;
+};
+
 typedef struct pw_batch {
   const size_t *rows; /* example indices into the dataset (borrowed) */
   size_t nrows;
@@ -23,8 +28,7 @@ typedef struct pw_batch {
   size_t cap_keys, cap_slot;
   /* key -> slot map, reused across batches; an entry is live when its
    * stamp equals the batch's generation, so nothing is cleared per batch */
-  uint64_t *map_key;
-  uint32_t *map_slot, *map_stamp;
+  struct pw_batch_entry *map; /* one 16-byte entry per probe: one cache line */
   size_t map_cap;
   uint32_t gen;
 } pw_batch_t;
