@@ -113,12 +113,11 @@ static size_t pack_header(const pc_wire_hdr_t *h, uint8_t *buf) {
   return parasol__header__pack(&ph, buf);
 }
 
-int pc_wire_send(void *sock, zmq_msg_t *identity, const pc_wire_hdr_t *h, const uint64_t *keys,
-                 const float *vals, size_t nvals, const void *body, size_t blen, int flags,
-                 pc_err_t *err) {
+/* The identity frame (ROUTER replies) and the packed header. */
+static int send_prologue(void *sock, zmq_msg_t *identity, const pc_wire_hdr_t *h, int more,
+                         pc_err_t *err) {
   uint8_t hbuf[PC_WIRE_MAX_HEADER];
   size_t hlen = pack_header(h, hbuf);
-  int more = flags | ZMQ_SNDMORE;
   if (identity != NULL) {
     zmq_msg_t id;
     zmq_msg_init(&id);
@@ -128,7 +127,14 @@ int pc_wire_send(void *sock, zmq_msg_t *identity, const pc_wire_hdr_t *h, const 
       return zmq_fail(err, "zmq_msg_send(identity)");
     }
   }
-  int rc = send_frame(sock, hbuf, hlen, more, err);
+  return send_frame(sock, hbuf, hlen, more, err);
+}
+
+int pc_wire_send(void *sock, zmq_msg_t *identity, const pc_wire_hdr_t *h, const uint64_t *keys,
+                 const float *vals, size_t nvals, const void *body, size_t blen, int flags,
+                 pc_err_t *err) {
+  int more = flags | ZMQ_SNDMORE;
+  int rc = send_prologue(sock, identity, h, more, err);
   if (rc == PC_OK)
     rc = send_frame(sock, keys, keys ? keys_in_frame(h) * sizeof *keys : 0, more, err);
   if (rc == PC_OK)
@@ -154,20 +160,8 @@ static int send_bulk_frame(void *sock, const void *data, size_t len, pc_bufpool_
 int pc_wire_send_bulk(void *sock, zmq_msg_t *identity, const pc_wire_hdr_t *h,
                       const uint64_t *keys, size_t nkeys, float *vals, size_t nvals,
                       int vals_pooled, pc_bufpool_t *pool, int flags, pc_err_t *err) {
-  uint8_t hbuf[PC_WIRE_MAX_HEADER];
-  size_t hlen = pack_header(h, hbuf);
-  int more = flags | ZMQ_SNDMORE, rc = PC_OK;
-  if (identity != NULL) {
-    zmq_msg_t id;
-    zmq_msg_init(&id);
-    zmq_msg_copy(&id, identity);
-    if (zmq_msg_send(&id, sock, more) < 0) {
-      zmq_msg_close(&id);
-      rc = zmq_fail(err, "zmq_msg_send(identity)");
-    }
-  }
-  if (rc == PC_OK)
-    rc = send_frame(sock, hbuf, hlen, more, err);
+  int more = flags | ZMQ_SNDMORE;
+  int rc = send_prologue(sock, identity, h, more, err);
   if (rc == PC_OK)
     rc = send_bulk_frame(sock, keys, keys ? nkeys * sizeof *keys : 0, pool, more, err);
   if (rc == PC_OK && vals_pooled && vals != NULL) {

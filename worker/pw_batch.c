@@ -3,21 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int grow(void **p, size_t *cap, size_t need, size_t elem) {
-  if (need <= *cap)
-    return PC_OK;
-  size_t n = *cap ? *cap : 1024;
-  while (n < need)
-    n *= 2;
-  if (n > SIZE_MAX / elem)
-    return PC_ENOMEM;
-  void *q = realloc(*p, n * elem);
-  if (q == NULL)
-    return PC_ENOMEM;
-  *p = q;
-  *cap = n;
-  return PC_OK;
-}
+#include "pc_mem.h"
 
 /* A map with at least twice as many entries as the batch has non-zeros
  * (load <= 1/2: short probes). */
@@ -64,8 +50,8 @@ int pw_batch_build(pw_batch_t *b, const pw_dataset_t *ds, const size_t *rows, si
   for (size_t r = 0; r < nrows; r++)
     nnz += ds->row[rows[r] + 1] - ds->row[rows[r]];
   if (nnz + 1 > UINT32_MAX ||
-      grow((void **)&b->keys, &b->cap_keys, nnz + 1, sizeof *b->keys) != PC_OK ||
-      grow((void **)&b->slot, &b->cap_slot, nnz + 1, sizeof *b->slot) != PC_OK ||
+      pc_mem_reserve((void **)&b->keys, &b->cap_keys, nnz + 1, sizeof *b->keys) != PC_OK ||
+      pc_mem_reserve((void **)&b->slot, &b->cap_slot, nnz + 1, sizeof *b->slot) != PC_OK ||
       map_reserve(b, nnz + 1) != PC_OK)
     return pc_err_set(err, PC_ENOMEM, "batch of %zu non-zeros", nnz);
   next_gen(b);

@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "pc_mem.h"
+
 #include "pc_bufpool.h"
 #include "pc_log.h"
 #include "pc_proc.h"
@@ -73,22 +75,6 @@ const char *pw_kv_stopped(const pw_kv_t *kv, int *failed) {
   if (failed)
     *failed = kv->stop_failed;
   return kv->stop ? kv->stop_reason : NULL;
-}
-
-static int grow(void **p, size_t *cap, size_t need, size_t elem) {
-  if (need <= *cap)
-    return PC_OK;
-  size_t n = *cap ? *cap : 256;
-  while (n < need)
-    n *= 2;
-  if (n > SIZE_MAX / elem)
-    return PC_ENOMEM;
-  void *q = realloc(*p, n * elem);
-  if (q == NULL)
-    return PC_ENOMEM;
-  *p = q;
-  *cap = n;
-  return PC_OK;
 }
 
 static int slice_reserve(kv_slice_t *s, size_t need) {
@@ -263,7 +249,7 @@ static int req_part(kv_req_t *r, uint32_t server, uint64_t off, size_t *idx, pc_
     return pc_err_set(err, PC_ERANGE, "a request may not span more than %d messages",
                       KV_MAX_PARTS);
   size_t old = r->cap;
-  if (grow((void **)&r->parts, &r->cap, r->nparts + 1, sizeof *r->parts) != PC_OK)
+  if (pc_mem_reserve((void **)&r->parts, &r->cap, r->nparts + 1, sizeof *r->parts) != PC_OK)
     return pc_err_set(err, PC_ENOMEM, "request parts");
   memset(r->parts + old, 0, (r->cap - old) * sizeof *r->parts);
   kv_part_t *p = &r->parts[r->nparts];
@@ -336,7 +322,7 @@ static int slice_part(pw_kv_t *kv, kv_req_t *r, uint32_t s, size_t c, uint64_t b
   kv_part_t *p = &r->parts[part];
   p->sparse = 1;
   if (r->is_pull) {
-    if (grow((void **)&p->from, &p->cap, n, sizeof *p->from) != PC_OK)
+    if (pc_mem_reserve((void **)&p->from, &p->cap, n, sizeof *p->from) != PC_OK)
       return pc_err_set(err, PC_ENOMEM, "pull of %zu keys", n);
     for (size_t j = 0; j < n; j++)
       p->from[j] = (uint32_t)(base + sl->from[c + j]);
