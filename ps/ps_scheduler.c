@@ -16,6 +16,7 @@
 
 #define SCHED_HWM 100000
 #define BARRIER_READY 1
+#define EVAL_TIMEOUT 600 /* s for worker 0 to fetch, save and evaluate the model */
 
 typedef enum { PH_REGISTER, PH_TRAIN, PH_STATS, PH_EVAL, PH_DONE } phase_t;
 
@@ -490,7 +491,7 @@ static int advance(sched_t *s, pc_err_t *err) {
   if (s->phase == PH_STATS && all_stats(s)) {
     send_to(s, &s->workers[0].id, PC_OP_EVALUATE, 0, NULL);
     s->phase = PH_EVAL;
-    s->phase_deadline = now + 600 + s->cfg->cluster.node_timeout;
+    s->phase_deadline = now + EVAL_TIMEOUT;
     PC_INFO("training finished; worker 0 saves the model and evaluates");
   } else if (s->phase == PH_STATS && now > s->phase_deadline) {
     char missing[1024];
@@ -503,9 +504,22 @@ static int advance(sched_t *s, pc_err_t *err) {
   if (s->phase == PH_EVAL && s->eval != NULL)
     s->phase = PH_DONE;
   else if (s->phase == PH_EVAL && now > s->phase_deadline)
-    return fail(s, err, "worker 0 did not report its evaluation within %.0f s",
-                s->phase_deadline - s->start);
+    return fail(s, err, "worker 0 did not report its evaluation within %d s", EVAL_TIMEOUT);
   return PC_OK;
+}
+
+/* A JSON string: paths and host names may hold quotes or backslashes. */
+static void json_str(FILE *f, const char *v) {
+  fputc('"', f);
+  for (const unsigned char *c = (const unsigned char *)v; *c; c++) {
+    if (*c == '"' || *c == '\\')
+      fprintf(f, "\\%c", *c);
+    else if (*c < 0x20)
+      fprintf(f, "\\u%04x", *c);
+    else
+      fputc(*c, f);
+  }
+  fputc('"', f);
 }
 
 static void json_num(FILE *f, const char *key, double v, const char *sep) {
@@ -525,8 +539,10 @@ static void write_train(sched_t *s, FILE *f) {
     samples += p->samples;
     total += p->total_samples;
     secs = p->seconds > secs ? p->seconds : secs;
-    fprintf(f, "    {\"rank\": %d, \"host\": \"%s\", \"samples\": %llu, \"max_inflight\": %u, ", i,
-            s->workers[i].host, (unsigned long long)p->total_samples, p->max_inflight);
+    fprintf(f, "    {\"rank\": %d, \"host\": ", i);
+    json_str(f, s->workers[i].host);
+    fprintf(f, ", \"samples\": %llu, \"max_inflight\": %u, ", (unsigned long long)p->total_samples,
+            p->max_inflight);
     json_num(f, "seconds", p->seconds, ", ");
     json_num(f, "last_epoch_loss", p->samples ? p->loss_sum / (double)p->samples : NAN, "}");
     fprintf(f, "%s\n", i + 1 < s->nworkers ? "," : "");
@@ -547,9 +563,11 @@ static void write_servers(sched_t *s, FILE *f) {
     kmin = k < kmin ? k : kmin;
     kmax = k > kmax ? k : kmax;
     ksum += k;
-    fprintf(f, "    {\"rank\": %d, \"host\": \"%s\", \"keys\": %llu, \"sparse_keys\": %llu, "
+    fprintf(f, "    {\"rank\": %d, \"host\": ", i);
+    json_str(f, s->servers[i].host);
+    fprintf(f, ", \"keys\": %llu, \"sparse_keys\": %llu, "
             "\"dense_keys\": %llu, \"bytes\": %llu, \"pushes\": %llu, \"pulls\": %llu, "
-            "\"pushes_rejected\": %llu, \"messages_dropped\": %llu}%s\n", i, s->servers[i].host,
+            "\"pushes_rejected\": %llu, \"messages_dropped\": %llu}%s\n",
             (unsigned long long)k, (unsigned long long)t->sparse_keys,
             (unsigned long long)t->dense_keys, (unsigned long long)t->bytes,
             (unsigned long long)t->pushes, (unsigned long long)t->pulls,
@@ -581,7 +599,9 @@ static int write_metrics(sched_t *s, pc_err_t *err) {
   write_train(s, f);
   write_servers(s, f);
   fprintf(f, "  \"messages_dropped_by_scheduler\": %llu,\n", (unsigned long long)s->drops.total);
-  fprintf(f, "  \"model\": \"%s\"\n}\n", e->model_path);
+  fprintf(f, "  \"model\": ");
+  json_str(f, e->model_path);
+  fprintf(f, "\n}\n");
   int bad = ferror(f);
   bad |= fclose(f) != 0;
   if (bad || rename(tmp, path) != 0)
@@ -666,15 +686,10 @@ static int step(sched_t *s, pc_err_t *err) {
 }
 
 static int finish(sched_t *s, pc_err_t *err) {
-  int rc = PC_OK;
   if (s->eval->error[0])
-    rc = fail(s, err, "worker 0 could not evaluate: %s", s->eval->error);
-  if (rc == PC_OK)
-    rc = write_metrics(s, err);
-  if (rc != PC_OK) {
-    broadcast_shutdown(s, err->msg, 1);
-    return rc;
-  }
+    return fail(s, err, "worker 0 could not evaluate: %s", s->eval->error);
+  if (write_metrics(s, err) != PC_OK)
+    return fail(s, err, "%s", err->msg);
   if (s->eval->n > 0)
     PC_INFO("test accuracy %.4f, log-loss %.4f, AUC %.4f on %llu examples", s->eval->accuracy,
             s->eval->logloss, s->eval->auc, (unsigned long long)s->eval->n);
