@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# The benchmark suite works (its figures are never asserted: tests assert
+# correctness, benchmarks report speed): the report computes medians,
+# same-run ratios and targets correctly and writes JSON rows; pb_kv drives
+# real server processes and prints its rows; pb_gen writes a data set that
+# parasol trains on.
+. "$(dirname "$0")/common.inc"
+BIN=$(dirname "$PARASOL")/bench
+# 1. The report: median of 3 and 4 values, ratio, met / not met, JSON.
+cat > "$WORK/rows" <<'ROWS'
+ROW raw_zmq_tcp_gbps@4MiB 4 GB/s
+ROW raw_zmq_tcp_gbps@4MiB 5 GB/s
+ROW raw_zmq_tcp_gbps@4MiB 3 GB/s
+ROW dense_pushpull_gbps@4MiB 3.5 GB/s
+ROW dense_pushpull_gbps@4MiB 3.0 GB/s
+ROW dense_pushpull_gbps@4MiB 4.0 GB/s
+ROW dense_pushpull_gbps@4MiB 3.6 GB/s
+ROW sparse_mkeys_s nan Mkeys/s
+ROW sparse_mkeys_s 16 Mkeys/s
+ROW a9a_seconds_to_0848 2.5 s
+ROWS
+"$SRC/bench/report.awk" -v json="$WORK/rows.json" -v machine=test "$WORK/rows" > "$WORK/report"
+cat "$WORK/report"
+grep -qE '^raw_zmq_tcp_gbps@4MiB +4 +3 - 5 \(3\)' "$WORK/report" || fail "median/min-max of 3"
+grep -qE '^dense_pushpull_gbps@4MiB +3.55 +3 - 4 \(4\)' "$WORK/report" || fail "median of 4"
+grep -qE '^dense_vs_raw_tcp@4MiB +0.887' "$WORK/report" || fail "same-run ratio"
+grep -qE '^dense push\+pull @4MiB >= 0.80 x raw ZeroMQ tcp +0.887 .* met$' "$WORK/report" || fail "met target"
+grep -qE '^sparse 100-key .* 16.0 .* met$' "$WORK/report" || fail "nan rows skipped in the median"
+grep -qE '^a9a to 0.848 .* 2.5 .* NOT MET$' "$WORK/report" || fail "unmet target"
+grep -qE '^bulk 1M-key .* n/a .* NOT MET$' "$WORK/report" || fail "missing figure shown as met"
+grep -q '{"name": "dense_pushpull_gbps@4MiB", "value": 3.55, "unit": "GB/s", "min": 3, "max": 4, "runs": 4}' \
+  "$WORK/rows.json" || fail "json row"
+[ "$(head -c1 "$WORK/rows.json")" = "[" ] && [ "$(tail -c2 "$WORK/rows.json" | head -c1)" = "]" ] ||
+  fail "json array"
+ok "report"
+# 2. pb_kv against real server processes: its 4 KiB rows, positive and finite.
+BENCH_ONLY=4KiB BENCH_REPS=1 BENCH_QUICK=1 timeout 120 "$BIN/pb_kv" "$PARASOL" bench/bench.yaml \
+  > "$WORK/kv" 2> "$WORK/kv.err" || { tail "$WORK/kv.err"; fail "pb_kv failed"; }
+for row in dense_pushpull_gbps@4KiB dense_pushpull_gbps_2x2@4KiB; do
+  v=$(sed -n "s/^ROW $row \([0-9.e+-]*\) GB\/s$/\1/p" "$WORK/kv")
+  assert_min "${v:-0}" 0.000001 "$row"
+done
+ok "pb_kv rows"
+# 3. pb_gen output is valid LIBSVM that parasol trains on.
+"$BIN/pb_gen" "$WORK/ctr.svm" --examples 3000 --features 5000 --nnz 10 --seed 3 2> "$WORK/gen.err" ||
+  fail "pb_gen failed"
+[ "$(wc -l < "$WORK/ctr.svm")" -eq 3000 ] || fail "pb_gen line count"
+launch_ok ctr --set data.train="$WORK/ctr.svm" --set model.features=5000 --set data.test="$WORK/ctr.svm" \
+  --set training.epochs=3 --set training.batch=100
+sps=$(json_num "$WORK/ctr/metrics.json" train samples_per_s)
+assert_min "$sps" 1 "samples/s"
+assert_min "$ACC" 0.6 "accuracy on the synthetic set"
+ok "pb_gen data trains: $ACC"
