@@ -113,7 +113,8 @@ static size_t pack_header(const pc_wire_hdr_t *h, uint8_t *buf) {
   return parasol__header__pack(&ph, buf);
 }
 
-/* The identity frame (ROUTER replies) and the packed header. */
+/* The identity frame (ROUTER replies) and the packed header; `more` is the
+ * header's flags (without ZMQ_SNDMORE when nothing follows it). */
 static int send_prologue(void *sock, zmq_msg_t *identity, const pc_wire_hdr_t *h, int more,
                          pc_err_t *err) {
   uint8_t hbuf[PC_WIRE_MAX_HEADER];
@@ -122,7 +123,7 @@ static int send_prologue(void *sock, zmq_msg_t *identity, const pc_wire_hdr_t *h
     zmq_msg_t id;
     zmq_msg_init(&id);
     zmq_msg_copy(&id, identity);
-    if (zmq_msg_send(&id, sock, more) < 0) {
+    if (zmq_msg_send(&id, sock, more | ZMQ_SNDMORE) < 0) { /* the header always follows */
       zmq_msg_close(&id);
       return zmq_fail(err, "zmq_msg_send(identity)");
     }
@@ -130,17 +131,24 @@ static int send_prologue(void *sock, zmq_msg_t *identity, const pc_wire_hdr_t *h
   return send_frame(sock, hbuf, hlen, more, err);
 }
 
+/* Frames after the last non-empty one are not sent: a push reply is a
+ * header alone. 0: header only, 1: keys, 2: values, 3: body. */
+static int last_frame(size_t klen, size_t vlen, size_t blen) {
+  return blen ? 3 : vlen ? 2 : klen ? 1 : 0;
+}
+
 int pc_wire_send(void *sock, zmq_msg_t *identity, const pc_wire_hdr_t *h, const uint64_t *keys,
                  const float *vals, size_t nvals, const void *body, size_t blen, int flags,
                  pc_err_t *err) {
-  int more = flags | ZMQ_SNDMORE;
-  int rc = send_prologue(sock, identity, h, more, err);
-  if (rc == PC_OK)
-    rc = send_frame(sock, keys, keys ? keys_in_frame(h) * sizeof *keys : 0, more, err);
-  if (rc == PC_OK)
-    rc = send_frame(sock, vals, vals ? nvals * sizeof *vals : 0, more, err);
-  if (rc == PC_OK)
-    rc = send_frame(sock, body, body ? blen : 0, flags, err);
+  size_t klen = keys ? keys_in_frame(h) * sizeof *keys : 0, vlen = vals ? nvals * sizeof *vals : 0;
+  int last = last_frame(klen, vlen, body ? blen : 0), more = flags | ZMQ_SNDMORE;
+  int rc = send_prologue(sock, identity, h, last > 0 ? more : flags, err);
+  if (rc == PC_OK && last >= 1)
+    rc = send_frame(sock, keys, klen, last > 1 ? more : flags, err);
+  if (rc == PC_OK && last >= 2)
+    rc = send_frame(sock, vals, vlen, last > 2 ? more : flags, err);
+  if (rc == PC_OK && last >= 3)
+    rc = send_frame(sock, body, blen, flags, err);
   return rc;
 }
 
@@ -160,20 +168,19 @@ static int send_bulk_frame(void *sock, const void *data, size_t len, pc_bufpool_
 int pc_wire_send_bulk(void *sock, zmq_msg_t *identity, const pc_wire_hdr_t *h,
                       const uint64_t *keys, size_t nkeys, float *vals, size_t nvals,
                       int vals_pooled, pc_bufpool_t *pool, int flags, pc_err_t *err) {
-  int more = flags | ZMQ_SNDMORE;
-  int rc = send_prologue(sock, identity, h, more, err);
-  if (rc == PC_OK)
-    rc = send_bulk_frame(sock, keys, keys ? nkeys * sizeof *keys : 0, pool, more, err);
-  if (rc == PC_OK && vals_pooled && vals != NULL) {
-    rc = send_pooled(sock, vals, nvals * sizeof *vals, more, err);
+  size_t klen = keys ? nkeys * sizeof *keys : 0, vlen = vals ? nvals * sizeof *vals : 0;
+  int last = last_frame(klen, vlen, 0), more = flags | ZMQ_SNDMORE;
+  int rc = send_prologue(sock, identity, h, last > 0 ? more : flags, err);
+  if (rc == PC_OK && last >= 1)
+    rc = send_bulk_frame(sock, keys, klen, pool, last > 1 ? more : flags, err);
+  if (rc == PC_OK && last >= 2 && vals_pooled) {
+    rc = send_pooled(sock, vals, vlen, flags, err);
     vals = NULL; /* taken over either way */
-  } else if (rc == PC_OK) {
-    rc = send_bulk_frame(sock, vals, vals ? nvals * sizeof *vals : 0, pool, more, err);
+  } else if (rc == PC_OK && last >= 2) {
+    rc = send_bulk_frame(sock, vals, vlen, pool, flags, err);
   }
   if (vals_pooled && vals != NULL)
     pc_bufpool_put(vals);
-  if (rc == PC_OK)
-    rc = send_frame(sock, NULL, 0, flags, err);
   return rc;
 }
 
@@ -350,9 +357,15 @@ int pc_wire_recv(void *sock, int router, pc_msg_t *m, int flags, pc_drop_t *d,
   memset(m, 0, sizeof *m);
   int nparts = 0;
   int rc = recv_frames(sock, router, m, flags, &nparts, err);
-  if (rc == PC_OK && nparts != 4 + (router ? 1 : 0))
-    rc = drop(d, PC_DROP_FRAMES, err, "%d frames, expected %d", nparts,
-              4 + (router ? 1 : 0));
+  int base = router ? 1 : 0;
+  if (rc == PC_OK && (nparts < 1 + base || nparts > 4 + base))
+    rc = drop(d, PC_DROP_FRAMES, err, "%d frames, expected %d to %d", nparts, 1 + base,
+              4 + base);
+  /* Omitted trailing frames are empty ones. */
+  for (int f = nparts - base; rc == PC_OK && f < 4; f++)
+    zmq_msg_init(&m->frames[f]);
+  if (rc == PC_OK)
+    nparts = 4 + base;
   if (rc == PC_OK)
     rc = unpack_header(m, d, err);
   if (rc == PC_OK)

@@ -1,5 +1,6 @@
-/* The wire codec. One message = exactly four ZeroMQ frames after any
- * ROUTER identity frame:
+/* The wire codec. One message = up to four ZeroMQ frames after any
+ * ROUTER identity frame (frames after the last non-empty one are omitted
+ * and read as empty):
  *   [header: packed parasol.Header] [keys: u64 LE x key_count]
  *   [values: f32 LE x key_count x vals_per_key] [body: packed control msg]
  * Bulk keys and values never pass through protobuf. Every received message
@@ -60,7 +61,7 @@ typedef enum pc_role {
 
 /* Why a received message was dropped. */
 typedef enum pc_drop {
-  PC_DROP_FRAMES = 0, /* not exactly 4 frames (+ identity) */
+  PC_DROP_FRAMES = 0, /* more than 4 frames (+ identity) */
   PC_DROP_HEADER,     /* header too large or not a Header */
   PC_DROP_VERSION,    /* another protocol version */
   PC_DROP_OP,         /* unknown op, or not one this node accepts */

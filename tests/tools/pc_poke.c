@@ -31,9 +31,9 @@ static int send_garbage(void *s) {
   uint8_t junk[200], hb[PC_WIRE_MAX_HEADER];
   uint64_t keys[2] = {1, 2};
   memset(junk, 0xa5, sizeof junk);
-  const void *f1[] = {junk};
-  size_t l1[] = {10};
-  send_raw(s, f1, l1, 1); /* frame count */
+  const void *f6[] = {junk, junk, junk, junk, junk, junk};
+  size_t l6[] = {10, 10, 10, 10, 10, 10};
+  send_raw(s, f6, l6, 6); /* frame count */
   const void *f4[] = {junk, "", "", ""};
   size_t l4[] = {sizeof junk, 0, 0, 0};
   send_raw(s, f4, l4, 4); /* header too big */

@@ -135,9 +135,10 @@ static void test_garbage_and_truncation(void **state) {
   pair_t *p = *state;
   uint8_t junk[64];
   memset(junk, 0xff, sizeof junk);
+  /* A lone frame is a header-only message; this one is garbage. */
   const void *f1[] = {junk};
   size_t l1[] = {sizeof junk};
-  expect_drop(p, f1, l1, 1, PC_DROP_FRAMES, "2 frames, expected 5");
+  expect_drop(p, f1, l1, 1, PC_DROP_HEADER, "not a Header");
   const void *f4[] = {junk, "", "", ""};
   size_t l4[] = {sizeof junk, 0, 0, 0};
   expect_drop(p, f4, l4, 4, PC_DROP_HEADER, "not a Header");
@@ -197,7 +198,7 @@ static void test_version_op_sizes_limits(void **state) {
   hl = header_bytes(hb, PC_WIRE_VERSION, PC_OP_PULL, 2, 0);
   const void *f5[] = {hb, keys, "", "", ""};
   size_t l5[] = {hl, sizeof keys, 0, 0, 0};
-  expect_drop(p, f5, l5, 5, PC_DROP_FRAMES, "6 frames, expected 5");
+  expect_drop(p, f5, l5, 5, PC_DROP_FRAMES, "6 frames, expected 2 to 5");
   /* After all that, a good message still goes through. */
   const void *fg[] = {hb, keys, "", ""};
   size_t lg[] = {hl, sizeof keys, 0, 0};
@@ -237,6 +238,47 @@ static void test_error_reply_without_payload(void **state) {
   ph.vals_per_key = 1;
   l[0] = parasol__header__pack(&ph, hb);
   expect_drop(p, f, l, 4, PC_DROP_SIZES, "values frame of 0 bytes");
+}
+
+/* Trailing empty frames are not sent, and a receiver treats missing ones
+ * as empty: a push reply is the header alone, a pull just header + keys. */
+static void test_trailing_frames_omitted(void **state) {
+  pair_t *p = *state;
+  pc_wire_hdr_t h;
+  pc_wire_hdr_init(&h, PC_OP_PUSH_REPLY, 5, pc_wire_sender(PC_ROLE_SERVER, 0));
+  assert_int_equal(pc_wire_send(p->dealer, NULL, &h, NULL, NULL, 0, NULL, 0, 0, NULL), PC_OK);
+  uint64_t keys[2] = {3, 4};
+  pc_wire_hdr_init(&h, PC_OP_PULL, 6, pc_wire_sender(PC_ROLE_WORKER, 0));
+  h.key_count = 2;
+  assert_int_equal(pc_wire_send(p->dealer, NULL, &h, keys, NULL, 0, NULL, 0, 0, NULL), PC_OK);
+  /* Frames as they travel: identity + header, then identity + header + keys. */
+  zmq_pollitem_t it = {p->router, 0, ZMQ_POLLIN, 0};
+  int want[2] = {2, 3};
+  for (int i = 0; i < 2; i++) {
+    assert_true(zmq_poll(&it, 1, 2000) == 1);
+    int n = 0, more = 1;
+    zmq_msg_t raw[5];
+    while (more && n < 5) {
+      zmq_msg_init(&raw[n]);
+      assert_true(zmq_msg_recv(&raw[n], p->router, 0) >= 0);
+      more = zmq_msg_more(&raw[n]);
+      n++;
+    }
+    assert_int_equal(n, want[i]);
+    for (int k = 0; k < n; k++)
+      zmq_msg_close(&raw[k]);
+  }
+  pc_wire_hdr_init(&h, PC_OP_PULL, 7, pc_wire_sender(PC_ROLE_WORKER, 0));
+  h.key_count = 2;
+  assert_int_equal(pc_wire_send(p->dealer, NULL, &h, keys, NULL, 0, NULL, 0, 0, NULL), PC_OK);
+  pc_msg_t m;
+  pc_drop_t why;
+  pc_err_t err;
+  assert_int_equal(recv_router(p, &m, &why, &err), PC_OK);
+  assert_int_equal(m.nkeys, 2);
+  assert_null(m.vals);
+  assert_int_equal(m.body_len, 0);
+  pc_msg_close(&m);
 }
 
 static void test_drop_counting(void **state) {
@@ -284,6 +326,7 @@ int main(void) {
       cmocka_unit_test(test_garbage_and_truncation),
       cmocka_unit_test(test_version_op_sizes_limits),
       cmocka_unit_test(test_error_reply_without_payload),
+      cmocka_unit_test(test_trailing_frames_omitted),
       cmocka_unit_test(test_drop_counting),
       cmocka_unit_test(test_shardmap_pb_round_trip),
   };
