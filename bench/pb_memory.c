@@ -17,9 +17,9 @@
  * a pipe.
  *
  * The sparse figures depend on the key count, not just the layout: the
- * table doubles at load factor 0.75, so bytes per key swing by up to 2x
- * between just after and just before a doubling. 10M keys fill a 2^24-slot
- * table to 0.60; the quick run's 2M fill a 2^22-slot one to 0.48. */
+ * table's load factor moves between a growth step and the next (see
+ * ps_store.c for the current rule), so the full run (10M keys) and the
+ * quick run (2M) need not agree. */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
