@@ -1,7 +1,5 @@
 #include "ps_store.h"
 
-#include "pc_hash.h"
-
 #include <assert.h>
 #include <inttypes.h>
 #include <math.h>
@@ -16,11 +14,11 @@
 #define STORE_HUGE ((size_t)2 << 20)
 
 /* A small first table: servers that own few sparse keys stay small, and
- * doubling amortises the rest. */
+ * geometric growth (x4/3) amortises the rest. */
 #define STORE_TABLE_MIN 1024
 
 /* Mixed into the key before hashing. The shard map places keys by
- * pc_hash_u64(key) too; salting keeps the table's slot bits unrelated to
+ * pc_hash_u64(key); salting keeps the table's slot bits unrelated to
  * that placement, whatever scheme it uses (with e.g. hash % S, an unsalted
  * table would reach only 1/S of its home slots on each server). */
 #define STORE_HASH_SALT 0x2545f4914f6cdd1dULL
@@ -45,22 +43,36 @@ typedef struct store_range {
   size_t off;          /* index of begin in the dense arrays */
 } store_range_t;
 
-/* Open addressing, linear probing, structure of arrays so a probe walks
- * only the 8-byte keys. PS_KEY_INVALID marks an empty slot; keys are never
- * deleted, so no tombstones. Empty slots keep w = 0 and state = 0. */
+/* Open addressing, Robin Hood linear probing, array of structs: a slot is
+ * one entry holding the key's hash, its weight and (AdaGrad) its state, so
+ * a probe step reads one cache line and an insert shift is one memmove.
+ * AdaGrad entries are {uint64_t h; float w; float s;}, 16 bytes; SGD
+ * entries are {uint64_t h; float w;} packed into 12 bytes (see
+ * STORE_SGD_ENTRY). The h field holds store_hash(key), not the key: the
+ * hash is a bijection (store_unhash gives the key back), and with it at
+ * hand a probe learns any entry's home slot with one multiply, which Robin
+ * Hood needs at every step. h == 0 marks an empty slot (only the reserved
+ * PS_KEY_INVALID hashes to 0), so fresh zeroed memory is an empty table.
+ * Keys are never deleted, so no tombstones. */
 typedef struct store_table {
-  uint64_t *keys;
-  float *w;
-  float *s; /* NULL for SGD */
-  size_t cap; /* power of two */
+  unsigned char *e; /* cap entries of esz bytes */
+  size_t esz;       /* STORE_ADA_ENTRY or STORE_SGD_ENTRY */
+  size_t cap;       /* any size >= STORE_TABLE_MIN */
   size_t count;
   store_buf_t buf;
 } store_table_t;
 
+/* Entry sizes. Entry fields: h at byte 0, w at 8, s at 12 (AdaGrad only).
+ * SGD packs to 12 bytes (18 bytes per key at the lowest load, against 24
+ * for a padded 16): x86-64 and arm64 load unaligned 8-byte words at full
+ * speed, and at most 2 in 16 entries straddle a cache line. The speed of
+ * 12 against 16 has not been benchmarked (no SGD sparse benchmark yet). */
+#define STORE_ADA_ENTRY ((size_t)16)
+#define STORE_SGD_ENTRY ((size_t)12)
+
 struct ps_store {
   ps_optim_t optim;
   int slots;         /* state floats per key (0 or 1) */
-  size_t slot_bytes; /* table bytes per slot: key + weight + state */
   store_range_t *ranges; /* sorted by begin, disjoint */
   size_t nranges;
   float *dw, *ds; /* dense weights and state (ds NULL for SGD) */
@@ -126,45 +138,115 @@ static void buf_free(store_buf_t *b) {
 
 /* ---- hash table -------------------------------------------------------- */
 
+/* Forced inline where the entry size must be a constant in the hot loops:
+ * each loop is written once over `esz` and instantiated per optimizer. */
+#define STORE_INLINE static inline __attribute__((always_inline))
+
+/* Load factor at most 0.9, and growth by 4/3: right after a growth step the
+ * load is 0.9 * 3/4 = 0.675, so it stays within [0.675, 0.9] and AdaGrad's
+ * 16-byte slots cost at most 16 / 0.675 = 23.7 bytes per key. (Doubling at
+ * 0.75 cycled 0.375..0.75, i.e. 21-43 bytes per key.) */
 static size_t table_max_keys(size_t cap) {
-  return cap - cap / 4; /* load factor 0.75 */
+  return cap - cap / 10;
 }
 
-static int table_init(store_table_t *t, size_t cap, size_t slot_bytes, int slots,
-                      pc_err_t *err) {
-  if (cap > SIZE_MAX / slot_bytes)
+static size_t table_next_cap(size_t cap) {
+  return cap + (cap + 2) / 3;
+}
+
+/* The table hash, a bijection on 64 bits: the splitmix64 step applied to
+ * the salted key, exactly pc_hash_u64(key ^ STORE_HASH_SALT). Inlined here
+ * with its inverse because the table stores the hash in place of the key
+ * (see store_table_t). */
+static inline uint64_t store_mix(uint64_t key) {
+  uint64_t z = (key ^ STORE_HASH_SALT) + 0x9e3779b97f4a7c15ULL;
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+  return z ^ (z >> 31);
+}
+
+/* Inverse of store_mix: undo each step in reverse (the multipliers'
+ * inverses mod 2^64; x ^= x >> k is undone by x ^= x >> k ^ x >> 2k ...). */
+static inline uint64_t store_unmix(uint64_t z) {
+  z ^= (z >> 31) ^ (z >> 62);
+  z *= 0x319642b2d24d8ec3ULL;
+  z ^= (z >> 27) ^ (z >> 54);
+  z *= 0x96de1b173f119089ULL;
+  z ^= (z >> 30) ^ (z >> 60);
+  return (z - 0x9e3779b97f4a7c15ULL) ^ STORE_HASH_SALT;
+}
+
+/* store_mix(PS_KEY_INVALID): the stored form is the mix xor this, so that
+ * the never-stored key reads as 0 and zeroed memory is all empty slots. */
+#define STORE_MIX_INVALID 0xef06a7495024a0fdULL
+
+static inline uint64_t store_hash(uint64_t key) {
+  return store_mix(key) ^ STORE_MIX_INVALID;
+}
+
+static inline uint64_t store_unhash(uint64_t h) {
+  return store_unmix(h ^ STORE_MIX_INVALID);
+}
+
+/* Home slot of stored hash h: mix * cap / 2^64 ("fastrange"), so cap need
+ * not be a power of two. Uses the mix's high bits, as well mixed as its
+ * low. */
+static inline size_t store_slot(uint64_t h, size_t cap) {
+  return (size_t)(((unsigned __int128)(h ^ STORE_MIX_INVALID) * cap) >> 64);
+}
+
+/* How far the entry with stored hash h sits past its home when at slot i. */
+static inline size_t store_disp(uint64_t h, size_t i, size_t cap) {
+  size_t home = store_slot(h, cap);
+  return i >= home ? i - home : i + cap - home;
+}
+
+/* Entry fields. memcpy keeps the 12-byte SGD entries' unaligned hash loads
+ * defined; it compiles to one load or store. */
+STORE_INLINE unsigned char *ent(const store_table_t *t, size_t esz, size_t i) {
+  return t->e + i * esz;
+}
+
+STORE_INLINE uint64_t ent_h(const store_table_t *t, size_t esz, size_t i) {
+  uint64_t h;
+  memcpy(&h, ent(t, esz, i), sizeof h);
+  return h;
+}
+
+STORE_INLINE float *ent_w(const store_table_t *t, size_t esz, size_t i) {
+  return (float *)(void *)(ent(t, esz, i) + 8);
+}
+
+STORE_INLINE float *ent_s(const store_table_t *t, size_t esz, size_t i) {
+  return (float *)(void *)(ent(t, esz, i) + 12);
+}
+
+static int table_init(store_table_t *t, size_t cap, size_t esz, pc_err_t *err) {
+  if (cap > SIZE_MAX / esz)
     return pc_err_set(err, PC_ENOMEM, "hash table of %zu slots is too large", cap);
   store_buf_t buf;
-  if (buf_alloc(&buf, cap * slot_bytes) != PC_OK)
+  if (buf_alloc(&buf, cap * esz) != PC_OK)
     return pc_err_set(err, PC_ENOMEM, "hash table of %zu slots (%zu bytes): out of memory",
-                      cap, cap * slot_bytes);
-  char *p = buf.p;
+                      cap, cap * esz);
   memset(t, 0, sizeof *t);
-  t->keys = (uint64_t *)p;
-  t->w = (float *)(p + cap * sizeof(uint64_t));
-  t->s = slots > 0 ? t->w + cap : NULL;
+  t->e = buf.p; /* zeroed: every slot empty */
+  t->esz = esz;
   t->cap = cap;
   t->buf = buf;
-  memset(t->keys, 0xff, cap * sizeof(uint64_t)); /* all PS_KEY_INVALID */
   return PC_OK;
-}
-
-/* pc_hash_u64 is an out-of-line call; at 10M keys it measured no slower
- * than an inlined copy, since each key's cost is a cache miss. */
-static inline size_t store_home(const store_table_t *t, uint64_t key) {
-  return (size_t)pc_hash_u64(key ^ STORE_HASH_SALT) & (t->cap - 1);
 }
 
 /* Start loading the home slot of key (a hint; never faults). Forced inline:
  * GCC otherwise keeps it out of line, judges a function of prefetches alone
- * free of side effects, and deletes every call to it. */
-static inline __attribute__((always_inline)) void table_prefetch(const store_table_t *t,
-                                                                   uint64_t key) {
-  size_t i = store_home(t, key);
-  __builtin_prefetch(&t->keys[i], 1);
-  __builtin_prefetch(&t->w[i], 1);
-  if (t->s != NULL)
-    __builtin_prefetch(&t->s[i], 1);
+ * free of side effects, and deletes every call to it. At load 0.9 a key sits
+ * on average 1-5 slots past its home, so the cache line after the home
+ * one is asked for too (home line only measured slower end to end; a
+ * third line made no measurable difference). */
+STORE_INLINE void table_prefetch(const store_table_t *t, size_t esz, uint64_t key) {
+  size_t i = store_slot(store_hash(key), t->cap);
+  size_t next = i + 64 / esz;
+  __builtin_prefetch(ent(t, esz, i), 1);
+  __builtin_prefetch(ent(t, esz, next < t->cap ? next : i), 1);
 }
 
 /* Keys below the returned index get a prefetch STORE_PREFETCH_AHEAD ahead. */
@@ -174,57 +256,128 @@ static inline size_t prefetch_end(const store_table_t *t, size_t n) {
   return n - STORE_PREFETCH_AHEAD;
 }
 
-static size_t table_find(const store_table_t *t, uint64_t key) {
-  size_t mask = t->cap - 1;
-  size_t i = store_home(t, key);
-  /* Terminates: the load factor keeps at least one slot empty. */
-  while (t->keys[i] != key && t->keys[i] != PS_KEY_INVALID)
-    i = (i + 1) & mask;
-  return i;
+/* Robin Hood invariant: along the probe sequence, entries sit in order of
+ * home slot, so a key at distance d from its home is never past an entry
+ * that is closer than d to its own home (that entry would have been moved
+ * on for it). Returns 1 and the slot of h when present; else 0 and the slot
+ * where h belongs. Terminates: the load factor keeps slots empty. */
+STORE_INLINE int table_seek(const store_table_t *t, size_t esz, uint64_t h, size_t *slot) {
+  size_t cap = t->cap;
+  size_t i = store_slot(h, cap);
+  for (size_t d = 0;; d++) {
+    uint64_t e = ent_h(t, esz, i);
+    if (e == h) {
+      *slot = i;
+      return 1;
+    }
+    if (e == 0 || store_disp(e, i, cap) < d) {
+      *slot = i;
+      return 0;
+    }
+    i = i + 1 == cap ? 0 : i + 1;
+  }
+}
+
+/* Slot of key, or SIZE_MAX when absent. */
+STORE_INLINE size_t table_find(const store_table_t *t, size_t esz, uint64_t key) {
+  size_t i;
+  return table_seek(t, esz, store_hash(key), &i) ? i : SIZE_MAX;
+}
+
+/* Move n entries [from, from + n) one place up (no wrap inside the block). */
+STORE_INLINE void table_move(store_table_t *t, size_t esz, size_t from, size_t n) {
+  memmove(ent(t, esz, from + 1), ent(t, esz, from), n * esz);
+}
+
+/* Free slot i: shift the run from i up to the next empty slot one place on.
+ * Every moved entry gets one further from its home, which keeps them in
+ * home order (the Robin Hood swap chain, done as one block move). */
+STORE_INLINE void table_open(store_table_t *t, size_t esz, size_t i) {
+  size_t j = i;
+  while (ent_h(t, esz, j) != 0)
+    j = j + 1 == t->cap ? 0 : j + 1;
+  if (j >= i) {
+    table_move(t, esz, i, j - i);
+    return;
+  }
+  /* The run wraps past the end: move its head, carry the last slot over
+   * to slot 0, then move the tail. */
+  size_t last = t->cap - 1;
+  table_move(t, esz, 0, j);
+  memcpy(ent(t, esz, 0), ent(t, esz, last), esz);
+  table_move(t, esz, i, last - i);
+}
+
+/* Put the new stored hash h at slot i (from table_seek), with w = 0 and,
+ * for AdaGrad entries, state = init. */
+STORE_INLINE void table_insert_at(store_table_t *t, size_t esz, size_t i, uint64_t h,
+                                  float init) {
+  assert(t->count < table_max_keys(t->cap));
+  if (ent_h(t, esz, i) != 0)
+    table_open(t, esz, i);
+  unsigned char *p = ent(t, esz, i);
+  memcpy(p, &h, sizeof h);
+  *ent_w(t, esz, i) = 0.0f;
+  if (esz == STORE_ADA_ENTRY)
+    *ent_s(t, esz, i) = init;
+  t->count++;
 }
 
 /* Slot of key, inserted with w = 0 and state = init when new. The caller
  * has reserved room, so this never grows the table. */
-static inline size_t table_upsert(store_table_t *t, uint64_t key, float init) {
-  size_t i = table_find(t, key);
-  if (t->keys[i] == PS_KEY_INVALID) {
-    assert(t->count < table_max_keys(t->cap));
-    t->keys[i] = key;
-    if (t->s != NULL)
-      t->s[i] = init;
-    t->count++;
-  }
+STORE_INLINE size_t table_upsert(store_table_t *t, size_t esz, uint64_t key, float init) {
+  uint64_t h = store_hash(key);
+  size_t i;
+  if (!table_seek(t, esz, h, &i))
+    table_insert_at(t, esz, i, h, init);
   return i;
 }
 
-/* Move every entry into a fresh table of new_cap slots. Keys are distinct,
- * so each goes to the first empty slot from its home. */
+/* Move every entry of ot into the empty table nt. Slot order is nearly
+ * home order in nt too, so most entries belong right after the entry
+ * placed before them: when the last one placed, at slot p with home hp,
+ * ends its run (p + 1 empty) and hp <= home <= p, slots hp..p all hold
+ * homes <= hp, and table_seek would walk exactly to p + 1. Skipping that
+ * walk makes the copy O(1) per entry instead of O(run length). */
+STORE_INLINE void table_copy(store_table_t *nt, const store_table_t *ot, size_t esz) {
+  size_t p = SIZE_MAX, hp = 0; /* slot and home of the last entry placed */
+  for (size_t i = 0; i < ot->cap; i++) {
+    uint64_t h = ent_h(ot, esz, i);
+    if (h == 0)
+      continue;
+    size_t home = store_slot(h, nt->cap);
+    size_t j;
+    if (p != SIZE_MAX && hp <= home && home <= p && p + 1 < nt->cap &&
+        ent_h(nt, esz, p + 1) == 0) {
+      j = p + 1;
+    } else {
+      int found = table_seek(nt, esz, h, &j);
+      assert(!found); /* keys are distinct */
+      (void)found;
+    }
+    table_insert_at(nt, esz, j, h, 0.0f);
+    memcpy(ent(nt, esz, j), ent(ot, esz, i), esz);
+    p = j;
+    hp = home;
+  }
+}
+
 static int table_rehash(ps_store_t *s, size_t new_cap, pc_err_t *err) {
   store_table_t nt;
-  int rc = table_init(&nt, new_cap, s->slot_bytes, s->slots, err);
+  int rc = table_init(&nt, new_cap, s->tab.esz, err);
   if (rc != PC_OK)
     return rc;
-  const store_table_t *ot = &s->tab;
-  size_t mask = new_cap - 1;
-  for (size_t i = 0; i < ot->cap; i++) {
-    uint64_t k = ot->keys[i];
-    if (k == PS_KEY_INVALID)
-      continue;
-    size_t j = store_home(&nt, k);
-    while (nt.keys[j] != PS_KEY_INVALID)
-      j = (j + 1) & mask;
-    nt.keys[j] = k;
-    nt.w[j] = ot->w[i];
-    if (nt.s != NULL)
-      nt.s[j] = ot->s[i];
-  }
-  nt.count = ot->count;
+  if (s->tab.esz == STORE_ADA_ENTRY)
+    table_copy(&nt, &s->tab, STORE_ADA_ENTRY);
+  else
+    table_copy(&nt, &s->tab, STORE_SGD_ENTRY);
   buf_free(&s->tab.buf);
   s->tab = nt;
   return PC_OK;
 }
 
-/* Make room for `extra` more keys, doubling as often as needed. */
+/* Make room for `extra` more keys, growing by 4/3 as often as needed: each
+ * step lands the load at >= 0.675 (see table_max_keys). */
 static int table_reserve(ps_store_t *s, size_t extra, pc_err_t *err) {
   size_t count = s->tab.count;
   if (extra <= table_max_keys(s->tab.cap) - count)
@@ -234,9 +387,9 @@ static int table_reserve(ps_store_t *s, size_t extra, pc_err_t *err) {
   size_t need = count + extra;
   size_t cap = s->tab.cap;
   while (table_max_keys(cap) < need) {
-    if (cap > SIZE_MAX / 2 / s->slot_bytes)
+    if (cap > SIZE_MAX / 2 / s->tab.esz)
       return pc_err_set(err, PC_ENOMEM, "hash table for %zu keys is too large", need);
-    cap *= 2;
+    cap = table_next_cap(cap);
   }
   return table_rehash(s, cap, err);
 }
@@ -340,12 +493,12 @@ int ps_store_new(ps_store_t **out, const ps_optim_t *optim, const ps_store_range
     return pc_err_set(err, PC_ENOMEM, "allocating the store: out of memory");
   s->optim = *optim;
   s->slots = ps_optim_state_slots(optim);
-  s->slot_bytes = sizeof(uint64_t) + sizeof(float) * (size_t)(1 + s->slots);
   int rc = store_set_ranges(s, ranges, nranges, err);
   if (rc == PC_OK)
     rc = store_alloc_dense(s, err);
   if (rc == PC_OK)
-    rc = table_init(&s->tab, STORE_TABLE_MIN, s->slot_bytes, s->slots, err);
+    rc = table_init(&s->tab, STORE_TABLE_MIN, s->slots > 0 ? STORE_ADA_ENTRY : STORE_SGD_ENTRY,
+                    err);
   if (rc != PC_OK) {
     ps_store_destroy(&s);
     return rc;
@@ -365,14 +518,13 @@ void ps_store_destroy(ps_store_t **sp) {
   *sp = NULL;
 }
 
-int ps_store_pull(ps_store_t *s, const uint64_t *keys, size_t n, float *out) {
-  if (s == NULL || (n > 0 && (keys == NULL || out == NULL)))
-    return PC_EINVAL;
+STORE_INLINE int pull_keys(const ps_store_t *s, size_t esz, const uint64_t *keys, size_t n,
+                           float *out) {
   const store_table_t *t = &s->tab;
   size_t pf = prefetch_end(t, n);
   for (size_t i = 0; i < n; i++) {
     if (i < pf)
-      table_prefetch(t, keys[i + STORE_PREFETCH_AHEAD]);
+      table_prefetch(t, esz, keys[i + STORE_PREFETCH_AHEAD]);
     uint64_t k = keys[i];
     if (k == PS_KEY_INVALID)
       return PC_EINVAL;
@@ -381,10 +533,18 @@ int ps_store_pull(ps_store_t *s, const uint64_t *keys, size_t n, float *out) {
       out[i] = s->dw[d];
       continue;
     }
-    size_t j = table_find(t, k);
-    out[i] = t->keys[j] == k ? t->w[j] : 0.0f;
+    size_t j = table_find(t, esz, k);
+    out[i] = j != SIZE_MAX ? *ent_w(t, esz, j) : 0.0f;
   }
   return PC_OK;
+}
+
+int ps_store_pull(ps_store_t *s, const uint64_t *keys, size_t n, float *out) {
+  if (s == NULL || (n > 0 && (keys == NULL || out == NULL)))
+    return PC_EINVAL;
+  if (s->tab.esz == STORE_ADA_ENTRY)
+    return pull_keys(s, STORE_ADA_ENTRY, keys, n, out);
+  return pull_keys(s, STORE_SGD_ENTRY, keys, n, out);
 }
 
 /* Everything that can refuse a push, checked before anything changes. */
@@ -408,19 +568,26 @@ static int push_check(ps_store_t *s, const uint64_t *keys, const float *grads, s
  * unchanged. Only when the push could overflow the current table are the
  * new keys counted (duplicates among them over-count, which only grows
  * early). */
-static int push_reserve(ps_store_t *s, const uint64_t *keys, size_t n, pc_err_t *err) {
-  if (n <= table_max_keys(s->tab.cap) - s->tab.count)
-    return PC_OK;
+STORE_INLINE size_t count_fresh(const ps_store_t *s, size_t esz, const uint64_t *keys,
+                                size_t n) {
   size_t fresh = 0;
   size_t pf = prefetch_end(&s->tab, n);
   for (size_t i = 0; i < n; i++) {
     if (i < pf)
-      table_prefetch(&s->tab, keys[i + STORE_PREFETCH_AHEAD]);
+      table_prefetch(&s->tab, esz, keys[i + STORE_PREFETCH_AHEAD]);
     if (dense_index(s, keys[i]) != SIZE_MAX)
       continue;
-    if (s->tab.keys[table_find(&s->tab, keys[i])] == PS_KEY_INVALID)
+    if (table_find(&s->tab, esz, keys[i]) == SIZE_MAX)
       fresh++;
   }
+  return fresh;
+}
+
+static int push_reserve(ps_store_t *s, const uint64_t *keys, size_t n, pc_err_t *err) {
+  if (n <= table_max_keys(s->tab.cap) - s->tab.count)
+    return PC_OK;
+  size_t fresh = s->tab.esz == STORE_ADA_ENTRY ? count_fresh(s, STORE_ADA_ENTRY, keys, n)
+                                               : count_fresh(s, STORE_SGD_ENTRY, keys, n);
   return table_reserve(s, fresh, err);
 }
 
@@ -430,9 +597,11 @@ static void push_sgd(ps_store_t *s, const uint64_t *keys, const float *grads, si
   size_t pf = prefetch_end(t, n);
   for (size_t i = 0; i < n; i++) {
     if (i < pf)
-      table_prefetch(t, keys[i + STORE_PREFETCH_AHEAD]);
+      table_prefetch(t, STORE_SGD_ENTRY, keys[i + STORE_PREFETCH_AHEAD]);
     size_t d = dense_index(s, keys[i]);
-    float *w = d != SIZE_MAX ? &s->dw[d] : &t->w[table_upsert(t, keys[i], 0.0f)];
+    float *w = d != SIZE_MAX ? &s->dw[d]
+                             : ent_w(t, STORE_SGD_ENTRY,
+                                     table_upsert(t, STORE_SGD_ENTRY, keys[i], 0.0f));
     ps_optim_sgd_step(w, grads[i], lr, l2);
   }
 }
@@ -444,16 +613,16 @@ static void push_adagrad(ps_store_t *s, const uint64_t *keys, const float *grads
   size_t pf = prefetch_end(t, n);
   for (size_t i = 0; i < n; i++) {
     if (i < pf)
-      table_prefetch(t, keys[i + STORE_PREFETCH_AHEAD]);
+      table_prefetch(t, STORE_ADA_ENTRY, keys[i + STORE_PREFETCH_AHEAD]);
     size_t d = dense_index(s, keys[i]);
     float *w, *st;
     if (d != SIZE_MAX) {
       w = &s->dw[d];
       st = &s->ds[d];
     } else {
-      size_t j = table_upsert(t, keys[i], init);
-      w = &t->w[j];
-      st = &t->s[j];
+      size_t j = table_upsert(t, STORE_ADA_ENTRY, keys[i], init);
+      w = ent_w(t, STORE_ADA_ENTRY, j);
+      st = ent_s(t, STORE_ADA_ENTRY, j);
     }
     ps_optim_adagrad_step(w, st, grads[i], lr, l2, eps);
   }
@@ -484,17 +653,11 @@ void ps_store_stats(const ps_store_t *s, ps_store_stats_t *out) {
   out->sparse_keys = s->tab.count;
   out->dense_keys = s->ndense;
   out->sparse_capacity = s->tab.cap;
-  out->bytes = (uint64_t)s->tab.cap * s->slot_bytes +
+  out->bytes = (uint64_t)s->tab.cap * s->tab.esz +
                (uint64_t)s->ndense * sizeof(float) * (uint64_t)(1 + s->slots);
   out->pushes_rejected = s->pushes_rejected;
 }
 
-static void iter_emit(const ps_store_t *s, float *w, float *state, const float *ws,
-                      const float *ss, size_t i) {
-  *w = ws[i];
-  if (state != NULL)
-    *state = s->slots > 0 ? ss[i] : 0.0f;
-}
 
 int ps_store_iter_next(const ps_store_t *s, ps_store_iter_t *it, uint64_t *key, float *w,
                        float *state) {
@@ -502,7 +665,10 @@ int ps_store_iter_next(const ps_store_t *s, ps_store_iter_t *it, uint64_t *key, 
     const store_range_t *r = &s->ranges[it->range];
     if (it->pos < r->end - r->begin) {
       *key = r->begin + it->pos;
-      iter_emit(s, w, state, s->dw, s->ds, r->off + (size_t)it->pos);
+      size_t d = r->off + (size_t)it->pos;
+      *w = s->dw[d];
+      if (state != NULL)
+        *state = s->slots > 0 ? s->ds[d] : 0.0f;
       it->pos++;
       return 1;
     }
@@ -511,9 +677,13 @@ int ps_store_iter_next(const ps_store_t *s, ps_store_iter_t *it, uint64_t *key, 
   }
   const store_table_t *t = &s->tab;
   for (; it->pos < t->cap; it->pos++) {
-    if (t->keys[it->pos] != PS_KEY_INVALID) {
-      *key = t->keys[it->pos];
-      iter_emit(s, w, state, t->w, t->s, (size_t)it->pos);
+    size_t i = (size_t)it->pos;
+    uint64_t h = ent_h(t, t->esz, i);
+    if (h != 0) {
+      *key = store_unhash(h);
+      *w = *ent_w(t, t->esz, i);
+      if (state != NULL)
+        *state = t->esz == STORE_ADA_ENTRY ? *ent_s(t, t->esz, i) : 0.0f;
       it->pos++;
       return 1;
     }
