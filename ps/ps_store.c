@@ -80,6 +80,10 @@ struct ps_store {
   store_buf_t dense_buf;
   store_table_t tab;
   uint64_t pushes_rejected;
+  /* Scratch for pushes larger than the table's free room (see
+   * push_undoable): grown as needed, reused across pushes. */
+  union store_scratch *scratch;
+  size_t scratch_cap;
 };
 
 /* ---- memory ---------------------------------------------------------- */
@@ -513,6 +517,7 @@ void ps_store_destroy(ps_store_t **sp) {
   ps_store_t *s = *sp;
   buf_free(&s->tab.buf);
   buf_free(&s->dense_buf);
+  free(s->scratch);
   free(s->ranges);
   free(s);
   *sp = NULL;
@@ -564,10 +569,9 @@ static int push_check(ps_store_t *s, const uint64_t *keys, const float *grads, s
   return PC_OK;
 }
 
-/* Grow the table before applying, so a failed allocation leaves the store
- * unchanged. Only when the push could overflow the current table are the
- * new keys counted (duplicates among them over-count, which only grows
- * early). */
+/* Without scratch memory (see push_undoable), a push that could overflow
+ * the table counts its new keys first and grows the table before applying
+ * anything (duplicates among them over-count, which only grows early). */
 STORE_INLINE size_t count_fresh(const ps_store_t *s, size_t esz, const uint64_t *keys,
                                 size_t n) {
   size_t fresh = 0;
@@ -584,11 +588,123 @@ STORE_INLINE size_t count_fresh(const ps_store_t *s, size_t esz, const uint64_t 
 }
 
 static int push_reserve(ps_store_t *s, const uint64_t *keys, size_t n, pc_err_t *err) {
-  if (n <= table_max_keys(s->tab.cap) - s->tab.count)
-    return PC_OK;
   size_t fresh = s->tab.esz == STORE_ADA_ENTRY ? count_fresh(s, STORE_ADA_ENTRY, keys, n)
                                                : count_fresh(s, STORE_SGD_ENTRY, keys, n);
   return table_reserve(s, fresh, err);
+}
+
+/* One optimizer step on weight w (and state st for AdaGrad entries). */
+STORE_INLINE void push_step(const ps_optim_t *o, size_t esz, float *w, float *st, float g) {
+  if (esz == STORE_ADA_ENTRY)
+    ps_optim_adagrad_step(w, st, g, o->lr, o->l2, o->eps);
+  else
+    ps_optim_sgd_step(w, g, o->lr, o->l2);
+}
+
+/* One scratch item per pushed key: either an undo record for a key that
+ * was updated in place, or the push index of a new key. */
+typedef union store_scratch {
+  struct {
+    size_t at; /* table slot, or dense index | STORE_DENSE_BIT */
+    float w, s; /* values before the update */
+  } undo;
+  size_t idx;
+} store_scratch_t;
+
+/* Never set in a table slot or dense index (both are far below SIZE_MAX / 2). */
+#define STORE_DENSE_BIT (~(SIZE_MAX >> 1))
+
+/* A push larger than the table's free room, with one lookup per key. The
+ * first pass updates every key already present (dense or in the table)
+ * where it is, logging its old values, and sets the new keys aside, in
+ * order. Only then is it known how many keys are new (duplicates among
+ * them over-count, which only grows early): the table grows if needed, and
+ * if that allocation fails the log is undone in reverse, so the store is
+ * left exactly as it was. Then the new keys are inserted and updated in
+ * push order. Updates of different keys commute, and all occurrences of
+ * one key are either all present or all new, so each key still sees its
+ * gradients in push order. x holds n items: the log grows up from x[0],
+ * the new keys' indices down from x[n - 1] (together they are i items
+ * after i keys, so they never meet). */
+STORE_INLINE int push_undoable(ps_store_t *s, size_t esz, const uint64_t *keys,
+                               const float *grads, size_t n, store_scratch_t *x,
+                               pc_err_t *err) {
+  store_table_t *t = &s->tab;
+  const ps_optim_t o = s->optim; /* a local copy: weight stores cannot alias it */
+  size_t nu = 0, nf = n;
+  size_t pf = prefetch_end(t, n);
+  for (size_t i = 0; i < n; i++) {
+    if (i < pf)
+      table_prefetch(t, esz, keys[i + STORE_PREFETCH_AHEAD]);
+    size_t d = dense_index(s, keys[i]);
+    float *w, *st = NULL;
+    size_t at;
+    if (d != SIZE_MAX) {
+      w = &s->dw[d];
+      if (esz == STORE_ADA_ENTRY)
+        st = &s->ds[d];
+      at = d | STORE_DENSE_BIT;
+    } else {
+      size_t j = table_find(t, esz, keys[i]);
+      if (j == SIZE_MAX) {
+        x[--nf].idx = i;
+        continue;
+      }
+      w = ent_w(t, esz, j);
+      if (esz == STORE_ADA_ENTRY)
+        st = ent_s(t, esz, j);
+      at = j;
+    }
+    x[nu].undo.at = at;
+    x[nu].undo.w = *w;
+    x[nu].undo.s = st != NULL ? *st : 0.0f;
+    nu++;
+    push_step(&o, esz, w, st, grads[i]);
+  }
+  int rc = table_reserve(s, n - nf, err);
+  if (rc != PC_OK) {
+    while (nu-- > 0) {
+      size_t at = x[nu].undo.at;
+      if (at & STORE_DENSE_BIT) {
+        at &= ~STORE_DENSE_BIT;
+        s->dw[at] = x[nu].undo.w;
+        if (esz == STORE_ADA_ENTRY)
+          s->ds[at] = x[nu].undo.s;
+      } else {
+        *ent_w(t, esz, at) = x[nu].undo.w;
+        if (esz == STORE_ADA_ENTRY)
+          *ent_s(t, esz, at) = x[nu].undo.s;
+      }
+    }
+    return rc;
+  }
+  /* New keys, first one at x[n - 1]. A growth may have moved every entry:
+   * nothing logged is used from here on. */
+  size_t m = n - nf;
+  pf = prefetch_end(t, m);
+  for (size_t j = 0; j < m; j++) {
+    if (j < pf)
+      table_prefetch(t, esz, keys[x[n - 1 - (j + STORE_PREFETCH_AHEAD)].idx]);
+    size_t i = x[n - 1 - j].idx;
+    size_t k = table_upsert(t, esz, keys[i], o.init_accum);
+    push_step(&o, esz, ent_w(t, esz, k), esz == STORE_ADA_ENTRY ? ent_s(t, esz, k) : NULL,
+              grads[i]);
+  }
+  return PC_OK;
+}
+
+/* Scratch for n items, or NULL when it cannot be had. */
+static store_scratch_t *push_scratch(ps_store_t *s, size_t n) {
+  if (n > s->scratch_cap) {
+    if (n > SIZE_MAX / sizeof(store_scratch_t))
+      return NULL;
+    store_scratch_t *p = realloc(s->scratch, n * sizeof *p);
+    if (p == NULL)
+      return NULL;
+    s->scratch = p;
+    s->scratch_cap = n;
+  }
+  return s->scratch;
 }
 
 static void push_sgd(ps_store_t *s, const uint64_t *keys, const float *grads, size_t n) {
@@ -633,10 +749,19 @@ int ps_store_push(ps_store_t *s, const uint64_t *keys, const float *grads, size_
   if (s == NULL || (n > 0 && (keys == NULL || grads == NULL)))
     return pc_err_set(err, PC_EINVAL, "ps_store_push: NULL argument");
   int rc = push_check(s, keys, grads, n, err);
-  if (rc == PC_OK)
-    rc = push_reserve(s, keys, n, err);
   if (rc != PC_OK)
     return rc;
+  /* Room for every key as a new one: apply straight away. */
+  if (n > table_max_keys(s->tab.cap) - s->tab.count) {
+    store_scratch_t *x = push_scratch(s, n);
+    if (x != NULL)
+      return s->tab.esz == STORE_ADA_ENTRY
+                 ? push_undoable(s, STORE_ADA_ENTRY, keys, grads, n, x, err)
+                 : push_undoable(s, STORE_SGD_ENTRY, keys, grads, n, x, err);
+    rc = push_reserve(s, keys, n, err);
+    if (rc != PC_OK)
+      return rc;
+  }
   switch (s->optim.type) {
   case PC_OPTIM_SGD:
     push_sgd(s, keys, grads, n);

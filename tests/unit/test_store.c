@@ -7,6 +7,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -575,6 +577,244 @@ static void test_iterator_dense_then_sparse(void **state) {
   ps_store_destroy(&s);
 }
 
+/* Push items[0..n) (indices into keys) with gradients g, mirrored key by
+ * key in order on the reference, then check every key and the iterator. */
+static void push_items_check(ps_store_t *s, const ps_optim_t *o, const uint64_t *keys,
+                             size_t nkeys, const size_t *items, const float *g, size_t n,
+                             float *ref_w, float *ref_s) {
+  uint64_t *kb = malloc(n * sizeof *kb);
+  float *out = malloc(nkeys * sizeof *out);
+  assert_true(kb && out);
+  for (size_t i = 0; i < n; i++) {
+    kb[i] = keys[items[i]];
+    ps_optim_apply(o, &ref_w[items[i]], &ref_s[items[i]], g[i]);
+  }
+  pc_err_t err = {0};
+  if (ps_store_push(s, kb, g, n, &err) != PC_OK)
+    fail_msg("push: %s", err.msg);
+  assert_int_equal(ps_store_pull(s, keys, nkeys, out), PC_OK);
+  for (size_t i = 0; i < nkeys; i++)
+    if (out[i] != ref_w[i])
+      fail_msg("key %" PRIu64 ": store %.9g, reference %.9g", keys[i], out[i], ref_w[i]);
+  check_iteration(s, keys, nkeys, ref_w, ref_s);
+  free(out);
+  free(kb);
+}
+
+static void shuffle_items(size_t *items, size_t n, uint64_t seed) {
+  for (size_t i = n - 1; i > 0; i--) {
+    size_t j = (size_t)(rng_next(&seed) % (i + 1)), t = items[i];
+    items[i] = items[j];
+    items[j] = t;
+  }
+}
+
+/* A push larger than the table's free room makes the store count its new
+ * keys first (and remember where the others are). Mix existing, new and
+ * dense keys, each repeated, in one such push: every key must match a
+ * reference applied key by key in push order. First without growth (the
+ * remembered slots are used), then with growth (they are not). */
+static void run_mixed_push(pc_optim_type_t type) {
+  enum { DENSE = 10, OLD = 500, NEW1 = 150, NEW2 = 3000 };
+  enum { NKEYS = DENSE + OLD + NEW1 + NEW2 };
+  const ps_store_range_t r = {1000, 1000 + DENSE};
+  ps_optim_t o = optim(type, 0.1f, 0.01f, type == PC_OPTIM_ADAGRAD ? 0.1f : 0.0f);
+  ps_store_t *s = store_new(&o, &r, 1);
+  uint64_t *keys = malloc(NKEYS * sizeof *keys);
+  uint64_t *rnd = random_keys(OLD + NEW1 + NEW2, 4242);
+  float *ref_w = calloc(NKEYS, sizeof *ref_w), *ref_s = malloc(NKEYS * sizeof *ref_s);
+  size_t *items = malloc(4 * NKEYS * sizeof *items);
+  float *g = malloc(4 * NKEYS * sizeof *g);
+  assert_true(keys && ref_w && ref_s && items && g);
+  /* keys: dense [0, DENSE), old, new in round 1, new in round 2. */
+  for (size_t i = 0; i < NKEYS; i++) {
+    keys[i] = i < DENSE ? r.begin + i : rnd[i - DENSE];
+    assert_true(i < DENSE || keys[i] - r.begin >= DENSE);
+    ref_s[i] = o.init_accum;
+  }
+  const size_t cap0 = stats(s).sparse_capacity;
+  /* Round 0: the old keys, small enough to skip the counting pass. */
+  size_t n = 0;
+  for (size_t i = DENSE; i < DENSE + OLD; i++)
+    items[n++] = i;
+  for (size_t i = 0; i < n; i++)
+    g[i] = (float)((int)((i * 7919) % 2001) - 1000) / 1000.0f;
+  push_items_check(s, &o, keys, DENSE + OLD, items, g, n, ref_w, ref_s);
+  assert_int_equal(stats(s).sparse_keys, OLD);
+  /* Round 1: old keys twice, new keys twice, dense keys three times, all
+   * shuffled: 1330 items (over the free room of ~420), 300 counted as new
+   * (within it), so the table does not grow. */
+  n = 0;
+  for (int rep = 0; rep < 2; rep++)
+    for (size_t i = DENSE; i < DENSE + OLD + NEW1; i++)
+      items[n++] = i;
+  for (int rep = 0; rep < 3; rep++)
+    for (size_t i = 0; i < DENSE; i++)
+      items[n++] = i;
+  shuffle_items(items, n, 17);
+  for (size_t i = 0; i < n; i++)
+    g[i] = (float)((int)((i * 104729) % 2001) - 1000) / 700.0f;
+  push_items_check(s, &o, keys, DENSE + OLD + NEW1, items, g, n, ref_w, ref_s);
+  assert_int_equal(stats(s).sparse_keys, OLD + NEW1);
+  assert_int_equal(stats(s).sparse_capacity, cap0);
+  /* Absent keys read 0 and are not inserted. */
+  float out[4];
+  assert_int_equal(ps_store_pull(s, keys + DENSE + OLD + NEW1, 4, out), PC_OK);
+  for (int i = 0; i < 4; i++)
+    assert_true(out[i] == 0.0f);
+  assert_int_equal(stats(s).sparse_keys, OLD + NEW1);
+  /* Round 2: everything so far once or twice plus many new keys (some
+   * repeated): the table grows. */
+  n = 0;
+  for (size_t i = 0; i < NKEYS; i++) {
+    items[n++] = i;
+    if (i % 3 == 0)
+      items[n++] = i;
+  }
+  shuffle_items(items, n, 99);
+  for (size_t i = 0; i < n; i++)
+    g[i] = (float)((int)((i * 15485863) % 2001) - 1000) / 900.0f;
+  push_items_check(s, &o, keys, NKEYS, items, g, n, ref_w, ref_s);
+  assert_int_equal(stats(s).sparse_keys, OLD + NEW1 + NEW2);
+  assert_true(stats(s).sparse_capacity > cap0);
+  /* Round 3: a big push of existing keys only, repeated, into the grown
+   * table (counting pass, no growth). */
+  n = 0;
+  for (int rep = 0; rep < 3; rep++)
+    for (size_t i = 0; i < NKEYS; i++)
+      items[n++] = i;
+  shuffle_items(items, n, 5);
+  for (size_t i = 0; i < n; i++)
+    g[i] = (float)((int)((i * 31) % 2001) - 1000) / 1100.0f;
+  const size_t cap1 = stats(s).sparse_capacity;
+  push_items_check(s, &o, keys, NKEYS, items, g, n, ref_w, ref_s);
+  assert_int_equal(stats(s).sparse_capacity, cap1);
+  assert_int_equal(stats(s).sparse_keys, OLD + NEW1 + NEW2);
+  free(g);
+  free(items);
+  free(ref_s);
+  free(ref_w);
+  free(rnd);
+  free(keys);
+  ps_store_destroy(&s);
+}
+
+static void test_mixed_push_existing_new_duplicates(void **state) {
+  (void)state;
+  run_mixed_push(PC_OPTIM_ADAGRAD);
+  run_mixed_push(PC_OPTIM_SGD);
+}
+
+#if defined(__SANITIZE_ADDRESS__)
+#define TEST_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define TEST_ASAN 1
+#endif
+#endif
+
+/* A push larger than the free room updates the keys already present in
+ * place before it knows whether the table must grow; when that growth
+ * cannot be allocated, the store must be left exactly as it was. The
+ * allocation is made to fail by capping the address space (skipped under
+ * AddressSanitizer, which needs its own huge mappings). */
+static void test_failed_growth_leaves_store_unchanged(void **state) {
+  (void)state;
+#ifdef TEST_ASAN
+  skip();
+#else
+  enum { OLD = 200000, NEW = 100000, DENSE = 16 };
+  enum { NKEYS = DENSE + OLD + NEW };
+  const ps_store_range_t r = {5, 5 + DENSE};
+  ps_optim_t o = optim(PC_OPTIM_ADAGRAD, 0.1f, 0.01f, 0.1f);
+  ps_store_t *s = store_new(&o, &r, 1);
+  uint64_t *rnd = random_keys(OLD + NEW, 777);
+  uint64_t *keys = malloc(NKEYS * sizeof *keys), *kb = malloc(3 * NKEYS * sizeof *kb);
+  float *ref_w = calloc(NKEYS, sizeof *ref_w), *ref_s = malloc(NKEYS * sizeof *ref_s);
+  float *g = malloc(3 * NKEYS * sizeof *g), *out = malloc(NKEYS * sizeof *out);
+  size_t *items = malloc(3 * NKEYS * sizeof *items);
+  assert_true(rnd && keys && kb && ref_w && ref_s && g && out && items);
+  for (size_t i = 0; i < NKEYS; i++) {
+    keys[i] = i < DENSE ? r.begin + i : rnd[i - DENSE];
+    assert_true(i < DENSE || keys[i] - r.begin >= DENSE);
+    ref_s[i] = o.init_accum;
+  }
+  pc_err_t err = {0};
+  /* The old keys, then a big push of old and dense keys only (it takes
+   * the scratch memory a later push of that size needs). */
+  size_t n = 0;
+  for (size_t i = 0; i < DENSE + OLD; i++)
+    items[n++] = i;
+  for (int rep = 0; rep < 2; rep++)
+    for (size_t i = 0; i < DENSE + OLD; i++)
+      items[n++] = i;
+  for (size_t i = 0; i < n; i++) {
+    kb[i] = keys[items[i]];
+    g[i] = (float)((int)((i * 7919) % 2001) - 1000) / 1000.0f;
+    ps_optim_apply(&o, &ref_w[items[i]], &ref_s[items[i]], g[i]);
+  }
+  assert_int_equal(ps_store_push(s, kb, g, DENSE + OLD, &err), PC_OK);
+  assert_int_equal(ps_store_push(s, kb + DENSE + OLD, g + DENSE + OLD, n - DENSE - OLD, &err),
+                   PC_OK);
+  const ps_store_stats_t before = stats(s);
+  assert_int_equal(before.sparse_keys, OLD);
+  /* Every key (old, dense, new; some twice), shuffled: needs growth (and
+   * no more scratch than the push above). */
+  n = 0;
+  for (size_t i = 0; i < NKEYS; i++) {
+    items[n++] = i;
+    if (i % 4 == 0)
+      items[n++] = i;
+  }
+  shuffle_items(items, n, 3);
+  assert_true(n <= 2 * (DENSE + OLD));
+  for (size_t i = 0; i < n; i++) {
+    kb[i] = keys[items[i]];
+    g[i] = (float)((int)((i * 104729) % 2001) - 1000) / 800.0f;
+  }
+  struct rlimit old_lim;
+  assert_int_equal(getrlimit(RLIMIT_AS, &old_lim), 0);
+  long pages = 0;
+  FILE *f = fopen("/proc/self/statm", "r");
+  assert_non_null(f);
+  assert_int_equal(fscanf(f, "%ld", &pages), 1);
+  fclose(f);
+  /* A few MiB of headroom: less than the grown table. */
+  struct rlimit lim = old_lim;
+  lim.rlim_cur = (rlim_t)pages * (rlim_t)sysconf(_SC_PAGESIZE) + ((rlim_t)2 << 20);
+  assert_int_equal(setrlimit(RLIMIT_AS, &lim), 0);
+  int rc = ps_store_push(s, kb, g, n, &err);
+  assert_int_equal(setrlimit(RLIMIT_AS, &old_lim), 0);
+  assert_int_equal(rc, PC_ENOMEM);
+  const ps_store_stats_t after = stats(s);
+  assert_int_equal(after.sparse_keys, before.sparse_keys);
+  assert_int_equal(after.sparse_capacity, before.sparse_capacity);
+  assert_int_equal(ps_store_pull(s, keys, NKEYS, out), PC_OK);
+  for (size_t i = 0; i < NKEYS; i++)
+    if (out[i] != ref_w[i])
+      fail_msg("key %" PRIu64 " changed: %.9g, was %.9g", keys[i], out[i], ref_w[i]);
+  check_iteration(s, keys, DENSE + OLD, ref_w, ref_s);
+  /* With memory back the same push goes through. */
+  assert_int_equal(ps_store_push(s, kb, g, n, &err), PC_OK);
+  for (size_t i = 0; i < n; i++)
+    ps_optim_apply(&o, &ref_w[items[i]], &ref_s[items[i]], g[i]);
+  assert_int_equal(ps_store_pull(s, keys, NKEYS, out), PC_OK);
+  for (size_t i = 0; i < NKEYS; i++)
+    if (out[i] != ref_w[i])
+      fail_msg("key %" PRIu64 ": store %.9g, reference %.9g", keys[i], out[i], ref_w[i]);
+  check_iteration(s, keys, NKEYS, ref_w, ref_s);
+  free(items);
+  free(out);
+  free(g);
+  free(ref_s);
+  free(ref_w);
+  free(kb);
+  free(keys);
+  free(rnd);
+  ps_store_destroy(&s);
+#endif
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_pull_unknown_is_zero_not_inserted),
@@ -591,6 +831,8 @@ int main(void) {
       cmocka_unit_test(test_non_finite_push_rejected_entirely),
       cmocka_unit_test(test_invalid_key_rejected),
       cmocka_unit_test(test_iterator_dense_then_sparse),
+      cmocka_unit_test(test_mixed_push_existing_new_duplicates),
+      cmocka_unit_test(test_failed_growth_leaves_store_unchanged),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
