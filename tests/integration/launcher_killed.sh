@@ -2,12 +2,9 @@
 # Even a launcher killed with SIGKILL (no chance to clean up) leaves no
 # process behind: every child dies with it (PR_SET_PDEATHSIG).
 . "$(dirname "$0")/common.inc"
-log="$WORK/log"
-"$PARASOL" launch examples/a9a.yaml --set training.epochs=100000 \
-  --set output.dir="$WORK/run" > "$log" 2>&1 &
-launcher=$!
-BG_PIDS+=($launcher)
-wait_for_line "$log" '^\[worker 1\] epoch 1/' 60 || { cat "$log"; fail "training never started"; }
+start_training_launch 1
+log=$LOG
+launcher=$LAUNCHER
 kill -9 $launcher
 pids=$(sed -n 's/.*started .* (pid \([0-9]*\)).*/\1/p' "$log")
 [ "$(echo "$pids" | wc -w)" -eq 5 ] || fail "expected 5 children, log names: $pids"

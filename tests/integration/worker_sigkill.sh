@@ -2,11 +2,9 @@
 # A worker killed with SIGKILL mid-training: the launcher exits non-zero
 # within 10 s naming it, and no process of the cluster is left.
 . "$(dirname "$0")/common.inc"
-log="$WORK/log"
-"$PARASOL" launch examples/a9a.yaml --set training.epochs=100000 \
-  --set output.dir="$WORK/run" > "$log" 2>&1 &
-launcher=$!
-wait_for_line "$log" '^\[worker 1\] epoch 1/' 60 || { kill -9 $launcher; cat "$log"; fail "training never started"; }
+start_training_launch 1
+log=$LOG
+launcher=$LAUNCHER
 victim=$(sed -n 's/.*started worker 1 (pid \([0-9]*\)).*/\1/p' "$log")
 [ -n "$victim" ] || { kill -9 $launcher; fail "no pid for worker 1"; }
 kill -9 "$victim"
