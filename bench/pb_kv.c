@@ -357,6 +357,11 @@ static void run_sparse(scenario_t *sc, pw_kv_t *kv, int rank) {
     el = bench_now() - t0;
     report(sc, rank, (double)i * K / el / 1e6, "sparse_mkeys_s", "Mkeys/s");
   }
+  pw_kv_stats_t st;
+  pw_kv_stats(kv, &st);
+  fprintf(stderr, "pb_kv: sparse: %llu requests in %llu messages (%llu batches of %llu)\n",
+          (unsigned long long)(st.pulls + st.pushes), (unsigned long long)st.messages,
+          (unsigned long long)st.batches, (unsigned long long)st.batched);
   free(keys);
   free(g);
   free(out);

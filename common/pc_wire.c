@@ -20,6 +20,9 @@ static const unsigned op_rules[PC_OP_MAX_ + 1] = {
     [PC_OP_STATS] = NO_KEYS | NO_VALS,       [PC_OP_STATS_REPLY] = NO_KEYS | NO_VALS,
     [PC_OP_EVALUATE] = NO_KEYS | NO_VALS,    [PC_OP_EVAL_RESULT] = NO_KEYS | NO_VALS,
     [PC_OP_SHUTDOWN] = NO_KEYS | NO_VALS,
+    /* A batch's values are its pushes' (possibly none): checked against
+     * the body by check_batch. */
+    [PC_OP_BATCH] = NEED_KEYS,               [PC_OP_BATCH_REPLY] = NO_KEYS,
 };
 
 static const char *op_names[PC_OP_MAX_ + 1] = {
@@ -30,7 +33,8 @@ static const char *op_names[PC_OP_MAX_ + 1] = {
     [PC_OP_HEARTBEAT] = "heartbeat",   [PC_OP_PROGRESS] = "progress",
     [PC_OP_STATS] = "stats",           [PC_OP_STATS_REPLY] = "stats-reply",
     [PC_OP_EVALUATE] = "evaluate",     [PC_OP_EVAL_RESULT] = "eval-result",
-    [PC_OP_SHUTDOWN] = "shutdown",
+    [PC_OP_SHUTDOWN] = "shutdown",     [PC_OP_BATCH] = "batch",
+    [PC_OP_BATCH_REPLY] = "batch-reply",
 };
 
 const char *pc_wire_op_name(uint32_t op) {
@@ -166,21 +170,25 @@ static int send_bulk_frame(void *sock, const void *data, size_t len, pc_bufpool_
 }
 
 int pc_wire_send_bulk(void *sock, zmq_msg_t *identity, const pc_wire_hdr_t *h,
-                      const uint64_t *keys, size_t nkeys, float *vals, size_t nvals,
-                      int vals_pooled, pc_bufpool_t *pool, int flags, pc_err_t *err) {
-  size_t klen = keys ? nkeys * sizeof *keys : 0, vlen = vals ? nvals * sizeof *vals : 0;
-  int last = last_frame(klen, vlen, 0), more = flags | ZMQ_SNDMORE;
+                      const pc_wire_payload_t *p, pc_bufpool_t *pool, int flags,
+                      pc_err_t *err) {
+  float *vals = p->vals;
+  size_t klen = p->keys ? p->nkeys * sizeof *p->keys : 0;
+  size_t vlen = vals ? p->nvals * sizeof *vals : 0, blen = p->body ? p->blen : 0;
+  int last = last_frame(klen, vlen, blen), more = flags | ZMQ_SNDMORE;
   int rc = send_prologue(sock, identity, h, last > 0 ? more : flags, err);
   if (rc == PC_OK && last >= 1)
-    rc = send_bulk_frame(sock, keys, klen, pool, last > 1 ? more : flags, err);
-  if (rc == PC_OK && last >= 2 && vals_pooled) {
-    rc = send_pooled(sock, vals, vlen, flags, err);
+    rc = send_bulk_frame(sock, p->keys, klen, pool, last > 1 ? more : flags, err);
+  if (rc == PC_OK && last >= 2 && p->vals_pooled) {
+    rc = send_pooled(sock, vals, vlen, last > 2 ? more : flags, err);
     vals = NULL; /* taken over either way */
   } else if (rc == PC_OK && last >= 2) {
-    rc = send_bulk_frame(sock, vals, vlen, pool, flags, err);
+    rc = send_bulk_frame(sock, vals, vlen, pool, last > 2 ? more : flags, err);
   }
-  if (vals_pooled && vals != NULL)
+  if (p->vals_pooled && vals != NULL)
     pc_bufpool_put(vals);
+  if (rc == PC_OK && last >= 3)
+    rc = send_frame(sock, p->body, blen, flags, err);
   return rc;
 }
 
@@ -314,7 +322,13 @@ static int check_sizes(pc_msg_t *m, pc_drop_t *d, pc_err_t *err) {
   if (klen != 0 && klen != kwant)
     return drop(d, PC_DROP_SIZES, err, "keys frame of %zu bytes for %llu keys", klen,
                 (unsigned long long)h->key_count);
-  if (vlen != 0 && vlen != nvals * 4)
+  int batch = h->op == PC_OP_BATCH;
+  if (batch && (h->flags & PC_WIRE_FLAG_RANGE))
+    return drop(d, PC_DROP_HEADER, err, "a batch cannot be a range message");
+  if (batch && (vlen % 4 != 0 || vlen > h->key_count * 4))
+    return drop(d, PC_DROP_SIZES, err, "values frame of %zu bytes in a batch of %llu keys",
+                vlen, (unsigned long long)h->key_count);
+  if (!batch && vlen != 0 && vlen != nvals * 4)
     return drop(d, PC_DROP_SIZES, err, "values frame of %zu bytes for %llu values", vlen,
                 (unsigned long long)nvals);
   if (((rules & NEED_KEYS) && (klen == 0 || h->key_count == 0)) || ((rules & NO_KEYS) && klen))
@@ -329,6 +343,56 @@ static int check_sizes(pc_msg_t *m, pc_drop_t *d, pc_err_t *err) {
   m->nvals = vlen / 4;
   m->body_len = blen;
   return PC_OK;
+}
+
+/* BATCH / BATCH_REPLY bodies: unpacked here so that a batch whose
+ * entries do not cover its frames exactly never reaches a receiver. */
+static int check_batch(pc_msg_t *m, pc_drop_t *d, pc_err_t *err) {
+  const uint8_t *b = zmq_msg_data(&m->frames[3]);
+  if (m->hdr.op == PC_OP_BATCH_REPLY) {
+    Parasol__BatchReply *r = parasol__batch_reply__unpack(NULL, m->body_len, b);
+    if (r == NULL)
+      return drop(d, PC_DROP_BODY, err, "%zu bytes are not a BatchReply", m->body_len);
+    m->pb = r;
+    m->batch_status = r->status;
+    m->nbatch_status = r->n_status;
+    if (r->n_status == 0 || r->n_status > PC_WIRE_MAX_BATCH)
+      return drop(d, PC_DROP_BODY, err, "batch reply with %zu statuses", r->n_status);
+    return PC_OK;
+  }
+  Parasol__Batch *q = parasol__batch__unpack(NULL, m->body_len, b);
+  if (q == NULL)
+    return drop(d, PC_DROP_BODY, err, "%zu bytes are not a Batch", m->body_len);
+  m->pb = q;
+  m->batch = q->entries;
+  m->nbatch = q->n_entries;
+  if (q->n_entries == 0 || q->n_entries > PC_WIRE_MAX_BATCH)
+    return drop(d, PC_DROP_BODY, err, "batch of %zu entries (1 to %d)", q->n_entries,
+                PC_WIRE_MAX_BATCH);
+  uint64_t keys = 0, pushed = 0;
+  for (size_t i = 0; i < q->n_entries; i++) {
+    uint64_t n = q->entries[i] >> 1;
+    if (n == 0 || n > m->hdr.key_count - keys)
+      return drop(d, PC_DROP_BODY, err, "batch entry %zu of %llu keys overruns %llu keys", i,
+                  (unsigned long long)n, (unsigned long long)m->hdr.key_count);
+    keys += n;
+    pushed += (q->entries[i] & 1) ? n : 0;
+  }
+  if (keys != m->hdr.key_count || pushed != m->nvals)
+    return drop(d, PC_DROP_BODY, err, "batch entries cover %llu keys and %llu values, the "
+                "frames %llu and %zu", (unsigned long long)keys, (unsigned long long)pushed,
+                (unsigned long long)m->hdr.key_count, m->nvals);
+  return PC_OK;
+}
+
+static void free_body(pc_msg_t *m) {
+  if (m->pb == NULL)
+    return;
+  if (m->hdr.op == PC_OP_BATCH_REPLY)
+    parasol__batch_reply__free_unpacked(m->pb, NULL);
+  else
+    parasol__batch__free_unpacked(m->pb, NULL);
+  m->pb = NULL;
 }
 
 /* ZeroMQ may hand out frames at any offset inside its receive buffer;
@@ -370,9 +434,13 @@ int pc_wire_recv(void *sock, int router, pc_msg_t *m, int flags, pc_drop_t *d,
     rc = unpack_header(m, d, err);
   if (rc == PC_OK)
     rc = check_sizes(m, d, err);
+  if (rc == PC_OK && (m->hdr.op == PC_OP_BATCH ||
+                      (m->hdr.op == PC_OP_BATCH_REPLY && m->hdr.status == 0)))
+    rc = check_batch(m, d, err);
   if (rc == PC_OK)
     rc = align_payload(m, err);
   if (rc != PC_OK) {
+    free_body(m);
     close_parts(m, router, nparts);
     memset(m, 0, sizeof *m);
     return rc;
@@ -385,6 +453,7 @@ int pc_wire_recv(void *sock, int router, pc_msg_t *m, int flags, pc_drop_t *d,
 void pc_msg_close(pc_msg_t *m) {
   if (m->nframes == 0)
     return;
+  free_body(m);
   close_parts(m, m->has_identity, 4 + m->has_identity);
   free(m->copy);
   memset(m, 0, sizeof *m);

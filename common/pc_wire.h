@@ -24,6 +24,7 @@
 #define PC_WIRE_MAX_VALUES (1ULL << 28) /* floats per message (1 GiB) */
 #define PC_WIRE_MAX_BODY (16u << 20)    /* bytes of a control body */
 #define PC_WIRE_MAX_VALS_PER_KEY 4096
+#define PC_WIRE_MAX_BATCH 4096          /* requests in one BATCH message */
 
 /* Header flags. RANGE: the keys frame holds two keys, [begin, end), and
  * key_count == end - begin: a dense block without a key per value. */
@@ -49,7 +50,9 @@ typedef enum pc_op {
   PC_OP_EVALUATE = 13,    /* scheduler -> worker 0: save model, evaluate */
   PC_OP_EVAL_RESULT = 14, /* worker 0 -> scheduler, body EvalResult */
   PC_OP_SHUTDOWN = 15,    /* scheduler -> node, body Shutdown */
-  PC_OP_MAX_ = 15
+  PC_OP_BATCH = 16,       /* worker -> server: small pulls and pushes, body Batch */
+  PC_OP_BATCH_REPLY = 17, /* server -> worker: pulled values, body BatchReply */
+  PC_OP_MAX_ = 17
 } pc_op_t;
 
 typedef enum pc_role {
@@ -94,6 +97,14 @@ typedef struct pc_msg {
   size_t nvals;
   const uint8_t *body;
   size_t body_len;
+  /* BATCH: the entries (key_count << 1 | push), checked against the
+   * frames: they cover the keys frame exactly, the pushes the values. */
+  const uint64_t *batch;
+  size_t nbatch;
+  /* BATCH_REPLY: one status per entry of the request. */
+  const int32_t *batch_status;
+  size_t nbatch_status;
+  void *pb; /* the unpacked body that owns batch / batch_status */
   int has_identity;
   zmq_msg_t identity;
   zmq_msg_t frames[4];
@@ -127,14 +138,26 @@ int pc_wire_send(void *sock, zmq_msg_t *identity, const pc_wire_hdr_t *h, const 
                  const float *vals, size_t nvals, const void *body, size_t blen, int flags,
                  pc_err_t *err);
 
-/* Like pc_wire_send without a body, for bulk traffic: keys and values
- * frames of PC_WIRE_ZC_MIN bytes or more are copied once into pool buffers
- * and handed to ZeroMQ without another copy. When vals_pooled is set, vals
- * is itself a buffer from pc_bufpool_get and is taken over (given back to
- * its pool even on failure). nkeys: keys in the keys frame. */
+/* What a bulk message carries after its header. nkeys: keys in the keys
+ * frame. When vals_pooled is set, vals is itself a buffer from
+ * pc_bufpool_get and is taken over (given back to its pool even on
+ * failure). body: an already packed body, or NULL. */
+typedef struct pc_wire_payload {
+  const uint64_t *keys;
+  size_t nkeys;
+  float *vals;
+  size_t nvals;
+  int vals_pooled;
+  const void *body;
+  size_t blen;
+} pc_wire_payload_t;
+
+/* Like pc_wire_send, for bulk traffic: keys and values frames of
+ * PC_WIRE_ZC_MIN bytes or more are copied once into pool buffers and
+ * handed to ZeroMQ without another copy. */
 int pc_wire_send_bulk(void *sock, zmq_msg_t *identity, const pc_wire_hdr_t *h,
-                      const uint64_t *keys, size_t nkeys, float *vals, size_t nvals,
-                      int vals_pooled, pc_bufpool_t *pool, int flags, pc_err_t *err);
+                      const pc_wire_payload_t *p, pc_bufpool_t *pool, int flags,
+                      pc_err_t *err);
 
 /* Pack a protobuf-c message into the body of a message and send it. */
 int pc_wire_send_pb(void *sock, zmq_msg_t *identity, const pc_wire_hdr_t *h,

@@ -136,11 +136,30 @@ static void reply(ps_server_t *s, pc_msg_t *m, pc_op_t op, int status, float *va
   h.status = status;
   h.key_count = vals ? n : 0;
   h.vals_per_key = vals ? 1 : 0;
-  int rc = pc_wire_send_bulk(s->router, &m->identity, &h, NULL, 0, vals, vals ? n : 0, pooled,
-                             s->pool, ZMQ_DONTWAIT, &err);
+  pc_wire_payload_t p = {.vals = vals, .nvals = vals ? n : 0, .vals_pooled = pooled};
+  int rc = pc_wire_send_bulk(s->router, &m->identity, &h, &p, s->pool, ZMQ_DONTWAIT, &err);
   if (rc != PC_OK)
     PC_WARN("reply to %s %d dropped: %s", pc_wire_role_name(pc_wire_sender_role(m->hdr.sender)),
             pc_wire_sender_rank(m->hdr.sender), err.msg);
+}
+
+static void batch_reply(ps_server_t *s, pc_msg_t *m, const int32_t *status, float *vals,
+                        size_t n, int pooled) {
+  pc_wire_hdr_t h;
+  pc_err_t err;
+  pc_wire_hdr_init(&h, PC_OP_BATCH_REPLY, m->hdr.request_id, s->node.sender);
+  h.key_count = n;
+  h.vals_per_key = n ? 1 : 0;
+  Parasol__BatchReply pb = PARASOL__BATCH_REPLY__INIT;
+  pb.status = (int32_t *)status;
+  pb.n_status = m->nbatch;
+  uint8_t body[PC_WIRE_MAX_BATCH * 6]; /* a zigzag varint of an int32: at most 5 bytes */
+  size_t blen = parasol__batch_reply__pack(&pb, body);
+  pc_wire_payload_t p = {.vals = vals, .nvals = n, .vals_pooled = pooled, .body = body,
+                         .blen = blen};
+  if (pc_wire_send_bulk(s->router, &m->identity, &h, &p, s->pool, ZMQ_DONTWAIT, &err) != PC_OK)
+    PC_WARN("batch reply to worker %d dropped: %s", pc_wire_sender_rank(m->hdr.sender),
+            err.msg);
 }
 
 /* Where a pull's n values are assembled: the reusable small buffer, or a
@@ -180,6 +199,18 @@ static void on_pull(ps_server_t *s, pc_msg_t *m) {
     reply(s, m, PC_OP_PULL_REPLY, 0, vals, n, pooled);
 }
 
+static void log_push_error(ps_server_t *s, const pc_msg_t *m, int rc, const pc_err_t *err) {
+  if (rc == PC_EDATA) {
+    ps_store_stats_t st;
+    ps_store_stats(s->store, &st);
+    if (st.pushes_rejected == 1 || st.pushes_rejected % 1000 == 0)
+      PC_WARN("rejected push #%llu from worker %d: %s", (unsigned long long)st.pushes_rejected,
+              pc_wire_sender_rank(m->hdr.sender), err->msg);
+  } else if (rc != PC_OK) {
+    PC_WARN("push from worker %d refused: %s", pc_wire_sender_rank(m->hdr.sender), err->msg);
+  }
+}
+
 static void on_push(ps_server_t *s, pc_msg_t *m) {
   pc_err_t err;
   int rc = PC_OK;
@@ -193,16 +224,52 @@ static void on_push(ps_server_t *s, pc_msg_t *m) {
     rc = ps_store_push(s->store, m->keys, m->vals, m->nkeys, &err);
   s->pushes++;
   s->keys_pushed += m->hdr.key_count;
-  if (rc == PC_EDATA) {
-    ps_store_stats_t st;
-    ps_store_stats(s->store, &st);
-    if (st.pushes_rejected == 1 || st.pushes_rejected % 1000 == 0)
-      PC_WARN("rejected push #%llu from worker %d: %s", (unsigned long long)st.pushes_rejected,
-              pc_wire_sender_rank(m->hdr.sender), err.msg);
-  } else if (rc != PC_OK) {
-    PC_WARN("push from worker %d refused: %s", pc_wire_sender_rank(m->hdr.sender), err.msg);
-  }
+  log_push_error(s, m, rc, &err);
   reply(s, m, PC_OP_PUSH_REPLY, rc, NULL, 0, 0);
+}
+
+/* The entries of a batch in order, each with its own status; the pulls'
+ * values go back to back into one reply (pc_wire_recv has checked that the
+ * entries cover the frames exactly). */
+static void on_batch(ps_server_t *s, pc_msg_t *m) {
+  int32_t status[PC_WIRE_MAX_BATCH];
+  size_t npull = 0;
+  for (size_t i = 0; i < m->nbatch; i++)
+    npull += (m->batch[i] & 1) ? 0 : (size_t)(m->batch[i] >> 1);
+  int pooled = 0;
+  float *out = npull ? reply_buffer(s, npull, &pooled) : NULL;
+  pc_err_t err;
+  int owned = check_owned(s, m, &err);
+  if (owned != PC_OK)
+    PC_WARN("batch from worker %d refused: %s", pc_wire_sender_rank(m->hdr.sender), err.msg);
+  if (npull && out == NULL) {
+    reply(s, m, PC_OP_BATCH_REPLY, PC_ENOMEM, NULL, 0, 0);
+    return;
+  }
+  size_t k = 0, v = 0, o = 0;
+  for (size_t i = 0; i < m->nbatch; i++) {
+    size_t n = (size_t)(m->batch[i] >> 1);
+    int rc = owned;
+    if (m->batch[i] & 1) {
+      if (rc == PC_OK)
+        rc = ps_store_push(s->store, m->keys + k, m->vals + v, n, &err);
+      log_push_error(s, m, rc, &err);
+      s->pushes++;
+      s->keys_pushed += n;
+      v += n;
+    } else {
+      if (rc == PC_OK)
+        rc = ps_store_pull(s->store, m->keys + k, n, out + o);
+      if (rc != PC_OK)
+        memset(out + o, 0, n * sizeof *out);
+      s->pulls++;
+      s->keys_pulled += n;
+      o += n;
+    }
+    status[i] = rc;
+    k += n;
+  }
+  batch_reply(s, m, status, out, npull, pooled);
 }
 
 /* Serve worker traffic; bounded per call so control messages are not starved. */
@@ -222,6 +289,8 @@ static void drain_workers(ps_server_t *s) {
       on_pull(s, &m);
     else if (m.hdr.op == PC_OP_PUSH)
       on_push(s, &m);
+    else if (m.hdr.op == PC_OP_BATCH)
+      on_batch(s, &m);
     else
       pc_wire_drop_note(&s->drops, PC_DROP_OP, "from a worker", NULL);
     pc_msg_close(&m);

@@ -21,11 +21,26 @@
  * while the next is on the wire. */
 #define KV_CHUNK_VALS (1u << 20)
 #define KV_CHUNK_KEYS (1u << 19) /* a 4 MiB keys frame */
+/* Small requests are coalesced (docs/protocol.md, "Batches"): once
+ * KV_DIRECT messages to a server are unanswered, requests of at most
+ * KV_SMALL_KEYS keys for it wait in a queue, sent as one BATCH message
+ * when an answer comes back, when the queue holds KV_BATCH_KEYS keys, or
+ * when the caller waits for one of them. Each message costs far more than
+ * a few hundred keys' work, so under load many requests share one. */
+#define KV_DIRECT 2
+#define KV_SMALL_KEYS 4096
+#define KV_BATCH_KEYS 65536
+/* A packed Batch body: tag, length, and a varint of at most 3 bytes per
+ * entry (key counts <= KV_SMALL_KEYS). */
+#define KV_BODY_MAX (16 + 3 * PC_WIRE_MAX_BATCH)
+/* request_id of a BATCH: this bit | id << 16 | batch slot. */
+#define KV_BATCH_BIT (1ULL << 63)
 
 /* One message of a request: where its reply goes. */
 typedef struct kv_part {
   uint32_t server;
   int pending;
+  int queued;     /* waits in the server's batch queue */
   int sparse;     /* values scatter through from[]; else land at out + off */
   uint64_t off;   /* range replies: first index in out */
   uint32_t *from; /* sparse replies: index in out of each value (kept for reuse) */
@@ -49,6 +64,34 @@ typedef struct kv_slice {
   size_t n, cap;
 } kv_slice_t;
 
+/* A request part inside a batch. */
+typedef struct kv_entry {
+  uint64_t ticket;
+  uint32_t part;
+  uint32_t nkeys;
+  int push;
+} kv_entry_t;
+
+typedef struct kv_entries {
+  kv_entry_t *e;
+  size_t n, cap;
+} kv_entries_t;
+
+/* Small requests waiting to go to one server as one BATCH message. */
+typedef struct kv_queue {
+  uint64_t *keys;
+  float *vals;
+  size_t nkeys, kcap, nvals, vcap;
+  kv_entries_t ents;
+} kv_queue_t;
+
+/* A BATCH on the wire: which request parts its reply answers. */
+typedef struct kv_batch {
+  uint64_t id; /* 0: slot free */
+  uint32_t server;
+  kv_entries_t ents;
+} kv_batch_t;
+
 struct pw_kv {
   const pc_config_t *cfg;
   void *zctx;
@@ -61,6 +104,14 @@ struct pw_kv {
   size_t nreqs;
   uint64_t next_ticket;
   int outstanding;
+  int *sout;          /* messages outstanding per server */
+  kv_queue_t *queues; /* per server */
+  kv_batch_t *batches;
+  size_t nbatches;    /* training.inflight + 1 slots */
+  uint64_t next_batch;
+  size_t nqueued;     /* request parts in the queues */
+  uint64_t *enc;      /* Batch entries being packed */
+  uint8_t *body;
   pc_bufpool_t *pool;
   pw_kv_stats_t st;
   pc_wire_drops_t drops;
@@ -103,37 +154,95 @@ static kv_req_t *req_of(pw_kv_t *kv, uint64_t ticket) {
   return r->ticket == ticket ? r : NULL;
 }
 
-/* Deliver one reply to the request part it answers. */
-static int on_reply(pw_kv_t *kv, uint32_t s, const pc_msg_t *m, pc_err_t *err) {
-  uint64_t ticket = m->hdr.request_id >> KV_PART_BITS;
-  size_t part = (size_t)(m->hdr.request_id & ((1u << KV_PART_BITS) - 1));
-  kv_req_t *r = req_of(kv, ticket);
-  if (r == NULL || part >= r->nparts || !r->parts[part].pending || r->parts[part].server != s ||
-      (m->hdr.op == PC_OP_PULL_REPLY) != r->is_pull) {
-    pc_wire_drop_note(&kv->drops, PC_DROP_OP, "unexpected reply from a server", NULL);
-    return PC_OK;
-  }
+/* Complete part `part` of r with a server's status and (pulls) values. */
+static int deliver(pw_kv_t *kv, uint32_t s, kv_req_t *r, size_t part, int32_t st,
+                   const float *vals, size_t nvals, pc_err_t *err) {
   kv_part_t *p = &r->parts[part];
-  int32_t st = m->hdr.status;
   if (st == PC_EDATA && !r->is_pull && ++kv->st.rejected == 1)
     PC_WARN("server %u rejected a push with a non-finite gradient", s);
   else if (st != 0 && !(st == PC_EDATA && !r->is_pull))
     return pc_err_set(err, PC_EPEER, "server %u refused a %s: %s", s,
                       r->is_pull ? "pull" : "push", parasol_strerror(st));
   if (r->is_pull) {
-    if (m->nvals != p->nfrom)
+    if (nvals != p->nfrom)
       return pc_err_set(err, PC_EPROTO, "server %u answered %zu values for %zu keys", s,
-                        m->nvals, p->nfrom);
+                        nvals, p->nfrom);
     if (p->sparse)
       for (size_t j = 0; j < p->nfrom; j++)
-        r->out[p->from[j]] = m->vals[j];
+        r->out[p->from[j]] = vals[j];
     else
-      memcpy(r->out + p->off, m->vals, m->nvals * sizeof *m->vals);
+      memcpy(r->out + p->off, vals, nvals * sizeof *vals);
   }
   p->pending = 0;
   r->remaining--;
-  kv->outstanding--;
   return PC_OK;
+}
+
+/* The pending, unqueued part of a live request that a reply names. */
+static kv_req_t *part_of(pw_kv_t *kv, uint64_t ticket, size_t part, uint32_t s, int is_pull) {
+  kv_req_t *r = req_of(kv, ticket);
+  if (r == NULL || part >= r->nparts || !r->parts[part].pending || r->parts[part].queued ||
+      r->parts[part].server != s || r->is_pull != is_pull)
+    return NULL;
+  return r;
+}
+
+/* The pulls' values lie back to back in the reply, in entry order. */
+static int on_batch_reply(pw_kv_t *kv, uint32_t s, const pc_msg_t *m, pc_err_t *err) {
+  uint64_t id = (m->hdr.request_id & ~KV_BATCH_BIT) >> 16;
+  size_t slot = (size_t)(m->hdr.request_id & 0xffff);
+  kv_batch_t *b = slot < kv->nbatches ? &kv->batches[slot] : NULL;
+  if (b == NULL || b->id != id || id == 0 || b->server != s) {
+    pc_wire_drop_note(&kv->drops, PC_DROP_OP, "unexpected batch reply from a server", NULL);
+    return PC_OK;
+  }
+  if (m->hdr.status != 0)
+    return pc_err_set(err, PC_EPEER, "server %u refused a batch of %zu requests: %s", s,
+                      b->ents.n, parasol_strerror(m->hdr.status));
+  size_t want = 0;
+  for (size_t i = 0; i < b->ents.n; i++)
+    want += b->ents.e[i].push ? 0 : b->ents.e[i].nkeys;
+  if (m->nbatch_status != b->ents.n || m->nvals != want)
+    return pc_err_set(err, PC_EPROTO, "server %u answered a batch of %zu requests (%zu values) "
+                      "with %zu statuses and %zu values", s, b->ents.n, want,
+                      m->nbatch_status, m->nvals);
+  size_t o = 0;
+  for (size_t i = 0; i < b->ents.n; i++) {
+    const kv_entry_t *e = &b->ents.e[i];
+    kv_req_t *r = part_of(kv, e->ticket, e->part, s, !e->push);
+    if (r == NULL)
+      return pc_err_set(err, PC_EPROTO, "batch entry %zu has no live request", i);
+    int rc = deliver(kv, s, r, e->part, m->batch_status[i], e->push ? NULL : m->vals + o,
+                     e->push ? 0 : e->nkeys, err);
+    if (rc != PC_OK)
+      return rc;
+    o += e->push ? 0 : e->nkeys;
+  }
+  b->id = 0;
+  kv->outstanding--;
+  kv->sout[s]--;
+  return PC_OK;
+}
+
+/* Deliver one reply to the request part (or batch) it answers. */
+static int on_reply(pw_kv_t *kv, uint32_t s, const pc_msg_t *m, pc_err_t *err) {
+  if (m->hdr.op == PC_OP_BATCH_REPLY && (m->hdr.request_id & KV_BATCH_BIT))
+    return on_batch_reply(kv, s, m, err);
+  uint64_t ticket = m->hdr.request_id >> KV_PART_BITS;
+  size_t part = (size_t)(m->hdr.request_id & ((1u << KV_PART_BITS) - 1));
+  int is_pull = m->hdr.op == PC_OP_PULL_REPLY;
+  kv_req_t *r = (m->hdr.request_id & KV_BATCH_BIT) ? NULL
+                                                   : part_of(kv, ticket, part, s, is_pull);
+  if (r == NULL || (!is_pull && m->hdr.op != PC_OP_PUSH_REPLY)) {
+    pc_wire_drop_note(&kv->drops, PC_DROP_OP, "unexpected reply from a server", NULL);
+    return PC_OK;
+  }
+  int rc = deliver(kv, s, r, part, m->hdr.status, m->vals, m->nvals, err);
+  if (rc == PC_OK) {
+    kv->outstanding--;
+    kv->sout[s]--;
+  }
+  return rc;
 }
 
 static int pump_control(pw_kv_t *kv, pc_err_t *err) {
@@ -175,12 +284,66 @@ static int drain_server(pw_kv_t *kv, uint32_t s, int *got, pc_err_t *err) {
   }
 }
 
-/* Wait (bounded) until done(kv, arg) holds, serving replies and control. */
-static int wait_for(pw_kv_t *kv, int (*done)(pw_kv_t *, uint64_t), uint64_t arg, pc_err_t *err) {
+typedef enum kv_wait { KV_WAIT_TICKET, KV_WAIT_SLOT, KV_WAIT_ALL } kv_wait_t;
+
+static int ticket_done(pw_kv_t *kv, uint64_t t) {
+  kv_req_t *r = req_of(kv, t);
+  return r == NULL || r->remaining == 0;
+}
+static int below_bound(pw_kv_t *kv) { return kv->outstanding < kv->cfg->training.inflight; }
+
+static int wait_done(pw_kv_t *kv, kv_wait_t what, uint64_t arg) {
+  switch (what) {
+  case KV_WAIT_TICKET:
+    return ticket_done(kv, arg);
+  case KV_WAIT_SLOT:
+    return below_bound(kv);
+  case KV_WAIT_ALL:
+    break;
+  }
+  return kv->outstanding == 0 && kv->nqueued == 0;
+}
+
+static int queue_flush(pw_kv_t *kv, uint32_t s, pc_err_t *err);
+
+/* Does the wait need server s's queue on the wire? Always when everything
+ * must finish; for a ticket, when one of its parts waits there. */
+static int wait_needs(pw_kv_t *kv, kv_wait_t what, uint64_t arg, uint32_t s) {
+  if (what == KV_WAIT_ALL)
+    return 1;
+  kv_req_t *r = what == KV_WAIT_TICKET ? req_of(kv, arg) : NULL;
+  for (size_t i = 0; r != NULL && i < r->nparts; i++)
+    if (r->parts[i].queued && r->parts[i].server == s)
+      return 1;
+  return 0;
+}
+
+/* Send the queues that may go now: a server with fewer than KV_DIRECT
+ * messages unanswered, or one the wait needs. Never waits for a slot. */
+static int flush_ready(pw_kv_t *kv, kv_wait_t what, uint64_t arg, pc_err_t *err) {
+  for (uint32_t s = 0; s < kv->nservers && below_bound(kv); s++) {
+    if (kv->queues[s].ents.n == 0)
+      continue;
+    if (kv->sout[s] < KV_DIRECT || wait_needs(kv, what, arg, s)) {
+      int rc = queue_flush(kv, s, err);
+      if (rc != PC_OK)
+        return rc;
+    }
+  }
+  return PC_OK;
+}
+
+/* Wait (bounded) until the wait is over, serving replies and control. */
+static int wait_for(pw_kv_t *kv, kv_wait_t what, uint64_t arg, pc_err_t *err) {
   zmq_pollitem_t it[PC_PARTITION_MAX_SERVERS + 1];
   double heard = pc_proc_now();
   int polled = 0;
-  while (!done(kv, arg)) {
+  for (;;) {
+    int rc = flush_ready(kv, what, arg, err);
+    if (rc != PC_OK)
+      return rc;
+    if (wait_done(kv, what, arg))
+      return PC_OK;
     /* Drain first: replies are often already queued, and zmq_poll costs a
      * system call. */
     if (polled) {
@@ -191,7 +354,7 @@ static int wait_for(pw_kv_t *kv, int (*done)(pw_kv_t *, uint64_t), uint64_t arg,
         return pc_err_set(err, PC_ESYS, "zmq_poll: %s", zmq_strerror(zmq_errno()));
     }
     polled = 1;
-    int got = 0, rc = PC_OK;
+    int got = 0;
     for (uint32_t s = 0; s < kv->nservers && rc == PC_OK; s++)
       rc = drain_server(kv, s, &got, err);
     if (rc == PC_OK)
@@ -205,33 +368,19 @@ static int wait_for(pw_kv_t *kv, int (*done)(pw_kv_t *, uint64_t), uint64_t arg,
       return pc_err_set(err, PC_EPEER, "no reply from the servers for %.0f s "
                         "(cluster.node_timeout)", kv->cfg->cluster.node_timeout);
   }
-  return PC_OK;
-}
-
-static int ticket_done(pw_kv_t *kv, uint64_t t) {
-  kv_req_t *r = req_of(kv, t);
-  return r == NULL || r->remaining == 0;
-}
-static int below_bound(pw_kv_t *kv, uint64_t unused) {
-  (void)unused;
-  return kv->outstanding < kv->cfg->training.inflight;
-}
-static int all_done(pw_kv_t *kv, uint64_t unused) {
-  (void)unused;
-  return kv->outstanding == 0;
 }
 
 int pw_kv_wait(pw_kv_t *kv, uint64_t ticket, pc_err_t *err) {
-  return wait_for(kv, ticket_done, ticket, err);
+  return wait_for(kv, KV_WAIT_TICKET, ticket, err);
 }
 
-int pw_kv_wait_all(pw_kv_t *kv, pc_err_t *err) { return wait_for(kv, all_done, 0, err); }
+int pw_kv_wait_all(pw_kv_t *kv, pc_err_t *err) { return wait_for(kv, KV_WAIT_ALL, 0, err); }
 
 static int req_begin(pw_kv_t *kv, int is_pull, float *out, kv_req_t **rp, pc_err_t *err) {
   uint64_t t = ++kv->next_ticket;
   kv_req_t *r = &kv->reqs[t % kv->nreqs];
   if (r->remaining > 0) {
-    int rc = wait_for(kv, ticket_done, r->ticket, err);
+    int rc = wait_for(kv, KV_WAIT_TICKET, r->ticket, err);
     if (rc != PC_OK)
       return rc;
   }
@@ -257,6 +406,7 @@ static int req_part(kv_req_t *r, uint32_t server, uint64_t off, size_t *idx, pc_
   p->off = off;
   p->nfrom = 0;
   p->pending = 0;
+  p->queued = 0;
   p->sparse = 0;
   *idx = r->nparts++;
   return PC_OK;
@@ -271,28 +421,133 @@ typedef struct kv_send {
   const float *vals; /* NULL for pulls */
 } kv_send_t;
 
-static int send_part(pw_kv_t *kv, kv_req_t *r, size_t part, const kv_send_t *m, pc_err_t *err) {
-  if (!below_bound(kv, 0)) {
-    int rc = wait_for(kv, below_bound, 0, err);
+/* A message to server s is on its way. */
+static void sent_one(pw_kv_t *kv, uint32_t s) {
+  kv->st.messages++;
+  kv->sout[s]++;
+  if (++kv->outstanding > kv->st.max_inflight)
+    kv->st.max_inflight = kv->outstanding;
+}
+
+/* Take a free batch slot (one exists while below the inflight bound). */
+static kv_batch_t *batch_slot(pw_kv_t *kv, size_t *slot) {
+  for (size_t i = 0; i < kv->nbatches; i++)
+    if (kv->batches[i].id == 0) {
+      *slot = i;
+      return &kv->batches[i];
+    }
+  return NULL;
+}
+
+/* Server s's queue as one BATCH message. */
+static int queue_flush(pw_kv_t *kv, uint32_t s, pc_err_t *err) {
+  if (!below_bound(kv)) {
+    int rc = wait_for(kv, KV_WAIT_SLOT, 0, err);
     if (rc != PC_OK)
       return rc;
   }
+  kv_queue_t *q = &kv->queues[s];
+  size_t slot = 0;
+  kv_batch_t *b = batch_slot(kv, &slot);
+  if (q->ents.n == 0) /* the wait above may have sent it */
+    return PC_OK;
+  if (b == NULL)
+    return pc_err_set(err, PC_EPROTO, "no free batch slot below the inflight bound");
+  for (size_t i = 0; i < q->ents.n; i++)
+    kv->enc[i] = (uint64_t)q->ents.e[i].nkeys << 1 | (uint64_t)q->ents.e[i].push;
+  Parasol__Batch pb = PARASOL__BATCH__INIT;
+  pb.entries = kv->enc;
+  pb.n_entries = q->ents.n;
+  size_t blen = parasol__batch__pack(&pb, kv->body);
+  uint64_t id = ++kv->next_batch & 0x7fffffffffffULL;
+  if (id == 0)
+    id = kv->next_batch = 1;
+  pc_wire_hdr_t h;
+  pc_wire_hdr_init(&h, PC_OP_BATCH, KV_BATCH_BIT | id << 16 | slot, kv->node.sender);
+  h.key_count = q->nkeys;
+  h.vals_per_key = q->nvals ? 1 : 0;
+  pc_wire_payload_t p = {.keys = q->keys, .nkeys = q->nkeys, .vals = q->nvals ? q->vals : NULL,
+                         .nvals = q->nvals, .body = kv->body, .blen = blen};
+  int rc = pc_wire_send_bulk(kv->socks[s], NULL, &h, &p, kv->pool, 0, err);
+  if (rc != PC_OK)
+    return rc;
+  for (size_t i = 0; i < q->ents.n; i++)
+    req_of(kv, q->ents.e[i].ticket)->parts[q->ents.e[i].part].queued = 0;
+  kv_entries_t done = b->ents; /* the queue's entries move to the batch */
+  b->ents = q->ents;
+  q->ents = done;
+  q->ents.n = 0;
+  q->nkeys = q->nvals = 0;
+  b->id = id;
+  b->server = s;
+  kv->st.batches++;
+  kv->nqueued -= b->ents.n;
+  sent_one(kv, s);
+  return PC_OK;
+}
+
+/* Append one small request part to server s's queue. */
+static int queue_add(pw_kv_t *kv, kv_req_t *r, size_t part, const uint64_t *keys, size_t n,
+                     const float *vals, pc_err_t *err) {
+  kv_queue_t *q = &kv->queues[r->parts[part].server];
+  if (pc_mem_reserve((void **)&q->keys, &q->kcap, q->nkeys + n, sizeof *q->keys) != PC_OK ||
+      (vals && pc_mem_reserve((void **)&q->vals, &q->vcap, q->nvals + n, sizeof *q->vals) !=
+                   PC_OK) ||
+      pc_mem_reserve((void **)&q->ents.e, &q->ents.cap, q->ents.n + 1, sizeof *q->ents.e) !=
+          PC_OK)
+    return pc_err_set(err, PC_ENOMEM, "batch queue");
+  memcpy(q->keys + q->nkeys, keys, n * sizeof *keys);
+  q->nkeys += n;
+  if (vals) {
+    memcpy(q->vals + q->nvals, vals, n * sizeof *vals);
+    q->nvals += n;
+  }
+  q->ents.e[q->ents.n++] = (kv_entry_t){r->ticket, (uint32_t)part, (uint32_t)n, vals != NULL};
+  r->parts[part].pending = 1;
+  r->parts[part].queued = 1;
+  r->remaining++;
+  kv->nqueued++;
+  kv->st.batched++;
+  return PC_OK;
+}
+
+/* One message on its own; anything queued for the server goes first, so
+ * a server sees every worker's requests in the order they were made. */
+static int send_part(pw_kv_t *kv, kv_req_t *r, size_t part, const kv_send_t *m, pc_err_t *err) {
+  uint32_t s = r->parts[part].server;
+  int rc = kv->queues[s].ents.n ? queue_flush(kv, s, err) : PC_OK;
+  if (rc == PC_OK && !below_bound(kv))
+    rc = wait_for(kv, KV_WAIT_SLOT, 0, err);
+  if (rc != PC_OK)
+    return rc;
   pc_wire_hdr_t h;
   pc_wire_hdr_init(&h, m->op, (r->ticket << KV_PART_BITS) | part, kv->node.sender);
   h.key_count = m->key_count;
   h.flags = m->flags;
   h.vals_per_key = m->vals ? 1 : 0;
-  uint32_t s = r->parts[part].server;
-  int rc = pc_wire_send_bulk(kv->socks[s], NULL, &h, m->keys, m->nkeys, (float *)m->vals,
-                             m->vals ? (size_t)m->key_count : 0, 0, kv->pool, 0, err);
+  pc_wire_payload_t p = {.keys = m->keys, .nkeys = m->nkeys, .vals = (float *)m->vals,
+                         .nvals = m->vals ? (size_t)m->key_count : 0};
+  rc = pc_wire_send_bulk(kv->socks[s], NULL, &h, &p, kv->pool, 0, err);
   if (rc != PC_OK)
     return rc;
   r->parts[part].pending = 1;
   r->remaining++;
-  kv->st.messages++;
-  if (++kv->outstanding > kv->st.max_inflight)
-    kv->st.max_inflight = kv->outstanding;
+  sent_one(kv, s);
   return PC_OK;
+}
+
+/* A small request part waits in the server's queue while the server is
+ * busy (or others already wait); the queue goes once it is large. */
+static int send_small(pw_kv_t *kv, kv_req_t *r, size_t part, const kv_send_t *m,
+                      pc_err_t *err) {
+  uint32_t s = r->parts[part].server;
+  kv_queue_t *q = &kv->queues[s];
+  if (m->nkeys > KV_SMALL_KEYS || m->flags || (q->ents.n == 0 && kv->sout[s] < KV_DIRECT))
+    return send_part(kv, r, part, m, err);
+  int rc = queue_add(kv, r, part, m->keys, m->nkeys, m->vals, err);
+  if (rc == PC_OK && (q->nkeys >= KV_BATCH_KEYS || q->ents.n == PC_WIRE_MAX_BATCH))
+    rc = queue_flush(kv, s, err);
+  return rc;
 }
 
 /* Route keys[0..n) by the shard map into kv->slices (with vals when given). */
@@ -311,38 +566,49 @@ static int split(pw_kv_t *kv, const uint64_t *keys, size_t n, const float *vals,
   return PC_OK;
 }
 
-/* One message for keys [c, c + KV_CHUNK_KEYS) of server s's slice. */
-static int slice_part(pw_kv_t *kv, kv_req_t *r, uint32_t s, size_t c, uint64_t base,
-                      pc_err_t *err) {
-  kv_slice_t *sl = &kv->slices[s];
-  size_t n = sl->n - c < KV_CHUNK_KEYS ? sl->n - c : KV_CHUNK_KEYS, part = 0;
-  int rc = req_part(r, s, 0, &part, err);
+/* One message of keys[0..n) for server s. A pull's values land at
+ * out[base + from[j]], or at out[base + j] without from. */
+static int keys_part(pw_kv_t *kv, kv_req_t *r, uint32_t s, const uint64_t *keys,
+                     const float *vals, size_t n, const uint32_t *from, uint64_t base,
+                     pc_err_t *err) {
+  size_t part = 0;
+  int rc = req_part(r, s, base, &part, err);
   if (rc != PC_OK)
     return rc;
   kv_part_t *p = &r->parts[part];
-  p->sparse = 1;
+  p->sparse = from != NULL;
   if (r->is_pull) {
-    if (pc_mem_reserve((void **)&p->from, &p->cap, n, sizeof *p->from) != PC_OK)
+    if (from && pc_mem_reserve((void **)&p->from, &p->cap, n, sizeof *p->from) != PC_OK)
       return pc_err_set(err, PC_ENOMEM, "pull of %zu keys", n);
-    for (size_t j = 0; j < n; j++)
-      p->from[j] = (uint32_t)(base + sl->from[c + j]);
+    for (size_t j = 0; from && j < n; j++)
+      p->from[j] = (uint32_t)(base + from[j]);
     p->nfrom = n;
   }
-  kv_send_t m = {r->is_pull ? PC_OP_PULL : PC_OP_PUSH, sl->keys + c, n, n, 0,
-                 r->is_pull ? NULL : sl->vals + c};
-  return send_part(kv, r, part, &m, err);
+  kv_send_t m = {r->is_pull ? PC_OP_PULL : PC_OP_PUSH, keys, n, n, 0, r->is_pull ? NULL : vals};
+  return send_small(kv, r, part, &m, err);
 }
 
 /* Messages per server (chunked) for keys[0..n); a pull's values land at
- * out[base + i]. */
+ * out[base + i]. With one server the keys go as they are, unsplit. */
 static int sparse_parts(pw_kv_t *kv, kv_req_t *r, const uint64_t *keys, size_t n,
                         const float *vals, uint64_t base, pc_err_t *err) {
   if (n > UINT32_MAX)
     return pc_err_set(err, PC_ERANGE, "%zu keys in one request", n);
-  int rc = split(kv, keys, n, vals, err);
-  for (uint32_t s = 0; s < kv->nservers && rc == PC_OK; s++)
-    for (size_t c = 0; c < kv->slices[s].n && rc == PC_OK; c += KV_CHUNK_KEYS)
-      rc = slice_part(kv, r, s, c, base, err);
+  int rc = PC_OK;
+  if (kv->nservers == 1) {
+    for (size_t c = 0; c < n && rc == PC_OK; c += KV_CHUNK_KEYS)
+      rc = keys_part(kv, r, 0, keys + c, vals ? vals + c : NULL,
+                     n - c < KV_CHUNK_KEYS ? n - c : KV_CHUNK_KEYS, NULL, base + c, err);
+    return rc;
+  }
+  rc = split(kv, keys, n, vals, err);
+  for (uint32_t s = 0; s < kv->nservers && rc == PC_OK; s++) {
+    kv_slice_t *sl = &kv->slices[s];
+    for (size_t c = 0; c < sl->n && rc == PC_OK; c += KV_CHUNK_KEYS)
+      rc = keys_part(kv, r, s, sl->keys + c, vals ? sl->vals + c : NULL,
+                     sl->n - c < KV_CHUNK_KEYS ? sl->n - c : KV_CHUNK_KEYS, sl->from + c, base,
+                     err);
+  }
   return rc;
 }
 
@@ -462,7 +728,14 @@ static int connect_servers(pw_kv_t *kv, pc_err_t *err) {
   kv->slices = calloc(kv->nservers, sizeof *kv->slices);
   kv->nreqs = (size_t)kv->cfg->training.inflight + 1;
   kv->reqs = calloc(kv->nreqs, sizeof *kv->reqs);
-  if (kv->socks == NULL || kv->slices == NULL || kv->reqs == NULL)
+  kv->sout = calloc(kv->nservers, sizeof *kv->sout);
+  kv->queues = calloc(kv->nservers, sizeof *kv->queues);
+  kv->nbatches = kv->nreqs;
+  kv->batches = calloc(kv->nbatches, sizeof *kv->batches);
+  kv->enc = malloc(PC_WIRE_MAX_BATCH * sizeof *kv->enc);
+  kv->body = malloc(KV_BODY_MAX);
+  if (kv->socks == NULL || kv->slices == NULL || kv->reqs == NULL || kv->sout == NULL ||
+      kv->queues == NULL || kv->batches == NULL || kv->enc == NULL || kv->body == NULL)
     return pc_err_set(err, PC_ENOMEM, "server connections");
   for (uint32_t s = 0; s < kv->nservers; s++) {
     kv->socks[s] = zmq_socket(kv->zctx, ZMQ_DEALER);
@@ -511,6 +784,18 @@ void pw_kv_close(pw_kv_t **kvp) {
     free(kv->slices[s].from);
     free(kv->slices[s].vals);
   }
+  for (uint32_t s = 0; kv->queues && s < kv->nservers; s++) {
+    free(kv->queues[s].keys);
+    free(kv->queues[s].vals);
+    free(kv->queues[s].ents.e);
+  }
+  for (size_t i = 0; kv->batches && i < kv->nbatches; i++)
+    free(kv->batches[i].ents.e);
+  free(kv->queues);
+  free(kv->batches);
+  free(kv->sout);
+  free(kv->enc);
+  free(kv->body);
   for (uint32_t s = 0; kv->socks && s < kv->nservers; s++)
     if (kv->socks[s])
       zmq_close(kv->socks[s]);

@@ -20,6 +20,8 @@ typedef struct pw_kv pw_kv_t;
 typedef struct pw_kv_stats {
   uint64_t pulls, pushes;   /* logical requests */
   uint64_t messages;        /* per-server messages sent */
+  uint64_t batches;         /* of them, BATCH messages */
+  uint64_t batched;         /* request parts that went in a BATCH */
   uint64_t rejected;        /* pushes refused for non-finite gradients */
   int max_inflight;         /* peak messages outstanding */
 } pw_kv_stats_t;

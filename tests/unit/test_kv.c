@@ -233,11 +233,62 @@ static void test_nan_rejected(void **state) {
   cluster_stop(c);
 }
 
+/* Small requests queue while the servers are busy and go out in BATCH
+ * messages: every pull still sees exactly the pushes made before it (order
+ * kept per server), a NaN push inside a batch is refused alone (the other
+ * requests of its batch apply), and tickets
+ * are waited for out of order. Keys overlap heavily across requests. */
+static void test_small_requests_batched(void **state) {
+  (void)state;
+  cluster_t *c = cluster_start(PC_LAYOUT_SPARSE, 8);
+  enum { POOL = 64, K = 12, ROUNDS = 300, RING = 5 };
+  double model[POOL] = {0};
+  uint64_t tk[RING] = {0}, keys[RING][K];
+  float out[RING][K], want[RING][K], g[K];
+  uint64_t s = 12345;
+  pc_err_t err = {0};
+  for (int r = 0; r < ROUNDS; r++) {
+    int slot = r % RING;
+    if (tk[slot]) {
+      assert_int_equal(pw_kv_wait(c->kv, tk[slot], &err), PC_OK);
+      for (int k = 0; k < K; k++)
+        assert_float_equal(out[slot][k], want[slot][k], 1e-3);
+    }
+    int ids[K];
+    for (int k = 0; k < K; k++) {
+      s = s * 6364136223846793005ULL + 1442695040888963407ULL;
+      ids[k] = (int)((s >> 33) % POOL);
+      keys[slot][k] = (uint64_t)ids[k] * 7919u;
+      g[k] = (float)((int)((s >> 20) % 7) - 3) * 0.25f;
+    }
+    for (int k = 0; k < K && r % 50 == 7; k++)
+      g[k] = NAN; /* refused by every server it reaches; nothing changes */
+    assert_int_equal(pw_kv_push(c->kv, keys[slot], K, g, &err), PC_OK);
+    for (int k = 0; k < K && r % 50 != 7; k++)
+      model[ids[k]] -= g[k];
+    for (int k = 0; k < K; k++)
+      want[slot][k] = (float)model[ids[k]];
+    assert_int_equal(pw_kv_pull(c->kv, keys[slot], K, out[slot], &tk[slot], &err), PC_OK);
+  }
+  assert_int_equal(pw_kv_wait_all(c->kv, &err), PC_OK);
+  for (int slot = 0; slot < RING; slot++)
+    for (int k = 0; k < K; k++)
+      assert_float_equal(out[slot][k], want[slot][k], 1e-3);
+  pw_kv_stats_t st;
+  pw_kv_stats(c->kv, &st);
+  assert_true(st.rejected >= ROUNDS / 50);
+  assert_true(st.batches > 0);
+  assert_true(st.batched > st.batches); /* several requests per batch */
+  assert_true(st.messages < 2 * NSERVERS * ROUNDS);
+  cluster_stop(c);
+}
+
 int main(void) {
   setenv("PARASOL_LOG_PREFIX", "1", 1);
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_sparse_push_pull),
       cmocka_unit_test(test_ranges_and_mixed),
+      cmocka_unit_test(test_small_requests_batched),
       cmocka_unit_test(test_async_tickets),
       cmocka_unit_test(test_nan_rejected),
   };

@@ -240,6 +240,87 @@ static void test_error_reply_without_payload(void **state) {
   expect_drop(p, f, l, 4, PC_DROP_SIZES, "values frame of 0 bytes");
 }
 
+static size_t batch_body(uint8_t *buf, const uint64_t *entries, size_t n) {
+  Parasol__Batch b = PARASOL__BATCH__INIT;
+  b.entries = (uint64_t *)entries;
+  b.n_entries = n;
+  return parasol__batch__pack(&b, buf);
+}
+
+/* A batch (push of 2 keys, pull of 1) and its reply go through with their
+ * entries; batches whose entries do not cover the frames are dropped. */
+static void test_batch(void **state) {
+  pair_t *p = *state;
+  uint64_t keys[3] = {5, 6, 7}, ent[2] = {2 << 1 | 1, 1 << 1};
+  float vals[2] = {0.5f, 1.5f};
+  uint8_t body[64];
+  pc_wire_hdr_t h;
+  pc_wire_hdr_init(&h, PC_OP_BATCH, 1, pc_wire_sender(PC_ROLE_WORKER, 0));
+  h.key_count = 3;
+  h.vals_per_key = 1;
+  pc_wire_payload_t pl = {.keys = keys, .nkeys = 3, .vals = vals, .nvals = 2, .body = body,
+                          .blen = batch_body(body, ent, 2)};
+  assert_int_equal(pc_wire_send_bulk(p->dealer, NULL, &h, &pl, NULL, 0, NULL), PC_OK);
+  pc_msg_t m;
+  pc_drop_t why;
+  pc_err_t err;
+  assert_int_equal(recv_router(p, &m, &why, &err), PC_OK);
+  assert_int_equal(m.nbatch, 2);
+  assert_int_equal(m.batch[0], 2 << 1 | 1);
+  assert_int_equal(m.nvals, 2);
+  assert_int_equal(m.keys[2], 7);
+  /* The reply: one status per entry, the pull's value. */
+  int32_t st[2] = {0, PC_EDATA};
+  Parasol__BatchReply br = PARASOL__BATCH_REPLY__INIT;
+  br.status = st;
+  br.n_status = 2;
+  uint8_t rbody[64];
+  float one = 9.0f;
+  pc_wire_hdr_init(&h, PC_OP_BATCH_REPLY, 1, 0);
+  h.key_count = 1;
+  h.vals_per_key = 1;
+  pc_wire_payload_t rp = {.vals = &one, .nvals = 1, .body = rbody,
+                          .blen = parasol__batch_reply__pack(&br, rbody)};
+  assert_int_equal(pc_wire_send_bulk(p->router, &m.identity, &h, &rp, NULL, 0, NULL), PC_OK);
+  pc_msg_close(&m);
+  zmq_pollitem_t it = {p->dealer, 0, ZMQ_POLLIN, 0};
+  assert_int_equal(zmq_poll(&it, 1, 2000), 1);
+  assert_int_equal(pc_wire_recv(p->dealer, 0, &m, ZMQ_DONTWAIT, &why, &err), PC_OK);
+  assert_int_equal(m.nbatch_status, 2);
+  assert_int_equal(m.batch_status[1], PC_EDATA);
+  assert_float_equal(m.vals[0], 9.0f, 0);
+  pc_msg_close(&m);
+
+  uint8_t hb[PC_WIRE_MAX_HEADER];
+  size_t hl = header_bytes(hb, PC_WIRE_VERSION, PC_OP_BATCH, 3, 1);
+  const void *f[] = {hb, keys, vals, body};
+  /* Entries for 4 keys, 3 in the frame. */
+  uint64_t over[2] = {2 << 1 | 1, 2 << 1};
+  size_t l[] = {hl, sizeof keys, sizeof vals, batch_body(body, over, 2)};
+  expect_drop(p, f, l, 4, PC_DROP_BODY, "overruns");
+  /* Entries for 2 keys, 3 in the frame. */
+  uint64_t under[1] = {2 << 1 | 1};
+  l[3] = batch_body(body, under, 1);
+  expect_drop(p, f, l, 4, PC_DROP_BODY, "cover 2 keys");
+  /* Pushes of 3 keys, but 2 values. */
+  uint64_t allpush[1] = {3 << 1 | 1};
+  l[3] = batch_body(body, allpush, 1);
+  expect_drop(p, f, l, 4, PC_DROP_BODY, "3 values");
+  /* An empty entry, no body, a body that is not a Batch. */
+  uint64_t zero[3] = {2 << 1 | 1, 0, 1 << 1};
+  l[3] = batch_body(body, zero, 3);
+  expect_drop(p, f, l, 4, PC_DROP_BODY, "entry 1 of 0 keys");
+  expect_drop(p, f, l, 3, PC_DROP_BODY, "batch of 0 entries");
+  l[3] = 3;
+  memcpy(body, "\xff\xff\xff", 3);
+  expect_drop(p, f, l, 4, PC_DROP_BODY, "not a Batch");
+  /* More values than keys. */
+  float four[4] = {0};
+  const void *f4[] = {hb, keys, four, body};
+  size_t l4[] = {hl, sizeof keys, sizeof four, batch_body(body, ent, 2)};
+  expect_drop(p, f4, l4, 4, PC_DROP_SIZES, "in a batch of 3 keys");
+}
+
 /* Trailing empty frames are not sent, and a receiver treats missing ones
  * as empty: a push reply is the header alone, a pull just header + keys. */
 static void test_trailing_frames_omitted(void **state) {
@@ -328,6 +409,7 @@ int main(void) {
       cmocka_unit_test(test_error_reply_without_payload),
       cmocka_unit_test(test_trailing_frames_omitted),
       cmocka_unit_test(test_drop_counting),
+      cmocka_unit_test(test_batch),
       cmocka_unit_test(test_shardmap_pb_round_trip),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
