@@ -5,19 +5,37 @@
 
 #include "pc_mem.h"
 
-/* A map with at least twice as many entries as the batch has non-zeros
- * (load <= 1/2: short probes). */
-static int map_reserve(pw_batch_t *b, size_t nnz) {
-  size_t want = 64;
-  while (want < 2 * nnz)
+/* Rows are visited in shuffled order, so each one starts with a cache
+ * miss (its offset, then its indices and values): ask for rows this far
+ * ahead, and for their offsets twice as far. */
+#define PW_BATCH_AHEAD 8
+
+/* The map is sized by the unique keys seen, not the non-zeros (power-law
+ * data repeats keys a lot): a smaller map stays in cache. It holds at
+ * least twice as many entries as keys (load <= 1/2: short probes), and
+ * grows, re-inserting the batch's keys so far, before a row could break
+ * that. */
+static int map_grow(pw_batch_t *b, size_t keys) {
+  size_t want = b->map_cap ? b->map_cap : 1024;
+  while (want < 2 * keys)
     want *= 2;
-  if (want <= b->map_cap)
+  if (want == b->map_cap)
     return PC_OK;
+  struct pw_batch_entry *m = calloc(want, sizeof *m);
+  if (m == NULL)
+    return PC_ENOMEM;
   free(b->map);
-  b->map = calloc(want, sizeof *b->map);
-  b->map_cap = b->map ? want : 0;
-  b->gen = 0;
-  return b->map_cap ? PC_OK : PC_ENOMEM;
+  b->map = m;
+  b->map_cap = want;
+  b->gen = 1;
+  size_t mask = want - 1;
+  for (size_t k = 0; k < b->nkeys; k++) {
+    size_t i = (size_t)((b->keys[k] * 0x9e3779b97f4a7c15ULL) >> 32) & mask;
+    while (m[i].stamp == b->gen)
+      i = (i + 1) & mask;
+    m[i] = (struct pw_batch_entry){b->keys[k], (uint32_t)k, b->gen};
+  }
+  return PC_OK;
 }
 
 /* Slot of key, adding it to keys[] when new. */
@@ -51,18 +69,30 @@ int pw_batch_build(pw_batch_t *b, const pw_dataset_t *ds, const size_t *rows, si
     nnz += ds->row[rows[r] + 1] - ds->row[rows[r]];
   if (nnz + 1 > UINT32_MAX ||
       pc_mem_reserve((void **)&b->keys, &b->cap_keys, nnz + 1, sizeof *b->keys) != PC_OK ||
-      pc_mem_reserve((void **)&b->slot, &b->cap_slot, nnz + 1, sizeof *b->slot) != PC_OK ||
-      map_reserve(b, nnz + 1) != PC_OK)
+      pc_mem_reserve((void **)&b->slot, &b->cap_slot, nnz + 1, sizeof *b->slot) != PC_OK)
     return pc_err_set(err, PC_ENOMEM, "batch of %zu non-zeros", nnz);
-  next_gen(b);
   b->rows = rows;
   b->nrows = nrows;
   b->nkeys = 0;
   b->nslot = 0;
+  if (map_grow(b, 1) != PC_OK)
+    return pc_err_set(err, PC_ENOMEM, "batch key map");
+  next_gen(b);
   b->bias_slot = bias_key == UINT64_MAX ? UINT32_MAX : slot_of(b, bias_key);
-  for (size_t r = 0; r < nrows; r++)
-    for (size_t j = ds->row[rows[r]]; j < ds->row[rows[r] + 1]; j++)
+  for (size_t r = 0; r < nrows; r++) {
+    if (r + 2 * PW_BATCH_AHEAD < nrows)
+      __builtin_prefetch(&ds->row[rows[r + 2 * PW_BATCH_AHEAD]]);
+    if (r + PW_BATCH_AHEAD < nrows) {
+      size_t a = ds->row[rows[r + PW_BATCH_AHEAD]];
+      __builtin_prefetch(&ds->idx[a]);
+      __builtin_prefetch(&ds->val[a]);
+    }
+    size_t beg = ds->row[rows[r]], end = ds->row[rows[r] + 1];
+    if (2 * (b->nkeys + (end - beg)) > b->map_cap && map_grow(b, b->nkeys + (end - beg)) != PC_OK)
+      return pc_err_set(err, PC_ENOMEM, "batch key map of %zu keys", b->nkeys + (end - beg));
+    for (size_t j = beg; j < end; j++)
       b->slot[b->nslot++] = slot_of(b, ds->idx[j]);
+  }
   return PC_OK;
 }
 

@@ -20,6 +20,10 @@ double pw_logreg_grad(const pw_dataset_t *ds, const pw_batch_t *b, const float *
   double loss = 0;
   size_t s = 0;
   for (size_t r = 0; r < b->nrows; r++) {
+    if (r + 4 < b->nrows) { /* shuffled rows: fetch the next ones early */
+      __builtin_prefetch(&ds->val[ds->row[b->rows[r + 4]]]);
+      __builtin_prefetch(&ds->label[b->rows[r + 4]]);
+    }
     size_t row = b->rows[r], beg = ds->row[row], end = ds->row[row + 1];
     double z = b->bias_slot != UINT32_MAX ? w[b->bias_slot] : 0.0;
     for (size_t j = beg; j < end; j++)
