@@ -13,7 +13,8 @@
 #include "pw_batch.h"
 
 /* A tiny CSR dataset: row i has the indices listed in rows_idx[i]. */
-static void make_ds(pw_dataset_t *ds, size_t n, size_t per_row, uint64_t seed) {
+static void make_ds_keys(pw_dataset_t *ds, size_t n, size_t per_row, uint64_t seed,
+                         uint64_t space) {
   memset(ds, 0, sizeof *ds);
   ds->n = n;
   ds->nnz = n * per_row;
@@ -26,9 +27,20 @@ static void make_ds(pw_dataset_t *ds, size_t n, size_t per_row, uint64_t seed) {
     ds->row[i] = i * per_row;
   for (size_t j = 0; j < ds->nnz; j++) {
     x = x * 6364136223846793005ULL + 1442695040888963407ULL;
-    ds->idx[j] = (x >> 33) % 50; /* many repeats */
+    ds->idx[j] = (x >> 33) % space;
     ds->val[j] = 1;
   }
+}
+
+static void make_ds(pw_dataset_t *ds, size_t n, size_t per_row, uint64_t seed) {
+  make_ds_keys(ds, n, per_row, seed, 50); /* many repeats */
+}
+
+static void free_ds(pw_dataset_t *ds) {
+  free(ds->row);
+  free(ds->idx);
+  free(ds->val);
+  free(ds->label);
 }
 
 static void check_batch(const pw_batch_t *b, const pw_dataset_t *ds, const size_t *rows,
@@ -81,13 +93,38 @@ static void test_batches_reuse(void **state) {
     check_batch(&b, &ds, rows, 30 + (size_t)round, 1000);
   }
   pw_batch_free(&b);
-  free(ds.row);
-  free(ds.idx);
-  free(ds.val);
-  free(ds.label);
+  free_ds(&ds);
+}
+
+/* The key map is sized by unique keys: a batch of mostly distinct keys
+ * makes it grow several times in the middle of a build (re-inserting the
+ * keys so far), and small batches afterwards still come out right. */
+static void test_map_grows(void **state) {
+  (void)state;
+  pw_dataset_t ds;
+  make_ds_keys(&ds, 600, 9, 7, 1000000);
+  size_t rows[600];
+  for (size_t i = 0; i < 600; i++)
+    rows[i] = (i * 7) % 600;
+  pw_batch_t b = {0};
+  pc_err_t err;
+  assert_int_equal(pw_batch_build(&b, &ds, rows, 20, 5, &err), PC_OK);
+  check_batch(&b, &ds, rows, 20, 5);
+  size_t small_cap = b.map_cap;
+  assert_int_equal(pw_batch_build(&b, &ds, rows, 600, 5, &err), PC_OK);
+  check_batch(&b, &ds, rows, 600, 5);
+  assert_true(b.nkeys > 5000);
+  assert_true(b.map_cap >= 2 * b.nkeys && b.map_cap >= 8 * small_cap);
+  for (int round = 0; round < 3; round++) {
+    assert_int_equal(pw_batch_build(&b, &ds, rows + 100 * round, 50, UINT64_MAX, &err), PC_OK);
+    check_batch(&b, &ds, rows + 100 * round, 50, UINT64_MAX);
+  }
+  pw_batch_free(&b);
+  free_ds(&ds);
 }
 
 int main(void) {
-  const struct CMUnitTest tests[] = {cmocka_unit_test(test_batches_reuse)};
+  const struct CMUnitTest tests[] = {cmocka_unit_test(test_batches_reuse),
+                                     cmocka_unit_test(test_map_grows)};
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
