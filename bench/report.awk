@@ -53,6 +53,8 @@ END {
   }
   ratio("small_op_rtt_vs_raw", "small_op_rtt_us@4KiB", "raw_zmq_rtt_us@4KiB")
   ratio("dense_64MiB_vs_memcpy", "dense_pushpull_gbps@64MiB", "memcpy_gbps")
+  ratio("sparse_vs_store", "sparse_mkeys_s", "store_sparse_mkeys_s")
+  ratio("bulk_vs_store", "bulk_mkeys_s", "store_bulk_mkeys_s")
   target("dense push+pull @4MiB >= 0.80 x raw ZeroMQ tcp", "dense_vs_raw_tcp@4MiB", ">=", 0.80)
   target("dense push+pull @64MiB >= 2 GB/s", "dense_pushpull_gbps@64MiB", ">=", 2)
   target("small push+pull rtt <= 1.15 x raw ZeroMQ rtt", "small_op_rtt_vs_raw", "<=", 1.15)

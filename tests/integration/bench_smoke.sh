@@ -2,7 +2,8 @@
 # The benchmark suite works (its figures are never asserted: tests assert
 # correctness, benchmarks report speed): the report computes medians,
 # same-run ratios and targets correctly and writes JSON rows; pb_kv drives
-# real server processes and prints its rows; pb_gen writes a data set that
+# real server processes and prints its rows; pb_store prints its rows;
+# pb_gen writes a data set that
 # parasol trains on.
 . "$(dirname "$0")/common.inc"
 BIN=$(dirname "$PARASOL")/bench
@@ -41,6 +42,15 @@ for row in dense_pushpull_gbps@4KiB dense_pushpull_gbps_2x2@4KiB; do
   assert_min "${v:-0}" 0.000001 "$row"
 done
 ok "pb_kv rows"
+# 2b. pb_store: the store's own rows, one per repetition, positive.
+BENCH_REPS=2 BENCH_QUICK=1 timeout 120 "$BIN/pb_store" > "$WORK/store" 2> "$WORK/store.err" ||
+  { tail "$WORK/store.err"; fail "pb_store failed"; }
+for row in store_sparse_mkeys_s store_bulk_mkeys_s; do
+  [ "$(grep -c "^ROW $row " "$WORK/store")" -eq 2 ] || fail "$row: want 2 rows"
+  v=$(sed -n "s/^ROW $row \([0-9.e+-]*\) Mkeys\/s$/\1/p" "$WORK/store" | head -1)
+  assert_min "${v:-0}" 0.000001 "$row"
+done
+ok "pb_store rows"
 # 3. pb_gen output is valid LIBSVM that parasol trains on.
 "$BIN/pb_gen" "$WORK/ctr.svm" --examples 3000 --features 5000 --nnz 10 --seed 3 2> "$WORK/gen.err" ||
   fail "pb_gen failed"
