@@ -169,6 +169,26 @@ static int send_bulk_frame(void *sock, const void *data, size_t len, pc_bufpool_
   return send_pooled(sock, buf, len, flags, err);
 }
 
+/* A borrowed values frame (see pc_wire_payload_t). */
+static int send_borrowed(void *sock, const pc_wire_payload_t *p, size_t len, int flags,
+                         pc_err_t *err) {
+  if (len < PC_WIRE_ZC_MIN) {
+    int rc = send_frame(sock, p->vals, len, flags, err);
+    p->vals_free(p->vals, p->vals_hint);
+    return rc;
+  }
+  zmq_msg_t m;
+  if (zmq_msg_init_data(&m, p->vals, len, p->vals_free, p->vals_hint) != 0) {
+    p->vals_free(p->vals, p->vals_hint);
+    return zmq_fail(err, "zmq_msg_init_data");
+  }
+  if (zmq_msg_send(&m, sock, flags) < 0) {
+    zmq_msg_close(&m); /* runs vals_free */
+    return zmq_fail(err, "zmq_msg_send");
+  }
+  return PC_OK;
+}
+
 int pc_wire_send_bulk(void *sock, zmq_msg_t *identity, const pc_wire_hdr_t *h,
                       const pc_wire_payload_t *p, pc_bufpool_t *pool, int flags,
                       pc_err_t *err) {
@@ -176,17 +196,21 @@ int pc_wire_send_bulk(void *sock, zmq_msg_t *identity, const pc_wire_hdr_t *h,
   size_t klen = p->keys ? p->nkeys * sizeof *p->keys : 0;
   size_t vlen = vals ? p->nvals * sizeof *vals : 0, blen = p->body ? p->blen : 0;
   int last = last_frame(klen, vlen, blen), more = flags | ZMQ_SNDMORE;
+  int vflags = last > 2 ? more : flags;
   int rc = send_prologue(sock, identity, h, last > 0 ? more : flags, err);
   if (rc == PC_OK && last >= 1)
     rc = send_bulk_frame(sock, p->keys, klen, pool, last > 1 ? more : flags, err);
-  if (rc == PC_OK && last >= 2 && p->vals_pooled) {
-    rc = send_pooled(sock, vals, vlen, last > 2 ? more : flags, err);
+  if (rc == PC_OK && last >= 2 && (p->vals_pooled || p->vals_free)) {
+    rc = p->vals_pooled ? send_pooled(sock, vals, vlen, vflags, err)
+                        : send_borrowed(sock, p, vlen, vflags, err);
     vals = NULL; /* taken over either way */
   } else if (rc == PC_OK && last >= 2) {
-    rc = send_bulk_frame(sock, vals, vlen, pool, last > 2 ? more : flags, err);
+    rc = send_bulk_frame(sock, vals, vlen, pool, vflags, err);
   }
-  if (p->vals_pooled && vals != NULL)
+  if (vals != NULL && p->vals_pooled)
     pc_bufpool_put(vals);
+  else if (vals != NULL && p->vals_free)
+    p->vals_free(vals, p->vals_hint);
   if (rc == PC_OK && last >= 3)
     rc = send_frame(sock, p->body, blen, flags, err);
   return rc;

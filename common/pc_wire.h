@@ -148,6 +148,12 @@ typedef struct pc_wire_payload {
   float *vals;
   size_t nvals;
   int vals_pooled;
+  /* Borrowed values (vals_free set): a frame of PC_WIRE_ZC_MIN bytes or
+   * more goes out straight from vals, and ZeroMQ calls vals_free(vals,
+   * vals_hint) once it no longer reads them; a smaller one is copied. Either
+   * way vals_free is called exactly once, even on failure. */
+  void (*vals_free)(void *data, void *hint);
+  void *vals_hint;
   const void *body;
   size_t blen;
 } pc_wire_payload_t;

@@ -50,6 +50,7 @@ typedef struct kv_part {
 typedef struct kv_req {
   uint64_t ticket; /* 0: never used */
   int remaining;   /* parts without a reply */
+  int zc_refs;     /* borrowed value frames ZeroMQ still reads (atomic) */
   int is_pull;
   float *out;
   kv_part_t *parts;
@@ -288,7 +289,30 @@ typedef enum kv_wait { KV_WAIT_TICKET, KV_WAIT_SLOT, KV_WAIT_ALL } kv_wait_t;
 
 static int ticket_done(pw_kv_t *kv, uint64_t t) {
   kv_req_t *r = req_of(kv, t);
-  return r == NULL || r->remaining == 0;
+  return r == NULL || (r->remaining == 0 && __atomic_load_n(&r->zc_refs, __ATOMIC_ACQUIRE) == 0);
+}
+
+static int borrowed_out(const pw_kv_t *kv) {
+  for (size_t i = 0; i < kv->nreqs; i++)
+    if (__atomic_load_n(&kv->reqs[i].zc_refs, __ATOMIC_ACQUIRE) != 0)
+      return 1;
+  return 0;
+}
+
+/* ZeroMQ's free callback for a borrowed values frame (pw_kv_push_range_nocopy):
+ * runs on an I/O thread once the frame is written. */
+static void borrowed_release(void *data, void *hint) {
+  (void)data;
+  __atomic_sub_fetch((int *)hint, 1, __ATOMIC_RELEASE);
+}
+
+/* Every reply is in, and only ZeroMQ's release of borrowed frames is
+ * missing: poll briefly rather than for the usual 100 ms. */
+static int only_borrowed(pw_kv_t *kv, kv_wait_t what, uint64_t arg) {
+  kv_req_t *r = what == KV_WAIT_TICKET ? req_of(kv, arg) : NULL;
+  if (what == KV_WAIT_TICKET)
+    return r != NULL && r->remaining == 0;
+  return what == KV_WAIT_ALL && kv->outstanding == 0 && kv->nqueued == 0;
 }
 static int below_bound(pw_kv_t *kv) { return kv->outstanding < kv->cfg->training.inflight; }
 
@@ -301,7 +325,7 @@ static int wait_done(pw_kv_t *kv, kv_wait_t what, uint64_t arg) {
   case KV_WAIT_ALL:
     break;
   }
-  return kv->outstanding == 0 && kv->nqueued == 0;
+  return kv->outstanding == 0 && kv->nqueued == 0 && !borrowed_out(kv);
 }
 
 static int queue_flush(pw_kv_t *kv, uint32_t s, pc_err_t *err);
@@ -350,7 +374,8 @@ static int wait_for(pw_kv_t *kv, kv_wait_t what, uint64_t arg, pc_err_t *err) {
       for (uint32_t s = 0; s < kv->nservers; s++)
         it[s] = (zmq_pollitem_t){kv->socks[s], 0, ZMQ_POLLIN, 0};
       it[kv->nservers] = (zmq_pollitem_t){kv->node.sched, 0, ZMQ_POLLIN, 0};
-      if (zmq_poll(it, (int)kv->nservers + 1, 100) < 0 && zmq_errno() != EINTR)
+      int ms = only_borrowed(kv, what, arg) ? 1 : 100;
+      if (zmq_poll(it, (int)kv->nservers + 1, ms) < 0 && zmq_errno() != EINTR)
         return pc_err_set(err, PC_ESYS, "zmq_poll: %s", zmq_strerror(zmq_errno()));
     }
     polled = 1;
@@ -419,6 +444,7 @@ typedef struct kv_send {
   uint64_t key_count;
   uint32_t flags;
   const float *vals; /* NULL for pulls */
+  int borrow;        /* send vals without a copy (pw_kv_push_range_nocopy) */
 } kv_send_t;
 
 /* A message to server s is on its way. */
@@ -527,6 +553,11 @@ static int send_part(pw_kv_t *kv, kv_req_t *r, size_t part, const kv_send_t *m, 
   h.vals_per_key = m->vals ? 1 : 0;
   pc_wire_payload_t p = {.keys = m->keys, .nkeys = m->nkeys, .vals = (float *)m->vals,
                          .nvals = m->vals ? (size_t)m->key_count : 0};
+  if (m->borrow && m->vals) {
+    p.vals_free = borrowed_release;
+    p.vals_hint = &r->zc_refs;
+    __atomic_add_fetch(&r->zc_refs, 1, __ATOMIC_RELAXED);
+  }
   rc = pc_wire_send_bulk(kv->socks[s], NULL, &h, &p, kv->pool, 0, err);
   if (rc != PC_OK)
     return rc;
@@ -584,7 +615,8 @@ static int keys_part(pw_kv_t *kv, kv_req_t *r, uint32_t s, const uint64_t *keys,
       p->from[j] = (uint32_t)(base + from[j]);
     p->nfrom = n;
   }
-  kv_send_t m = {r->is_pull ? PC_OP_PULL : PC_OP_PUSH, keys, n, n, 0, r->is_pull ? NULL : vals};
+  kv_send_t m = {r->is_pull ? PC_OP_PULL : PC_OP_PUSH, keys, n, n, 0, r->is_pull ? NULL : vals,
+                 0};
   return send_small(kv, r, part, &m, err);
 }
 
@@ -671,7 +703,7 @@ static int gap_parts(pw_kv_t *kv, kv_req_t *r, uint64_t k, uint64_t end, uint64_
 
 /* Cover [begin, end) with one message per dense piece, key lists for gaps. */
 static int range_parts(pw_kv_t *kv, kv_req_t *r, uint64_t begin, uint64_t end,
-                       const float *vals, pc_err_t *err) {
+                       const float *vals, int borrow, pc_err_t *err) {
   if (begin >= end || end - begin > UINT32_MAX)
     return pc_err_set(err, PC_ERANGE, "key block [%llu, %llu)", (unsigned long long)begin,
                       (unsigned long long)end);
@@ -694,7 +726,7 @@ static int range_parts(pw_kv_t *kv, kv_req_t *r, uint64_t begin, uint64_t end,
     r->parts[part].nfrom = (size_t)(stop - k);
     uint64_t kr[2] = {k, stop};
     kv_send_t m = {r->is_pull ? PC_OP_PULL : PC_OP_PUSH, kr, 2, stop - k, PC_WIRE_FLAG_RANGE,
-                   vals ? vals + (k - begin) : NULL};
+                   vals ? vals + (k - begin) : NULL, borrow};
     rc = send_part(kv, r, part, &m, err);
     k = stop;
   }
@@ -706,20 +738,32 @@ int pw_kv_pull_range(pw_kv_t *kv, uint64_t begin, uint64_t end, float *out, uint
   kv_req_t *r = NULL;
   int rc = req_begin(kv, 1, out, &r, err);
   if (rc == PC_OK)
-    rc = range_parts(kv, r, begin, end, NULL, err);
+    rc = range_parts(kv, r, begin, end, NULL, 0, err);
   *ticket = r ? r->ticket : 0;
   kv->st.pulls++;
   return rc;
 }
 
-int pw_kv_push_range(pw_kv_t *kv, uint64_t begin, uint64_t end, const float *vals,
-                     pc_err_t *err) {
+static int push_range(pw_kv_t *kv, uint64_t begin, uint64_t end, const float *vals, int borrow,
+                      uint64_t *ticket, pc_err_t *err) {
   kv_req_t *r = NULL;
   int rc = req_begin(kv, 0, NULL, &r, err);
   if (rc == PC_OK)
-    rc = range_parts(kv, r, begin, end, vals, err);
+    rc = range_parts(kv, r, begin, end, vals, borrow, err);
+  if (ticket)
+    *ticket = r ? r->ticket : 0;
   kv->st.pushes++;
   return rc;
+}
+
+int pw_kv_push_range(pw_kv_t *kv, uint64_t begin, uint64_t end, const float *vals,
+                     pc_err_t *err) {
+  return push_range(kv, begin, end, vals, 0, NULL, err);
+}
+
+int pw_kv_push_range_nocopy(pw_kv_t *kv, uint64_t begin, uint64_t end, const float *vals,
+                            uint64_t *ticket, pc_err_t *err) {
+  return push_range(kv, begin, end, vals, 1, ticket, err);
 }
 
 static int connect_servers(pw_kv_t *kv, pc_err_t *err) {
@@ -774,6 +818,15 @@ void pw_kv_close(pw_kv_t **kvp) {
   pw_kv_t *kv = *kvp;
   if (kv == NULL)
     return;
+  /* The sockets and the context go first: ZeroMQ may still hold pool
+   * buffers and borrowed values, whose release touches kv->reqs. */
+  for (uint32_t s = 0; kv->socks && s < kv->nservers; s++)
+    if (kv->socks[s])
+      zmq_close(kv->socks[s]);
+  pc_node_close(&kv->node);
+  if (kv->zctx)
+    zmq_ctx_term(kv->zctx);
+  pc_bufpool_destroy(&kv->pool);
   for (size_t i = 0; kv->reqs && i < kv->nreqs; i++) {
     for (size_t p = 0; p < kv->reqs[i].cap; p++)
       free(kv->reqs[i].parts[p].from);
@@ -796,16 +849,9 @@ void pw_kv_close(pw_kv_t **kvp) {
   free(kv->sout);
   free(kv->enc);
   free(kv->body);
-  for (uint32_t s = 0; kv->socks && s < kv->nservers; s++)
-    if (kv->socks[s])
-      zmq_close(kv->socks[s]);
   free(kv->socks);
   free(kv->slices);
   free(kv->reqs);
-  pc_node_close(&kv->node);
-  if (kv->zctx)
-    zmq_ctx_term(kv->zctx);
-  pc_bufpool_destroy(&kv->pool); /* after the context: zmq may still hold buffers */
   free(kv);
   *kvp = NULL;
 }

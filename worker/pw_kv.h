@@ -47,6 +47,13 @@ int pw_kv_pull_range(pw_kv_t *kv, uint64_t begin, uint64_t end, float *out, uint
 int pw_kv_push(pw_kv_t *kv, const uint64_t *keys, size_t n, const float *vals, pc_err_t *err);
 int pw_kv_push_range(pw_kv_t *kv, uint64_t begin, uint64_t end, const float *vals,
                      pc_err_t *err);
+/* pw_kv_push_range without copying: blocks of 64 KiB or more in the dense
+ * ranges go out straight from vals, which must stay unchanged until
+ * pw_kv_wait(*ticket) (or pw_kv_wait_all) returns. Saves a pass over the
+ * block on the worker; a dense model's trainer pushes its gradient buffer
+ * this way and waits before writing the next gradient into it. */
+int pw_kv_push_range_nocopy(pw_kv_t *kv, uint64_t begin, uint64_t end, const float *vals,
+                            uint64_t *ticket, pc_err_t *err);
 
 /* Wait until the request with this ticket has completed. */
 int pw_kv_wait(pw_kv_t *kv, uint64_t ticket, pc_err_t *err);

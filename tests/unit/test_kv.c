@@ -49,6 +49,8 @@ static void *run_server(void *arg) {
   return NULL;
 }
 
+static uint64_t g_features = FEATURES; /* model.features of the next cluster */
+
 static cluster_t *cluster_start(pc_layout_t layout, int inflight) {
   cluster_t *c = calloc(1, sizeof *c);
   snprintf(c->dir, sizeof c->dir, "/tmp/parasol-kv-XXXXXX");
@@ -59,7 +61,7 @@ static cluster_t *cluster_start(pc_layout_t layout, int inflight) {
   c->cfg.cluster.servers = NSERVERS;
   c->cfg.cluster.workers = 1;
   c->cfg.cluster.register_timeout = 10;
-  c->cfg.model.features = FEATURES;
+  c->cfg.model.features = g_features;
   c->cfg.model.layout = layout;
   c->cfg.optimizer.type = PC_OPTIM_SGD;
   c->cfg.optimizer.lr = 1;
@@ -283,12 +285,54 @@ static void test_small_requests_batched(void **state) {
   cluster_stop(c);
 }
 
+/* A dense block pushed without a copy (ZeroMQ reads the caller's buffer):
+ * blocks above the zero-copy size on both servers plus keys past the dense
+ * ranges; once the ticket is done the buffer is the caller's again, and
+ * later writes to it change nothing on the servers. */
+static void test_push_range_nocopy(void **state) {
+  (void)state;
+  g_features = 100000; /* two dense ranges of 50 000 keys: 200 KB blocks */
+  cluster_t *c = cluster_start(PC_LAYOUT_DENSE, 4);
+  g_features = FEATURES;
+  enum { B = 10, E = 100000 + 1 + 30 }; /* past the bias key: 30 hashed keys */
+  size_t n = E - B;
+  float *g = malloc(n * sizeof *g), *out = malloc(n * sizeof *out);
+  for (size_t i = 0; i < n; i++)
+    g[i] = 0.25f * (float)(i % 1000);
+  pc_err_t err = {0};
+  for (int round = 0; round < 3; round++) {
+    uint64_t t = 0;
+    assert_int_equal(pw_kv_push_range_nocopy(c->kv, B, E, g, &t, &err), PC_OK);
+    assert_true(t != 0);
+    assert_int_equal(pw_kv_wait(c->kv, t, &err), PC_OK);
+  }
+  for (size_t i = 0; i < n; i++)
+    g[i] = 1e6f; /* the buffer is ours again */
+  range_now(c, B, E, out);
+  for (size_t i = 0; i < n; i++)
+    assert_float_equal(out[i], -0.75f * (float)(i % 1000), 1e-2);
+  /* Pushes left in flight are waited for by wait_all. */
+  for (size_t i = 0; i < n; i++)
+    g[i] = 1.0f;
+  uint64_t t1, t2;
+  assert_int_equal(pw_kv_push_range_nocopy(c->kv, B, E, g, &t1, &err), PC_OK);
+  assert_int_equal(pw_kv_push_range_nocopy(c->kv, B, E, g, &t2, &err), PC_OK);
+  assert_int_equal(pw_kv_wait_all(c->kv, &err), PC_OK);
+  range_now(c, B, E, out);
+  for (size_t i = 0; i < n; i++)
+    assert_float_equal(out[i], -0.75f * (float)(i % 1000) - 2.0f, 1e-2);
+  free(g);
+  free(out);
+  cluster_stop(c);
+}
+
 int main(void) {
   setenv("PARASOL_LOG_PREFIX", "1", 1);
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_sparse_push_pull),
       cmocka_unit_test(test_ranges_and_mixed),
       cmocka_unit_test(test_small_requests_batched),
+      cmocka_unit_test(test_push_range_nocopy),
       cmocka_unit_test(test_async_tickets),
       cmocka_unit_test(test_nan_rejected),
   };
