@@ -2,8 +2,9 @@
 # Roles started by hand, as on separate machines: a scheduler on an
 # ephemeral port, a server and a worker told only its endpoint (ranks
 # assigned by the scheduler). A rogue client sends the server malformed
-# messages and a NaN gradient first: the server drops and counts them,
-# rejects the NaN push, and training still completes.
+# messages (a bad batch among them) and NaN gradients (alone and inside a
+# batch) first: the server drops and counts them, rejects the NaN pushes,
+# and training still completes.
 . "$(dirname "$0")/common.inc"
 [ -x "$TOOLS/pc_poke" ] || fail "pc_poke not built"
 out="$WORK/run"
@@ -29,8 +30,8 @@ grep -q '^\[server 0\] serving shard 0' "$WORK/server.err" || fail "server logs 
 dropped=$(sed -n 's/.*"messages_dropped": \([0-9]*\)}.*/\1/p' "$out/metrics.json" | head -1)
 rejected=$(sed -n 's/.*"pushes_rejected": \([0-9]*\),.*/\1/p' "$out/metrics.json" | head -1)
 echo "server dropped $dropped messages, rejected $rejected pushes"
-[ "$dropped" -ge 7 ] || fail "server counted $dropped dropped messages, want >= 7"
-[ "$rejected" -ge 1 ] || fail "NaN push not counted"
+[ "$dropped" -ge 8 ] || fail "server counted $dropped dropped messages, want >= 8"
+[ "$rejected" -ge 2 ] || fail "NaN pushes not counted (want 2: one alone, one in a batch)"
 acc=$(json_num "$out/metrics.json" test accuracy)
 assert_min "$acc" 0.84 "accuracy after the rogue client"
 ok "manual roles; garbage dropped; accuracy $acc"

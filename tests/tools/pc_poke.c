@@ -1,7 +1,8 @@
 /* Test tool: connect to a running server as a rogue client and send every
- * kind of malformed message, then a push with a NaN gradient and a valid
- * pull. Exit 0 when the server rejected the NaN push (status PC_EDATA) and
- * still answered the pull, i.e. it survived the garbage.
+ * kind of malformed message, then a push with a NaN gradient, a valid pull,
+ * and a batch of a NaN push and a pull. Exit 0 when the server rejected the
+ * NaN pushes (status PC_EDATA, in the batch for that entry alone) and still
+ * answered the pulls, i.e. it survived the garbage.
  * usage: pc_poke ENDPOINT TIMEOUT_SECONDS */
 #include <math.h>
 #include <stdio.h>
@@ -26,7 +27,14 @@ static size_t hdr(uint8_t *buf, uint32_t version, uint32_t op, uint64_t nkeys, u
   return parasol__header__pack(&h, buf);
 }
 
-/* Seven malformed messages, one per drop reason the server can see. */
+static size_t batch_body(uint8_t *buf, uint64_t *entries, size_t n) {
+  Parasol__Batch b = PARASOL__BATCH__INIT;
+  b.entries = entries;
+  b.n_entries = n;
+  return parasol__batch__pack(&b, buf);
+}
+
+/* Eight malformed messages, one per drop reason the server can see. */
 static int send_garbage(void *s) {
   uint8_t junk[200], hb[PC_WIRE_MAX_HEADER];
   uint64_t keys[2] = {1, 2};
@@ -48,7 +56,13 @@ static int send_garbage(void *s) {
   send_raw(s, fk, lk, 4); /* sizes */
   lk[0] = hdr(hb, PC_WIRE_VERSION, PC_OP_PULL, 1ULL << 40, 0);
   send_raw(s, fk, lk, 4); /* limits */
-  return 7;
+  uint8_t body[32];
+  uint64_t over[2] = {2 << 1, 5 << 1}; /* 7 keys' entries, 2 keys in the frame */
+  const void *fb[] = {hb, keys, "", body};
+  size_t lb[] = {hdr(hb, PC_WIRE_VERSION, PC_OP_BATCH, 2, 0), sizeof keys, 0,
+                 batch_body(body, over, 2)};
+  send_raw(s, fb, lb, 4); /* batch body */
+  return 8;
 }
 
 static int await(void *s, pc_msg_t *m, double timeout) {
@@ -81,8 +95,17 @@ int main(int argc, char **argv) {
   pc_wire_hdr_init(&h, PC_OP_PULL, 2, pc_wire_sender(PC_ROLE_CLIENT, 0));
   h.key_count = 1;
   pc_wire_send(s, NULL, &h, &key, NULL, 0, NULL, 0, 0, NULL);
+  /* A batch: a NaN push of key 6, then a pull of key 6. */
+  uint64_t bkeys[2] = {6, 6}, ent[2] = {1 << 1 | 1, 1 << 1};
+  uint8_t body[32];
+  pc_wire_hdr_init(&h, PC_OP_BATCH, 3, pc_wire_sender(PC_ROLE_CLIENT, 0));
+  h.key_count = 2;
+  h.vals_per_key = 1;
+  pc_wire_payload_t p = {.keys = bkeys, .nkeys = 2, .vals = &nan_grad, .nvals = 1,
+                         .body = body, .blen = batch_body(body, ent, 2)};
+  pc_wire_send_bulk(s, NULL, &h, &p, NULL, 0, NULL);
   int rc = 1;
-  pc_msg_t a, b;
+  pc_msg_t a, b, c;
   if (await(s, &a, timeout) == 0) {
     if (await(s, &b, timeout) == 0) {
       int nan_rejected = a.hdr.op == PC_OP_PUSH_REPLY && a.hdr.status == PC_EDATA;
@@ -90,7 +113,16 @@ int main(int argc, char **argv) {
                    isfinite(b.vals[0]);
       printf("sent %d malformed messages; NaN push %s; pull %s\n", sent,
              nan_rejected ? "rejected" : "NOT rejected", pulled ? "answered" : "NOT answered");
-      rc = nan_rejected && pulled ? 0 : 1;
+      int batch = 0;
+      if (await(s, &c, timeout) == 0) {
+        batch = c.hdr.op == PC_OP_BATCH_REPLY && c.hdr.status == 0 && c.nbatch_status == 2 &&
+                c.batch_status[0] == PC_EDATA && c.batch_status[1] == 0 && c.nvals == 1 &&
+                isfinite(c.vals[0]);
+        pc_msg_close(&c);
+      }
+      printf("batch: NaN push %s alone, pull %s\n", batch ? "rejected" : "NOT rejected",
+             batch ? "answered" : "NOT answered");
+      rc = nan_rejected && pulled && batch ? 0 : 1;
       pc_msg_close(&b);
     }
     pc_msg_close(&a);
