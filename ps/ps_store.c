@@ -253,22 +253,24 @@ STORE_INLINE void table_prefetch(const store_table_t *t, size_t esz, uint64_t ke
   __builtin_prefetch(ent(t, esz, next < t->cap ? next : i), 1);
 }
 
-/* The first STORE_PREFETCH_AHEAD keys of a call, which the loop's own
- * prefetching (STORE_PREFETCH_AHEAD ahead) never covers: without this, a
- * 100-key request met 16 cache misses one after another. */
-STORE_INLINE void prefetch_head(const store_table_t *t, size_t esz, const uint64_t *keys,
-                                size_t n) {
-  if (t->cap < STORE_PREFETCH_MIN_CAP)
-    return;
-  for (size_t i = 0; i < n && i < STORE_PREFETCH_AHEAD; i++)
-    table_prefetch(t, esz, keys[i]);
-}
-
 /* Keys below the returned index get a prefetch STORE_PREFETCH_AHEAD ahead. */
 static inline size_t prefetch_end(const store_table_t *t, size_t n) {
   if (t->cap < STORE_PREFETCH_MIN_CAP || n <= STORE_PREFETCH_AHEAD)
     return 0;
   return n - STORE_PREFETCH_AHEAD;
+}
+
+/* Start a call's prefetching: ask for its first STORE_PREFETCH_AHEAD keys
+ * now (without this, a 100-key request met 16 cache misses one after
+ * another), and return the index below which the loop asks for the key
+ * STORE_PREFETCH_AHEAD ahead. */
+STORE_INLINE size_t prefetch_start(const store_table_t *t, size_t esz, const uint64_t *keys,
+                                   size_t n) {
+  if (t->cap < STORE_PREFETCH_MIN_CAP)
+    return 0;
+  for (size_t i = 0; i < n && i < STORE_PREFETCH_AHEAD; i++)
+    table_prefetch(t, esz, keys[i]);
+  return prefetch_end(t, n);
 }
 
 /* Robin Hood invariant: along the probe sequence, entries sit in order of
@@ -537,8 +539,7 @@ void ps_store_destroy(ps_store_t **sp) {
 STORE_INLINE int pull_keys(const ps_store_t *s, size_t esz, const uint64_t *keys, size_t n,
                            float *out) {
   const store_table_t *t = &s->tab;
-  prefetch_head(t, esz, keys, n);
-  size_t pf = prefetch_end(t, n);
+  size_t pf = prefetch_start(t, esz, keys, n);
   for (size_t i = 0; i < n; i++) {
     if (i < pf)
       table_prefetch(t, esz, keys[i + STORE_PREFETCH_AHEAD]);
@@ -587,8 +588,7 @@ static int push_check(ps_store_t *s, const uint64_t *keys, const float *grads, s
 STORE_INLINE size_t count_fresh(const ps_store_t *s, size_t esz, const uint64_t *keys,
                                 size_t n) {
   size_t fresh = 0;
-  prefetch_head(&s->tab, esz, keys, n);
-  size_t pf = prefetch_end(&s->tab, n);
+  size_t pf = prefetch_start(&s->tab, esz, keys, n);
   for (size_t i = 0; i < n; i++) {
     if (i < pf)
       table_prefetch(&s->tab, esz, keys[i + STORE_PREFETCH_AHEAD]);
@@ -645,8 +645,7 @@ STORE_INLINE int push_undoable(ps_store_t *s, size_t esz, const uint64_t *keys,
   store_table_t *t = &s->tab;
   const ps_optim_t o = s->optim; /* a local copy: weight stores cannot alias it */
   size_t nu = 0, nf = n;
-  prefetch_head(t, esz, keys, n);
-  size_t pf = prefetch_end(t, n);
+  size_t pf = prefetch_start(t, esz, keys, n);
   for (size_t i = 0; i < n; i++) {
     if (i < pf)
       table_prefetch(t, esz, keys[i + STORE_PREFETCH_AHEAD]);
@@ -724,8 +723,7 @@ static store_scratch_t *push_scratch(ps_store_t *s, size_t n) {
 static void push_sgd(ps_store_t *s, const uint64_t *keys, const float *grads, size_t n) {
   const float lr = s->optim.lr, l2 = s->optim.l2;
   store_table_t *t = &s->tab;
-  prefetch_head(t, STORE_SGD_ENTRY, keys, n);
-  size_t pf = prefetch_end(t, n);
+  size_t pf = prefetch_start(t, STORE_SGD_ENTRY, keys, n);
   for (size_t i = 0; i < n; i++) {
     if (i < pf)
       table_prefetch(t, STORE_SGD_ENTRY, keys[i + STORE_PREFETCH_AHEAD]);
@@ -741,8 +739,7 @@ static void push_adagrad(ps_store_t *s, const uint64_t *keys, const float *grads
   const float lr = s->optim.lr, l2 = s->optim.l2, eps = s->optim.eps;
   const float init = s->optim.init_accum;
   store_table_t *t = &s->tab;
-  prefetch_head(t, STORE_ADA_ENTRY, keys, n);
-  size_t pf = prefetch_end(t, n);
+  size_t pf = prefetch_start(t, STORE_ADA_ENTRY, keys, n);
   for (size_t i = 0; i < n; i++) {
     if (i < pf)
       table_prefetch(t, STORE_ADA_ENTRY, keys[i + STORE_PREFETCH_AHEAD]);
