@@ -8,7 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")"
 
 PACKAGES=(build-essential cmake pkg-config libzmq3-dev libprotobuf-c-dev protobuf-c-compiler
-          libopenblas-dev libuv1-dev libfyaml-dev libcmocka-dev)
+          libopenblas-dev libuv1-dev libfyaml-dev libcmocka-dev libjansson-dev libxxhash-dev)
 JOBS=$(nproc 2>/dev/null || echo 2)
 
 install_missing() {
