@@ -13,11 +13,8 @@
 int pc_node_send(pc_node_t *n, pc_op_t op, const void *pb_msg, pc_err_t *err) {
   pc_wire_hdr_t h;
   pc_wire_hdr_init(&h, op, ++n->next_id, n->sender);
-  int rc = pb_msg ? pc_wire_send_pb(n->sched, NULL, &h, pb_msg, 0, err)
-                  : pc_wire_send(n->sched, NULL, &h, NULL, NULL, 0, NULL, 0, 0, err);
-  if (rc == PC_OK)
-    n->last_sent = pc_proc_now();
-  return rc;
+  return pb_msg ? pc_wire_send_pb(n->sched, NULL, &h, pb_msg, 0, err)
+                : pc_wire_send(n->sched, NULL, &h, NULL, NULL, 0, NULL, 0, 0, err);
 }
 
 static int send_register(pc_node_t *n, int rank_req, const char *endpoint, pc_err_t *err) {
@@ -82,7 +79,6 @@ int pc_node_join(pc_node_t *n, void *zctx, const pc_config_t *cfg, pc_role_t rol
   if (rc == PC_OK && zmq_connect(n->sched, cfg->cluster.scheduler) != 0)
     rc = pc_err_set(err, PC_ESYS, "connecting to scheduler %s: %s", cfg->cluster.scheduler,
                     zmq_strerror(zmq_errno()));
-  n->last_heard = pc_proc_now();
   if (rc == PC_OK)
     rc = send_register(n, rank_req, endpoint, err);
   double deadline = pc_proc_now() + cfg->cluster.register_timeout;
@@ -124,14 +120,29 @@ void pc_node_close(pc_node_t *n) {
   n->endpoints = NULL;
 }
 
+/* Messages already queued mean the scheduler spoke; the caller has not
+ * read them yet. */
+static int input_waiting(pc_node_t *n) {
+  int ev = 0;
+  size_t len = sizeof ev;
+  return zmq_getsockopt(n->sched, ZMQ_EVENTS, &ev, &len) == 0 && (ev & ZMQ_POLLIN);
+}
+
 int pc_node_tick(pc_node_t *n, pc_err_t *err) {
   double now = pc_proc_now();
-  if (now - n->last_heard > n->cfg->cluster.node_timeout)
+  if (n->unanswered > 0 && now - n->unanswered > n->cfg->cluster.node_timeout &&
+      !input_waiting(n))
     return pc_err_set(err, PC_EPEER, "scheduler at %s silent for %.1f s (cluster.node_timeout)",
-                      n->cfg->cluster.scheduler, now - n->last_heard);
-  if (now - n->last_sent >= n->cfg->cluster.heartbeat)
-    return pc_node_send(n, PC_OP_HEARTBEAT, NULL, err);
-  return PC_OK;
+                      n->cfg->cluster.scheduler, now - n->unanswered);
+  if (now - n->last_beat < n->cfg->cluster.heartbeat)
+    return PC_OK;
+  int rc = pc_node_send(n, PC_OP_HEARTBEAT, NULL, err);
+  if (rc == PC_OK) {
+    n->last_beat = now;
+    if (n->unanswered == 0)
+      n->unanswered = now;
+  }
+  return rc;
 }
 
 int pc_node_recv(pc_node_t *n, pc_msg_t *m, pc_err_t *err) {
@@ -148,7 +159,7 @@ int pc_node_recv(pc_node_t *n, pc_msg_t *m, pc_err_t *err) {
         *err = e;
       return rc;
     }
-    n->last_heard = pc_proc_now();
+    n->unanswered = 0;
     if (m->hdr.op != PC_OP_HEARTBEAT)
       return PC_OK;
     pc_msg_close(m);

@@ -20,7 +20,8 @@ typedef struct pc_node {
   uint32_t num_servers, num_workers;
   pc_shardmap_t map;
   char (*endpoints)[PC_WIRE_MAX_ENDPOINT]; /* [num_servers] (owned) */
-  double last_sent, last_heard;
+  double last_beat;  /* when the last heartbeat left */
+  double unanswered; /* first heartbeat sent since the scheduler was last heard; 0 = none */
   uint64_t next_id;
   pc_wire_drops_t drops;
 } pc_node_t;
@@ -32,8 +33,12 @@ int pc_node_join(pc_node_t *n, void *zctx, const pc_config_t *cfg, pc_role_t rol
                  const char *endpoint, pc_err_t *err);
 void pc_node_close(pc_node_t *n);
 
-/* Send a heartbeat when one is due; fail with PC_EPEER when the scheduler
- * has been silent for cluster.node_timeout. Call at least every second. */
+/* Send a heartbeat every cluster.heartbeat, whatever else this node sends;
+ * fail with PC_EPEER when no message has come from the scheduler for
+ * cluster.node_timeout after a heartbeat went out unanswered. A node busy
+ * for a while (loading data) is not mistaken for a silent scheduler: the
+ * clock starts at its first heartbeat after the pause. Call it at least
+ * every cluster.heartbeat. */
 int pc_node_tick(pc_node_t *n, pc_err_t *err);
 
 /* Next control message from the scheduler without blocking: PC_OK (caller

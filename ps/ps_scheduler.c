@@ -242,6 +242,9 @@ static int place_pending(sched_t *s) {
     fill_slot(n, &p->id, p->host, p->pid, p->endpoint);
     zmq_msg_close(&p->id);
     s->nregistered++;
+    PC_INFO("assigned rank %d to the %s on host %s (pid %u)",
+            (int)(n - (p->role == PC_ROLE_SERVER ? s->servers : s->workers)),
+            pc_wire_role_name(p->role), p->host, p->pid);
   }
   s->npending = 0;
   return PC_OK;
@@ -317,14 +320,18 @@ static int check_register_deadline(sched_t *s, pc_err_t *err) {
               s->cfg->cluster.register_timeout, missing);
 }
 
+static int same_id(const zmq_msg_t *a, const zmq_msg_t *b) {
+  size_t n = zmq_msg_size((zmq_msg_t *)a);
+  return n == zmq_msg_size((zmq_msg_t *)b) &&
+         memcmp(zmq_msg_data((zmq_msg_t *)a), zmq_msg_data((zmq_msg_t *)b), n) == 0;
+}
+
 static snode_t *sender_node(sched_t *s, const pc_msg_t *m, pc_role_t *role, int *rank) {
   *role = pc_wire_sender_role(m->hdr.sender);
   *rank = pc_wire_sender_rank(m->hdr.sender);
   snode_t *n = slot_of(s, *role, *rank);
   /* Only the identity that registered may speak for a rank. */
-  if (n == NULL || !n->taken || zmq_msg_size(&n->id) != zmq_msg_size((zmq_msg_t *)&m->identity) ||
-      memcmp(zmq_msg_data(&n->id), zmq_msg_data((zmq_msg_t *)&m->identity),
-             zmq_msg_size(&n->id)) != 0)
+  if (n == NULL || !n->taken || !same_id(&n->id, &m->identity))
     return NULL;
   return n;
 }
@@ -400,6 +407,23 @@ static void on_eval(sched_t *s, const pc_msg_t *m) {
     pc_wire_drop_note(&s->drops, PC_DROP_BODY, "eval-result", NULL);
 }
 
+/* A node that registered but has no welcome yet heartbeats without a rank;
+ * it must hear back, or it takes the scheduler for dead while others are
+ * still starting. */
+static int registering(sched_t *s, const zmq_msg_t *id) {
+  for (int i = 0; i < s->npending; i++)
+    if (same_id(&s->pending[i].id, id))
+      return 1;
+  for (int r = 0; r < 2; r++) {
+    snode_t *arr = r == 0 ? s->servers : s->workers;
+    int n = r == 0 ? s->nservers : s->nworkers;
+    for (int i = 0; i < n; i++)
+      if (arr[i].taken && same_id(&arr[i].id, id))
+        return 1;
+  }
+  return 0;
+}
+
 static int dispatch(sched_t *s, pc_msg_t *m, pc_err_t *err) {
   pc_role_t role;
   int rank;
@@ -408,6 +432,10 @@ static int dispatch(sched_t *s, pc_msg_t *m, pc_err_t *err) {
     return PC_OK;
   }
   snode_t *n = sender_node(s, m, &role, &rank);
+  if (n == NULL && m->hdr.op == PC_OP_HEARTBEAT && registering(s, &m->identity)) {
+    send_to(s, &m->identity, PC_OP_HEARTBEAT, m->hdr.request_id, NULL);
+    return PC_OK;
+  }
   if (n == NULL) {
     pc_wire_drop_note(&s->drops, PC_DROP_OP, "from an unregistered peer", NULL);
     return PC_OK;
