@@ -93,16 +93,15 @@ int pc_node_join(pc_node_t *n, void *zctx, const pc_config_t *cfg, pc_role_t rol
       break;
     if (m.hdr.op == PC_OP_WELCOME)
       rc = take_welcome(n, &m, err);
-    else if (m.hdr.op == PC_OP_SHUTDOWN) {
-      char why[256];
-      pc_node_shutdown_reason(&m, why, sizeof why, NULL);
-      rc = pc_err_set(err, PC_ECANCELED, "scheduler refused registration: %s", why);
-    }
+    else if (m.hdr.op == PC_OP_SHUTDOWN)
+      rc = pc_err_set(err, PC_ECANCELED, "scheduler refused registration: %s", n->shut_reason);
     int op = (int)m.hdr.op;
     pc_msg_close(&m);
     if (op == PC_OP_WELCOME || rc != PC_OK)
       break;
   }
+  if (rc == PC_ECANCELED && !n->shut)
+    pc_node_leave(n, err ? err->msg : "stopped");
   return rc;
 }
 
@@ -129,6 +128,9 @@ static int input_waiting(pc_node_t *n) {
 }
 
 int pc_node_tick(pc_node_t *n, pc_err_t *err) {
+  int sig = pc_proc_stop_signal();
+  if (sig != 0)
+    return pc_err_set(err, PC_ECANCELED, "stopped by %s", pc_proc_signal_name(sig));
   double now = pc_proc_now();
   if (n->unanswered > 0 && now - n->unanswered > n->cfg->cluster.node_timeout &&
       !input_waiting(n))
@@ -160,6 +162,10 @@ int pc_node_recv(pc_node_t *n, pc_msg_t *m, pc_err_t *err) {
       return rc;
     }
     n->unanswered = 0;
+    if (m->hdr.op == PC_OP_SHUTDOWN) {
+      n->shut = 1;
+      pc_node_shutdown_reason(m, n->shut_reason, sizeof n->shut_reason, &n->shut_failed);
+    }
     if (m->hdr.op != PC_OP_HEARTBEAT)
       return PC_OK;
     pc_msg_close(m);
@@ -194,6 +200,15 @@ int pc_node_barrier(pc_node_t *n, uint64_t id, pc_err_t *err) {
       return PC_OK;
   }
   return rc;
+}
+
+void pc_node_leave(pc_node_t *n, const char *reason) {
+  Parasol__Shutdown sd = PARASOL__SHUTDOWN__INIT;
+  sd.reason = (char *)reason;
+  sd.failed = 1;
+  pc_err_t ignored;
+  if (n->sched != NULL)
+    pc_node_send(n, PC_OP_SHUTDOWN, &sd, &ignored);
 }
 
 void pc_node_shutdown_reason(const pc_msg_t *m, char *buf, size_t len, int *failed) {

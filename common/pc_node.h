@@ -24,11 +24,15 @@ typedef struct pc_node {
   double unanswered; /* first heartbeat sent since the scheduler was last heard; 0 = none */
   uint64_t next_id;
   pc_wire_drops_t drops;
+  /* Set once a SHUTDOWN from the scheduler has been received. */
+  int shut, shut_failed;
+  char shut_reason[PC_ERR_MSG_MAX];
 } pc_node_t;
 
 /* Connect to cfg->cluster.scheduler, register (requested rank rank_req or
  * -1; endpoint: where this node serves, or NULL), and wait up to
- * cluster.register_timeout for the welcome. */
+ * cluster.register_timeout for the welcome. Interrupted by SIGINT/SIGTERM
+ * while waiting, it tells the scheduler before it returns. */
 int pc_node_join(pc_node_t *n, void *zctx, const pc_config_t *cfg, pc_role_t role, int rank_req,
                  const char *endpoint, pc_err_t *err);
 void pc_node_close(pc_node_t *n);
@@ -37,13 +41,19 @@ void pc_node_close(pc_node_t *n);
  * fail with PC_EPEER when no message has come from the scheduler for
  * cluster.node_timeout after a heartbeat went out unanswered. A node busy
  * for a while (loading data) is not mistaken for a silent scheduler: the
- * clock starts at its first heartbeat after the pause. Call it at least
- * every cluster.heartbeat. */
+ * clock starts at its first heartbeat after the pause. Also where a caught
+ * SIGINT/SIGTERM surfaces: PC_ECANCELED, "stopped by SIGTERM". Call it at
+ * least every cluster.heartbeat. */
 int pc_node_tick(pc_node_t *n, pc_err_t *err);
+
+/* Tell the scheduler this node is leaving the run and why (best effort:
+ * the scheduler then stops the others at once with that reason). */
+void pc_node_leave(pc_node_t *n, const char *reason);
 
 /* Next control message from the scheduler without blocking: PC_OK (caller
  * closes m), PC_ENOTFOUND when none is queued. Heartbeat echoes are
- * consumed here; malformed messages are counted and skipped. */
+ * consumed here; malformed messages are counted and skipped. A SHUTDOWN is
+ * passed on and also noted in n->shut, shut_failed and shut_reason. */
 int pc_node_recv(pc_node_t *n, pc_msg_t *m, pc_err_t *err);
 
 /* Wait at barrier id until the scheduler releases it (or times out, or

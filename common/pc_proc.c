@@ -25,6 +25,48 @@ int pc_proc_die_with_parent(pc_err_t *err) {
   return PC_OK;
 }
 
+/* Set from a signal handler, hence a process-wide flag. */
+static volatile sig_atomic_t g_stop_signal;
+
+static void on_stop_signal(int sig) {
+  if (g_stop_signal == 0)
+    g_stop_signal = sig;
+}
+
+int pc_proc_catch_stop(pc_err_t *err) {
+  static const int sigs[] = {SIGINT, SIGTERM};
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = on_stop_signal;
+  sa.sa_flags = SA_RESTART; /* file reads carry on; zmq_poll still wakes up */
+  sigemptyset(&sa.sa_mask);
+  for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++) {
+    sigset_t one;
+    sigemptyset(&one);
+    sigaddset(&one, sigs[i]);
+    if (sigaction(sigs[i], &sa, NULL) != 0 || sigprocmask(SIG_UNBLOCK, &one, NULL) != 0)
+      return pc_err_set(err, PC_ESYS, "catching %s: %s", strsignal(sigs[i]), strerror(errno));
+  }
+  return PC_OK;
+}
+
+int pc_proc_stop_signal(void) { return g_stop_signal; }
+
+const char *pc_proc_signal_name(int sig) {
+  switch (sig) {
+  case SIGINT:
+    return "SIGINT";
+  case SIGTERM:
+    return "SIGTERM";
+  case SIGKILL:
+    return "SIGKILL";
+  case SIGHUP:
+    return "SIGHUP";
+  default:
+    return "a signal";
+  }
+}
+
 #define HUGETLB_TUNABLE "glibc.malloc.hugetlb=1"
 
 void pc_proc_tune_malloc(char **argv) {

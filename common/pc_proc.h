@@ -19,6 +19,19 @@ int pc_proc_die_with_parent(pc_err_t *err);
  * PARASOL_MALLOC_TUNE=0 turns this off. */
 void pc_proc_tune_malloc(char **argv);
 
+/* Catch SIGINT and SIGTERM for the rest of the process's life, even where
+ * they arrive ignored (a non-interactive shell starts `cmd &` with SIGINT
+ * ignored): instead of dying, the process notes the first one and carries
+ * on, so its role can tell the cluster why it stops. Roles ask
+ * pc_proc_stop_signal() at their regular checkpoints. */
+int pc_proc_catch_stop(pc_err_t *err);
+
+/* 0, or the number of the first SIGINT/SIGTERM caught. */
+int pc_proc_stop_signal(void);
+
+/* "SIGINT", "SIGTERM", ... ("signal N" for others). */
+const char *pc_proc_signal_name(int sig);
+
 /* Monotonic seconds. */
 double pc_proc_now(void);
 

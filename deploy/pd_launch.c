@@ -24,7 +24,9 @@
 #define PD_FINISH_DEFAULT 10.0       /* seconds others may outlive the scheduler */
 #define PD_MAX_SETS 4096             /* keeps argv sizing far from overflow */
 #define PD_METRICS_MAX (64u << 20)   /* metrics.json is small; refuse anything huge */
+#define PD_SETTLE_DEFAULT 5.0        /* seconds a failed node's scheduler may take to stop the run */
 #define PD_ANNOUNCE "@endpoint "
+#define PD_FAILED "@failed "
 #define PD_NSIG 2
 
 extern char **environ;
@@ -68,11 +70,13 @@ struct pd_launch {
   char sched_set[PC_ENDPOINT_MAX + 32];
   uv_signal_t sigs[PD_NSIG];
   int nsigs; /* how many of sigs[] were initialised */
-  uv_timer_t startup, grace, finish, drain;
+  uv_timer_t startup, grace, finish, drain, settle;
   int closed; /* the signal and timer handles */
-  int announced, stopping, interrupts, draining;
+  int announced, stopping, interrupts, draining, judged;
   int rc;
   char msg[PC_ERR_MSG_MAX];
+  char sched_reason[PC_ERR_MSG_MAX]; /* the scheduler's "@failed" line */
+  char pending[PC_ERR_MSG_MAX];      /* a node's failed exit, awaiting the scheduler's verdict */
   char rbuf[PD_LINE_MAX]; /* every read lands here; fully consumed per callback */
 };
 
@@ -197,6 +201,11 @@ static void line_dispatch(pd_stream_t *s, const char *p, size_t n) {
     launch_announce(l, p + k, n - k);
     return;
   }
+  k = sizeof PD_FAILED - 1;
+  if (c->role == PD_SCHEDULER && s->is_stdout && n >= k && memcmp(p, PD_FAILED, k) == 0) {
+    snprintf(l->sched_reason, sizeof l->sched_reason, "%.*s", (int)(n - k), p + k);
+    return;
+  }
   line_print(c, p, n);
 }
 
@@ -262,13 +271,27 @@ static void stream_feed(pd_stream_t *s, const char *p, size_t n) {
   }
 }
 
-static void launch_check_sched_quit(pd_launch_t *l) {
+/* The scheduler's exit is judged once its stdout is drained too: its
+ * "@endpoint" or "@failed" line may still sit in the pipe when the exit is
+ * seen. A failed run is reported with the scheduler's reason, which names
+ * the node and the cause, rather than as the scheduler's exit status. */
+static void sched_verdict(pd_launch_t *l) {
   pd_child_t *s = &l->kids[0];
-  if (l->announced || l->stopping || !s->exited || s->out.open)
+  if (l->judged || !s->exited || s->out.open)
     return;
+  l->judged = 1;
   char why[96];
   exit_describe(s, why, sizeof why);
-  launch_fail(l, PC_EPEER, "scheduler (pid %d) %s before announcing its endpoint", s->pid, why);
+  if (!l->announced && !l->stopping)
+    launch_fail(l, PC_EPEER, "scheduler (pid %d) %s before announcing its endpoint", s->pid, why);
+  else if (s->status == 0 && s->signal == 0 && !l->stopping && l->nalive > 0)
+    uv_timer_start(&l->finish, on_finish,
+                   secs_to_ms(opt_or(l->opts->finish_timeout, PD_FINISH_DEFAULT)), 0);
+  else if ((s->status != 0 || s->signal != 0) && !l->stopping)
+    launch_fail(l, PC_EPEER, "%s", l->sched_reason[0] ? l->sched_reason
+                                   : l->pending[0] ? l->pending : "scheduler failed");
+  if ((s->status != 0 || s->signal != 0) && !l->sched_reason[0] && !l->pending[0])
+    PC_WARN("scheduler (pid %d) %s", s->pid, why);
 }
 
 static void stream_close(pd_stream_t *s) {
@@ -286,7 +309,7 @@ static void stream_close(pd_stream_t *s) {
   pd_launch_t *l = s->child->launch;
   l->nstreams--;
   if (s->child->role == PD_SCHEDULER && s->is_stdout)
-    launch_check_sched_quit(l);
+    sched_verdict(l);
   launch_maybe_done(l);
 }
 
@@ -330,33 +353,38 @@ static void stream_start(pd_stream_t *s) {
 
 /* ---- children --------------------------------------------------------- */
 
-static void child_exited_ok(pd_launch_t *l, pd_child_t *c) {
-  PC_INFO("%s (pid %d) exited with status 0", c->name, c->pid);
-  if (c->role != PD_SCHEDULER)
-    return;
-  if (!l->announced) {
-    /* Its "@endpoint" line may still sit in the pipe: decide at EOF. */
-    launch_check_sched_quit(l);
-    return;
-  }
-  if (!l->stopping && l->nalive > 0)
-    uv_timer_start(&l->finish, on_finish,
-                   secs_to_ms(opt_or(l->opts->finish_timeout, PD_FINISH_DEFAULT)), 0);
+static void on_settle(uv_timer_t *t) {
+  pd_launch_t *l = t->data;
+  if (!l->stopping)
+    launch_fail(l, PC_EPEER, "%s", l->pending);
 }
 
 static void child_exited(pd_launch_t *l, pd_child_t *c) {
-  if (c->status == 0 && c->signal == 0) {
-    child_exited_ok(l, c);
-    return;
-  }
   char why[96];
   exit_describe(c, why, sizeof why);
-  if (l->stopping) {
+  if (c->role == PD_SCHEDULER) {
+    PC_INFO("scheduler (pid %d) %s", c->pid, why);
+    sched_verdict(l);
+    return;
+  }
+  if (c->status == 0 && c->signal == 0) {
     PC_INFO("%s (pid %d) %s", c->name, c->pid, why);
     return;
   }
-  launch_fail(l, PC_EPEER, "%s (pid %d) %s%s", c->name, c->pid, why,
-              c->role == PD_SCHEDULER && !l->announced ? " before announcing its endpoint" : "");
+  if (l->stopping || l->pending[0]) {
+    PC_INFO("%s (pid %d) %s", c->name, c->pid, why);
+    return;
+  }
+  /* A node that exits with a status has told the scheduler why, and the
+   * scheduler stops the run with that reason; a killed one could not. */
+  if (c->signal == 0 && l->kids[0].alive) {
+    snprintf(l->pending, sizeof l->pending, "%s (pid %d) %s", c->name, c->pid, why);
+    PC_INFO("%s; waiting for the scheduler to stop the run", l->pending);
+    uv_timer_start(&l->settle, on_settle, secs_to_ms(opt_or(l->opts->settle, PD_SETTLE_DEFAULT)),
+                   0);
+    return;
+  }
+  launch_fail(l, PC_EPEER, "%s (pid %d) %s", c->name, c->pid, why);
 }
 
 static void on_child_exit(uv_process_t *p, int64_t status, int term_signal) {
@@ -471,6 +499,7 @@ static void launch_stop(pd_launch_t *l) {
   if (!l->closed) {
     uv_timer_stop(&l->startup);
     uv_timer_stop(&l->finish);
+    uv_timer_stop(&l->settle);
   }
   if (l->nalive > 0) {
     signal_all(l, SIGTERM);
@@ -499,6 +528,7 @@ static void launch_close_handles(pd_launch_t *l) {
   uv_close((uv_handle_t *)&l->grace, NULL);
   uv_close((uv_handle_t *)&l->finish, NULL);
   uv_close((uv_handle_t *)&l->drain, NULL);
+  uv_close((uv_handle_t *)&l->settle, NULL);
 }
 
 /* Close the launcher's own handles once no child is alive, none is still
@@ -847,7 +877,7 @@ static int launch_init(pd_launch_t *l, const pd_launch_opts_t *opts, pc_err_t *e
   int rc = uv_loop_init(&l->loop);
   if (rc != 0)
     return pc_err_set(err, PC_ESYS, "launch: uv_loop_init: %s", uv_strerror(rc));
-  uv_timer_t *timers[] = {&l->startup, &l->grace, &l->finish, &l->drain};
+  uv_timer_t *timers[] = {&l->startup, &l->grace, &l->finish, &l->drain, &l->settle};
   for (size_t i = 0; i < sizeof timers / sizeof timers[0]; i++) {
     uv_timer_init(&l->loop, timers[i]); /* cannot fail */
     timers[i]->data = l;

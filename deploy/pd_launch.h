@@ -7,7 +7,10 @@
  * child prints (stdout or stderr) is echoed with a "[role rank] " prefix.
  * Ctrl-C/SIGTERM is forwarded; any child failing (non-zero exit or signal)
  * stops the others (SIGTERM, then SIGKILL after a grace period) and the run
- * fails with a message naming the child, its pid and why. On success it
+ * fails with a message naming the child, its pid and why. A node that exits
+ * with a failure status has told the scheduler why: the scheduler stops the
+ * run and prints "@failed <reason>", and that reason, which names the node
+ * and the cause, is the run's message. On success it
  * prints the test metrics from <output.dir>/metrics.json. No child
  * outlives the launcher: children are started with PARASOL_PARENT_PID set
  * and arm PR_SET_PDEATHSIG themselves (pc_proc_die_with_parent). */
@@ -28,6 +31,10 @@ typedef struct pd_launch_opts {
   double finish_timeout;    /* seconds the others may outlive a scheduler that
                                exited 0 before they are stopped and the run
                                fails (<= 0: 10) */
+  double settle;            /* seconds a node that exited with a failure
+                               status leaves the scheduler to stop the run
+                               and report why, before the launcher stops it
+                               (<= 0: 5) */
 } pd_launch_opts_t;
 
 /* Returns PC_OK when every child exited 0; PC_EPEER (a child failed),

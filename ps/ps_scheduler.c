@@ -10,6 +10,7 @@
 
 #include "parasol.pb-c.h"
 #include "pc_log.h"
+#include "pc_node.h"
 #include "pc_partition.h"
 #include "pc_proc.h"
 #include "pc_wire.h"
@@ -45,6 +46,7 @@ typedef struct pending {
 
 typedef struct sched {
   const pc_config_t *cfg;
+  const ps_scheduler_opts_t *opts;
   void *zctx, *router;
   char endpoint[PC_ENDPOINT_MAX];
   snode_t *servers, *workers;
@@ -122,6 +124,10 @@ static int fail(sched_t *s, pc_err_t *err, const char *fmt, ...) {
   vsnprintf(s->fail, sizeof s->fail, fmt, ap);
   va_end(ap);
   broadcast_shutdown(s, s->fail, 1);
+  if (s->opts && s->opts->announce) { /* the launcher reports this reason */
+    printf("@failed %s\n", s->fail);
+    fflush(stdout);
+  }
   return pc_err_set(err, PC_EPEER, "%s", s->fail);
 }
 
@@ -364,20 +370,13 @@ static int check_barrier_deadline(sched_t *s, pc_err_t *err) {
               s->cfg->cluster.register_timeout, missing);
 }
 
-static int on_progress(sched_t *s, snode_t *n, int rank, const pc_msg_t *m, pc_err_t *err) {
+static void on_progress(sched_t *s, snode_t *n, int rank, const pc_msg_t *m) {
   Parasol__Progress *p = parasol__progress__unpack(NULL, m->body_len, m->body);
   if (p == NULL) {
     pc_wire_drop_note(&s->drops, PC_DROP_BODY, "progress", NULL);
-    return PC_OK;
-  }
-  if (p->error[0] != '\0') {
-    int rc = fail(s, err, "worker %d (host %s, pid %u) failed: %s", rank, n->host, n->pid,
-                  p->error);
-    parasol__progress__free_unpacked(p, NULL);
-    return rc;
+    return;
   }
   n->prog = *p;
-  n->prog.error = NULL; /* freed below; only numbers are kept */
   if (p->done && !n->done) {
     n->done = 1;
     PC_INFO("worker %d finished: %u epochs, %llu samples in %.2f s, last epoch loss %.4f", rank,
@@ -385,7 +384,6 @@ static int on_progress(sched_t *s, snode_t *n, int rank, const pc_msg_t *m, pc_e
             p->samples ? p->loss_sum / (double)p->samples : NAN);
   }
   parasol__progress__free_unpacked(p, NULL);
-  return PC_OK;
 }
 
 static void on_stats(sched_t *s, snode_t *n, const pc_msg_t *m) {
@@ -407,21 +405,42 @@ static void on_eval(sched_t *s, const pc_msg_t *m) {
     pc_wire_drop_note(&s->drops, PC_DROP_BODY, "eval-result", NULL);
 }
 
+/* Who a node still waiting for its welcome is: it speaks without a rank. */
+typedef struct registrant {
+  pc_role_t role;
+  const char *host;
+  uint32_t pid;
+} registrant_t;
+
 /* A node that registered but has no welcome yet heartbeats without a rank;
  * it must hear back, or it takes the scheduler for dead while others are
- * still starting. */
-static int registering(sched_t *s, const zmq_msg_t *id) {
+ * still starting. Returns 1 and fills out when id is such a node. */
+static int registrant(sched_t *s, const zmq_msg_t *id, registrant_t *out) {
   for (int i = 0; i < s->npending; i++)
-    if (same_id(&s->pending[i].id, id))
+    if (same_id(&s->pending[i].id, id)) {
+      *out = (registrant_t){s->pending[i].role, s->pending[i].host, s->pending[i].pid};
       return 1;
+    }
   for (int r = 0; r < 2; r++) {
     snode_t *arr = r == 0 ? s->servers : s->workers;
     int n = r == 0 ? s->nservers : s->nworkers;
     for (int i = 0; i < n; i++)
-      if (arr[i].taken && same_id(&arr[i].id, id))
+      if (arr[i].taken && same_id(&arr[i].id, id)) {
+        *out = (registrant_t){r == 0 ? PC_ROLE_SERVER : PC_ROLE_WORKER, arr[i].host, arr[i].pid};
         return 1;
+      }
   }
   return 0;
+}
+
+/* A node says it is leaving (failed, or stopped by a signal): the run cannot
+ * go on without it, and the others hear why at once. */
+static int on_leave(sched_t *s, const pc_msg_t *m, const char *host, uint32_t pid,
+                    const char *who, pc_err_t *err) {
+  char why[PC_ERR_MSG_MAX - 96];
+  pc_node_shutdown_reason(m, why, sizeof why, NULL);
+  return fail(s, err, "%s (host %s, pid %u) failed: %s", who, host, pid,
+              why[0] ? why : "no reason given");
 }
 
 static int dispatch(sched_t *s, pc_msg_t *m, pc_err_t *err) {
@@ -432,9 +451,16 @@ static int dispatch(sched_t *s, pc_msg_t *m, pc_err_t *err) {
     return PC_OK;
   }
   snode_t *n = sender_node(s, m, &role, &rank);
-  if (n == NULL && m->hdr.op == PC_OP_HEARTBEAT && registering(s, &m->identity)) {
+  char name[48];
+  registrant_t r;
+  int early = n == NULL && registrant(s, &m->identity, &r);
+  if (early && m->hdr.op == PC_OP_HEARTBEAT) {
     send_to(s, &m->identity, PC_OP_HEARTBEAT, m->hdr.request_id, NULL);
     return PC_OK;
+  }
+  if (early && m->hdr.op == PC_OP_SHUTDOWN) {
+    snprintf(name, sizeof name, "a %s still registering", pc_wire_role_name(r.role));
+    return on_leave(s, m, r.host, r.pid, name, err);
   }
   if (n == NULL) {
     pc_wire_drop_note(&s->drops, PC_DROP_OP, "from an unregistered peer", NULL);
@@ -450,8 +476,10 @@ static int dispatch(sched_t *s, pc_msg_t *m, pc_err_t *err) {
     break;
   case PC_OP_PROGRESS:
     if (role == PC_ROLE_WORKER)
-      return on_progress(s, n, rank, m, err);
+      on_progress(s, n, rank, m);
     break;
+  case PC_OP_SHUTDOWN:
+    return on_leave(s, m, n->host, n->pid, node_name(role, rank, name, sizeof name), err);
   case PC_OP_STATS_REPLY:
     if (role == PC_ROLE_SERVER)
       on_stats(s, n, m);
@@ -700,6 +728,10 @@ static int step(sched_t *s, pc_err_t *err) {
     if (rc != PC_OK)
       return rc;
   }
+  /* After the drain: a node's own failure report, already queued, names
+   * the cause better than the signal that followed it. */
+  if (pc_proc_stop_signal() != 0)
+    return fail(s, err, "scheduler stopped by %s", pc_proc_signal_name(pc_proc_stop_signal()));
   if (s->phase == PH_REGISTER) {
     if (s->nregistered + s->npending == s->nservers + s->nworkers)
       return all_registered(s, err);
@@ -751,7 +783,8 @@ static void sched_free(sched_t *s) {
 }
 
 int ps_scheduler_run(const pc_config_t *cfg, const ps_scheduler_opts_t *opts, pc_err_t *err) {
-  sched_t s = {.cfg = cfg, .nservers = cfg->cluster.servers, .nworkers = cfg->cluster.workers};
+  sched_t s = {.cfg = cfg, .opts = opts, .nservers = cfg->cluster.servers,
+               .nworkers = cfg->cluster.workers};
   s.servers = calloc((size_t)s.nservers, sizeof *s.servers);
   s.workers = calloc((size_t)s.nworkers, sizeof *s.workers);
   s.pending = calloc((size_t)(s.nservers + s.nworkers), sizeof *s.pending);
@@ -759,6 +792,8 @@ int ps_scheduler_run(const pc_config_t *cfg, const ps_scheduler_opts_t *opts, pc
   int rc = PC_OK;
   if (!s.servers || !s.workers || !s.pending || !s.zctx)
     rc = pc_err_set(err, PC_ENOMEM, "scheduler state");
+  if (rc == PC_OK)
+    rc = pc_proc_catch_stop(err);
   if (rc == PC_OK)
     rc = make_dirs(cfg->output.dir, err);
   if (rc == PC_OK)

@@ -318,10 +318,10 @@ static int drain_control(ps_server_t *s, pc_err_t *err, int *rc) {
     int op = (int)m.hdr.op, stop = 0;
     if (op == PC_OP_STATS)
       *rc = send_stats(s, err);
+    else if (op == PC_OP_SHUTDOWN && s->node.shut_failed)
+      *rc = pc_err_set(err, PC_ECANCELED, "the run failed: %s", s->node.shut_reason);
     else if (op == PC_OP_SHUTDOWN) {
-      char why[256];
-      pc_node_shutdown_reason(&m, why, sizeof why, NULL);
-      PC_INFO("shutting down%s%s", why[0] ? ": " : "", why);
+      PC_INFO("shutting down: %s", s->node.shut_reason);
       stop = 1;
     }
     pc_msg_close(&m);
@@ -352,7 +352,9 @@ int ps_server_run(const pc_config_t *cfg, int rank_req, pc_err_t *err) {
   s.zctx = zmq_ctx_new();
   if (s.zctx == NULL)
     return pc_err_set(err, PC_ESYS, "zmq_ctx_new: %s", zmq_strerror(zmq_errno()));
-  int rc = pc_bufpool_new(&s.pool, SERVER_POOL_BYTES, err);
+  int rc = pc_proc_catch_stop(err);
+  if (rc == PC_OK)
+    rc = pc_bufpool_new(&s.pool, SERVER_POOL_BYTES, err);
   if (rc == PC_OK)
     rc = bind_router(&s, err);
   if (rc == PC_OK)
@@ -369,6 +371,9 @@ int ps_server_run(const pc_config_t *cfg, int rank_req, pc_err_t *err) {
   }
   if (s.drops.total)
     PC_WARN("dropped %llu malformed messages", (unsigned long long)s.drops.total);
+  /* The scheduler stops the others at once with this server's reason. */
+  if (rc != PC_OK && s.node.rank >= 0 && !s.node.shut)
+    pc_node_leave(&s.node, err->msg);
   ps_store_destroy(&s.store);
   free(s.out);
   pc_node_close(&s.node);

@@ -120,18 +120,10 @@ struct pw_kv {
   pc_bufpool_t *pool;
   pw_kv_stats_t st;
   pc_wire_drops_t drops;
-  int stop, stop_failed;
-  char stop_reason[256];
 };
 
 pc_node_t *pw_kv_node(pw_kv_t *kv) { return &kv->node; }
 void pw_kv_stats(const pw_kv_t *kv, pw_kv_stats_t *out) { *out = kv->st; }
-
-const char *pw_kv_stopped(const pw_kv_t *kv, int *failed) {
-  if (failed)
-    *failed = kv->stop_failed;
-  return kv->stop ? kv->stop_reason : NULL;
-}
 
 static int slice_reserve(kv_slice_t *s, size_t need) {
   if (need <= s->cap)
@@ -253,17 +245,13 @@ static int on_reply(pw_kv_t *kv, uint32_t s, const pc_msg_t *m, pc_err_t *err) {
 static int pump_control(pw_kv_t *kv, pc_err_t *err) {
   pc_msg_t m;
   int rc;
-  while ((rc = pc_node_recv(&kv->node, &m, err)) == PC_OK) {
-    if (m.hdr.op == PC_OP_SHUTDOWN) {
-      pc_node_shutdown_reason(&m, kv->stop_reason, sizeof kv->stop_reason, &kv->stop_failed);
-      kv->stop = 1;
-    }
-    pc_msg_close(&m);
-  }
+  while ((rc = pc_node_recv(&kv->node, &m, err)) == PC_OK)
+    pc_msg_close(&m); /* a SHUTDOWN is noted in kv->node */
   if (rc == PC_ENOTFOUND)
     rc = pc_node_tick(&kv->node, err);
-  if (rc == PC_OK && kv->stop)
-    rc = pc_err_set(err, PC_ECANCELED, "scheduler stopped the run: %s", kv->stop_reason);
+  if (rc == PC_OK && kv->node.shut)
+    rc = pc_err_set(err, PC_ECANCELED, "the run %s: %s",
+                    kv->node.shut_failed ? "failed" : "was stopped", kv->node.shut_reason);
   return rc;
 }
 

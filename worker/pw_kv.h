@@ -30,7 +30,9 @@ typedef struct pw_kv_stats {
 int pw_kv_open(pw_kv_t **out, const pc_config_t *cfg, int rank_req, pc_err_t *err);
 void pw_kv_close(pw_kv_t **kv);
 
-/* The link to the scheduler: rank, cluster size, control messages. */
+/* The link to the scheduler: rank, cluster size, control messages. A
+ * SHUTDOWN seen while waiting ends the wait with PC_ECANCELED and is noted
+ * in the node (shut, shut_failed, shut_reason). */
 pc_node_t *pw_kv_node(pw_kv_t *kv);
 
 /* Fetch the weights of keys[0..n) into out[0..n) (out must stay valid until
@@ -61,8 +63,5 @@ int pw_kv_wait(pw_kv_t *kv, uint64_t ticket, pc_err_t *err);
 int pw_kv_wait_all(pw_kv_t *kv, pc_err_t *err);
 
 void pw_kv_stats(const pw_kv_t *kv, pw_kv_stats_t *out);
-
-/* The scheduler ordered shutdown while waiting: its reason (or NULL). */
-const char *pw_kv_stopped(const pw_kv_t *kv, int *failed);
 
 #endif

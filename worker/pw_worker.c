@@ -248,14 +248,13 @@ static int await_end(pw_worker_t *w, pc_err_t *err) {
     if (rc != PC_OK)
       return rc;
     int op = (int)m.hdr.op;
-    char why[256] = "";
-    if (op == PC_OP_SHUTDOWN)
-      pc_node_shutdown_reason(&m, why, sizeof why, NULL);
     pc_msg_close(&m);
     if (op == PC_OP_EVALUATE && w->node->rank == 0 && (rc = save_and_evaluate(w, err)) != PC_OK)
       return rc;
+    if (op == PC_OP_SHUTDOWN && w->node->shut_failed)
+      return pc_err_set(err, PC_ECANCELED, "the run failed: %s", w->node->shut_reason);
     if (op == PC_OP_SHUTDOWN) {
-      PC_INFO("shutting down: %s", why);
+      PC_INFO("shutting down: %s", w->node->shut_reason);
       return PC_OK;
     }
   }
@@ -284,15 +283,6 @@ static int load_partition(pw_worker_t *w, pw_train_t *t, pc_err_t *err) {
   return PC_OK;
 }
 
-/* Tell the scheduler why this worker is exiting, so a run spread over
- * machines stops at once with the reason instead of waiting for silence. */
-static void report_failure(pw_worker_t *w, const pc_err_t *why) {
-  Parasol__Progress p = PARASOL__PROGRESS__INIT;
-  p.error = (char *)(why->msg[0] ? why->msg : parasol_strerror(why->code));
-  pc_err_t ignored;
-  pc_node_send(w->node, PC_OP_PROGRESS, &p, &ignored);
-}
-
 static void train_free(pw_train_t *t) {
   pw_data_free(&t->data);
   free(t->order);
@@ -319,7 +309,9 @@ static int train(pw_worker_t *w, pw_train_t *t, pc_err_t *err) {
 int pw_worker_run(const pc_config_t *cfg, int rank_req, pc_err_t *err) {
   pw_worker_t w = {.cfg = cfg};
   pw_train_t t = {0};
-  int rc = pw_kv_open(&w.kv, cfg, rank_req, err);
+  int rc = pc_proc_catch_stop(err);
+  if (rc == PC_OK)
+    rc = pw_kv_open(&w.kv, cfg, rank_req, err);
   if (rc == PC_OK) {
     w.node = pw_kv_node(w.kv);
     pc_log_set_rank(w.node->rank);
@@ -330,13 +322,11 @@ int pw_worker_run(const pc_config_t *cfg, int rank_req, pc_err_t *err) {
     pw_kv_stats(w.kv, &st);
   if (st.rejected)
     PC_WARN("%llu pushes were rejected by the servers", (unsigned long long)st.rejected);
-  /* Stopped by the scheduler: it reports why; this worker did nothing wrong. */
-  if (rc == PC_ECANCELED && w.kv && pw_kv_stopped(w.kv, NULL)) {
-    PC_WARN("%s", err->msg);
-    rc = PC_OK;
-  } else if (rc != PC_OK && w.node != NULL && w.node->rank >= 0) {
-    report_failure(&w, err);
-  }
+  /* Tell the scheduler why this worker is exiting, so a run spread over
+   * machines stops at once with the reason instead of waiting for silence;
+   * unless it was the scheduler that stopped the run. */
+  if (rc != PC_OK && w.node != NULL && !w.node->shut)
+    pc_node_leave(w.node, err->msg[0] ? err->msg : parasol_strerror(rc));
   pw_kv_close(&w.kv);
   train_free(&t);
   return rc;

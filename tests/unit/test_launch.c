@@ -50,6 +50,7 @@ static const char k_fake[] =
     "  case $mode in\n"
     "    hang) exec sleep 60 ;;\n"
     "    stubborn) trap '' TERM; exec sleep 60 ;;\n"
+    "    verdict) sleep 0.3; echo '@failed worker 0 (host h, pid 1) failed: data.t:3: bad label'; exit 1 ;;\n"
     "    *) exec sleep 0.5 ;;\n"
     "  esac\n"
     "fi\n"
@@ -444,11 +445,28 @@ static void test_worker_exit_status(void **state) {
   setenv("FAKE_server", "hang", 1);
   setenv("FAKE_worker_1", "hang", 1);
   setenv("FAKE_worker_0", "exit3", 1);
+  g_fx.opts.settle = 0.5; /* the scheduler hangs: no verdict comes */
   int rc = run_captured();
   assert_int_equal(rc, PC_EPEER);
   expect_msg("worker 0 (pid ");
   expect_msg("exited with status 3");
   assert_true(has_line(g_fx.out, "[worker 0] bad things"));
+  assert_true(g_fx.elapsed < 5);
+  assert_int_equal(assert_children_gone(), 4);
+}
+
+/* A node that exits with a status told the scheduler why; the run's
+ * message is the scheduler's reason, not "scheduler exited with status 1". */
+static void test_scheduler_verdict(void **state) {
+  (void)state;
+  setenv("FAKE_scheduler", "verdict", 1);
+  setenv("FAKE_server", "hang", 1);
+  setenv("FAKE_worker_1", "hang", 1);
+  setenv("FAKE_worker_0", "exit3", 1);
+  int rc = run_captured();
+  assert_int_equal(rc, PC_EPEER);
+  expect_msg("worker 0 (host h, pid 1) failed: data.t:3: bad label");
+  assert_false(has_line(g_fx.out, "[scheduler] @failed worker 0 (host h, pid 1) failed: data.t:3: bad label"));
   assert_true(g_fx.elapsed < 5);
   assert_int_equal(assert_children_gone(), 4);
 }
@@ -490,6 +508,7 @@ static void test_sigterm_ignored(void **state) {
   setenv("FAKE_worker_0", "stubborn", 1);
   setenv("FAKE_worker_1", "exit3late", 1);
   g_fx.opts.grace = 0.5;
+  g_fx.opts.settle = 0.3;
   int rc = run_captured();
   assert_int_equal(rc, PC_EPEER);
   /* The first failure is the reason, not the SIGKILL that followed. */
@@ -679,6 +698,7 @@ int main(void) {
       cmocka_unit_test_setup(test_openblas_kept, case_setup),
       cmocka_unit_test_setup(test_worker_killed, case_setup),
       cmocka_unit_test_setup(test_worker_exit_status, case_setup),
+      cmocka_unit_test_setup(test_scheduler_verdict, case_setup),
       cmocka_unit_test_setup(test_scheduler_silent, case_setup),
       cmocka_unit_test_setup(test_scheduler_quits_early, case_setup),
       cmocka_unit_test_setup(test_sigterm_ignored, case_setup),
