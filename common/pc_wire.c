@@ -23,6 +23,8 @@ static const unsigned op_rules[PC_OP_MAX_ + 1] = {
     /* A batch's values are its pushes' (possibly none): checked against
      * the body by check_batch. */
     [PC_OP_BATCH] = NEED_KEYS,               [PC_OP_BATCH_REPLY] = NO_KEYS,
+    /* A page may be empty: checked against the header by check_dump. */
+    [PC_OP_DUMP] = NO_KEYS | NO_VALS,        [PC_OP_DUMP_REPLY] = 0,
 };
 
 static const char *op_names[PC_OP_MAX_ + 1] = {
@@ -34,7 +36,8 @@ static const char *op_names[PC_OP_MAX_ + 1] = {
     [PC_OP_STATS] = "stats",           [PC_OP_STATS_REPLY] = "stats-reply",
     [PC_OP_EVALUATE] = "evaluate",     [PC_OP_EVAL_RESULT] = "eval-result",
     [PC_OP_SHUTDOWN] = "shutdown",     [PC_OP_BATCH] = "batch",
-    [PC_OP_BATCH_REPLY] = "batch-reply",
+    [PC_OP_BATCH_REPLY] = "batch-reply", [PC_OP_DUMP] = "dump",
+    [PC_OP_DUMP_REPLY] = "dump-reply",
 };
 
 const char *pc_wire_op_name(uint32_t op) {
@@ -409,6 +412,44 @@ static int check_batch(pc_msg_t *m, pc_drop_t *d, pc_err_t *err) {
   return PC_OK;
 }
 
+/* DUMP / DUMP_REPLY bodies: a page is bounded, and a reply's frames hold
+ * exactly its key_count keys and as many weights, so a receiver copies
+ * them without further checks. */
+static int check_dump(pc_msg_t *m, pc_drop_t *d, pc_err_t *err) {
+  const uint8_t *b = zmq_msg_data(&m->frames[3]);
+  const pc_wire_hdr_t *h = &m->hdr;
+  if (h->flags & PC_WIRE_FLAG_RANGE)
+    return drop(d, PC_DROP_HEADER, err, "a %s cannot be a range message", pc_wire_op_name(h->op));
+  if (h->op == PC_OP_DUMP) {
+    Parasol__Dump *q = parasol__dump__unpack(NULL, m->body_len, b);
+    if (q == NULL)
+      return drop(d, PC_DROP_BODY, err, "%zu bytes are not a Dump", m->body_len);
+    m->dump_cursor = q->cursor;
+    m->dump_max_keys = q->max_keys;
+    parasol__dump__free_unpacked(q, NULL);
+    if (m->dump_max_keys == 0 || m->dump_max_keys > PC_WIRE_MAX_DUMP_KEYS)
+      return drop(d, PC_DROP_BODY, err, "dump of %u keys (1 to %u)", m->dump_max_keys,
+                  PC_WIRE_MAX_DUMP_KEYS);
+    return PC_OK;
+  }
+  if (h->key_count > PC_WIRE_MAX_DUMP_KEYS)
+    return drop(d, PC_DROP_LIMIT, err, "dump page of %llu keys (limit %u)",
+                (unsigned long long)h->key_count, PC_WIRE_MAX_DUMP_KEYS);
+  if (m->nkeys != h->key_count || m->nvals != h->key_count ||
+      (h->key_count && h->vals_per_key != 1))
+    return drop(d, PC_DROP_SIZES, err, "dump page of %llu keys with %zu keys, %zu values",
+                (unsigned long long)h->key_count, m->nkeys, m->nvals);
+  Parasol__DumpReply *r = parasol__dump_reply__unpack(NULL, m->body_len, b);
+  if (r == NULL)
+    return drop(d, PC_DROP_BODY, err, "%zu bytes are not a DumpReply", m->body_len);
+  m->dump_cursor = r->next_cursor;
+  m->dump_done = r->done;
+  parasol__dump_reply__free_unpacked(r, NULL);
+  if (h->key_count == 0 && !m->dump_done)
+    return drop(d, PC_DROP_BODY, err, "an empty dump page that is not the last");
+  return PC_OK;
+}
+
 static void free_body(pc_msg_t *m) {
   if (m->pb == NULL)
     return;
@@ -461,6 +502,9 @@ int pc_wire_recv(void *sock, int router, pc_msg_t *m, int flags, pc_drop_t *d,
   if (rc == PC_OK && (m->hdr.op == PC_OP_BATCH ||
                       (m->hdr.op == PC_OP_BATCH_REPLY && m->hdr.status == 0)))
     rc = check_batch(m, d, err);
+  if (rc == PC_OK && (m->hdr.op == PC_OP_DUMP ||
+                      (m->hdr.op == PC_OP_DUMP_REPLY && m->hdr.status == 0)))
+    rc = check_dump(m, d, err);
   if (rc == PC_OK)
     rc = align_payload(m, err);
   if (rc != PC_OK) {

@@ -25,6 +25,7 @@
 #define PC_WIRE_MAX_BODY (16u << 20)    /* bytes of a control body */
 #define PC_WIRE_MAX_VALS_PER_KEY 4096
 #define PC_WIRE_MAX_BATCH 4096          /* requests in one BATCH message */
+#define PC_WIRE_MAX_DUMP_KEYS (1u << 16) /* keys in one DUMP_REPLY page */
 
 /* Header flags. RANGE: the keys frame holds two keys, [begin, end), and
  * key_count == end - begin: a dense block without a key per value. */
@@ -52,7 +53,9 @@ typedef enum pc_op {
   PC_OP_SHUTDOWN = 15,    /* scheduler -> node, body Shutdown */
   PC_OP_BATCH = 16,       /* worker -> server: small pulls and pushes, body Batch */
   PC_OP_BATCH_REPLY = 17, /* server -> worker: pulled values, body BatchReply */
-  PC_OP_MAX_ = 17
+  PC_OP_DUMP = 18,        /* worker -> server: next page of stored keys, body Dump */
+  PC_OP_DUMP_REPLY = 19,  /* server -> worker: keys + weights, body DumpReply */
+  PC_OP_MAX_ = 19
 } pc_op_t;
 
 typedef enum pc_role {
@@ -105,6 +108,12 @@ typedef struct pc_msg {
   const int32_t *batch_status;
   size_t nbatch_status;
   void *pb; /* the unpacked body that owns batch / batch_status */
+  /* DUMP: where the page starts (0 = first) and its size (1 to
+   * PC_WIRE_MAX_DUMP_KEYS). DUMP_REPLY: where the next page starts, and
+   * whether this page is the last; its keys and values are the frames. */
+  uint64_t dump_cursor;
+  uint32_t dump_max_keys;
+  int dump_done;
   int has_identity;
   zmq_msg_t identity;
   zmq_msg_t frames[4];

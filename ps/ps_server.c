@@ -272,6 +272,74 @@ static void on_batch(ps_server_t *s, pc_msg_t *m) {
   batch_reply(s, m, status, out, npull, pooled);
 }
 
+/* A dump cursor, opaque to workers: the store iterator's dense range in
+ * the top 16 bits and its offset (or hash table slot) in the low 48. A
+ * range holds at most 2^40 + 1 keys and a table far fewer than 2^48 slots. */
+#define DUMP_POS_BITS 48
+#define DUMP_POS_MASK ((1ULL << DUMP_POS_BITS) - 1)
+
+static void dump_reply(ps_server_t *s, pc_msg_t *m, int status, const uint64_t *keys,
+                       const float *vals, size_t n, const ps_store_iter_t *next, int done) {
+  pc_wire_hdr_t h;
+  pc_err_t err;
+  pc_wire_hdr_init(&h, PC_OP_DUMP_REPLY, m->hdr.request_id, s->node.sender);
+  h.status = status;
+  h.key_count = n;
+  h.vals_per_key = n ? 1 : 0;
+  Parasol__DumpReply pb = PARASOL__DUMP_REPLY__INIT;
+  uint8_t body[32]; /* two varints */
+  size_t blen = 0;
+  if (status == 0) {
+    pb.next_cursor = (uint64_t)next->range << DUMP_POS_BITS | next->pos;
+    pb.done = done;
+    blen = parasol__dump_reply__pack(&pb, body);
+  }
+  if (pc_wire_send(s->router, &m->identity, &h, n ? keys : NULL, n ? vals : NULL, n,
+                   blen ? body : NULL, blen, ZMQ_DONTWAIT, &err) != PC_OK)
+    PC_WARN("dump reply to worker %d dropped: %s", pc_wire_sender_rank(m->hdr.sender),
+            err.msg);
+}
+
+/* Up to max keys from *it on; *done when no key is left after them. */
+static int dump_page(ps_server_t *s, ps_store_iter_t *it, uint64_t *keys, float *vals,
+                     size_t max, size_t *n, int *done) {
+  while (*n < max && ps_store_iter_next(s->store, it, &keys[*n], &vals[*n], NULL))
+    (*n)++;
+  ps_store_iter_t peek = *it;
+  uint64_t k;
+  float w;
+  *done = !ps_store_iter_next(s->store, &peek, &k, &w, NULL);
+  return *done || (it->pos & ~DUMP_POS_MASK) == 0 ? PC_OK : PC_ERANGE;
+}
+
+/* The next page of the stored keys, from the request's cursor. Workers
+ * dump once training is over: a push between two pages could move hash
+ * table entries, so a key could be sent twice or not at all. */
+static void on_dump(ps_server_t *s, pc_msg_t *m) {
+  pc_range_t r[64]; /* as in make_store: the store's dense ranges */
+  size_t nr = pc_shardmap_server_ranges(&s->node.map, (uint32_t)s->node.rank, r, 64);
+  ps_store_iter_t it = {(size_t)(m->dump_cursor >> DUMP_POS_BITS),
+                        m->dump_cursor & DUMP_POS_MASK};
+  size_t max = m->dump_max_keys, n = 0; /* 1 to PC_WIRE_MAX_DUMP_KEYS (pc_wire_recv) */
+  uint64_t *keys = NULL;
+  float *vals = NULL;
+  int status, done = 0;
+  if (it.range > nr) {
+    PC_WARN("dump from worker %d refused: cursor 0x%llx names dense range %zu of %zu",
+            pc_wire_sender_rank(m->hdr.sender), (unsigned long long)m->dump_cursor, it.range,
+            nr);
+    status = PC_EINVAL;
+  } else if ((keys = malloc(max * sizeof *keys)) == NULL ||
+             (vals = malloc(max * sizeof *vals)) == NULL) {
+    status = PC_ENOMEM;
+  } else {
+    status = dump_page(s, &it, keys, vals, max, &n, &done);
+  }
+  dump_reply(s, m, status, keys, vals, status == PC_OK ? n : 0, &it, done);
+  free(keys);
+  free(vals);
+}
+
 /* Serve worker traffic; bounded per call so control messages are not starved. */
 static void drain_workers(ps_server_t *s) {
   for (int i = 0; i < 4096; i++) {
@@ -291,6 +359,8 @@ static void drain_workers(ps_server_t *s) {
       on_push(s, &m);
     else if (m.hdr.op == PC_OP_BATCH)
       on_batch(s, &m);
+    else if (m.hdr.op == PC_OP_DUMP)
+      on_dump(s, &m);
     else
       pc_wire_drop_note(&s->drops, PC_DROP_OP, "from a worker", NULL);
     pc_msg_close(&m);

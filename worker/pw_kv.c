@@ -96,6 +96,17 @@ typedef struct kv_batch {
   kv_entries_t ents;
 } kv_batch_t;
 
+/* The page pw_kv_dump waits for: where its reply goes. */
+typedef struct kv_dump {
+  uint64_t id; /* request_id of the DUMP on the wire; 0: none */
+  uint32_t server;
+  uint64_t *keys;
+  float *vals;
+  size_t max, n;
+  uint64_t cursor;
+  int done;
+} kv_dump_t;
+
 struct pw_kv {
   const pc_config_t *cfg;
   void *zctx;
@@ -118,6 +129,8 @@ struct pw_kv {
   uint64_t *enc;      /* Batch entries being packed */
   uint8_t *body;
   pc_bufpool_t *pool;
+  kv_dump_t dump;
+  uint64_t next_dump;
   pw_kv_stats_t st;
   pc_wire_drops_t drops;
 };
@@ -221,8 +234,38 @@ static int on_batch_reply(pw_kv_t *kv, uint32_t s, const pc_msg_t *m, pc_err_t *
   return PC_OK;
 }
 
+/* The page pw_kv_dump waits for (pc_wire_recv has checked that the frames
+ * hold key_count keys and as many weights). */
+static int on_dump_reply(pw_kv_t *kv, uint32_t s, const pc_msg_t *m, pc_err_t *err) {
+  kv_dump_t *d = &kv->dump;
+  if (d->id == 0 || m->hdr.request_id != d->id || s != d->server) {
+    pc_wire_drop_note(&kv->drops, PC_DROP_OP, "unexpected dump reply from a server", NULL);
+    return PC_OK;
+  }
+  if (m->hdr.status != 0)
+    return pc_err_set(err, PC_EPEER, "server %u refused a dump: %s", s,
+                      parasol_strerror(m->hdr.status));
+  size_t n = (size_t)m->hdr.key_count;
+  if (n > d->max)
+    return pc_err_set(err, PC_EPROTO, "server %u answered a dump page of at most %zu keys "
+                      "with %zu", s, d->max, n);
+  if (n > 0) {
+    memcpy(d->keys, m->keys, n * sizeof *d->keys);
+    memcpy(d->vals, m->vals, n * sizeof *d->vals);
+  }
+  d->n = n;
+  d->cursor = m->dump_cursor;
+  d->done = m->dump_done;
+  d->id = 0;
+  kv->outstanding--;
+  kv->sout[s]--;
+  return PC_OK;
+}
+
 /* Deliver one reply to the request part (or batch) it answers. */
 static int on_reply(pw_kv_t *kv, uint32_t s, const pc_msg_t *m, pc_err_t *err) {
+  if (m->hdr.op == PC_OP_DUMP_REPLY)
+    return on_dump_reply(kv, s, m, err);
   if (m->hdr.op == PC_OP_BATCH_REPLY && (m->hdr.request_id & KV_BATCH_BIT))
     return on_batch_reply(kv, s, m, err);
   uint64_t ticket = m->hdr.request_id >> KV_PART_BITS;
@@ -277,7 +320,7 @@ static int drain_server(pw_kv_t *kv, uint32_t s, int *got, pc_err_t *err) {
   }
 }
 
-typedef enum kv_wait { KV_WAIT_TICKET, KV_WAIT_SLOT, KV_WAIT_ALL } kv_wait_t;
+typedef enum kv_wait { KV_WAIT_TICKET, KV_WAIT_SLOT, KV_WAIT_ALL, KV_WAIT_DUMP } kv_wait_t;
 
 static int ticket_done(pw_kv_t *kv, uint64_t t) {
   kv_req_t *r = req_of(kv, t);
@@ -314,6 +357,8 @@ static int wait_done(pw_kv_t *kv, kv_wait_t what, uint64_t arg) {
     return ticket_done(kv, arg);
   case KV_WAIT_SLOT:
     return below_bound(kv);
+  case KV_WAIT_DUMP:
+    return kv->dump.id == 0;
   case KV_WAIT_ALL:
     break;
   }
@@ -756,6 +801,40 @@ int pw_kv_push_range(pw_kv_t *kv, uint64_t begin, uint64_t end, const float *val
 int pw_kv_push_range_nocopy(pw_kv_t *kv, uint64_t begin, uint64_t end, const float *vals,
                             uint64_t *ticket, pc_err_t *err) {
   return push_range(kv, begin, end, vals, 1, ticket, err);
+}
+
+int pw_kv_dump(pw_kv_t *kv, uint32_t server, uint64_t *cursor, size_t max, uint64_t *keys,
+               float *vals, size_t *n, int *done, pc_err_t *err) {
+  *n = 0;
+  *done = 0;
+  if (server >= kv->nservers || max == 0 || max > PC_WIRE_MAX_DUMP_KEYS || !keys || !vals)
+    return pc_err_set(err, PC_EINVAL, "pw_kv_dump: server %u of %u, page of %zu keys (1 to %u)",
+                      server, kv->nservers, max, PC_WIRE_MAX_DUMP_KEYS);
+  if (kv->outstanding != 0 || kv->nqueued != 0)
+    return pc_err_set(err, PC_EINVAL, "pw_kv_dump: %d messages still outstanding "
+                      "(pw_kv_wait_all first)", kv->outstanding + (int)kv->nqueued);
+  Parasol__Dump pb = PARASOL__DUMP__INIT;
+  pb.cursor = *cursor;
+  pb.max_keys = (uint32_t)max;
+  pc_wire_hdr_t h;
+  pc_wire_hdr_init(&h, PC_OP_DUMP, ++kv->next_dump, kv->node.sender);
+  int rc = pc_wire_send_pb(kv->socks[server], NULL, &h, &pb, 0, err);
+  if (rc != PC_OK)
+    return rc;
+  kv->dump = (kv_dump_t){h.request_id, server, keys, vals, max, 0, 0, 0};
+  sent_one(kv, server);
+  rc = wait_for(kv, KV_WAIT_DUMP, 0, err);
+  if (rc != PC_OK && kv->dump.id != 0) { /* a late reply is dropped as unexpected */
+    kv->dump.id = 0;
+    kv->outstanding--;
+    kv->sout[server]--;
+  }
+  if (rc != PC_OK)
+    return rc;
+  *cursor = kv->dump.cursor;
+  *n = kv->dump.n;
+  *done = kv->dump.done;
+  return PC_OK;
 }
 
 static int connect_servers(pw_kv_t *kv, pc_err_t *err) {

@@ -62,6 +62,22 @@ int pw_kv_wait(pw_kv_t *kv, uint64_t ticket, pc_err_t *err);
 /* Wait until nothing is outstanding (all pushes acknowledged). */
 int pw_kv_wait_all(pw_kv_t *kv, pc_err_t *err);
 
+/* One page of what server `server` stores: up to max keys (1 to
+ * PC_WIRE_MAX_DUMP_KEYS) with their weights, into keys[0..*n) and
+ * vals[0..*n). Start with *cursor = 0; each call moves *cursor on, and sets
+ * *done once the page is the server's last (a page before the last holds at
+ * least one key; the last may be empty). Keys come in the server's storage
+ * order, not sorted: every key of its dense ranges (never-pushed ones read
+ * 0), then every hashed key that has been pushed. Synchronous: sends one
+ * DUMP and waits for its reply (bounded by cluster.node_timeout).
+ * Contract: call only with nothing outstanding (after pw_kv_wait_all;
+ * otherwise PC_EINVAL), and only once no worker pushes any more -- worker 0
+ * does it on the scheduler's EVALUATE, sent after every worker finished
+ * training. A push between two pages may move the server's hash table
+ * entries, so a key could come twice or not at all. */
+int pw_kv_dump(pw_kv_t *kv, uint32_t server, uint64_t *cursor, size_t max, uint64_t *keys,
+               float *vals, size_t *n, int *done, pc_err_t *err);
+
 void pw_kv_stats(const pw_kv_t *kv, pw_kv_stats_t *out);
 
 #endif

@@ -8,6 +8,7 @@
 
 #include "parasol.pb-c.h"
 #include "pc_log.h"
+#include "pc_mem.h"
 #include "pc_node.h"
 #include "pc_proc.h"
 #include "pc_wire.h"
@@ -19,6 +20,7 @@
 #include "pw_model.h"
 
 #define EVAL_CHUNK (1u << 20)
+#define DUMP_PAGE PC_WIRE_MAX_DUMP_KEYS
 
 typedef struct pw_worker {
   const pc_config_t *cfg;
@@ -162,13 +164,9 @@ static int run_epochs(pw_worker_t *w, pw_train_t *t, pc_err_t *err) {
   return rc;
 }
 
-/* Pull every weight of the model from the servers, in bounded blocks. */
-static int fetch_model(pw_worker_t *w, pw_model_t *m, pc_err_t *err) {
-  const pc_config_t *c = w->cfg;
-  m->type = c->model.type;
-  m->features = c->model.features;
-  m->bias = c->model.bias;
-  m->nweights = c->model.features + (c->model.bias ? 1 : 0);
+/* Dense layout: pull every weight of the model, in bounded blocks. */
+static int fetch_dense(pw_worker_t *w, pw_model_t *m, pc_err_t *err) {
+  m->nweights = m->features + (uint64_t)m->bias;
   m->w = calloc(m->nweights, sizeof *m->w);
   int rc = m->w ? PC_OK : pc_err_set(err, PC_ENOMEM, "model of %llu weights",
                                      (unsigned long long)m->nweights);
@@ -180,6 +178,59 @@ static int fetch_model(pw_worker_t *w, pw_model_t *m, pc_err_t *err) {
       rc = pw_kv_wait(w->kv, ticket, err);
   }
   return rc;
+}
+
+/* One dump page into the model's entries. A model has at most features +
+ * bias keys, which also bounds the dump loop whatever the servers send. */
+static int add_page(pw_model_t *m, size_t *cap, const uint64_t *keys, const float *vals,
+                    size_t n, pc_err_t *err) {
+  uint64_t nkeys = m->features + (uint64_t)m->bias;
+  if (n > nkeys - m->nentries)
+    return pc_err_set(err, PC_EPROTO, "the servers hold more than the model's %llu keys",
+                      (unsigned long long)nkeys);
+  if (pc_mem_reserve((void **)&m->e, cap, (size_t)m->nentries + n, sizeof *m->e) != PC_OK)
+    return pc_err_set(err, PC_ENOMEM, "model of %llu keys",
+                      (unsigned long long)(m->nentries + n));
+  for (size_t i = 0; i < n; i++)
+    m->e[m->nentries + i] = (pw_model_entry_t){keys[i], vals[i]};
+  m->nentries += n;
+  return PC_OK;
+}
+
+/* Sparse layout: only the keys the servers store, page by page from each
+ * (memory follows the trained keys, not model.features). Training is over:
+ * every worker has reported done before the scheduler sends EVALUATE. */
+static int fetch_sparse(pw_worker_t *w, pw_model_t *m, pc_err_t *err) {
+  m->sparse = 1;
+  uint64_t *keys = malloc(DUMP_PAGE * sizeof *keys);
+  float *vals = malloc(DUMP_PAGE * sizeof *vals);
+  size_t cap = 0;
+  int rc = keys && vals ? PC_OK : pc_err_set(err, PC_ENOMEM, "dump page");
+  for (uint32_t s = 0; s < w->node->num_servers && rc == PC_OK; s++) {
+    uint64_t cursor = 0;
+    int done = 0;
+    while (rc == PC_OK && !done) {
+      size_t n = 0;
+      rc = pw_kv_dump(w->kv, s, &cursor, DUMP_PAGE, keys, vals, &n, &done, err);
+      if (rc == PC_OK)
+        rc = add_page(m, &cap, keys, vals, n, err);
+    }
+  }
+  free(keys);
+  free(vals);
+  return rc == PC_OK ? pw_model_sort(m, err) : rc;
+}
+
+/* The trained model from the servers, in the layout it was trained in. */
+static int fetch_model(pw_worker_t *w, pw_model_t *m, pc_err_t *err) {
+  const pc_config_t *c = w->cfg;
+  m->type = c->model.type;
+  m->features = c->model.features;
+  m->bias = c->model.bias;
+  int rc = pw_kv_wait_all(w->kv, err);
+  if (rc != PC_OK)
+    return rc;
+  return c->model.layout == PC_LAYOUT_SPARSE ? fetch_sparse(w, m, err) : fetch_dense(w, m, err);
 }
 
 static int evaluate(pw_worker_t *w, const pw_model_t *m, pw_metrics_t *out, pc_err_t *err) {

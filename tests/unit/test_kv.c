@@ -326,6 +326,107 @@ static void test_push_range_nocopy(void **state) {
   cluster_stop(c);
 }
 
+/* Every page of every server: keys[], vals[] (room for cap), count in *n. */
+static int dump_all(cluster_t *c, size_t page, uint64_t *keys, float *vals, size_t cap,
+                    size_t *n, int *pages, pc_err_t *err) {
+  *n = 0;
+  *pages = 0;
+  for (uint32_t s = 0; s < NSERVERS; s++) {
+    uint64_t cursor = 0;
+    int done = 0;
+    while (!done) {
+      size_t got = 0;
+      if (*n + page > cap)
+        fail_msg("dump returned more than %zu keys", cap);
+      int rc = pw_kv_dump(c->kv, s, &cursor, page, keys + *n, vals + *n, &got, &done, err);
+      if (rc != PC_OK)
+        return rc;
+      *n += got;
+      (*pages)++;
+    }
+  }
+  return PC_OK;
+}
+
+/* Hashed keys: the dump returns exactly the pushed keys, each once, with
+ * their weights, over many small pages; pulled-only keys are not stored.
+ * Refused while a request is outstanding, with bad arguments, and for a
+ * cursor the server never made (after which the client still works). */
+static void test_dump_sparse(void **state) {
+  (void)state;
+  cluster_t *c = cluster_start(PC_LAYOUT_SPARSE, 4);
+  enum { N = 500, PAGE = 7, CAP = N + 2 * PAGE };
+  uint64_t keys[N], got[CAP];
+  float g[N], vals[CAP], out[N];
+  for (size_t i = 0; i < N; i++) {
+    keys[i] = (i * 7919u) % FEATURES; /* unique: 7919 is prime */
+    g[i] = 0.5f + (float)i;
+  }
+  pc_err_t err = {0};
+  assert_int_equal(pw_kv_push(c->kv, keys, N, g, &err), PC_OK);
+  uint64_t fresh[2] = {FEATURES - 1, 3}, t; /* 3 and 9999 are never pushed */
+  assert_int_equal(pw_kv_pull(c->kv, fresh, 2, out, &t, &err), PC_OK);
+  uint64_t cursor = 0;
+  size_t n = 0;
+  int done = 0, pages = 0;
+  assert_int_equal(pw_kv_dump(c->kv, 0, &cursor, PAGE, got, vals, &n, &done, &err), PC_EINVAL);
+  assert_non_null(strstr(err.msg, "outstanding"));
+  assert_int_equal(pw_kv_wait_all(c->kv, &err), PC_OK);
+  assert_int_equal(dump_all(c, PAGE, got, vals, CAP, &n, &pages, &err), PC_OK);
+  assert_int_equal(n, N);
+  assert_true(pages >= N / PAGE);
+  for (size_t i = 0; i < N; i++) { /* each pushed key exactly once */
+    size_t hits = 0;
+    for (size_t j = 0; j < n; j++)
+      if (got[j] == keys[i]) {
+        hits++;
+        assert_float_equal(vals[j], -g[i], 1e-6);
+      }
+    assert_int_equal(hits, 1);
+  }
+  assert_int_equal(pw_kv_dump(c->kv, NSERVERS, &cursor, PAGE, got, vals, &n, &done, &err),
+                   PC_EINVAL);
+  assert_int_equal(pw_kv_dump(c->kv, 0, &cursor, 0, got, vals, &n, &done, &err), PC_EINVAL);
+  cursor = 5ULL << 48; /* dense range 5: this server has none */
+  assert_int_equal(pw_kv_dump(c->kv, 1, &cursor, PAGE, got, vals, &n, &done, &err), PC_EPEER);
+  assert_non_null(strstr(err.msg, "refused a dump"));
+  cursor = 0;
+  assert_int_equal(pw_kv_dump(c->kv, 1, &cursor, PAGE, got, vals, &n, &done, &err), PC_OK);
+  assert_int_equal(n, PAGE);
+  pull_now(c, keys, 1, out);
+  assert_float_equal(out[0], -g[0], 1e-6);
+  cluster_stop(c);
+}
+
+/* Dense layout: every key of the dense ranges comes, pushed or not, in
+ * full-size pages. */
+static void test_dump_dense(void **state) {
+  (void)state;
+  cluster_t *c = cluster_start(PC_LAYOUT_DENSE, 4);
+  enum { K = FEATURES + 1 };
+  uint64_t *got = malloc(K * sizeof *got), pushed = 1234;
+  float *vals = malloc(K * sizeof *vals), g = 2.5f;
+  pc_err_t err = {0};
+  assert_int_equal(pw_kv_push(c->kv, &pushed, 1, &g, &err), PC_OK);
+  assert_int_equal(pw_kv_wait_all(c->kv, &err), PC_OK);
+  size_t n = 0;
+  int pages = 0;
+  assert_int_equal(dump_all(c, PC_WIRE_MAX_DUMP_KEYS / 8, got, vals, 2 * K, &n, &pages, &err),
+                   PC_OK);
+  assert_int_equal(n, K);
+  assert_int_equal(pages, NSERVERS);
+  unsigned char *seen = calloc(K, 1);
+  for (size_t j = 0; j < n; j++) {
+    assert_true(got[j] < K && !seen[got[j]]);
+    seen[got[j]] = 1;
+    assert_float_equal(vals[j], got[j] == pushed ? -g : 0.0f, 0);
+  }
+  free(seen);
+  free(got);
+  free(vals);
+  cluster_stop(c);
+}
+
 int main(void) {
   setenv("PARASOL_LOG_PREFIX", "1", 1);
   const struct CMUnitTest tests[] = {
@@ -335,6 +436,8 @@ int main(void) {
       cmocka_unit_test(test_push_range_nocopy),
       cmocka_unit_test(test_async_tickets),
       cmocka_unit_test(test_nan_rejected),
+      cmocka_unit_test(test_dump_sparse),
+      cmocka_unit_test(test_dump_dense),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

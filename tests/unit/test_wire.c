@@ -321,6 +321,132 @@ static void test_batch(void **state) {
   expect_drop(p, f4, l4, 4, PC_DROP_SIZES, "in a batch of 3 keys");
 }
 
+/* A raw header with flags and status, for dump cases. */
+static size_t header_full(uint8_t *buf, uint32_t op, uint64_t nkeys, uint32_t vpk,
+                          uint32_t flags, int32_t status) {
+  Parasol__Header ph = PARASOL__HEADER__INIT;
+  ph.version = PC_WIRE_VERSION;
+  ph.op = op;
+  ph.key_count = nkeys;
+  ph.vals_per_key = vpk;
+  ph.flags = flags;
+  ph.status = status;
+  return parasol__header__pack(&ph, buf);
+}
+
+static size_t dump_body(uint8_t *buf, uint64_t cursor, uint32_t max) {
+  Parasol__Dump d = PARASOL__DUMP__INIT;
+  d.cursor = cursor;
+  d.max_keys = max;
+  return parasol__dump__pack(&d, buf);
+}
+
+static size_t dump_reply_body(uint8_t *buf, uint64_t next, int done) {
+  Parasol__DumpReply r = PARASOL__DUMP_REPLY__INIT;
+  r.next_cursor = next;
+  r.done = done;
+  return parasol__dump_reply__pack(&r, buf);
+}
+
+/* A dump request and its pages go through with cursor, size and done. */
+static void test_dump_round_trip(void **state) {
+  pair_t *p = *state;
+  Parasol__Dump d = PARASOL__DUMP__INIT;
+  d.cursor = 3ULL << 48 | 7;
+  d.max_keys = PC_WIRE_MAX_DUMP_KEYS;
+  pc_wire_hdr_t h;
+  pc_wire_hdr_init(&h, PC_OP_DUMP, 41, pc_wire_sender(PC_ROLE_WORKER, 0));
+  assert_int_equal(pc_wire_send_pb(p->dealer, NULL, &h, &d, 0, NULL), PC_OK);
+  pc_msg_t m, back;
+  pc_drop_t why;
+  pc_err_t err;
+  assert_int_equal(recv_router(p, &m, &why, &err), PC_OK);
+  assert_int_equal(m.hdr.op, PC_OP_DUMP);
+  assert_true(m.dump_cursor == (3ULL << 48 | 7));
+  assert_int_equal(m.dump_max_keys, PC_WIRE_MAX_DUMP_KEYS);
+  /* A page of 3 keys, then an empty last page. */
+  uint64_t keys[3] = {9, 1ULL << 40, 2};
+  float vals[3] = {0.5f, -1.0f, 2.0f};
+  uint8_t body[32];
+  zmq_pollitem_t it = {p->dealer, 0, ZMQ_POLLIN, 0};
+  for (int page = 0; page < 2; page++) {
+    size_t n = page == 0 ? 3 : 0;
+    pc_wire_hdr_init(&h, PC_OP_DUMP_REPLY, 41, pc_wire_sender(PC_ROLE_SERVER, 1));
+    h.key_count = n;
+    h.vals_per_key = n ? 1 : 0;
+    size_t blen = dump_reply_body(body, 1000 + (uint64_t)page, page);
+    assert_int_equal(pc_wire_send(p->router, &m.identity, &h, n ? keys : NULL, n ? vals : NULL,
+                                  n, body, blen, 0, NULL), PC_OK);
+    assert_int_equal(zmq_poll(&it, 1, 2000), 1);
+    assert_int_equal(pc_wire_recv(p->dealer, 0, &back, ZMQ_DONTWAIT, &why, &err), PC_OK);
+    assert_int_equal(back.hdr.op, PC_OP_DUMP_REPLY);
+    assert_int_equal(back.nkeys, n);
+    assert_int_equal(back.nvals, n);
+    assert_int_equal(back.dump_cursor, 1000 + page);
+    assert_int_equal(back.dump_done, page);
+    if (n)
+      assert_memory_equal(back.keys, keys, sizeof keys);
+    pc_msg_close(&back);
+  }
+  /* An error reply: header alone. */
+  pc_wire_hdr_init(&h, PC_OP_DUMP_REPLY, 41, pc_wire_sender(PC_ROLE_SERVER, 1));
+  h.status = PC_EINVAL;
+  assert_int_equal(pc_wire_send(p->router, &m.identity, &h, NULL, NULL, 0, NULL, 0, 0, NULL),
+                   PC_OK);
+  assert_int_equal(zmq_poll(&it, 1, 2000), 1);
+  assert_int_equal(pc_wire_recv(p->dealer, 0, &back, ZMQ_DONTWAIT, &why, &err), PC_OK);
+  assert_int_equal(back.hdr.status, PC_EINVAL);
+  pc_msg_close(&back);
+  pc_msg_close(&m);
+}
+
+/* Dump messages whose body, size or frames are wrong are dropped. */
+static void test_dump_malformed(void **state) {
+  pair_t *p = *state;
+  uint8_t hb[PC_WIRE_MAX_HEADER], body[32];
+  uint64_t keys[3] = {1, 2, 3};
+  float vals[6] = {0};
+  const void *f[] = {hb, "", "", body};
+  size_t l[] = {header_full(hb, PC_OP_DUMP, 0, 0, 0, 0), 0, 0, dump_body(body, 0, 0)};
+  expect_drop(p, f, l, 4, PC_DROP_BODY, "dump of 0 keys (1 to 65536)");
+  l[3] = dump_body(body, 0, PC_WIRE_MAX_DUMP_KEYS + 1);
+  expect_drop(p, f, l, 4, PC_DROP_BODY, "dump of 65537 keys");
+  expect_drop(p, f, l, 1, PC_DROP_BODY, "dump of 0 keys"); /* no body at all */
+  memcpy(body, "\xff\xff\xff", 3);
+  l[3] = 3;
+  expect_drop(p, f, l, 4, PC_DROP_BODY, "not a Dump");
+  /* A dump request carries no keys. */
+  const void *fk[] = {hb, keys, "", body};
+  size_t lk[] = {header_full(hb, PC_OP_DUMP, 3, 0, 0, 0), sizeof keys, 0,
+                 dump_body(body, 0, 10)};
+  expect_drop(p, fk, lk, 4, PC_DROP_SIZES, "not allowed for dump");
+
+  /* Replies: a page over the limit, keys without values, two values per
+   * key, a range header, an empty page that is not the last, no DumpReply. */
+  const void *fr[] = {hb, "", "", body};
+  size_t lr[] = {header_full(hb, PC_OP_DUMP_REPLY, PC_WIRE_MAX_DUMP_KEYS + 1, 1, 0, 0), 0, 0,
+                 dump_reply_body(body, 5, 0)};
+  expect_drop(p, fr, lr, 4, PC_DROP_LIMIT, "dump page of 65537 keys (limit 65536)");
+  const void *fp[] = {hb, keys, vals, body};
+  size_t lp[] = {header_full(hb, PC_OP_DUMP_REPLY, 3, 1, 0, 0), sizeof keys, 0,
+                 dump_reply_body(body, 5, 0)};
+  expect_drop(p, fp, lp, 4, PC_DROP_SIZES, "dump page of 3 keys with 3 keys, 0 values");
+  lp[0] = header_full(hb, PC_OP_DUMP_REPLY, 3, 2, 0, 0);
+  lp[2] = 6 * sizeof(float);
+  expect_drop(p, fp, lp, 4, PC_DROP_SIZES, "dump page of 3 keys with 3 keys, 6 values");
+  uint64_t range[2] = {10, 12};
+  const void *fg[] = {hb, range, vals, body};
+  size_t lg[] = {header_full(hb, PC_OP_DUMP_REPLY, 2, 1, PC_WIRE_FLAG_RANGE, 0), sizeof range,
+                 2 * sizeof(float), dump_reply_body(body, 5, 0)};
+  expect_drop(p, fg, lg, 4, PC_DROP_HEADER, "a dump-reply cannot be a range message");
+  lr[0] = header_full(hb, PC_OP_DUMP_REPLY, 0, 0, 0, 0);
+  lr[3] = dump_reply_body(body, 5, 0);
+  expect_drop(p, fr, lr, 4, PC_DROP_BODY, "an empty dump page that is not the last");
+  memcpy(body, "\xff\xff\xff", 3);
+  lr[3] = 3;
+  expect_drop(p, fr, lr, 4, PC_DROP_BODY, "not a DumpReply");
+}
+
 /* Trailing empty frames are not sent, and a receiver treats missing ones
  * as empty: a push reply is the header alone, a pull just header + keys. */
 static void test_trailing_frames_omitted(void **state) {
@@ -410,6 +536,8 @@ int main(void) {
       cmocka_unit_test(test_trailing_frames_omitted),
       cmocka_unit_test(test_drop_counting),
       cmocka_unit_test(test_batch),
+      cmocka_unit_test(test_dump_round_trip),
+      cmocka_unit_test(test_dump_malformed),
       cmocka_unit_test(test_shardmap_pb_round_trip),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
