@@ -232,7 +232,12 @@ static int take(cli_args_t *a, int c, const char *v) {
   case 1: add_positional(a, v); return 0;
   case 'h': a->help = 1; return 0;
   case OPT_ANNOUNCE: a->announce = 1; return 0;
-  case OPT_OUTPUT: a->output = v; return 0;
+  case OPT_OUTPUT:
+    a->output = v;
+    if (*v != '\0')
+      return 0;
+    fprintf(stderr, "parasol %s: --output needs a file name\n", cmd);
+    return EXIT_USAGE;
   case OPT_SET: return take_set(a, v);
   case OPT_RANK:
     if (parse_rank(v, &a->rank) == 0)
@@ -244,7 +249,7 @@ static int take(cli_args_t *a, int c, const char *v) {
       return 0;
     fprintf(stderr, "parasol %s: --threshold needs a number in [0, 1], got '%s'\n", cmd, v);
     return EXIT_USAGE;
-  default: return EXIT_USAGE; /* not in this command's table: getopt said '?' first */
+  default: return EXIT_USAGE; /* unreachable: getopt returns only the table's codes */
   }
 }
 

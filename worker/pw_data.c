@@ -25,7 +25,7 @@
 #define PW_TOK_SHOW 40                       /* token bytes quoted in messages */
 #define PW_SHOW_MAX (PW_TOK_SHOW * 4 + 1)    /* each may become \xHH */
 #define PW_NAME_MAX 1024                     /* a path as shown in messages */
-#define PW_BOM "\xEF\xBB\xBF"                  /* UTF-8 byte-order mark */
+#define PW_BOM "\xEF\xBB\xBF"                /* UTF-8 byte-order mark */
 
 enum { RD_EOF = 0, RD_LINE = 1, RD_TOOLONG = 2 };
 enum { LINE_OK = 0, LINE_IGNORE = 1, LINE_BAD = 2 };
@@ -254,17 +254,18 @@ static char *tok_end(char *p) {
 }
 
 /* s[0, n) for a message, NUL-terminated in out[cap]: printable ASCII as
- * is, '\\' doubled, any other byte as \xHH (an invisible BOM, a stray \r
- * or a control byte must show). keep_high keeps bytes >= 0x80 (UTF-8 in a
- * path). Stops, whole escapes only, when out is full. */
-static void show(char *out, size_t cap, const char *s, size_t n, int keep_high) {
+ * is, any other byte as \xHH (an invisible BOM, a stray \r or a control
+ * byte must show), and '\\' doubled so an escape cannot be faked. A path
+ * (is_path) keeps its UTF-8 bytes and backslashes; only control bytes are
+ * escaped. Stops, with whole escapes only, when out is full. */
+static void show(char *out, size_t cap, const char *s, size_t n, int is_path) {
   size_t o = 0;
   for (size_t i = 0; i < n; i++) {
     unsigned char c = (unsigned char)s[i];
     char e[5] = {(char)c, '\0'};
-    if (c == '\\')
+    if (c == '\\' && !is_path)
       memcpy(e, "\\\\", 3);
-    else if ((c < 0x20 || c >= 0x7f) && !(keep_high && c >= 0x80))
+    else if (c < 0x20 || c == 0x7f || (c > 0x7f && !is_path))
       snprintf(e, sizeof e, "\\x%02X", c);
     size_t k = strlen(e);
     if (o + k >= cap)

@@ -117,6 +117,8 @@ grep -qF "cannot write $nodir" "$WORK/o.err" || { cat "$WORK/o.err"; fail "unwri
 "$PARASOL" predict "$M" "$A9AT" --output "$WORK/out" 2> "$WORK/o.err" && fail "--output DIR accepted"
 grep -qF "cannot write $WORK/out: not a regular file" "$WORK/o.err" ||
   { cat "$WORK/o.err"; fail "--output DIR: message"; }
+"$PARASOL" predict "$M" "$A9AT" --output= 2> "$WORK/o.err"
+[ $? -eq 2 ] && grep -q "needs a file name" "$WORK/o.err" || fail "empty --output accepted"
 ok "--output: written whole, old file kept on failure: $(head -1 "$WORK/o.err")"
 
 # ---- eval: labels required, '-' accepted ----
