@@ -1,10 +1,24 @@
 /* parasol: one binary, one subcommand per role. Thin: parse arguments,
- * load the config, call into ps/, worker/ or deploy/. */
+ * load the config, call into ps/, worker/ or deploy/. Each command is one
+ * row of a table with its own getopt_long options, so an option that
+ * belongs to another command is refused by name instead of ignored. */
+#include <errno.h>
+#include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
+
+/* Only for `parasol version`: each library's own run-time version call. */
+#include <cblas.h>
+#include <jansson.h>
+#include <libfyaml.h>
+#include <protobuf-c/protobuf-c.h>
+#include <uv.h>
+#include <xxhash.h>
+#include <zmq.h>
 
 #include "pc_config.h"
 #include "pc_log.h"
@@ -17,65 +31,140 @@
 #include "pw_model.h"
 #include "pw_worker.h"
 
+#ifndef PARASOL_VERSION
+#error "PARASOL_VERSION comes from CMake's project(VERSION)"
+#endif
+
 #define MAX_SETS 256
 enum { EXIT_RUN = 1, EXIT_USAGE = 2 };
 
+/* getopt_long codes; above any char so optopt tells them from short ones. */
+enum { OPT_SET = 256, OPT_RANK, OPT_ANNOUNCE, OPT_OUTPUT, OPT_THRESHOLD };
+
+struct cli_cmd;
+
 typedef struct cli_args {
-  const char *cmd;
-  const char *pos[2]; /* positional arguments */
-  int npos;
+  const struct cli_cmd *cmd;
+  const char *pos[2]; /* positional arguments (the first two) */
+  int npos;           /* how many were given */
   const char *sets[MAX_SETS];
   int nsets;
   int rank;
   int announce;
   int help;
+  const char *output; /* predict: NULL = stdout */
+  double threshold;   /* predict: class 1 when probability >= threshold */
 } cli_args_t;
 
-static const char *usage_text =
-    "usage: parasol <command> [options]\n"
-    "\n"
-    "commands:\n"
-    "  launch CONFIG      run a whole cluster (scheduler, servers, workers) on this machine\n"
-    "  scheduler CONFIG   run the coordinator of a cluster\n"
-    "  server CONFIG      run one parameter server\n"
-    "  worker CONFIG      run one worker\n"
-    "  predict MODEL DATA print P(label=1) for every example of a LIBSVM file\n"
-    "  eval MODEL DATA    print accuracy, log-loss and AUC of a model on a LIBSVM file\n"
-    "\n"
-    "Run 'parasol <command> --help' for the options of a command.\n";
+typedef struct cli_cmd {
+  const char *name;
+  const char *synopsis; /* for the command list */
+  const char *summary;
+  const char *help;
+  const struct option *opts;
+  int npos;             /* positional arguments it needs */
+  const char *pos_what; /* how the error names them */
+  int (*run)(const cli_args_t *a);
+} cli_cmd_t;
 
-static const char *help_for(const char *cmd) {
-  if (strcmp(cmd, "launch") == 0)
-    return "usage: parasol launch CONFIG [--set key=value]...\n"
-           "Start 1 scheduler, cluster.servers servers and cluster.workers workers as local\n"
-           "processes, show their output prefixed by role and rank, and print the test metrics.\n"
-           "Ctrl-C stops every process. Exits non-zero if any process fails, naming it.\n"
-           "  --set key=value   override a config entry, e.g. --set cluster.workers=8\n";
-  if (strcmp(cmd, "scheduler") == 0)
-    return "usage: parasol scheduler CONFIG [--set key=value]... [--announce]\n"
-           "Run the coordinator: binds cluster.scheduler (port 0 = pick a free port), waits\n"
-           "for the servers and workers to register, and drives the run to its end.\n"
-           "  --announce        print '@endpoint <endpoint>' on stdout once bound\n"
-           "  --set key=value   override a config entry\n";
-  if (strcmp(cmd, "server") == 0 || strcmp(cmd, "worker") == 0)
-    return "usage: parasol server|worker CONFIG [--rank N] [--set key=value]...\n"
-           "Join the cluster whose scheduler is cluster.scheduler (give the real port, e.g.\n"
-           "--set cluster.scheduler=tcp://10.0.0.1:7000). Servers bind cluster.bind:\n"
-           "cluster.server_port and advertise cluster.advertise (default: the bind address).\n"
-           "  --rank N          ask for rank N (default: the scheduler assigns one)\n"
-           "  --set key=value   override a config entry\n";
-  if (strcmp(cmd, "predict") == 0)
-    return "usage: parasol predict MODEL DATA\n"
-           "Load a model written by a training run (<output.dir>/model.bin) and print the\n"
-           "probability of the positive class for every example of the LIBSVM file DATA,\n"
-           "one per line.\n";
-  if (strcmp(cmd, "eval") == 0)
-    return "usage: parasol eval MODEL DATA\n"
-           "Print accuracy, log-loss and AUC of MODEL on the labelled LIBSVM file DATA.\n";
+#define OPT_HELP_ROW {"help", no_argument, NULL, 'h'}
+#define OPT_SET_ROW {"set", required_argument, NULL, OPT_SET}
+#define OPT_END_ROW {NULL, 0, NULL, 0}
+
+static const struct option launch_opts[] = {OPT_SET_ROW, OPT_HELP_ROW, OPT_END_ROW};
+static const struct option scheduler_opts[] = {
+    OPT_SET_ROW, {"announce", no_argument, NULL, OPT_ANNOUNCE}, OPT_HELP_ROW, OPT_END_ROW};
+static const struct option role_opts[] = {
+    OPT_SET_ROW, {"rank", required_argument, NULL, OPT_RANK}, OPT_HELP_ROW, OPT_END_ROW};
+static const struct option predict_opts[] = {{"output", required_argument, NULL, OPT_OUTPUT},
+                                             {"threshold", required_argument, NULL, OPT_THRESHOLD},
+                                             OPT_HELP_ROW, OPT_END_ROW};
+static const struct option bare_opts[] = {OPT_HELP_ROW, OPT_END_ROW};
+
+static const char launch_help[] =
+    "usage: parasol launch CONFIG [--set key=value]...\n"
+    "Start 1 scheduler, cluster.servers servers and cluster.workers workers as local\n"
+    "processes, show their output prefixed by role and rank, and print the test metrics.\n"
+    "Ctrl-C stops every process. Exits non-zero if any process fails, naming it.\n"
+    "  --set key=value   override a config entry, e.g. --set cluster.workers=8\n";
+static const char scheduler_help[] =
+    "usage: parasol scheduler CONFIG [--set key=value]... [--announce]\n"
+    "Run the coordinator: binds cluster.scheduler (port 0 = pick a free port), waits\n"
+    "for the servers and workers to register, and drives the run to its end.\n"
+    "  --announce        print '@endpoint <endpoint>' on stdout once bound\n"
+    "  --set key=value   override a config entry\n";
+static const char role_help[] =
+    "usage: parasol server|worker CONFIG [--rank N] [--set key=value]...\n"
+    "Join the cluster whose scheduler is cluster.scheduler (give the real port, e.g.\n"
+    "--set cluster.scheduler=tcp://10.0.0.1:7000). Servers bind cluster.bind:\n"
+    "cluster.server_port and advertise cluster.advertise (default: the bind address).\n"
+    "  --rank N          ask for rank N (default: the scheduler assigns one)\n"
+    "  --set key=value   override a config entry\n";
+static const char predict_help[] =
+    "usage: parasol predict MODEL DATA|- [--output FILE] [--threshold T]\n"
+    "Load a model written by a training run (<output.dir>/model.bin) and print, for\n"
+    "every example of the LIBSVM file DATA ('-' = standard input), one line\n"
+    "'CLASS PROBABILITY': PROBABILITY is P(label = 1) with 6 decimals, CLASS is 1 when\n"
+    "PROBABILITY >= T and 0 otherwise. Labels are optional: a line may start with\n"
+    "index:value, and an empty line is an example with no features. Comment lines\n"
+    "('#') print nothing.\n"
+    "  --output FILE     write to FILE (through FILE.tmp, renamed once complete)\n"
+    "  --threshold T     class threshold in [0, 1], default 0.5; 0 makes every\n"
+    "                    class 1, 1 makes every class 0\n";
+static const char eval_help[] =
+    "usage: parasol eval MODEL DATA|-\n"
+    "Print accuracy (threshold 0.5), log-loss and AUC of MODEL on the LIBSVM file\n"
+    "DATA ('-' = standard input). Every example needs a label; a line without one is\n"
+    "an error that names it.\n";
+static const char version_help[] =
+    "usage: parasol version   (or: parasol --version)\n"
+    "Print the Parasol version and the version of each library as loaded at run time.\n";
+
+static int cmd_launch(const cli_args_t *a);
+static int cmd_scheduler(const cli_args_t *a);
+static int cmd_server(const cli_args_t *a);
+static int cmd_worker(const cli_args_t *a);
+static int cmd_predict(const cli_args_t *a);
+static int cmd_eval(const cli_args_t *a);
+static int cmd_version(const cli_args_t *a);
+
+static const cli_cmd_t commands[] = {
+    {"launch", "launch CONFIG", "run a whole cluster (scheduler, servers, workers) on this machine",
+     launch_help, launch_opts, 1, "one CONFIG file", cmd_launch},
+    {"scheduler", "scheduler CONFIG", "run the coordinator of a cluster", scheduler_help,
+     scheduler_opts, 1, "one CONFIG file", cmd_scheduler},
+    {"server", "server CONFIG", "run one parameter server", role_help, role_opts, 1,
+     "one CONFIG file", cmd_server},
+    {"worker", "worker CONFIG", "run one worker", role_help, role_opts, 1, "one CONFIG file",
+     cmd_worker},
+    {"predict", "predict MODEL DATA", "print class and P(label=1) for each example of a LIBSVM file",
+     predict_help, predict_opts, 2, "MODEL and DATA", cmd_predict},
+    {"eval", "eval MODEL DATA", "print accuracy, log-loss and AUC of a model on a LIBSVM file",
+     eval_help, bare_opts, 2, "MODEL and DATA", cmd_eval},
+    {"version", "version", "print the versions of Parasol and its libraries", version_help,
+     bare_opts, 0, "no argument", cmd_version},
+};
+#define NCOMMANDS (sizeof commands / sizeof commands[0])
+
+static void usage(FILE *f) {
+  fputs("usage: parasol <command> [options]\n\ncommands:\n", f);
+  for (size_t i = 0; i < NCOMMANDS; i++)
+    fprintf(f, "  %-19s %s\n", commands[i].synopsis, commands[i].summary);
+  fputs("\nRun 'parasol <command> --help' for the options of a command;\n"
+        "'parasol --version' is 'parasol version'.\n",
+        f);
+}
+
+static const cli_cmd_t *find_cmd(const char *name) {
+  for (size_t i = 0; i < NCOMMANDS; i++)
+    if (strcmp(commands[i].name, name) == 0)
+      return &commands[i];
   return NULL;
 }
 
-static int parse_int(const char *s, int *out) {
+/* ---- arguments ---- */
+
+static int parse_rank(const char *s, int *out) {
   char *end = NULL;
   long v = strtol(s, &end, 10);
   if (end == s || *end != '\0' || v < 0 || v > 1 << 24)
@@ -84,52 +173,117 @@ static int parse_int(const char *s, int *out) {
   return 0;
 }
 
-static int parse_args(int argc, char **argv, cli_args_t *a) {
-  memset(a, 0, sizeof *a);
-  a->rank = -1;
-  a->cmd = argv[1];
-  for (int i = 2; i < argc; i++) {
-    const char *s = argv[i];
-    if (strcmp(s, "--help") == 0 || strcmp(s, "-h") == 0)
-      a->help = 1;
-    else if (strcmp(s, "--announce") == 0)
-      a->announce = 1;
-    else if ((strcmp(s, "--set") == 0 || strcmp(s, "--rank") == 0) && i + 1 >= argc) {
-      fprintf(stderr, "parasol %s: %s needs a value\n", a->cmd, s);
-      return -1;
-    } else if (strcmp(s, "--set") == 0 || strncmp(s, "--set=", 6) == 0) {
-      if (a->nsets == MAX_SETS) {
-        fprintf(stderr, "parasol %s: more than %d --set options\n", a->cmd, MAX_SETS);
-        return -1;
-      }
-      a->sets[a->nsets++] = s[5] == '=' ? s + 6 : argv[++i];
-    } else if (strcmp(s, "--rank") == 0) {
-      if (parse_int(argv[++i], &a->rank) != 0) {
-        fprintf(stderr, "parasol %s: --rank needs a non-negative integer, got '%s'\n", a->cmd,
-                argv[i]);
-        return -1;
-      }
-    } else if (s[0] == '-' && s[1] != '\0') {
-      fprintf(stderr, "parasol %s: unknown option '%s' (see --help)\n", a->cmd, s);
-      return -1;
-    } else if (a->npos < 2) {
-      a->pos[a->npos++] = s;
-    } else {
-      fprintf(stderr, "parasol %s: unexpected argument '%s' (see --help)\n", a->cmd, s);
-      return -1;
-    }
-  }
+/* NaN fails both comparisons, so it is refused too. */
+static int parse_threshold(const char *s, double *out) {
+  char *end = NULL;
+  double v = strtod(s, &end);
+  if (end == s || *end != '\0' || !(v >= 0.0 && v <= 1.0))
+    return -1;
+  *out = v;
   return 0;
 }
 
-static int load_config(const cli_args_t *a, pc_config_t *cfg) {
-  pc_err_t err = {0};
-  if (a->npos != 1) {
-    fprintf(stderr, "parasol %s: expected one CONFIG file (see --help)\n", a->cmd);
+static const struct option *find_opt(const struct option *opts, int val) {
+  for (; opts->name != NULL; opts++)
+    if (opts->val == val)
+      return opts;
+  return NULL;
+}
+
+/* getopt_long said '?' (refused) or ':' (value missing): say which option,
+ * of which command. opterr is off, so this is the only message. */
+static int refuse(const cli_args_t *a, int c, char **argv) {
+  const char *cmd = a->cmd->name;
+  const struct option *o = optopt != 0 ? find_opt(a->cmd->opts, optopt) : NULL;
+  if (c == ':' && o != NULL)
+    fprintf(stderr, "parasol %s: --%s needs a value\n", cmd, o->name);
+  else if (o != NULL)
+    fprintf(stderr, "parasol %s: --%s takes no value\n", cmd, o->name);
+  else if (optopt != 0)
+    fprintf(stderr, "parasol %s: '-%c' is not an option of '%s' (see 'parasol %s --help')\n",
+            cmd, optopt, cmd, cmd);
+  else {
+    const char *s = argv[optind - 1];
+    fprintf(stderr, "parasol %s: '%.*s' is not an option of '%s' (see 'parasol %s --help')\n",
+            cmd, (int)strcspn(s, "="), s, cmd, cmd);
+  }
+  return EXIT_USAGE;
+}
+
+static void add_positional(cli_args_t *a, const char *s) {
+  if (a->npos < 2)
+    a->pos[a->npos] = s;
+  a->npos++;
+}
+
+static int take_set(cli_args_t *a, const char *v) {
+  if (a->nsets == MAX_SETS) {
+    fprintf(stderr, "parasol %s: more than %d --set options\n", a->cmd->name, MAX_SETS);
     return EXIT_USAGE;
   }
+  a->sets[a->nsets++] = v;
+  return 0;
+}
+
+/* One accepted option (or, as code 1, a positional argument). */
+static int take(cli_args_t *a, int c, const char *v) {
+  const char *cmd = a->cmd->name;
+  switch (c) {
+  case 1: add_positional(a, v); return 0;
+  case 'h': a->help = 1; return 0;
+  case OPT_ANNOUNCE: a->announce = 1; return 0;
+  case OPT_OUTPUT:
+    a->output = v;
+    if (*v != '\0')
+      return 0;
+    fprintf(stderr, "parasol %s: --output needs a file name\n", cmd);
+    return EXIT_USAGE;
+  case OPT_SET: return take_set(a, v);
+  case OPT_RANK:
+    if (parse_rank(v, &a->rank) == 0)
+      return 0;
+    fprintf(stderr, "parasol %s: --rank needs a non-negative integer, got '%s'\n", cmd, v);
+    return EXIT_USAGE;
+  case OPT_THRESHOLD:
+    if (parse_threshold(v, &a->threshold) == 0)
+      return 0;
+    fprintf(stderr, "parasol %s: --threshold needs a number in [0, 1], got '%s'\n", cmd, v);
+    return EXIT_USAGE;
+  default: return EXIT_USAGE; /* unreachable: getopt returns only the table's codes */
+  }
+}
+
+/* argv[0] is the command. Options and positionals in any order, "--opt v"
+ * and "--opt=v" alike; "--" ends the options. Returns 0 or an exit code. */
+static int parse_args(const cli_cmd_t *c, int argc, char **argv, cli_args_t *a) {
+  memset(a, 0, sizeof *a);
+  a->cmd = c;
+  a->rank = -1;
+  a->threshold = 0.5;
+  opterr = 0;
+  optind = 1;
+  int ch;
+  /* '-': positionals come back in order as code 1 (no reordering, and
+   * POSIXLY_CORRECT cannot stop option parsing at the first one);
+   * ':': a missing value is ':' rather than '?'. */
+  while ((ch = getopt_long(argc, argv, "-:h", c->opts, NULL)) != -1) {
+    if (ch == '?' || ch == ':')
+      return refuse(a, ch, argv);
+    int x = take(a, ch, optarg);
+    if (x != 0)
+      return x;
+  }
+  for (; optind < argc; optind++) /* what followed "--" */
+    add_positional(a, argv[optind]);
+  return 0;
+}
+
+/* ---- cluster roles ---- */
+
+static int load_config(const cli_args_t *a, pc_config_t *cfg) {
+  pc_err_t err = {0};
   if (pc_config_load(cfg, a->pos[0], a->sets, a->nsets, &err) != PC_OK) {
-    fprintf(stderr, "parasol %s: error: %s\n", a->cmd, err.msg);
+    fprintf(stderr, "parasol %s: error: %s\n", a->cmd->name, err.msg);
     return EXIT_USAGE;
   }
   return 0;
@@ -142,22 +296,40 @@ static int report(const char *role, int rc, const pc_err_t *err) {
   return EXIT_RUN;
 }
 
-static int cmd_role(const cli_args_t *a) {
-  pc_config_t cfg;
-  int x = load_config(a, &cfg);
+/* Config loaded, logging named, tied to the parent's life: ready to run. */
+static int role_start(const cli_args_t *a, pc_config_t *cfg) {
+  int x = load_config(a, cfg);
   if (x != 0)
     return x;
   pc_err_t err = {0};
-  pc_log_init(a->cmd, a->rank);
+  pc_log_init(a->cmd->name, a->rank);
   if (pc_proc_die_with_parent(&err) != PC_OK)
-    return report(a->cmd, PC_EPEER, &err);
-  if (strcmp(a->cmd, "scheduler") == 0) {
-    ps_scheduler_opts_t o = {.announce = a->announce};
-    return report(a->cmd, ps_scheduler_run(&cfg, &o, &err), &err);
-  }
-  if (strcmp(a->cmd, "server") == 0)
-    return report(a->cmd, ps_server_run(&cfg, a->rank, &err), &err);
-  return report(a->cmd, pw_worker_run(&cfg, a->rank, &err), &err);
+    return report(a->cmd->name, PC_EPEER, &err);
+  return 0;
+}
+
+static int cmd_scheduler(const cli_args_t *a) {
+  pc_config_t cfg;
+  pc_err_t err = {0};
+  int x = role_start(a, &cfg);
+  if (x != 0)
+    return x;
+  ps_scheduler_opts_t o = {.announce = a->announce};
+  return report("scheduler", ps_scheduler_run(&cfg, &o, &err), &err);
+}
+
+static int cmd_server(const cli_args_t *a) {
+  pc_config_t cfg;
+  pc_err_t err = {0};
+  int x = role_start(a, &cfg);
+  return x != 0 ? x : report("server", ps_server_run(&cfg, a->rank, &err), &err);
+}
+
+static int cmd_worker(const cli_args_t *a) {
+  pc_config_t cfg;
+  pc_err_t err = {0};
+  int x = role_start(a, &cfg);
+  return x != 0 ? x : report("worker", pw_worker_run(&cfg, a->rank, &err), &err);
 }
 
 static int cmd_launch(const cli_args_t *a) {
@@ -185,66 +357,182 @@ static int cmd_launch(const cli_args_t *a) {
   return rc == PC_ECANCELED ? 130 : EXIT_RUN;
 }
 
-/* predict / eval: a model file and a labelled LIBSVM file. */
-static int cmd_model(const cli_args_t *a) {
-  if (a->npos != 2) {
-    fprintf(stderr, "parasol %s: expected MODEL and DATA (see --help)\n", a->cmd);
-    return EXIT_USAGE;
-  }
+/* ---- predict / eval ---- */
+
+static int load_data(const char *arg, int labels_optional, pw_dataset_t *ds, pc_err_t *err) {
+  pw_data_opts_t o = {.part = 0, .nparts = 1, .labels_optional = labels_optional};
+  if (strcmp(arg, "-") == 0)
+    return pw_data_load_libsvm_stream(ds, stdin, "<stdin>", &o, err);
+  return pw_data_load_libsvm(ds, arg, &o, err);
+}
+
+/* The model, the data and P(label = 1) of every example; *prob is owned by
+ * the caller, ds freed by it with pw_data_free, even on error. */
+static int score(const cli_args_t *a, int labels_optional, pw_dataset_t *ds, float **prob) {
   pc_err_t err = {0};
   pw_model_t m = {0};
-  pw_dataset_t ds = {0};
-  pw_data_opts_t o = {.part = 0, .nparts = 1};
-  float *prob = NULL;
+  *prob = NULL;
   int rc = pw_model_load(&m, a->pos[0], &err);
   if (rc == PC_OK)
-    rc = pw_data_load_libsvm(&ds, a->pos[1], &o, &err);
-  if (rc == PC_OK && (prob = malloc((ds.n ? ds.n : 1) * sizeof *prob)) == NULL)
-    rc = pc_err_set(&err, PC_ENOMEM, "predictions");
-  for (size_t i = 0; rc == PC_OK && i < ds.n; i++)
-    prob[i] = pw_model_predict_row(&m, &ds, i);
-  pw_metrics_t met;
-  if (rc == PC_OK && strcmp(a->cmd, "eval") == 0 &&
-      (rc = pw_eval_binary(prob, ds.label, ds.n, &met, &err)) == PC_OK)
-    printf("examples %zu\naccuracy %.6f\nlogloss %.6f\nauc %.6f\n", met.n, met.accuracy,
-           met.logloss, met.auc);
-  for (size_t i = 0; rc == PC_OK && strcmp(a->cmd, "predict") == 0 && i < ds.n; i++)
-    printf("%.6f\n", prob[i]);
+    rc = load_data(a->pos[1], labels_optional, ds, &err);
+  if (rc == PC_OK && (*prob = malloc((ds->n ? ds->n : 1) * sizeof **prob)) == NULL)
+    rc = pc_err_set(&err, PC_ENOMEM, "predictions for %zu examples", ds->n);
+  for (size_t i = 0; rc == PC_OK && i < ds->n; i++)
+    (*prob)[i] = pw_model_predict_row(&m, ds, i);
+  pw_model_free(&m);
   if (rc != PC_OK)
-    fprintf(stderr, "parasol %s: error: %s\n", a->cmd, err.msg);
+    fprintf(stderr, "parasol %s: error: %s\n", a->cmd->name, err.msg);
+  return rc;
+}
+
+/* "CLASS PROBABILITY" lines. The probability is strictly below 1 even where
+ * float rounding makes it 1.0, so T = 1 makes every class 0. */
+static int write_predictions(FILE *f, const float *prob, size_t n, double t) {
+  for (size_t i = 0; i < n; i++)
+    if (fprintf(f, "%d %.6f\n", t < 1.0 && prob[i] >= t, prob[i]) < 0)
+      return -1;
+  return fflush(f);
+}
+
+/* FILE.tmp, so FILE is never seen half-written; refused when FILE exists
+ * and is not a regular file (renaming over /dev/stdout would replace it). */
+static FILE *open_output(const char *path, char **tmp) {
+  struct stat st;
+  size_t n = strlen(path) + sizeof ".tmp";
+  if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
+    fprintf(stderr, "parasol predict: cannot write %s: not a regular file\n", path);
+    return NULL;
+  }
+  if ((*tmp = malloc(n)) == NULL) {
+    fprintf(stderr, "parasol predict: cannot write %s: out of memory\n", path);
+    return NULL;
+  }
+  snprintf(*tmp, n, "%s.tmp", path);
+  FILE *f = fopen(*tmp, "w");
+  if (f == NULL)
+    fprintf(stderr, "parasol predict: cannot write %s: %s\n", path, strerror(errno));
+  return f;
+}
+
+/* werr 0: the predictions are all in f, make it FILE. Otherwise remove it;
+ * werr > 0 is the errno of a failed write, to report naming FILE (< 0: the
+ * failure was reported already). */
+static int close_output(const char *path, FILE *f, const char *tmp, int werr) {
+  if (werr == 0 && fsync(fileno(f)) != 0)
+    werr = errno;
+  if (fclose(f) != 0 && werr == 0)
+    werr = errno;
+  if (werr == 0 && rename(tmp, path) != 0)
+    werr = errno;
+  if (werr == 0)
+    return 0;
+  unlink(tmp);
+  if (werr > 0)
+    fprintf(stderr, "parasol predict: cannot write %s: %s\n", path, strerror(werr));
+  return EXIT_RUN;
+}
+
+static int cmd_predict(const cli_args_t *a) {
+  char *tmp = NULL;
+  FILE *out = stdout;
+  if (a->output != NULL && (out = open_output(a->output, &tmp)) == NULL) {
+    free(tmp);
+    return EXIT_RUN;
+  }
+  pw_dataset_t ds = {0};
+  float *prob = NULL;
+  int werr = score(a, 1, &ds, &prob) == PC_OK ? 0 : -1;
+  errno = 0;
+  if (werr == 0 && write_predictions(out, prob, ds.n, a->threshold) != 0)
+    werr = errno != 0 ? errno : EIO;
   free(prob);
   pw_data_free(&ds);
-  pw_model_free(&m);
+  int x = werr == 0 ? 0 : EXIT_RUN;
+  if (a->output != NULL)
+    x = close_output(a->output, out, tmp, werr);
+  else if (werr > 0)
+    fprintf(stderr, "parasol predict: writing standard output: %s\n", strerror(werr));
+  free(tmp);
+  return x;
+}
+
+static int cmd_eval(const cli_args_t *a) {
+  pw_dataset_t ds = {0};
+  float *prob = NULL;
+  pc_err_t err = {0};
+  pw_metrics_t met;
+  int rc = score(a, 0, &ds, &prob);
+  if (rc == PC_OK && (rc = pw_eval_binary(prob, ds.label, ds.n, &met, &err)) != PC_OK)
+    fprintf(stderr, "parasol eval: error: %s\n", err.msg);
+  if (rc == PC_OK)
+    printf("examples %zu\naccuracy %.6f\nlogloss %.6f\nauc %.6f\n", met.n, met.accuracy,
+           met.logloss, met.auc);
+  free(prob);
+  pw_data_free(&ds);
   if (fflush(stdout) != 0 && rc == PC_OK) {
-    perror("parasol: writing output");
+    perror("parasol eval: writing standard output");
     return EXIT_RUN;
   }
   return rc == PC_OK ? 0 : EXIT_RUN;
 }
 
+/* ---- version ---- */
+
+static int cmd_version(const cli_args_t *a) {
+  (void)a;
+  int major, minor, patch;
+  zmq_version(&major, &minor, &patch);
+  unsigned xxh = XXH_versionNumber(); /* major * 10000 + minor * 100 + release */
+  const char *blas = openblas_get_config();
+  if (strncmp(blas, "OpenBLAS ", 9) == 0)
+    blas += 9;
+  printf("parasol %s\n", PARASOL_VERSION);
+  printf("libraries, as loaded at run time:\n");
+  printf("  libzmq     %d.%d.%d\n", major, minor, patch);
+  printf("  protobuf-c %s\n", protobuf_c_version());
+  printf("  libuv      %s\n", uv_version_string());
+  printf("  libfyaml   %s\n", fy_library_version());
+  printf("  OpenBLAS   %s\n", blas);
+  printf("  jansson    %s\n", jansson_version_str());
+  printf("  xxHash     %u.%u.%u\n", xxh / 10000, xxh / 100 % 100, xxh % 100);
+  if (fflush(stdout) != 0) {
+    perror("parasol version: writing standard output");
+    return EXIT_RUN;
+  }
+  return 0;
+}
+
+/* ---- main ---- */
+
+static int is_help(const char *s) {
+  return strcmp(s, "--help") == 0 || strcmp(s, "-h") == 0 || strcmp(s, "help") == 0;
+}
+
 int main(int argc, char **argv) {
   pc_proc_tune_malloc(argv);
-  if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
-      strcmp(argv[1], "help") == 0) {
-    fputs(usage_text, argc < 2 ? stderr : stdout);
+  if (argc < 2 || is_help(argv[1])) {
+    usage(argc < 2 ? stderr : stdout);
     return argc < 2 ? EXIT_USAGE : 0;
   }
-  const char *help = help_for(argv[1]);
-  if (help == NULL) {
-    fprintf(stderr, "parasol: unknown command '%s'\n\n%s", argv[1], usage_text);
+  const cli_cmd_t *c = find_cmd(strcmp(argv[1], "--version") == 0 ? "version" : argv[1]);
+  if (c == NULL) {
+    fprintf(stderr, "parasol: unknown command '%s'\n\n", argv[1]);
+    usage(stderr);
     return EXIT_USAGE;
   }
   cli_args_t a;
-  if (parse_args(argc, argv, &a) != 0)
-    return EXIT_USAGE;
+  int x = parse_args(c, argc - 1, argv + 1, &a);
+  if (x != 0)
+    return x;
   if (a.help) {
-    fputs(help, stdout);
+    fputs(c->help, stdout);
     return 0;
   }
+  if (a.npos != c->npos) {
+    fprintf(stderr, "parasol %s: expected %s, got %d (see 'parasol %s --help')\n", c->name,
+            c->pos_what, a.npos, c->name);
+    return EXIT_USAGE;
+  }
   pc_log_init("parasol", -1);
-  if (strcmp(a.cmd, "launch") == 0)
-    return cmd_launch(&a);
-  if (strcmp(a.cmd, "predict") == 0 || strcmp(a.cmd, "eval") == 0)
-    return cmd_model(&a);
-  return cmd_role(&a);
+  return c->run(&a);
 }

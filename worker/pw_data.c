@@ -3,7 +3,9 @@
  * The file is split into nparts near-equal byte ranges; a partition owns
  * every line whose first byte lies in its range. Only that range (plus the
  * tail of its last line) is read, with pread, so W workers together parse
- * the file once. Line numbers for messages are computed only on error. */
+ * the file once. Line numbers for messages are computed only on error.
+ * A stream cannot be pread, so it is read whole into the same buffer and
+ * the reader runs over it with nothing more to fetch. */
 #include "pw_data.h"
 
 #include <errno.h>
@@ -19,15 +21,19 @@
 #define PW_BUF_MAX (PW_LINE_MAX + 2)         /* a full line, its '\n', a NUL */
 #define PW_CHUNK ((size_t)1 << 20)           /* pread size inside the range */
 #define PW_TAIL_MIN ((size_t)4 << 10)        /* first pread past the range end */
-#define PW_REASON_MAX 200
+#define PW_REASON_MAX 256
 #define PW_TOK_SHOW 40                       /* token bytes quoted in messages */
+#define PW_SHOW_MAX (PW_TOK_SHOW * 4 + 1)    /* each may become \xHH */
+#define PW_NAME_MAX 1024                     /* a path as shown in messages */
+#define PW_BOM "\xEF\xBB\xBF"                /* UTF-8 byte-order mark */
 
 enum { RD_EOF = 0, RD_LINE = 1, RD_TOOLONG = 2 };
 enum { LINE_OK = 0, LINE_IGNORE = 1, LINE_BAD = 2 };
 
 /* Buffered pread reader. buf[off, len) is unconsumed; buf[0] is at file
  * offset base; scan is where the search for '\n' resumes. One byte of cap
- * is always kept free so a final unterminated line can get its NUL. */
+ * is always kept free so a final unterminated line can get its NUL. With
+ * fd -1 buf holds the whole input (a stream) and base stays 0. */
 typedef struct rd {
   int fd;
   uint64_t limit; /* end of our range: past it we only fetch a line's tail */
@@ -37,7 +43,7 @@ typedef struct rd {
 } rd_t;
 
 typedef struct load {
-  const char *path;
+  const char *path; /* as shown in messages: escaped */
   pw_data_opts_t opts;
   pw_dataset_t *ds;
   rd_t rd;
@@ -102,6 +108,8 @@ static int rd_make_room(rd_t *r) {
 }
 
 static int rd_more(rd_t *r, const char *path, pc_err_t *err) {
+  if (r->fd < 0)
+    return 0; /* a stream is in buf whole: nothing more to come */
   if (rd_make_room(r) < 0)
     return pc_err_set(err, PC_ENOMEM, "%s: out of memory for a line buffer", path);
   return rd_fill(r, path, err);
@@ -120,6 +128,9 @@ static int rd_line(rd_t *r, char **line, size_t *len, const char *path, pc_err_t
     char *nl = memchr(r->buf + r->scan, '\n', r->len - r->scan);
     if (nl != NULL) {
       size_t end = (size_t)(nl - r->buf);
+      /* Only a stream's buffer can hold a longer line: same limit as files. */
+      if (end - r->off > PW_LINE_MAX)
+        return RD_TOOLONG;
       rd_take(r, line, len, end, end + 1);
       return RD_LINE;
     }
@@ -153,12 +164,24 @@ static int rd_skip_line(rd_t *r, const char *path, pc_err_t *err) {
   }
 }
 
+static uint64_t count_newlines(const char *p, const char *e) {
+  uint64_t n = 0;
+  for (; (p = memchr(p, '\n', (size_t)(e - p))) != NULL; p++)
+    n++;
+  return n;
+}
+
 /* 1-based line number of the line starting at byte at: 1 + newlines before
  * it. Only called on error, so the fast path never counts. */
-static int line_number(int fd, uint64_t at, uint64_t *line, const char *path,
+static int line_number(const rd_t *r, uint64_t at, uint64_t *line, const char *path,
                        pc_err_t *err) {
   char buf[16 * 1024];
   uint64_t pos = 0, count = 1;
+  int fd = r->fd;
+  if (fd < 0) {
+    *line = 1 + count_newlines(r->buf, r->buf + at);
+    return 0;
+  }
   while (pos < at) {
     size_t want = at - pos < sizeof buf ? (size_t)(at - pos) : sizeof buf;
     ssize_t got = pread(fd, buf, want, (off_t)pos);
@@ -166,8 +189,7 @@ static int line_number(int fd, uint64_t at, uint64_t *line, const char *path,
       continue;
     if (got <= 0)
       return got < 0 ? rd_io_error(path, err) : pc_err_set(err, PC_EIO, "%s: shrank", path);
-    for (char *p = buf, *e = buf + got; (p = memchr(p, '\n', (size_t)(e - p))) != NULL; p++)
-      count++;
+    count += count_newlines(buf, buf + got);
     pos += (uint64_t)got;
   }
   *line = count;
@@ -231,9 +253,37 @@ static char *tok_end(char *p) {
   return p;
 }
 
-static int bad(char *reason, const char *fmt, const char *tok, const char *end) {
-  int n = (int)(end - tok);
-  snprintf(reason, PW_REASON_MAX, fmt, n > PW_TOK_SHOW ? PW_TOK_SHOW : n, tok);
+/* s[0, n) for a message, NUL-terminated in out[cap]: printable ASCII as
+ * is, any other byte as \xHH (an invisible BOM, a stray \r or a control
+ * byte must show), and '\\' doubled so an escape cannot be faked. A path
+ * (is_path) keeps its UTF-8 bytes and backslashes; only control bytes are
+ * escaped. Stops, with whole escapes only, when out is full. */
+static void show(char *out, size_t cap, const char *s, size_t n, int is_path) {
+  size_t o = 0;
+  for (size_t i = 0; i < n; i++) {
+    unsigned char c = (unsigned char)s[i];
+    char e[5] = {(char)c, '\0'};
+    if (c == '\\' && !is_path)
+      memcpy(e, "\\\\", 3);
+    else if (c < 0x20 || c == 0x7f || (c > 0x7f && !is_path))
+      snprintf(e, sizeof e, "\\x%02X", c);
+    size_t k = strlen(e);
+    if (o + k >= cap)
+      break;
+    memcpy(out + o, e, k);
+    o += k;
+  }
+  out[o] = '\0';
+}
+
+/* fmt has one %s: the token tok..end, shortened and escaped. Cold: kept
+ * out of the parse loops so their code stays as tight as without it. */
+__attribute__((cold, noinline)) static int bad(char *reason, const char *fmt,
+                                               const char *tok, const char *end) {
+  size_t n = (size_t)(end - tok);
+  char shown[PW_SHOW_MAX];
+  show(shown, sizeof shown, tok, n > PW_TOK_SHOW ? PW_TOK_SHOW : n, 0);
+  snprintf(reason, PW_REASON_MAX, fmt, shown);
   return LINE_BAD;
 }
 
@@ -249,23 +299,23 @@ static int parse_label(char *tok, char *end, float *label, char *reason) {
     return LINE_OK;
   }
   if (memchr(tok, ':', n) != NULL)
-    return bad(reason, "missing label (line starts with '%.*s')", tok, end);
-  return bad(reason, "bad label '%.*s' (expected -1, +1, 1 or 0)", tok, end);
+    return bad(reason, "missing label (line starts with '%s')", tok, end);
+  return bad(reason, "bad label '%s' (expected -1, +1, 1 or 0)", tok, end);
 }
 
 /* Decimal digits only, so signs, spaces and hex are refused up front. */
 static int parse_index(char *tok, char *colon, uint64_t *out, char *reason) {
   if (tok == colon)
-    return bad(reason, "missing index in '%.*s'", tok, tok_end(tok));
+    return bad(reason, "missing index in '%s'", tok, tok_end(tok));
   if (*tok == '-')
-    return bad(reason, "negative index in '%.*s'", tok, tok_end(tok));
+    return bad(reason, "negative index in '%s'", tok, tok_end(tok));
   uint64_t v = 0;
   for (char *p = tok; p < colon; p++) {
     unsigned d = (unsigned)(*p - '0');
     if (d > 9)
-      return bad(reason, "index is not a number in '%.*s'", tok, tok_end(tok));
+      return bad(reason, "index is not a number in '%s'", tok, tok_end(tok));
     if (v > (UINT64_MAX - d) / 10)
-      return bad(reason, "index out of range in '%.*s'", tok, tok_end(tok));
+      return bad(reason, "index out of range in '%s'", tok, tok_end(tok));
     v = v * 10 + d;
   }
   *out = v;
@@ -276,7 +326,7 @@ static int parse_index(char *tok, char *colon, uint64_t *out, char *reason) {
  * exact in a float, and strtof dominates the load time otherwise. */
 static int parse_value(char *s, char *end, float *out, char *reason) {
   if (s == end)
-    return bad(reason, "missing value in '%.*s'", s, end);
+    return bad(reason, "missing value in '%s'", s, end);
   if (end - s <= 7) {
     unsigned v = 0;
     char *p = s;
@@ -290,26 +340,28 @@ static int parse_value(char *s, char *end, float *out, char *reason) {
   char *e;
   float v = strtof(s, &e);
   if (e == s)
-    return bad(reason, "value is not a number in '%.*s'", s, end);
+    return bad(reason, "value is not a number in '%s'", s, end);
   if (e != end)
-    return bad(reason, "trailing junk after value in '%.*s'", s, end);
+    return bad(reason, "trailing junk after value in '%s'", s, end);
   if (!isfinite(v))
-    return bad(reason, "value is not a finite float in '%.*s'", s, end);
+    return bad(reason, "value is not a finite float in '%s'", s, end);
   *out = v;
   return LINE_OK;
+}
+
+__attribute__((cold, noinline)) static int bad_index(char *reason, uint64_t features,
+                                                     char *tok) {
+  char fmt[64];
+  snprintf(fmt, sizeof fmt, "index >= features (%llu) in '%%s'", (unsigned long long)features);
+  return bad(reason, fmt, tok, tok_end(tok));
 }
 
 static int check_index(const load_t *ld, uint64_t idx, size_t k, char *tok, char *reason) {
   const pw_dataset_t *ds = ld->ds;
   if (k > 0 && idx <= ds->idx[ds->nnz + k - 1])
-    return bad(reason, "index not strictly increasing at '%.*s'", tok, tok_end(tok));
-  if (ld->opts.features > 0 && idx >= ld->opts.features) {
-    char *e = tok_end(tok);
-    int n = (int)(e - tok);
-    snprintf(reason, PW_REASON_MAX, "index >= features (%llu) in '%.*s'",
-             (unsigned long long)ld->opts.features, n > PW_TOK_SHOW ? PW_TOK_SHOW : n, tok);
-    return LINE_BAD;
-  }
+    return bad(reason, "index not strictly increasing at '%s'", tok, tok_end(tok));
+  if (ld->opts.features > 0 && idx >= ld->opts.features)
+    return bad_index(reason, ld->opts.features, tok);
   return LINE_OK;
 }
 
@@ -317,7 +369,7 @@ static int check_index(const load_t *ld, uint64_t idx, size_t k, char *tok, char
 static int parse_pair(load_t *ld, char *tok, char *end, size_t k, char *reason) {
   char *colon = memchr(tok, ':', (size_t)(end - tok));
   if (colon == NULL)
-    return bad(reason, "expected index:value, got '%.*s'", tok, end);
+    return bad(reason, "expected index:value, got '%s'", tok, end);
   uint64_t idx = 0;
   float val = 0.0f;
   int rc = parse_index(tok, colon, &idx, reason);
@@ -347,6 +399,39 @@ static int commit_row(load_t *ld, float label, size_t k) {
   return LINE_OK;
 }
 
+/* The first token p..*e as a label; with labels_optional a first token
+ * that is a pair means no label (NaN), and *e moves back to p so the pair
+ * is read as a feature. */
+static int line_label(load_t *ld, char *p, char **e, float *label) {
+  if (ld->opts.labels_optional && memchr(p, ':', (size_t)(*e - p)) != NULL) {
+    *label = NAN;
+    *e = p;
+    return LINE_OK;
+  }
+  return parse_label(p, *e, label, ld->reason);
+}
+
+/* The index:value pairs from p to end, stored uncommitted; *k of them. */
+static int parse_pairs(load_t *ld, char *p, char *end, size_t *k) {
+  size_t n = 0;
+  for (char *e;; p = e, n++) {
+    while (is_sep(*p))
+      p++;
+    if (*p == '\0')
+      break;
+    e = tok_end(p);
+    int rc = parse_pair(ld, p, e, n, ld->reason);
+    if (rc != LINE_OK)
+      return rc;
+  }
+  if (p != end) {
+    snprintf(ld->reason, sizeof ld->reason, "NUL byte in line");
+    return LINE_BAD;
+  }
+  *k = n;
+  return LINE_OK;
+}
+
 /* Parse one NUL-terminated line of len bytes; on LINE_OK the example is
  * appended, on LINE_BAD ld->reason says why and nothing is kept. */
 static int parse_line(load_t *ld, char *s, size_t len) {
@@ -356,26 +441,19 @@ static int parse_line(load_t *ld, char *s, size_t len) {
   char *p = s;
   while (is_sep(*p))
     p++;
-  if (p == end || *p == '#')
+  /* Where labels are optional a blank line is an example too (no label,
+   * no features), so each non-comment line has its own prediction. */
+  if (p == end ? !ld->opts.labels_optional : *p == '#')
     return LINE_IGNORE;
-  char *e = tok_end(p);
-  float label = 0.0f;
-  if (parse_label(p, e, &label, ld->reason) != LINE_OK)
-    return LINE_BAD;
+  float label = NAN;
   size_t k = 0;
-  for (p = e;; p = e, k++) {
-    while (is_sep(*p))
-      p++;
-    if (*p == '\0')
-      break;
-    e = tok_end(p);
-    int rc = parse_pair(ld, p, e, k, ld->reason);
+  if (p != end) {
+    char *e = tok_end(p);
+    int rc = line_label(ld, p, &e, &label);
+    if (rc == LINE_OK)
+      rc = parse_pairs(ld, e, end, &k);
     if (rc != LINE_OK)
       return rc;
-  }
-  if (p != end) {
-    snprintf(ld->reason, sizeof ld->reason, "NUL byte in line");
-    return LINE_BAD;
   }
   return commit_row(ld, label, k);
 }
@@ -386,7 +464,7 @@ static int on_bad_line(load_t *ld, uint64_t at, pc_err_t *err) {
   uint64_t line;
   pw_dataset_t *ds = ld->ds;
   if (!ld->opts.skip_bad) {
-    if (line_number(ld->rd.fd, at, &line, ld->path, err) < 0)
+    if (line_number(&ld->rd, at, &line, ld->path, err) < 0)
       return PC_EIO;
     return pc_err_set(err, PC_EDATA, "%s:%llu: %s", ld->path, (unsigned long long)line,
                       ld->reason);
@@ -397,7 +475,7 @@ static int on_bad_line(load_t *ld, uint64_t at, pc_err_t *err) {
   }
   if (ds->bad_lines <= ld->opts.max_bad_lines)
     return 0;
-  if (line_number(ld->rd.fd, ld->first_bad_at, &line, ld->path, err) < 0)
+  if (line_number(&ld->rd, ld->first_bad_at, &line, ld->path, err) < 0)
     return PC_EIO;
   return pc_err_set(err, PC_EDATA,
                     "%s: %llu bad lines skipped, more than max_bad_lines (%llu); first: %s:%llu: %s",
@@ -423,7 +501,18 @@ static int load_one(load_t *ld, pc_err_t *err) {
   }
   if (rc != RD_LINE)
     return rc;
+  char *nul = line + len; /* was the '\n' */
+  int bom = len >= 3 && memcmp(line, PW_BOM, 3) == 0;
+  if (bom && at == 0) { /* editors write one; it is not part of the data */
+    line += 3;
+    len -= 3;
+  }
   rc = parse_line(ld, line, len);
+  if (ld->rd.fd < 0) /* a stream's line numbers are counted in buf: keep its '\n's */
+    *nul = '\n';
+  if (rc == LINE_BAD && bom && at > 0) /* else it shows as \xEF\xBB\xBF in a token */
+    snprintf(ld->reason, sizeof ld->reason,
+             "a UTF-8 byte-order mark (EF BB BF) in the middle of the file");
   if (rc == PC_ENOMEM)
     return pc_err_set(err, PC_ENOMEM, "%s: out of memory after %zu examples", ld->path,
                       ld->ds->n);
@@ -445,13 +534,18 @@ static int load_range(load_t *ld, uint64_t start, uint64_t end, pc_err_t *err) {
   if (start == end)
     return 0;
   r->limit = end;
-  r->cap = PW_CHUNK + 1;
-  if ((r->buf = malloc(r->cap)) == NULL)
-    return pc_err_set(err, PC_ENOMEM, "%s: out of memory for a read buffer", ld->path);
+  if (r->fd >= 0) {
+    r->cap = PW_CHUNK + 1;
+    if ((r->buf = malloc(r->cap)) == NULL)
+      return pc_err_set(err, PC_ENOMEM, "%s: out of memory for a read buffer", ld->path);
+  }
   /* A partition starting mid-line leaves that line to the previous one;
    * starting one byte early makes "exactly at a line start" the same case. */
   if (start > 0) {
-    r->base = start - 1;
+    if (r->fd >= 0)
+      r->base = start - 1;
+    else
+      r->off = r->scan = (size_t)(start - 1);
     int rc = rd_skip_line(r, ld->path, err);
     if (rc < 0)
       return rc;
@@ -466,25 +560,50 @@ static int load_range(load_t *ld, uint64_t start, uint64_t end, pc_err_t *err) {
   return 0;
 }
 
-static int check_args(pw_dataset_t *ds, const char *path, const pw_data_opts_t *opts,
-                      pc_err_t *err) {
-  if (ds == NULL || path == NULL)
-    return pc_err_set(err, PC_EINVAL, "pw_data_load_libsvm: NULL dataset or path");
+/* Our partition of an input of size bytes into ld->ds; freed on error. */
+static int load_all(load_t *ld, uint64_t size, pc_err_t *err) {
+  uint64_t start, end;
+  part_range(size, ld->opts.part, ld->opts.nparts, &start, &end);
+  int rc = reserve_rows(ld, 1);
+  if (rc < 0)
+    rc = pc_err_set(err, PC_ENOMEM, "%s: out of memory", ld->path);
+  else
+    ld->ds->row[0] = 0;
+  if (rc == 0)
+    rc = load_range(ld, start, end, err);
+  if (rc < 0)
+    pw_data_free(ld->ds);
+  return rc;
+}
+
+static int check_args(pw_dataset_t *ds, const void *src, const char *name,
+                      const pw_data_opts_t *opts, pc_err_t *err) {
+  if (ds == NULL || src == NULL || name == NULL)
+    return pc_err_set(err, PC_EINVAL, "pw_data_load_libsvm: NULL dataset, input or name");
   if (opts != NULL && (opts->nparts < 1 || opts->part < 0 || opts->part >= opts->nparts))
-    return pc_err_set(err, PC_EINVAL, "%s: bad partition %d of %d", path, opts->part,
+    return pc_err_set(err, PC_EINVAL, "%s: bad partition %d of %d", name, opts->part,
                       opts->nparts);
   return 0;
 }
 
-static int open_sized(const char *path, uint64_t *size, pc_err_t *err) {
+/* name: where the escaped input name lives as long as ld. */
+static void load_init(load_t *ld, pw_dataset_t *ds, const char *name,
+                      const pw_data_opts_t *opts) {
+  memset(ds, 0, sizeof *ds);
+  *ld = (load_t){.path = name, .ds = ds, .opts = {.part = 0, .nparts = 1}};
+  if (opts != NULL)
+    ld->opts = *opts;
+}
+
+static int open_sized(const char *path, const char *name, uint64_t *size, pc_err_t *err) {
   int fd = open(path, O_RDONLY | O_CLOEXEC);
   if (fd < 0)
     return pc_err_set(err, errno == ENOENT ? PC_ENOTFOUND : PC_EIO, "%s: cannot open: %s",
-                      path, strerror(errno));
+                      name, strerror(errno));
   struct stat st;
   int bad_stat = fstat(fd, &st) < 0;
   if (bad_stat || !S_ISREG(st.st_mode)) {
-    int rc = pc_err_set(err, PC_EIO, "%s: %s", path,
+    int rc = pc_err_set(err, PC_EIO, "%s: %s", name,
                         bad_stat ? strerror(errno) : "not a regular file");
     close(fd);
     return rc;
@@ -495,28 +614,61 @@ static int open_sized(const char *path, uint64_t *size, pc_err_t *err) {
 
 int pw_data_load_libsvm(pw_dataset_t *ds, const char *path, const pw_data_opts_t *opts,
                         pc_err_t *err) {
-  int rc = check_args(ds, path, opts, err);
+  char name[PW_NAME_MAX];
+  show(name, sizeof name, path ? path : "", path ? strlen(path) : 0, 1);
+  int rc = check_args(ds, path, name, opts, err);
   if (rc < 0)
     return rc;
-  memset(ds, 0, sizeof *ds);
-  load_t ld = {.path = path, .ds = ds, .opts = {.part = 0, .nparts = 1}};
-  if (opts != NULL)
-    ld.opts = *opts;
-  uint64_t size = 0, start, end;
-  if ((ld.rd.fd = open_sized(path, &size, err)) < 0)
+  load_t ld;
+  load_init(&ld, ds, name, opts);
+  uint64_t size = 0;
+  if ((ld.rd.fd = open_sized(path, name, &size, err)) < 0)
     return ld.rd.fd;
-  part_range(size, ld.opts.part, ld.opts.nparts, &start, &end);
-  rc = reserve_rows(&ld, 1);
-  if (rc < 0)
-    rc = pc_err_set(err, PC_ENOMEM, "%s: out of memory", path);
-  else
-    ds->row[0] = 0;
-  if (rc == 0)
-    rc = load_range(&ld, start, end, err);
+  rc = load_all(&ld, size, err);
   free(ld.rd.buf);
   close(ld.rd.fd);
+  return rc;
+}
+
+/* f to its end into r->buf (r->len bytes), one byte of cap kept free as
+ * rd_t requires; the reader then never needs to fetch or grow. */
+static int rd_slurp(rd_t *r, FILE *f, const char *name, pc_err_t *err) {
+  for (;;) {
+    if (r->cap - r->len <= 1) {
+      size_t nc = r->cap ? r->cap * 2 : PW_CHUNK;
+      char *nb = nc > r->cap ? realloc(r->buf, nc) : NULL;
+      if (nb == NULL)
+        return pc_err_set(err, PC_ENOMEM, "%s: out of memory after %zu bytes", name, r->len);
+      r->buf = nb;
+      r->cap = nc;
+    }
+    size_t want = r->cap - r->len - 1;
+    size_t got = fread(r->buf + r->len, 1, want, f);
+    r->len += got;
+    if (got < want) /* end of input, or an error */
+      break;
+  }
+  if (ferror(f))
+    return pc_err_set(err, PC_EIO, "%s: read: %s", name, strerror(errno));
+  return 0;
+}
+
+int pw_data_load_libsvm_stream(pw_dataset_t *ds, FILE *f, const char *name_in,
+                               const pw_data_opts_t *opts, pc_err_t *err) {
+  char name[PW_NAME_MAX];
+  show(name, sizeof name, name_in ? name_in : "", name_in ? strlen(name_in) : 0, 1);
+  int rc = check_args(ds, f, name_in ? name : NULL, opts, err);
   if (rc < 0)
+    return rc;
+  load_t ld;
+  load_init(&ld, ds, name, opts);
+  ld.rd.fd = -1;
+  rc = rd_slurp(&ld.rd, f, name, err);
+  if (rc == 0)
+    rc = load_all(&ld, ld.rd.len, err);
+  else
     pw_data_free(ds);
+  free(ld.rd.buf);
   return rc;
 }
 

@@ -8,10 +8,11 @@ grep -q 'test accuracy' "$WORK/run.log" || fail "launcher printed no metrics"
 grep -q '^\[worker 0\] epoch 5/5' "$WORK/run.log" || fail "no progress lines"
 "$PARASOL" predict "$out/model.bin" "$A9AT" > "$WORK/pred" || fail "predict failed"
 [ "$(wc -l < "$WORK/pred")" -eq 16281 ] || fail "predict printed $(wc -l < "$WORK/pred") lines"
-awk '$1 < 0 || $1 > 1 { exit 1 }' "$WORK/pred" || fail "probability out of [0,1]"
+# "CLASS PROBABILITY" per line.
+awk '$2 < 0 || $2 > 1 { exit 1 }' "$WORK/pred" || fail "probability out of [0,1]"
 # Accuracy recomputed from predict's output must match metrics.json.
 acc2=$(paste -d' ' "$WORK/pred" <(cut -d' ' -f1 "$A9AT") |
-  awk '{ p = $1 >= 0.5; y = $2 > 0; c += (p == y) } END { printf "%.4f", c / NR }')
+  awk '{ p = $1; y = $3 > 0; c += (p == y) } END { printf "%.4f", c / NR }')
 awk -v a="$ACC" -v b="$acc2" 'BEGIN { d = a - b; exit !(d < 0.0001 && d > -0.0001) }' ||
   fail "predict accuracy $acc2 != metrics $ACC"
 "$PARASOL" eval "$out/model.bin" "$A9AT" | grep -q "^accuracy 0.8" || fail "eval output"

@@ -1,10 +1,11 @@
-/* pw_data: LIBSVM partitioned reader. */
+/* pw_data: LIBSVM partitioned reader, from files and streams. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,7 +16,8 @@
 #ifndef PARASOL_SOURCE_DIR
 #define PARASOL_SOURCE_DIR "."
 #endif
-#define A9A_PATH PARASOL_SOURCE_DIR "/../shared/data/a9a/a9a"
+#define A9A_PATH PARASOL_SOURCE_DIR "/data/a9a/a9a"
+#define BOM "\xEF\xBB\xBF"
 
 #define A9A_ROWS 32561
 #define A9A_NNZ 451592
@@ -35,30 +37,61 @@ static void write_tmp(tmpfile_t *t, const char *data, size_t len) {
 
 static void write_tmp_str(tmpfile_t *t, const char *s) { write_tmp(t, s, strlen(s)); }
 
+/* The repository ships a9a; a tree without it skips, saying so. */
+static void need_a9a(void) {
+  if (access(A9A_PATH, R_OK) == 0)
+    return;
+  print_message("skipped: %s is absent\n", A9A_PATH);
+  skip();
+}
+
 static int load(pw_dataset_t *ds, const char *path, int part, int nparts, pc_err_t *err) {
   pw_data_opts_t o = {.part = part, .nparts = nparts};
   return pw_data_load_libsvm(ds, path, &o, err);
 }
 
+/* The file at path, read through the stream loader (as stdin would be). */
+static int load_stream(pw_dataset_t *ds, const char *path, const pw_data_opts_t *o,
+                       pc_err_t *err) {
+  FILE *f = fopen(path, "r");
+  assert_non_null(f);
+  int rc = pw_data_load_libsvm_stream(ds, f, "<stdin>", o, err);
+  fclose(f);
+  return rc;
+}
+
+static int load_via(int stream, pw_dataset_t *ds, const char *path, const pw_data_opts_t *o,
+                    pc_err_t *err) {
+  return stream ? load_stream(ds, path, o, err) : pw_data_load_libsvm(ds, path, o, err);
+}
+
+static int same_label(float a, float b) { return a == b || (isnan(a) && isnan(b)); }
+
 /* Row i of a equals row j of b exactly. */
 static void assert_same_row(const pw_dataset_t *a, size_t i, const pw_dataset_t *b, size_t j) {
   size_t la = a->row[i + 1] - a->row[i], lb = b->row[j + 1] - b->row[j];
   assert_int_equal(la, lb);
-  assert_true(a->label[i] == b->label[j]);
+  assert_true(same_label(a->label[i], b->label[j]));
   for (size_t k = 0; k < la; k++) {
     assert_int_equal(a->idx[a->row[i] + k], b->idx[b->row[j] + k]);
     assert_true(a->val[a->row[i] + k] == b->val[b->row[j] + k]);
   }
 }
 
-/* Partitions of nparts, concatenated in order, reproduce whole exactly:
- * so they are disjoint, cover the file and keep file order. */
-static void check_partitions(const char *path, const pw_dataset_t *whole, int nparts) {
+/* Partitions of nparts (opts o otherwise), loaded from the file or as a
+ * stream, concatenated in order, reproduce whole exactly: so they are
+ * disjoint, cover the input and keep its order. */
+static void check_partitions_via(int stream, const char *path, const pw_data_opts_t *o,
+                                 const pw_dataset_t *whole, int nparts) {
   size_t next = 0, nnz = 0;
   for (int p = 0; p < nparts; p++) {
     pw_dataset_t ds;
     pc_err_t err = {0};
-    assert_int_equal(load(&ds, path, p, nparts, &err), 0);
+    pw_data_opts_t po = *o;
+    po.part = p;
+    po.nparts = nparts;
+    if (load_via(stream, &ds, path, &po, &err) != 0)
+      fail_msg("part %d of %d: %s", p, nparts, err.msg);
     assert_true(next + ds.n <= whole->n);
     for (size_t i = 0; i < ds.n; i++)
       assert_same_row(&ds, i, whole, next + i);
@@ -72,8 +105,23 @@ static void check_partitions(const char *path, const pw_dataset_t *whole, int np
   assert_int_equal(nnz, whole->nnz);
 }
 
+static void check_partitions(const char *path, const pw_dataset_t *whole, int nparts) {
+  pw_data_opts_t o = {.nparts = 1};
+  check_partitions_via(0, path, &o, whole, nparts);
+}
+
+/* Every split of a small file, from the file and as a stream. */
+static void check_every_split(const char *path, size_t size, const pw_data_opts_t *o,
+                              const pw_dataset_t *whole) {
+  for (int n = 1; n <= (int)size + 2; n++) {
+    check_partitions_via(0, path, o, whole, n);
+    check_partitions_via(1, path, o, whole, n);
+  }
+}
+
 static void test_a9a_whole(void **state) {
   (void)state;
+  need_a9a();
   pw_dataset_t ds;
   pc_err_t err = {0};
   int rc = load(&ds, A9A_PATH, 0, 1, &err);
@@ -101,6 +149,7 @@ static void test_a9a_whole(void **state) {
 
 static void test_a9a_partitions(void **state) {
   (void)state;
+  need_a9a();
   pw_dataset_t whole;
   pc_err_t err = {0};
   assert_int_equal(load(&whole, A9A_PATH, 0, 1, &err), 0);
@@ -137,8 +186,8 @@ static void test_small_every_split(void **state) {
   assert_true(whole.val[0] == 0.5f && whole.val[1] == 2.0f);
   assert_true(whole.val[3] == -1.25e-3f);
   assert_int_equal(whole.row[4] - whole.row[3], 0); /* label-only line */
-  for (int n = 1; n <= (int)sizeof text + 2; n++)
-    check_partitions(t.path, &whole, n);
+  pw_data_opts_t o = {.nparts = 1};
+  check_every_split(t.path, sizeof text, &o, &whole);
   pw_data_free(&whole);
   unlink(t.path);
 }
@@ -194,7 +243,19 @@ static const bad_case_t bad_cases[] = {
     {"1 3:1:2", 0, "trailing junk"},
     {"1 3:1\r\r", 0, "trailing junk"},
     {"1 3:1\0 4:1", 10, "NUL byte"},
+    /* Bytes that would not show are escaped. */
+    {"\x01" "1 1:1", 0, "bad label '\\x011'"},
+    {"1 3:1\xC3\xA9", 0, "trailing junk after value in '1\\xC3\\xA9'"},
+    {"1 3:a\\x41", 0, "value is not a number in 'a\\\\x41'"},
+    {BOM "-1 1:1", 0, "a UTF-8 byte-order mark (EF BB BF) in the middle of the file"},
 };
+
+/* Messages are printable ASCII whatever the data holds. */
+static void assert_printable(const char *msg) {
+  for (const char *p = msg; *p != '\0'; p++)
+    if ((unsigned char)*p < 0x20 || (unsigned char)*p > 0x7e)
+      fail_msg("byte 0x%02x at %zu in '%s'", (unsigned char)*p, (size_t)(p - msg), msg);
+}
 
 /* good lines, then the bad one at line 5, then more good lines */
 static void build_bad_file(tmpfile_t *t, const bad_case_t *c) {
@@ -224,7 +285,14 @@ static void test_bad_lines(void **state) {
     if (rc != PC_EDATA || strncmp(err.msg, want, strlen(want)) != 0 ||
         strstr(err.msg, bad_cases[i].reason) == NULL)
       fail_msg("case %zu '%s': rc %d msg '%s'", i, bad_cases[i].line, rc, err.msg);
+    assert_printable(err.msg);
     assert_null(ds.label); /* nothing left to free on failure */
+    /* The same from a stream: same reason, same line, under its name. */
+    rc = load_stream(&ds, t.path, &o, &err);
+    if (rc != PC_EDATA || strncmp(err.msg, "<stdin>:5: ", 11) != 0 ||
+        strstr(err.msg, bad_cases[i].reason) == NULL)
+      fail_msg("stream case %zu '%s': rc %d msg '%s'", i, bad_cases[i].line, rc, err.msg);
+    assert_null(ds.label);
     unlink(t.path);
   }
 }
@@ -319,6 +387,170 @@ static void test_line_too_long(void **state) {
   unlink(t.path);
 }
 
+/* A byte-order mark at offset 0 is skipped, for every split of the file
+ * (partitions starting inside or just after it must not see it). */
+static void test_bom_at_start(void **state) {
+  (void)state;
+  static const char text[] = BOM "-1 1:1 2:3\n+1 3:1\n0 4:1\n";
+  tmpfile_t t;
+  write_tmp_str(&t, text);
+  pw_dataset_t whole;
+  pc_err_t err = {0};
+  pw_data_opts_t o = {.nparts = 1};
+  if (load(&whole, t.path, 0, 1, &err) != 0)
+    fail_msg("%s", err.msg);
+  assert_int_equal(whole.n, 3);
+  assert_true(whole.label[0] == 0.0f && whole.label[1] == 1.0f);
+  assert_int_equal(whole.idx[0], 1);
+  check_every_split(t.path, sizeof text, &o, &whole);
+  pw_data_free(&whole);
+  unlink(t.path);
+  /* Before an unlabeled first line too. */
+  write_tmp_str(&t, BOM "7:1\n");
+  o.labels_optional = 1;
+  assert_int_equal(pw_data_load_libsvm(&whole, t.path, &o, &err), 0);
+  assert_int_equal(whole.n, 1);
+  assert_true(isnan(whole.label[0]));
+  assert_int_equal(whole.idx[0], 7);
+  pw_data_free(&whole);
+  unlink(t.path);
+}
+
+/* A mark at the start of a later line is named, on the right line, by
+ * whichever partition owns that line, and only by it. */
+static void test_bom_in_middle(void **state) {
+  (void)state;
+  static const char text[] = "+1 1:1\n-1 2:1\n" BOM "-1 2:1\n+1 3:1\n";
+  tmpfile_t t;
+  write_tmp_str(&t, text);
+  char want[160];
+  snprintf(want, sizeof want,
+           "%s:3: a UTF-8 byte-order mark (EF BB BF) in the middle of the file", t.path);
+  for (int n = 1; n <= (int)sizeof text + 2; n++) {
+    int failed = 0;
+    for (int p = 0; p < n; p++) {
+      pw_dataset_t ds;
+      pc_err_t err = {0};
+      int rc = load(&ds, t.path, p, n, &err);
+      if (rc == 0) {
+        pw_data_free(&ds);
+        continue;
+      }
+      if (rc != PC_EDATA || strstr(err.msg, want) == NULL)
+        fail_msg("part %d of %d: rc %d msg '%s'", p, n, rc, err.msg);
+      failed++;
+    }
+    assert_int_equal(failed, 1);
+  }
+  pw_data_opts_t o = {.part = 0, .nparts = 1, .skip_bad = 1, .max_bad_lines = 1};
+  pw_dataset_t ds;
+  pc_err_t err = {0};
+  assert_int_equal(pw_data_load_libsvm(&ds, t.path, &o, &err), 0);
+  assert_int_equal(ds.n, 3);
+  assert_int_equal(ds.bad_lines, 1);
+  pw_data_free(&ds);
+  unlink(t.path);
+}
+
+/* labels_optional: a line starting with a pair, or a blank one, is an
+ * example with a NaN label; labelled lines and comments as before. */
+static void test_unlabeled(void **state) {
+  (void)state;
+  static const char text[] = "3:1 4:2\n+1 1:1\n\n# c\n-1\n 5:1\r\n   \n0 2:1 3:1";
+  tmpfile_t t;
+  write_tmp_str(&t, text);
+  pw_dataset_t whole;
+  pc_err_t err = {0};
+  pw_data_opts_t o = {.nparts = 1, .labels_optional = 1};
+  if (pw_data_load_libsvm(&whole, t.path, &o, &err) != 0)
+    fail_msg("%s", err.msg);
+  static const float nan_ = NAN;
+  const float labels[] = {nan_, 1, nan_, 0, nan_, nan_, 0};
+  static const size_t rows[] = {0, 2, 3, 3, 3, 4, 4, 6};
+  assert_int_equal(whole.n, 7);
+  for (size_t i = 0; i < 7; i++) {
+    assert_true(same_label(whole.label[i], labels[i]));
+    assert_int_equal(whole.row[i + 1], rows[i + 1]);
+  }
+  assert_int_equal(whole.idx[0], 3);
+  assert_true(whole.val[1] == 2.0f);
+  assert_int_equal(whole.idx[3], 5);
+  check_every_split(t.path, sizeof text, &o, &whole);
+  pw_data_free(&whole);
+  /* Labels required (the default): the first line is refused, named. */
+  char want[160];
+  snprintf(want, sizeof want, "%s:1: missing label (line starts with '3:1')", t.path);
+  assert_int_equal(load(&whole, t.path, 0, 1, &err), PC_EDATA);
+  assert_non_null(strstr(err.msg, want));
+  unlink(t.path);
+  /* A label that is there must still be a good one. */
+  write_tmp_str(&t, "1:1\n2 1:1\n");
+  assert_int_equal(pw_data_load_libsvm(&whole, t.path, &o, &err), PC_EDATA);
+  assert_non_null(strstr(err.msg, ":2: bad label '2'"));
+  unlink(t.path);
+}
+
+/* A pipe (not seekable, like stdin) gives what the file gives. */
+static void test_stream_pipe(void **state) {
+  (void)state;
+  static const char text[] = BOM "+1 1:0.5 3:2\n# c\n-1 2:1\n3:1\n";
+  int fds[2];
+  assert_int_equal(pipe(fds), 0);
+  assert_int_equal(write(fds[1], text, strlen(text)), (ssize_t)strlen(text));
+  close(fds[1]);
+  FILE *f = fdopen(fds[0], "r");
+  assert_non_null(f);
+  pw_dataset_t ds;
+  pc_err_t err = {0};
+  pw_data_opts_t o = {.nparts = 1, .labels_optional = 1};
+  if (pw_data_load_libsvm_stream(&ds, f, "<stdin>", &o, &err) != 0)
+    fail_msg("%s", err.msg);
+  fclose(f);
+  assert_int_equal(ds.n, 3);
+  assert_int_equal(ds.nnz, 4);
+  assert_true(ds.label[0] == 1.0f && ds.label[1] == 0.0f && isnan(ds.label[2]));
+  assert_true(ds.val[0] == 0.5f);
+  assert_int_equal(ds.idx[3], 3);
+  pw_data_free(&ds);
+}
+
+static void test_stream_empty_and_errors(void **state) {
+  (void)state;
+  pw_dataset_t ds;
+  pc_err_t err = {0};
+  FILE *f = fopen("/dev/null", "r");
+  assert_non_null(f);
+  assert_int_equal(pw_data_load_libsvm_stream(&ds, f, "<stdin>", NULL, &err), 0);
+  assert_int_equal(ds.n, 0);
+  assert_non_null(ds.row);
+  assert_int_equal(ds.row[0], 0);
+  pw_data_free(&ds);
+  fclose(f);
+  /* A directory opens but cannot be read. */
+  f = fopen("/", "r");
+  assert_non_null(f);
+  assert_int_equal(pw_data_load_libsvm_stream(&ds, f, "in\nput", NULL, &err), PC_EIO);
+  assert_non_null(strstr(err.msg, "in\\x0Aput: read: "));
+  assert_null(ds.label);
+  fclose(f);
+  pw_data_opts_t o = {.part = 1, .nparts = 1};
+  assert_int_equal(pw_data_load_libsvm_stream(&ds, stdin, "<stdin>", &o, &err), PC_EINVAL);
+  assert_int_equal(pw_data_load_libsvm_stream(&ds, NULL, "<stdin>", NULL, &err), PC_EINVAL);
+}
+
+/* a9a whole and one partition: the stream loader matches the file one. */
+static void test_stream_a9a(void **state) {
+  (void)state;
+  need_a9a();
+  pw_dataset_t whole;
+  pc_err_t err = {0};
+  assert_int_equal(load(&whole, A9A_PATH, 0, 1, &err), 0);
+  pw_data_opts_t o = {.nparts = 1};
+  check_partitions_via(1, A9A_PATH, &o, &whole, 1);
+  check_partitions_via(1, A9A_PATH, &o, &whole, 3);
+  pw_data_free(&whole);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_a9a_whole),
@@ -329,6 +561,12 @@ int main(void) {
       cmocka_unit_test(test_bad_line_in_later_partition),
       cmocka_unit_test(test_skip_mode),
       cmocka_unit_test(test_line_too_long),
+      cmocka_unit_test(test_bom_at_start),
+      cmocka_unit_test(test_bom_in_middle),
+      cmocka_unit_test(test_unlabeled),
+      cmocka_unit_test(test_stream_pipe),
+      cmocka_unit_test(test_stream_empty_and_errors),
+      cmocka_unit_test(test_stream_a9a),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
