@@ -289,11 +289,14 @@ static int load_config(const cli_args_t *a, pc_config_t *cfg) {
   return 0;
 }
 
-static int report(const char *role, int rc, const pc_err_t *err) {
+/* A role stopped by SIGINT/SIGTERM exits as the shell reports a process
+ * killed by it (128 + signal); every other failure exits 1. */
+static int report(int rc, const pc_err_t *err) {
   if (rc == PC_OK)
     return 0;
-  PC_ERROR("%s failed: %s", role, err->msg);
-  return EXIT_RUN;
+  PC_ERROR("%s", err->msg[0] ? err->msg : parasol_strerror(rc));
+  int sig = pc_proc_stop_signal();
+  return sig ? 128 + sig : EXIT_RUN;
 }
 
 /* Config loaded, logging named, tied to the parent's life: ready to run. */
@@ -304,7 +307,7 @@ static int role_start(const cli_args_t *a, pc_config_t *cfg) {
   pc_err_t err = {0};
   pc_log_init(a->cmd->name, a->rank);
   if (pc_proc_die_with_parent(&err) != PC_OK)
-    return report(a->cmd->name, PC_EPEER, &err);
+    return report(PC_EPEER, &err);
   return 0;
 }
 
@@ -315,21 +318,21 @@ static int cmd_scheduler(const cli_args_t *a) {
   if (x != 0)
     return x;
   ps_scheduler_opts_t o = {.announce = a->announce};
-  return report("scheduler", ps_scheduler_run(&cfg, &o, &err), &err);
+  return report(ps_scheduler_run(&cfg, &o, &err), &err);
 }
 
 static int cmd_server(const cli_args_t *a) {
   pc_config_t cfg;
   pc_err_t err = {0};
   int x = role_start(a, &cfg);
-  return x != 0 ? x : report("server", ps_server_run(&cfg, a->rank, &err), &err);
+  return x != 0 ? x : report(ps_server_run(&cfg, a->rank, &err), &err);
 }
 
 static int cmd_worker(const cli_args_t *a) {
   pc_config_t cfg;
   pc_err_t err = {0};
   int x = role_start(a, &cfg);
-  return x != 0 ? x : report("worker", pw_worker_run(&cfg, a->rank, &err), &err);
+  return x != 0 ? x : report(pw_worker_run(&cfg, a->rank, &err), &err);
 }
 
 static int cmd_launch(const cli_args_t *a) {
