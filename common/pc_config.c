@@ -7,18 +7,23 @@
 
 #include "pc_config.h"
 
+#include <arpa/inet.h>
 #include <assert.h>
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <libfyaml.h>
 #include <math.h>
+#include <net/if.h>
+#include <netinet/in.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #define WHY_MAX 320    /* one reason, without the "file:line: field" prefix */
 #define WHERE_MAX 1200 /* "path:line: section.field" or "--set key=value" */
@@ -50,6 +55,7 @@ typedef struct {
   const enum_name_t *names; /* K_ENUM, NULL-terminated */
   const char *def;          /* default, written as a user would write it */
   const char *doc;          /* one line, emitted as a comment by pc_config_dump */
+  bool shared;              /* every node of a cluster must agree (pc_config_shared) */
 } field_t;
 
 static const enum_name_t model_types[] = {{"logistic", PC_MODEL_LOGISTIC}, {NULL, 0}};
@@ -63,60 +69,66 @@ static const enum_name_t on_errors[] = {
 
 #define MEMBER(s, n)                                                                               \
   .sec = #s, .name = #n, .off = offsetof(pc_config_t, s.n), .size = sizeof(((pc_config_t *)0)->s.n)
-#define F_INT(s, n, lo, hi, def_, doc_)                                                            \
-  { MEMBER(s, n), .kind = K_INT, .i = {lo, hi}, .def = def_, .doc = doc_ }
-#define F_U64(s, n, lo, hi, def_, doc_)                                                            \
-  { MEMBER(s, n), .kind = K_U64, .u = {lo, hi}, .def = def_, .doc = doc_ }
-#define F_DBL(s, n, open, lo, hi, def_, doc_)                                                      \
-  { MEMBER(s, n), .kind = K_DOUBLE, .d = {lo, hi, open}, .def = def_, .doc = doc_ }
-#define F_BOOL(s, n, def_, doc_)                                                                   \
-  { MEMBER(s, n), .kind = K_BOOL, .def = def_, .doc = doc_ }
-#define F_STR(s, n, def_, doc_)                                                                    \
-  { MEMBER(s, n), .kind = K_STRING, .def = def_, .doc = doc_ }
-#define F_ENUM(s, n, names_, def_, doc_)                                                           \
-  { MEMBER(s, n), .kind = K_ENUM, .names = names_, .def = def_, .doc = doc_ }
+/* scope: SHARED when every node of a cluster must use the same value
+ * (the scheduler compares them at registration), LOCAL otherwise. */
+#define F_INT(scope, s, n, lo, hi, def_, doc_)                                                     \
+  { MEMBER(s, n), .kind = K_INT, .i = {lo, hi}, .def = def_, .doc = doc_, .shared = scope }
+#define F_U64(scope, s, n, lo, hi, def_, doc_)                                                     \
+  { MEMBER(s, n), .kind = K_U64, .u = {lo, hi}, .def = def_, .doc = doc_, .shared = scope }
+#define F_DBL(scope, s, n, open, lo, hi, def_, doc_)                                               \
+  { MEMBER(s, n), .kind = K_DOUBLE, .d = {lo, hi, open}, .def = def_, .doc = doc_, .shared = scope }
+#define F_BOOL(scope, s, n, def_, doc_)                                                            \
+  { MEMBER(s, n), .kind = K_BOOL, .def = def_, .doc = doc_, .shared = scope }
+#define F_STR(scope, s, n, def_, doc_)                                                             \
+  { MEMBER(s, n), .kind = K_STRING, .def = def_, .doc = doc_, .shared = scope }
+#define F_ENUM(scope, s, n, names_, def_, doc_)                                                    \
+  { MEMBER(s, n), .kind = K_ENUM, .names = names_, .def = def_, .doc = doc_, .shared = scope }
 #define OPEN true
 #define CLOSED false
+#define SHARED true
+#define LOCAL false
 
 /* Grouped by section in section order: pc_config_dump relies on it. */
 static const field_t fields[] = {
-    F_STR(cluster, scheduler, "tcp://127.0.0.1:0",
+    F_STR(LOCAL, cluster, scheduler, "tcp://127.0.0.1:0",
           "tcp://HOST:PORT or ipc://PATH; port 0 = ephemeral"),
-    F_INT(cluster, servers, 1, 1024, "2", "parameter server processes"),
-    F_INT(cluster, workers, 1, 4096, "2", "worker processes"),
-    F_STR(cluster, bind, "127.0.0.1", "interface the servers bind"),
-    F_STR(cluster, advertise, "", "address peers dial; empty = bind"),
-    F_INT(cluster, server_port, 0, 65535, "0", "server port; 0 = ephemeral"),
-    F_DBL(cluster, register_timeout, OPEN, 0, 3600, "30",
+    F_INT(LOCAL, cluster, servers, 1, 1024, "2", "parameter server processes"),
+    F_INT(LOCAL, cluster, workers, 1, 4096, "2", "worker processes"),
+    F_STR(LOCAL, cluster, bind, "127.0.0.1", "interface the servers bind"),
+    F_STR(LOCAL, cluster, advertise, "", "address peers dial; empty = bind"),
+    F_INT(LOCAL, cluster, server_port, 0, 65535, "0", "server port; 0 = ephemeral"),
+    F_DBL(LOCAL, cluster, register_timeout, OPEN, 0, 3600, "30",
           "seconds to wait for all nodes to register"),
-    F_DBL(cluster, heartbeat, OPEN, 0, 60, "1", "seconds between heartbeats"),
-    F_DBL(cluster, node_timeout, OPEN, 0, 3600, "10", "seconds of silence before a node is dead"),
-    F_INT(cluster, vnodes, 1, 4096, "256", "virtual nodes per server on the hash ring"),
-    F_ENUM(model, type, model_types, "logistic", "model family"),
-    F_U64(model, features, 1, UINT64_C(1) << 40, "124", "feature indices must be < features"),
-    F_ENUM(model, layout, layouts, "sparse", "sparse = hashed keys, dense = key ranges"),
-    F_BOOL(model, bias, "true", "learn a bias, stored under key `features`"),
-    F_ENUM(optimizer, type, optim_types, "adagrad", "update rule"),
-    F_DBL(optimizer, lr, OPEN, 0, 100, "0.1", "learning rate"),
-    F_DBL(optimizer, l2, CLOSED, 0, 100, "0.0001", "L2 regularisation strength"),
-    F_DBL(optimizer, eps, OPEN, 0, 1, "1e-8", "AdaGrad epsilon"),
-    F_DBL(optimizer, init_accum, CLOSED, 0, 100, "0", "AdaGrad initial accumulator"),
-    F_INT(training, epochs, 1, 100000, "5", "passes over the training data"),
-    F_INT(training, batch, 1, 1000000, "256", "examples per mini-batch"),
-    F_INT(training, inflight, 1, 1024, "4",
+    F_DBL(LOCAL, cluster, heartbeat, OPEN, 0, 60, "1", "seconds between heartbeats"),
+    F_DBL(LOCAL, cluster, node_timeout, OPEN, 0, 3600, "10",
+          "seconds of silence before a node is dead"),
+    F_INT(LOCAL, cluster, vnodes, 1, 4096, "256", "virtual nodes per server on the hash ring"),
+    F_ENUM(SHARED, model, type, model_types, "logistic", "model family"),
+    F_U64(SHARED, model, features, 1, UINT64_C(1) << 40, "124",
+          "feature indices must be < features"),
+    F_ENUM(SHARED, model, layout, layouts, "sparse", "sparse = hashed keys, dense = key ranges"),
+    F_BOOL(SHARED, model, bias, "true", "learn a bias, stored under key `features`"),
+    F_ENUM(SHARED, optimizer, type, optim_types, "adagrad", "update rule"),
+    F_DBL(SHARED, optimizer, lr, OPEN, 0, 100, "0.1", "learning rate"),
+    F_DBL(SHARED, optimizer, l2, CLOSED, 0, 100, "0.0001", "L2 regularisation strength"),
+    F_DBL(SHARED, optimizer, eps, OPEN, 0, 1, "1e-8", "AdaGrad epsilon"),
+    F_DBL(SHARED, optimizer, init_accum, CLOSED, 0, 100, "0", "AdaGrad initial accumulator"),
+    F_INT(SHARED, training, epochs, 1, 100000, "5", "passes over the training data"),
+    F_INT(SHARED, training, batch, 1, 1000000, "256", "examples per mini-batch"),
+    F_INT(SHARED, training, inflight, 1, 1024, "4",
           "requests a worker keeps outstanding (per-server pushes and prefetched pulls)"),
-    F_U64(training, seed, 0, UINT64_MAX, "1", "random seed"),
-    F_DBL(training, log_every, CLOSED, 0, 3600, "1",
+    F_U64(SHARED, training, seed, 0, UINT64_MAX, "1", "random seed"),
+    F_DBL(LOCAL, training, log_every, CLOSED, 0, 3600, "1",
           "seconds between progress lines; 0 = per epoch"),
-    F_BOOL(training, prefetch, "true",
+    F_BOOL(SHARED, training, prefetch, "true",
            "pull the next mini-batch while computing this one (its weights may miss this "
            "batch's update)"),
-    F_STR(data, train, "", "training file (required)"),
-    F_STR(data, test, "", "evaluation file; empty = no evaluation"),
-    F_ENUM(data, format, formats, "libsvm", "input format"),
-    F_ENUM(data, on_error, on_errors, "abort", "on a malformed line: abort or skip it"),
-    F_U64(data, max_bad_lines, 0, UINT64_MAX, "1000", "with skip: give up after this many"),
-    F_STR(output, dir, "runs/default", "directory for logs, metrics and the model"),
+    F_STR(LOCAL, data, train, "", "training file (required where data is read)"),
+    F_STR(LOCAL, data, test, "", "evaluation file; empty = no evaluation"),
+    F_ENUM(SHARED, data, format, formats, "libsvm", "input format"),
+    F_ENUM(SHARED, data, on_error, on_errors, "abort", "on a malformed line: abort or skip it"),
+    F_U64(SHARED, data, max_bad_lines, 0, UINT64_MAX, "1000", "with skip: give up after this many"),
+    F_STR(LOCAL, output, dir, "runs/default", "directory for logs, metrics and the model"),
 };
 
 #define NFIELDS (sizeof fields / sizeof fields[0])
@@ -450,37 +462,68 @@ static bool close_enough(size_t dist, const char *cand) {
   return dist <= 3 && 2 * dist <= strlen(cand);
 }
 
-/* How far key is from field i as the user may have meant it: inside a
- * section only that section's names count; for --set (sec < 0) the dotted
- * name, or the bare name when the section was left out. */
-static size_t field_distance(int sec, const char *key, size_t len, size_t i) {
-  if (sec >= 0)
-    return strcmp(fields[i].sec, sections[sec]) == 0 ? edit_distance(key, len, fields[i].name)
-                                                     : SIZE_MAX;
-  char dotted[64];
-  snprintf(dotted, sizeof dotted, "%s.%s", fields[i].sec, fields[i].name);
-  size_t d = edit_distance(key, len, dotted), bare = edit_distance(key, len, fields[i].name);
-  return bare < d ? bare : d;
+/* A key as the user wrote it: "section.name" (sec_len 0 when there is no
+ * section: a bare --set name or a field at the top level of the file). */
+typedef struct {
+  const char *sec, *name;
+  size_t sec_len, name_len;
+} user_key_t;
+
+static user_key_t split_key(const char *key, size_t len) {
+  const char *dot = memchr(key, '.', len);
+  if (dot == NULL)
+    return (user_key_t){.sec = key, .sec_len = 0, .name = key, .name_len = len};
+  size_t sl = (size_t)(dot - key);
+  return (user_key_t){.sec = key, .sec_len = sl, .name = dot + 1, .name_len = len - sl - 1};
 }
 
-/* Fills hint with " (did you mean '...'?)" or "". */
-static void suggest_field(int sec, const char *key, size_t len, char *hint, size_t n) {
-  size_t best = SIZE_MAX, at = 0;
-  for (size_t i = 0; i < NFIELDS; i++) {
-    size_t d = field_distance(sec, key, len, i);
-    if (d < best && close_enough(d, fields[i].name))
-      best = d, at = i;
+static bool key_in_section(const user_key_t *k, const char *sec) {
+  return k->sec_len == strlen(sec) && memcmp(k->sec, sec, k->sec_len) == 0;
+}
+
+/* How far k is from field f, SIZE_MAX when too far to suggest. A typo in
+ * the name counts its edits; the right name (or a typo of it) in another
+ * section costs one more; a typo in the section shows in the dotted
+ * distance. */
+static size_t field_distance(const user_key_t *k, const field_t *f) {
+  size_t best = SIZE_MAX, dn = edit_distance(k->name, k->name_len, f->name);
+  if (close_enough(dn, f->name))
+    best = key_in_section(k, f->sec) ? dn : dn + 1;
+  if (k->sec_len > 0 && k->sec_len + k->name_len < 63) {
+    char dotted[64], typed[64];
+    snprintf(dotted, sizeof dotted, "%s.%s", f->sec, f->name);
+    int tl = snprintf(typed, sizeof typed, "%.*s.%.*s", (int)k->sec_len, k->sec, (int)k->name_len,
+                      k->name);
+    size_t dd = edit_distance(typed, (size_t)tl, dotted);
+    if (dd < best && close_enough(dd, f->name))
+      best = dd;
   }
-  for (size_t i = 0; i < NFIELDS && best == SIZE_MAX; i++)
-    if (edit_distance(key, len, fields[i].name) == 0) /* right name, wrong section */
-      best = 0, at = i;
+  return best;
+}
+
+/* Fills hint with " (did you mean '...'?)" naming every equally close
+ * field (a name can live in two sections: model.type, optimizer.type), or
+ * "". short_names: a field of the key's own section is named without it,
+ * as it would be written inside that section of the file. */
+static void suggest_field(const user_key_t *k, bool short_names, char *hint, size_t n) {
+  size_t best = SIZE_MAX, used = 0, shown = 0;
+  for (size_t i = 0; i < NFIELDS; i++) {
+    size_t d = field_distance(k, &fields[i]);
+    best = d < best ? d : best;
+  }
   hint[0] = '\0';
-  if (best == SIZE_MAX)
-    return;
-  if (sec >= 0 && strcmp(fields[at].sec, sections[sec]) == 0)
-    snprintf(hint, n, " (did you mean '%s'?)", fields[at].name);
-  else
-    snprintf(hint, n, " (did you mean '%s.%s'?)", fields[at].sec, fields[at].name);
+  for (size_t i = 0; i < NFIELDS && best != SIZE_MAX && shown < 3 && used < n; i++) {
+    if (field_distance(k, &fields[i]) != best)
+      continue;
+    const field_t *f = &fields[i];
+    bool bare = short_names && key_in_section(k, f->sec);
+    int w = snprintf(hint + used, n - used, "%s'%s%s%s'", shown ? " or " : " (did you mean ",
+                     bare ? "" : f->sec, bare ? "" : ".", f->name);
+    used += w > 0 ? (size_t)w : 0;
+    shown++;
+  }
+  if (shown > 0 && used < n)
+    snprintf(hint + used, n - used, "?)");
 }
 
 static void suggest_section(const char *key, size_t len, char *hint, size_t n) {
@@ -494,7 +537,8 @@ static void suggest_section(const char *key, size_t len, char *hint, size_t n) {
     snprintf(hint, n, " (did you mean '%s'?)", sections[at]);
     return;
   }
-  suggest_field(-1, key, len, hint, n); /* a field written outside its section */
+  user_key_t k = {.sec = key, .sec_len = 0, .name = key, .name_len = len};
+  suggest_field(&k, false, hint, n); /* a field written outside its section */
 }
 
 /* ---- where a value came from ----------------------------------------- */
@@ -600,7 +644,9 @@ static int apply_field(pc_config_t *cfg, int sec, struct fy_node_pair *pair, pc_
         memcmp(fields[idx].name, name, len) == 0)
       break;
   if (idx == NFIELDS) {
-    suggest_field(sec, name, len, why, sizeof why);
+    user_key_t k = {
+        .sec = sections[sec], .sec_len = strlen(sections[sec]), .name = name, .name_len = len};
+    suggest_field(&k, true, why, sizeof why);
     return file_fail(cfg, line, err, "unknown field '%s.%.*s'%s", sections[sec], (int)len, name,
                      why);
   }
@@ -728,34 +774,178 @@ static int parse_yaml(pc_config_t *cfg, struct fy_parser *fyp, struct fy_diag *d
   return rc;
 }
 
-/* Opens path for reading, refusing directories and devices. */
-static FILE *open_regular(const char *path, char *why, size_t n) {
+/* Opens path for reading, refusing directories, devices and FIFOs;
+ * O_NONBLOCK so a FIFO is refused instead of waiting for a writer. Returns
+ * the descriptor (size in *size) or -1 with why filled. */
+static int open_regular(const char *path, off_t *size, char *why, size_t n) {
   struct stat st;
-  FILE *fp = fopen(path, "r");
-  if (fp == NULL) {
+  int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) {
     why_set(why, n, "cannot open: %s", strerror(errno));
-    return NULL;
+    return -1;
   }
-  if (fstat(fileno(fp), &st) != 0 || !S_ISREG(st.st_mode)) {
+  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
     why_set(why, n, "not a regular file");
-    fclose(fp);
-    return NULL;
+    close(fd);
+    return -1;
   }
-  return fp;
+  *size = st.st_size;
+  return fd;
+}
+
+static int too_big(const pc_config_t *cfg, uint64_t size, pc_err_t *err) {
+  return file_fail(cfg, 0, err,
+                   "file is %" PRIu64 " bytes (%.1f MiB); a config file may be at most %d bytes "
+                   "(%d MiB): is this the right file?",
+                   size, (double)size / (1024.0 * 1024.0), PC_CONFIG_MAX_BYTES,
+                   PC_CONFIG_MAX_BYTES / (1024 * 1024));
+}
+
+/* Reads the whole file: its size is checked against PC_CONFIG_MAX_BYTES
+ * before anything is allocated, and a file that changes size while read is
+ * refused rather than parsed in part. *out is malloc'd and NUL-terminated;
+ * the caller frees it. */
+static int read_config(const pc_config_t *cfg, char **out, size_t *len, pc_err_t *err) {
+  char why[WHY_MAX];
+  off_t st_size = 0;
+  *out = NULL;
+  int fd = open_regular(cfg->path, &st_size, why, sizeof why);
+  if (fd < 0)
+    return file_fail(cfg, 0, err, "%s", why);
+  if (st_size > PC_CONFIG_MAX_BYTES) {
+    close(fd);
+    return too_big(cfg, (uint64_t)st_size, err);
+  }
+  size_t size = (size_t)st_size, got = 0;
+  char *buf = malloc(size + 2); /* one byte more shows growth, one for the NUL */
+  ssize_t r = 1;
+  while (buf != NULL && got <= size && r != 0) {
+    r = read(fd, buf + got, size + 1 - got);
+    if (r < 0 && errno != EINTR)
+      break;
+    got += r > 0 ? (size_t)r : 0;
+  }
+  int saved = errno, rc = PC_OK;
+  close(fd);
+  if (buf == NULL)
+    rc = pc_err_set(err, PC_ENOMEM, "%s: no memory to read %zu bytes", cfg->path, size);
+  else if (r < 0)
+    rc = file_fail(cfg, 0, err, "cannot read: %s", strerror(saved));
+  else if (got != size)
+    rc = file_fail(cfg, 0, err, "changed size while being read (%zu bytes, then %s%zu); try again",
+                   size, got > size ? "more than " : "", got > size ? size : got);
+  if (rc != PC_OK) {
+    free(buf);
+    return rc;
+  }
+  buf[got] = '\0';
+  *out = buf;
+  *len = got;
+  return PC_OK;
+}
+
+/* Length of the UTF-8 sequence at p (RFC 3629: no overlongs, surrogates or
+ * code points above U+10FFFF), or 0 with *what naming the fault (NULL for
+ * a byte that simply cannot be there, such as Latin-1 text). */
+static size_t utf8_seq(const unsigned char *p, size_t left, const char **what) {
+  unsigned char c = p[0], lo = 0x80, hi = 0xBF;
+  size_t n;
+  *what = NULL;
+  if (c < 0x80)
+    return 1;
+  if (c < 0xC2) {
+    *what = c < 0xC0 ? "a continuation byte with no lead byte" : "an overlong encoding";
+    return 0;
+  }
+  if (c >= 0xF5) {
+    *what = "not used in UTF-8";
+    return 0;
+  }
+  n = c < 0xE0 ? 2 : c < 0xF0 ? 3 : 4;
+  lo = c == 0xE0 ? 0xA0 : c == 0xF0 ? 0x90 : lo;
+  hi = c == 0xED ? 0x9F : c == 0xF4 ? 0x8F : hi;
+  if (left < n || p[1] < 0x80 || p[1] > 0xBF || (n > 2 && (p[2] & 0xC0) != 0x80) ||
+      (n > 3 && (p[3] & 0xC0) != 0x80))
+    return 0; /* cut short: the usual shape of a Latin-1 or Windows-1252 byte */
+  if (p[1] >= lo && p[1] <= hi)
+    return n;
+  *what = c == 0xED ? "a UTF-16 surrogate" : c == 0xF4 ? "above U+10FFFF" : "an overlong encoding";
+  return 0;
+}
+
+static const char utf8_nul[] = "a NUL byte";
+
+/* Offset of the first byte that makes text not UTF-8 or is NUL (*what set
+ * as for utf8_seq, or to utf8_nul), len when there is none. */
+static size_t utf8_first_bad(const char *text, size_t len, const char **what) {
+  const unsigned char *p = (const unsigned char *)text;
+  size_t i = 0, n;
+  while (i < len) {
+    if (p[i] == 0) {
+      *what = utf8_nul;
+      return i;
+    }
+    if ((n = utf8_seq(p + i, len - i, what)) == 0)
+      return i;
+    i += n;
+  }
+  return len;
+}
+
+/* "invalid UTF-8 (byte 0xE9)" or "a NUL byte" for the fault at text[at]. */
+static void utf8_reason(const char *text, size_t at, const char *what, char *buf, size_t n) {
+  unsigned char c = (unsigned char)text[at];
+  if (what == utf8_nul)
+    snprintf(buf, n, "%s", utf8_nul);
+  else if (what != NULL)
+    snprintf(buf, n, "invalid UTF-8 (byte 0x%02X, %s)", c, what);
+  else
+    snprintf(buf, n, "invalid UTF-8 (byte 0x%02X)", c);
+}
+
+static const char utf8_bom[] = "\xEF\xBB\xBF";
+
+/* YAML must be UTF-8, and libfyaml takes the first byte that is not (or a
+ * NUL) as the end of the input: every section after it would silently
+ * vanish. So the bytes are checked here, naming line, column (characters,
+ * as editors count) and byte offset (from 0, as hexdump counts). */
+static int check_text(const pc_config_t *cfg, const char *text, size_t len, pc_err_t *err) {
+  const char *what = NULL;
+  size_t at = utf8_first_bad(text, len, &what), line = 1, col = 1;
+  if (at == len)
+    return PC_OK;
+  size_t i = (len >= 3 && memcmp(text, utf8_bom, 3) == 0) ? 3 : 0; /* not a column */
+  for (; i < at; i++) {
+    if (text[i] == '\n')
+      line++, col = 1;
+    else if (((unsigned char)text[i] & 0xC0) != 0x80)
+      col++;
+  }
+  char reason[96];
+  utf8_reason(text, at, what, reason, sizeof reason);
+  const char *hint = what == utf8_nul
+                         ? "a config file is text (UTF-16 files are full of NULs): save it as UTF-8"
+                         : "save the file as UTF-8";
+  return file_fail(cfg, (int)line, err, "column %zu (byte offset %zu): %s; %s", col, at, reason,
+                   hint);
 }
 
 static int load_file(pc_config_t *cfg, pc_err_t *err) {
-  char why[WHY_MAX];
-  FILE *fp = open_regular(cfg->path, why, sizeof why);
-  if (fp == NULL)
-    return file_fail(cfg, 0, err, "%s", why);
+  char *text = NULL;
+  size_t len = 0;
+  int rc = read_config(cfg, &text, &len, err);
+  if (rc == PC_OK)
+    rc = check_text(cfg, text, len, err);
+  if (rc != PC_OK) {
+    free(text);
+    return rc;
+  }
   struct fy_diag *diag = quiet_diag();
   struct fy_parse_cfg pcfg = {.flags = FYPCF_QUIET | FYPCF_ALLOW_DUPLICATE_KEYS, .diag = diag};
   struct fy_parser *fyp = diag ? fy_parser_create(&pcfg) : NULL;
-  int rc;
   if (fyp == NULL)
     rc = pc_err_set(err, PC_ENOMEM, "%s: cannot create a YAML parser", cfg->path);
-  else if (fy_parser_set_input_fp(fyp, cfg->path, fp) != 0)
+  else if (fy_parser_set_string(fyp, text, len) != 0)
     rc = pc_err_set(err, PC_EIO, "%s: cannot read", cfg->path);
   else
     rc = parse_yaml(cfg, fyp, diag, err);
@@ -763,7 +953,7 @@ static int load_file(pc_config_t *cfg, pc_err_t *err) {
     fy_parser_destroy(fyp);
   if (diag != NULL)
     fy_diag_destroy(diag);
-  fclose(fp);
+  free(text);
   return rc;
 }
 
@@ -773,13 +963,14 @@ static int check_data_file(const pc_config_t *cfg, const char *name, bool requir
   size_t idx = field_index("data", name);
   const char *path = field_cptr(cfg, &fields[idx]);
   char why[WHY_MAX];
+  off_t size;
   if (path[0] == '\0')
     return required ? field_fail(cfg, idx, err, "required but not set (the training data file)")
                     : 0;
-  FILE *fp = open_regular(path, why, sizeof why);
-  if (fp == NULL)
+  int fd = open_regular(path, &size, why, sizeof why);
+  if (fd < 0)
     return field_fail(cfg, idx, err, "'%s': %s", path, why);
-  fclose(fp);
+  close(fd);
   return 0;
 }
 
@@ -829,12 +1020,20 @@ int pc_config_set(pc_config_t *cfg, const char *assignment, pc_err_t *err) {
   if (eq == NULL)
     return pc_err_set(err, PC_ECONFIG, "--set %s: expected key=value, e.g. cluster.workers=8",
                       assignment);
+  const char *what = NULL;
+  size_t alen = strlen(assignment), bad = utf8_first_bad(assignment, alen, &what);
+  if (bad < alen) {
+    utf8_reason(assignment, bad, what, why, sizeof why);
+    return pc_err_set(err, PC_ECONFIG, "--set %s: %s at byte %zu; values must be UTF-8", assignment,
+                      why, bad);
+  }
   size_t klen = (size_t)(eq - assignment), idx;
   for (idx = 0; idx < NFIELDS; idx++)
     if (is_dotted_name(&fields[idx], assignment, klen))
       break;
   if (idx == NFIELDS) {
-    suggest_field(-1, assignment, klen, why, sizeof why);
+    user_key_t k = split_key(assignment, klen);
+    suggest_field(&k, false, why, sizeof why);
     return pc_err_set(err, PC_ECONFIG, "--set %s: unknown field '%.*s'%s", assignment, (int)klen,
                       assignment, why);
   }
@@ -851,12 +1050,14 @@ int pc_config_validate(const pc_config_t *cfg, pc_err_t *err) {
   for (size_t i = 0; i < NFIELDS; i++)
     if (check_field(cfg, &fields[i], why, sizeof why) != 0)
       return field_fail(cfg, i, err, "%s", why);
-  int rc = check_cross(cfg, err);
-  if (rc == 0)
-    rc = check_data_file(cfg, "train", true, err);
-  if (rc == 0)
-    rc = check_data_file(cfg, "test", false, err);
-  return rc;
+  return check_cross(cfg, err);
+}
+
+int pc_config_check_data(const pc_config_t *cfg, pc_err_t *err) {
+  if (cfg == NULL)
+    return pc_err_set(err, PC_EINVAL, "pc_config_check_data: NULL config");
+  int rc = check_data_file(cfg, "train", true, err);
+  return rc == 0 ? check_data_file(cfg, "test", false, err) : rc;
 }
 
 /* path NULL: defaults plus sets only. */
@@ -879,6 +1080,185 @@ int pc_config_load(pc_config_t *cfg, const char *path, const char *const *sets, 
       return rc;
   }
   return pc_config_validate(cfg, err);
+}
+
+/* ---- checks for processes that join a scheduler or bind ------------- */
+
+#define LISTEN_HINT                                                                                \
+  "give the port the scheduler listens on (it logs 'listening on tcp://HOST:PORT')"
+
+/* hp is what follows "tcp://": "HOST:PORT" or "[IPV6]:PORT". *port is NULL
+ * when there is no ':' after the host. */
+static void split_host_port(const char *hp, char *host, size_t hn, const char **port) {
+  const char *end = hp[0] == '[' ? strchr(hp, ']') : NULL;
+  if (end != NULL) {
+    snprintf(host, hn, "%.*s", (int)(end - hp - 1), hp + 1);
+    *port = end[1] == ':' ? end + 2 : NULL;
+    return;
+  }
+  end = strrchr(hp, ':');
+  snprintf(host, hn, "%.*s", end ? (int)(end - hp) : (int)strlen(hp), hp);
+  *port = end ? end + 1 : NULL;
+}
+
+static bool is_port(const char *p) {
+  size_t n = strspn(p, "0123456789");
+  return n > 0 && n <= 5 && p[n] == '\0' && atoi(p) >= 1 && atoi(p) <= 65535;
+}
+
+int pc_config_check_join(const pc_config_t *cfg, pc_err_t *err) {
+  if (cfg == NULL)
+    return pc_err_set(err, PC_EINVAL, "pc_config_check_join: NULL config");
+  const char *ep = cfg->cluster.scheduler, *port;
+  size_t idx = field_index("cluster", "scheduler");
+  char host[PC_ENDPOINT_MAX];
+  if (strncmp(ep, "ipc://", 6) == 0 && ep[6] != '\0')
+    return 0;
+  if (strncmp(ep, "tcp://", 6) != 0)
+    return field_fail(cfg, idx, err, "must be tcp://HOST:PORT or ipc://PATH, got '" SHOW "'", ep);
+  split_host_port(ep + 6, host, sizeof host, &port);
+  if (port == NULL || port[0] == '\0')
+    return field_fail(cfg, idx, err, "'" SHOW "' has no port; " LISTEN_HINT, ep);
+  if (strcmp(port, "*") == 0 || strspn(port, "0") == strlen(port))
+    return field_fail(cfg, idx, err,
+                      "'" SHOW "': port %s picks a free port and only works for `parasol launch` "
+                      "and the scheduler itself; " LISTEN_HINT,
+                      ep, port);
+  if (!is_port(port))
+    return field_fail(cfg, idx, err, "'" SHOW "': the port must be in [1, 65535], got '" SHOW "'",
+                      ep, port);
+  if (host[0] == '\0' || strcmp(host, "*") == 0)
+    return field_fail(cfg, idx, err, "'" SHOW "': %s; give the scheduler's host name or address",
+                      ep, host[0] ? "'*' can be bound but not dialled" : "no host");
+  return 0;
+}
+
+static bool is_numeric_addr(const char *a) {
+  struct in_addr v4;
+  struct in6_addr v6;
+  return inet_pton(AF_INET, a, &v4) == 1 || inet_pton(AF_INET6, a, &v6) == 1;
+}
+
+/* '*', 0.0.0.0, :: : every interface, which no peer can dial. */
+static bool is_any_addr(const char *a) {
+  struct in_addr v4;
+  struct in6_addr v6;
+  if (strcmp(a, "*") == 0)
+    return true;
+  if (inet_pton(AF_INET, a, &v4) == 1)
+    return v4.s_addr == htonl(INADDR_ANY);
+  return inet_pton(AF_INET6, a, &v6) == 1 && IN6_IS_ADDR_UNSPECIFIED(&v6);
+}
+
+static bool is_interface(const char *a) {
+  return a[0] != '\0' && strlen(a) < IF_NAMESIZE && if_nametoindex(a) != 0;
+}
+
+/* "lo, eth0, ..." into buf, cut with ", ..." when it does not fit. */
+static void list_interfaces(char *buf, size_t n) {
+  struct if_nameindex *ifs = if_nameindex();
+  size_t used = 0;
+  buf[0] = '\0';
+  if (ifs == NULL) {
+    snprintf(buf, n, "cannot list them: %s", strerror(errno));
+    return;
+  }
+  for (struct if_nameindex *i = ifs; i->if_index != 0 && i->if_name != NULL; i++) {
+    size_t need = strlen(i->if_name) + (used ? 2 : 0);
+    if (used + need + 6 >= n) {
+      snprintf(buf + used, n - used, ", ...");
+      break;
+    }
+    used += (size_t)snprintf(buf + used, n - used, "%s%s", used ? ", " : "", i->if_name);
+  }
+  if_freenameindex(ifs);
+}
+
+/* RFC 1123 syntax (plus '_', found in container host names): dot-separated
+ * labels of 1..63 letters, digits and '-', not starting or ending with '-';
+ * all digits and dots is a mistyped IPv4 address, not a name. */
+static bool is_host_name(const char *h) {
+  size_t len = strlen(h), label = 0;
+  bool digits_only = true;
+  if (len == 0 || len > 253)
+    return false;
+  for (size_t i = 0; i <= len; i++) {
+    char c = h[i];
+    if (c == '.' || c == '\0') {
+      if (label == 0 || label > 63 || h[i - 1] == '-')
+        return false;
+      label = 0;
+      continue;
+    }
+    bool alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+    if (!(alnum || c == '-' || c == '_') || (label == 0 && c == '-'))
+      return false;
+    digits_only = digits_only && c >= '0' && c <= '9';
+    label++;
+  }
+  return !digits_only;
+}
+
+static int check_bind_field(const pc_config_t *cfg, pc_err_t *err) {
+  const char *b = cfg->cluster.bind;
+  char list[160];
+  if (strcmp(b, "*") == 0 || is_numeric_addr(b) || is_interface(b))
+    return 0;
+  list_interfaces(list, sizeof list);
+  return field_fail(cfg, field_index("cluster", "bind"), err,
+                    "'" SHOW "' is not '*' (every interface), a numeric IPv4/IPv6 address or a "
+                    "network interface of this host (%s)",
+                    b, list);
+}
+
+/* Peers dial the advertised address, or the bind address when none is
+ * set: either way it must be a host name or a specific address. */
+static int check_advertise_field(const pc_config_t *cfg, pc_err_t *err) {
+  const char *a = cfg->cluster.advertise, *b = cfg->cluster.bind;
+  if (a[0] == '\0' && (is_any_addr(b) || !is_numeric_addr(b)))
+    return field_fail(cfg, field_index("cluster", "bind"), err,
+                      "'" SHOW "' is %s, which peers cannot dial; set cluster.advertise to the "
+                      "host name or address they reach this host by",
+                      b, is_any_addr(b) ? "every interface" : "an interface name");
+  if (a[0] == '\0' || (!is_any_addr(a) && (is_numeric_addr(a) || is_host_name(a))))
+    return 0;
+  const char *why = is_any_addr(a) ? "means every interface and cannot be dialled"
+                                   : "is not a host name or a numeric IPv4/IPv6 address";
+  const char *port = "";
+  if (strchr(a, ':') != NULL && !is_numeric_addr(a))
+    port = " (no port: that is cluster.server_port)";
+  return field_fail(cfg, field_index("cluster", "advertise"), err,
+                    "'" SHOW "' %s; give the host name or numeric address peers reach this host "
+                    "by%s",
+                    a, why, port);
+}
+
+int pc_config_check_bind(const pc_config_t *cfg, pc_err_t *err) {
+  if (cfg == NULL)
+    return pc_err_set(err, PC_EINVAL, "pc_config_check_bind: NULL config");
+  int rc = check_bind_field(cfg, err);
+  return rc == 0 ? check_advertise_field(cfg, err) : rc;
+}
+
+/* ---- settings the whole cluster shares -------------------------------- */
+
+_Static_assert(NFIELDS <= PC_CONFIG_MAX_SHARED, "PC_CONFIG_MAX_SHARED must hold every field");
+
+size_t pc_config_shared(const pc_config_t *cfg, pc_setting_t *out, size_t cap) {
+  size_t n = 0;
+  for (size_t i = 0; i < NFIELDS; i++) {
+    const field_t *f = &fields[i];
+    if (!f->shared)
+      continue;
+    /* pc_config_dump quotes strings, format_value does not: none is shared. */
+    assert(f->kind != K_STRING);
+    if (cfg != NULL && out != NULL && n < cap) {
+      snprintf(out[n].name, sizeof out[n].name, "%s.%s", f->sec, f->name);
+      format_value(cfg, f, out[n].value, sizeof out[n].value);
+    }
+    n++;
+  }
+  return n;
 }
 
 /* Double-quoted so any path reads back unchanged; returns columns written. */

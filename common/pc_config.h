@@ -1,10 +1,13 @@
 /* The cluster/run configuration: one YAML file plus `--set key=value`
  * overrides. Every field has a documented default (docs/config.md); unknown
- * or misspelt fields, wrong types, out-of-range values and missing data
- * files are errors that name the file, the line and the field. */
+ * or misspelt fields, wrong types, out-of-range values, bytes that are not
+ * UTF-8 and oversized files are errors that name the file, the line and the
+ * field. Checks that only some roles need (data files, the scheduler to
+ * join, the address to bind) are separate calls: pc_config_check_*. */
 #ifndef PC_CONFIG_H
 #define PC_CONFIG_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 
@@ -12,6 +15,9 @@
 
 #define PC_PATH_MAX 1024
 #define PC_ENDPOINT_MAX 256
+/* Largest config file accepted: far above any real one (a few KiB), small
+ * enough that a wrong file is refused before the YAML parser sees it. */
+#define PC_CONFIG_MAX_BYTES (1024 * 1024)
 
 typedef enum { PC_MODEL_LOGISTIC = 1 } pc_model_type_t;
 typedef enum { PC_LAYOUT_SPARSE = 0, PC_LAYOUT_DENSE = 1 } pc_layout_t;
@@ -55,8 +61,8 @@ typedef struct pc_config {
     int prefetch;     /* bool, default true: pull batch t+1 while computing batch t */
   } training;
   struct {
-    char train[PC_PATH_MAX]; /* required to exist */
-    char test[PC_PATH_MAX];  /* "" = no evaluation; must exist when set */
+    char train[PC_PATH_MAX]; /* required by pc_config_check_data */
+    char test[PC_PATH_MAX];  /* "" = no evaluation; checked when set */
     pc_format_t format;      /* "libsvm", default libsvm */
     pc_on_error_t on_error;  /* "abort" | "skip", default abort */
     uint64_t max_bad_lines;  /* with skip: give up after this many, default 1000 */
@@ -77,18 +83,58 @@ void pc_config_defaults(pc_config_t *cfg);
 
 /* Load defaults, then the YAML file at path, then apply each "key=value"
  * of sets in order (dotted keys: "cluster.workers=8"), then validate
- * (ranges, data files exist). On error fills err with e.g.
+ * (ranges, cross-field rules). The file must be at most
+ * PC_CONFIG_MAX_BYTES of UTF-8 text (a leading BOM is skipped) without NUL
+ * bytes. Data files are not looked at: see pc_config_check_data. On error
+ * fills err with e.g.
  * "examples/a9a.yaml:4: cluster.workers: expected an integer, got 'two'"
  * or "--set cluster.wrkers=8: unknown field 'cluster.wrkers'". */
 int pc_config_load(pc_config_t *cfg, const char *path, const char *const *sets, int nsets,
                    pc_err_t *err);
 
-/* Apply one "key=value" override to an already loaded config (no file check). */
+/* Apply one "key=value" override to an already loaded config (no
+ * validation). The assignment must be valid UTF-8. */
 int pc_config_set(pc_config_t *cfg, const char *assignment, pc_err_t *err);
 
-/* Range and cross-field checks plus existence of data files; messages name
- * the field (and file:line when it came from the file). */
+/* Range and cross-field checks; messages name the field (and file:line
+ * when it came from the file). Does not touch data files. */
 int pc_config_validate(const pc_config_t *cfg, pc_err_t *err);
+
+/* For processes that read the data (workers, and `parasol launch` before it
+ * starts any): data.train is set and a readable regular file, data.test is
+ * one when set. Messages name the field and where it was set, e.g.
+ * "a9a.yaml:8: data.train: 'nope': cannot open: No such file or directory". */
+int pc_config_check_data(const pc_config_t *cfg, pc_err_t *err);
+
+/* For processes that join a scheduler (server, worker): cluster.scheduler
+ * must name a port they can dial, so tcp:// needs a host and a port in
+ * 1..65535 (not 0 or '*', which only the scheduler itself can bind);
+ * ipc:// is accepted as is. */
+int pc_config_check_join(const pc_config_t *cfg, pc_err_t *err);
+
+/* For processes that bind (servers, and `parasol launch` for them):
+ * cluster.bind is '*', a numeric IPv4/IPv6 address or the name of a
+ * network interface of this host (the error lists them); cluster.advertise
+ * is empty or a host name / numeric address peers can dial (not '*' or
+ * 0.0.0.0; syntax only, no DNS), and must be set when bind is a wildcard. */
+int pc_config_check_bind(const pc_config_t *cfg, pc_err_t *err);
+
+/* One setting every node of a cluster must agree on. */
+typedef struct pc_setting {
+  char name[48];  /* "optimizer.lr" */
+  char value[96]; /* "0.1" */
+} pc_setting_t;
+
+#define PC_CONFIG_MAX_SHARED 64
+
+/* The settings that every node of one cluster must agree on: model.*,
+ * optimizer.*, training.* except training.log_every, data.format,
+ * data.on_error, data.max_bad_lines (not addresses, ports, counts,
+ * timeouts, paths or output). Values formatted exactly as pc_config_dump
+ * writes them, so equal settings give equal strings. Fills out[0..cap) in
+ * field-table order (out may be NULL when cap is 0), returns the number of
+ * shared settings (at most PC_CONFIG_MAX_SHARED). */
+size_t pc_config_shared(const pc_config_t *cfg, pc_setting_t *out, size_t cap);
 
 /* Write the effective configuration as YAML (same layout as the input). */
 void pc_config_dump(const pc_config_t *cfg, FILE *out);

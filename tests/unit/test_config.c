@@ -1,6 +1,8 @@
 /* Unit tests for common/pc_config: defaults, the documented example,
- * every error kind (code, file, line and field in the message), --set
- * and the dump/load round trip. */
+ * every error kind (code, file, line and field in the message), UTF-8 and
+ * size limits of the file, --set, the per-role checks (data files, the
+ * scheduler to join, the address to bind), the shared settings and the
+ * dump/load round trip. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -8,6 +10,8 @@
 
 #include <cmocka.h>
 
+#include <net/if.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,13 +38,26 @@ typedef struct {
       fail_msg("expected \"%s\" in message \"%s\"", (needle), (hay));                              \
   } while (0)
 
-static void write_temp(char *path, size_t n, const char *prefix, const char *text) {
+static void write_temp_bytes(char *path, size_t n, const char *prefix, const char *text,
+                             size_t len) {
   snprintf(path, n, "/tmp/%sXXXXXX", prefix);
   int fd = mkstemp(path);
   assert_true(fd >= 0);
-  size_t len = strlen(text);
   assert_int_equal(write(fd, text, len), (ssize_t)len);
   assert_int_equal(close(fd), 0);
+}
+
+static void write_temp(char *path, size_t n, const char *prefix, const char *text) {
+  write_temp_bytes(path, n, prefix, text, strlen(text));
+}
+
+/* Loads len bytes of text (NULs and all) from a fresh temp file. */
+static int load_bytes(load_t *l, const char *text, size_t len) {
+  write_temp_bytes(l->path, sizeof l->path, "pc_config_", text, len);
+  pc_err_clear(&l->err);
+  l->rc = pc_config_load(&l->cfg, l->path, NULL, 0, &l->err);
+  unlink(l->path);
+  return l->rc;
 }
 
 static int load_sets(load_t *l, const char *const *sets, int nsets, const char *fmt, ...)
@@ -143,13 +160,14 @@ static void test_defaults_need_train(void **state) {
   pc_config_t c;
   pc_err_t err;
   pc_config_defaults(&c);
-  assert_int_equal(pc_config_validate(&c, &err), PC_ECONFIG);
+  assert_int_equal(pc_config_validate(&c, &err), 0); /* the scheduler needs no data */
+  assert_int_equal(pc_config_check_data(&c, &err), PC_ECONFIG);
   expect_in(err.msg, "data.train");
   expect_in(err.msg, "required");
   char set[128];
   snprintf(set, sizeof set, "data.train=%s", g_train);
   assert_int_equal(pc_config_set(&c, set, &err), 0);
-  assert_int_equal(pc_config_validate(&c, &err), 0);
+  assert_int_equal(pc_config_check_data(&c, &err), 0);
 }
 
 static const char example_yaml[] =
@@ -180,7 +198,9 @@ static void test_example_loads(void **state) {
   make_file("data/a9a/a9a");
   make_file("data/a9a/a9a.t");
   load_t l;
+  pc_err_t err;
   load_yaml(&l, "%s", example_yaml);
+  int data_rc = l.rc == 0 ? pc_config_check_data(&l.cfg, &err) : -1;
   unlink("data/a9a/a9a");
   unlink("data/a9a/a9a.t");
   rmdir("data/a9a");
@@ -188,6 +208,8 @@ static void test_example_loads(void **state) {
   assert_int_equal(chdir(cwd), 0);
   rmdir(dir);
   expect_loaded(&l);
+  if (data_rc != 0)
+    fail_msg("data check failed: %s", err.msg);
   assert_string_equal(l.cfg.path, l.path);
   assert_int_equal(l.cfg.cluster.servers, 2);
   assert_string_equal(l.cfg.cluster.scheduler, "tcp://127.0.0.1:0");
@@ -438,12 +460,22 @@ static void test_missing_config_file(void **state) {
   expect_error(&l, 0, NULL, "cannot open: No such file or directory");
 }
 
+/* The load must succeed (it does not look at data files); then the data
+ * check fails with the message the load used to give. */
+static void check_data_after_load(load_t *l) {
+  expect_loaded(l);
+  pc_err_clear(&l->err);
+  l->rc = pc_config_check_data(&l->cfg, &l->err);
+}
+
 static void test_train_required(void **state) {
   (void)state;
   load_t l;
   load_yaml(&l, "cluster: { workers: 2 }\ndata:\n  format: libsvm\n");
+  check_data_after_load(&l);
   expect_error(&l, 2, "data.train", "required");
   load_yaml(&l, "cluster: { workers: 2 }\n");
+  check_data_after_load(&l);
   expect_error(&l, 0, "data.train", "required");
 }
 
@@ -451,8 +483,21 @@ static void test_train_must_be_readable_file(void **state) {
   (void)state;
   load_t l;
   load_yaml(&l, "data:\n  format: libsvm\n  train: /tmp/pc_config_no_such_train\n");
+  check_data_after_load(&l);
   expect_error(&l, 3, "data.train", "cannot open: No such file or directory");
   load_yaml(&l, "data:\n  train: /tmp\n");
+  check_data_after_load(&l);
+  expect_error(&l, 2, "data.train", "not a regular file");
+  /* A FIFO is refused at once rather than waiting for a writer. */
+  char fifo[] = "/tmp/pc_config_fifo_XXXXXX";
+  assert_non_null(mkdtemp(fifo));
+  char path[64];
+  snprintf(path, sizeof path, "%s/train", fifo);
+  assert_int_equal(mkfifo(path, 0600), 0);
+  load_yaml(&l, "data:\n  train: %s\n", path);
+  check_data_after_load(&l);
+  unlink(path);
+  rmdir(fifo);
   expect_error(&l, 2, "data.train", "not a regular file");
 }
 
@@ -460,10 +505,30 @@ static void test_test_set_but_missing(void **state) {
   (void)state;
   load_t l;
   load_yaml(&l, "data:\n  train: %s\n  test: /tmp/pc_config_no_such_test\n", g_train);
+  check_data_after_load(&l);
   expect_error(&l, 3, "data.test", "/tmp/pc_config_no_such_test");
   expect_in(l.err.msg, "No such file or directory");
   load_yaml(&l, "data:\n  train: %s\n  test: ''\n", g_train);
+  check_data_after_load(&l);
   expect_loaded(&l);
+  load_yaml(&l, "data:\n  train: %s\n  test: %s\n", g_train, g_test);
+  check_data_after_load(&l);
+  expect_loaded(&l);
+}
+
+/* Scheduler and servers load the same config as workers but never read
+ * the data: missing files must not stop them. */
+static void test_load_ignores_data_files(void **state) {
+  (void)state;
+  load_t l;
+  const char *sets[] = {"data.train=/nonexistent/train.svm", "data.test=/nonexistent/test.svm"};
+  load_sets(&l, sets, 2, "data: { train: /tmp/pc_config_no_such_train }\n");
+  expect_loaded(&l);
+  assert_string_equal(l.cfg.data.train, "/nonexistent/train.svm");
+  load_yaml(&l, "cluster: { workers: 3 }\n");
+  expect_loaded(&l); /* no data.train at all */
+  assert_int_equal(pc_config_validate(&l.cfg, &l.err), 0);
+  assert_int_equal(pc_config_check_data(NULL, &l.err), PC_EINVAL);
 }
 
 static void test_cross_field_checks(void **state) {
@@ -485,6 +550,154 @@ static void test_string_too_long(void **state) {
   longname[sizeof longname - 1] = '\0';
   load_yaml(&l, "cluster:\n  bind: %s\n", longname);
   expect_error(&l, 2, "cluster.bind", "too long (at most 63 bytes)");
+}
+
+/* ---- bytes and size of the file ----------------------------------------- */
+
+/* A Latin-1 'é' in a comment used to end the file there without a word:
+ * the `optimizer: { lr: -5 }` after it was never seen. */
+static void test_latin1_byte_refused(void **state) {
+  (void)state;
+  static const char text[] = "data: { train: x }\n# caf\xe9 au lait\noptimizer: { lr: -5 }\n";
+  load_t l;
+  load_bytes(&l, text, sizeof text - 1);
+  expect_error(&l, 2, NULL,
+               "column 6 (byte offset 24): invalid UTF-8 (byte 0xE9); save the file as UTF-8");
+}
+
+/* text = "a: 1\n# x" bad "\nb: 2\n": the fault is on line 2, column 4. */
+static void test_utf8_is_strict(void **state) {
+  (void)state;
+  static const struct {
+    const char *bytes, *why;
+  } bad[] = {
+      {"\xc0\xaf", "invalid UTF-8 (byte 0xC0, an overlong encoding)"},
+      {"\xc1\xbf", "invalid UTF-8 (byte 0xC1, an overlong encoding)"},
+      {"\xe0\x80\xaf", "invalid UTF-8 (byte 0xE0, an overlong encoding)"},
+      {"\xf0\x8f\xbf\xbf", "invalid UTF-8 (byte 0xF0, an overlong encoding)"},
+      {"\xed\xa0\x80", "invalid UTF-8 (byte 0xED, a UTF-16 surrogate)"},
+      {"\xed\xbf\xbf", "invalid UTF-8 (byte 0xED, a UTF-16 surrogate)"},
+      {"\xf4\x90\x80\x80", "invalid UTF-8 (byte 0xF4, above U+10FFFF)"},
+      {"\xf5\x80\x80\x80", "invalid UTF-8 (byte 0xF5, not used in UTF-8)"},
+      {"\xff\xfe", "invalid UTF-8 (byte 0xFF, not used in UTF-8)"},
+      {"\x80", "invalid UTF-8 (byte 0x80, a continuation byte with no lead byte)"},
+      {"\xe2\x82", "invalid UTF-8 (byte 0xE2); save the file as UTF-8"}, /* cut short */
+      {"\xf0\x9f\x98", "invalid UTF-8 (byte 0xF0); save the file as UTF-8"},
+  };
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    char text[64];
+    int n = snprintf(text, sizeof text, "a: 1\n# x%s\nb: 2\n", bad[i].bytes);
+    load_t l;
+    load_bytes(&l, text, (size_t)n);
+    expect_error(&l, 2, "column 4 (byte offset 8)", bad[i].why);
+  }
+}
+
+/* Valid UTF-8 passes through, up to the edges of each range, and the
+ * rest of the file is read (the lr on line 2 is checked). */
+static void test_utf8_valid_text_kept(void **state) {
+  (void)state;
+  static const char *const good[] = {
+      "\xc3\xa9",         /* é */
+      "\xc2\x80",         /* U+0080 */
+      "\xe0\xa0\x80",     /* U+0800 */
+      "\xe2\x82\xac",     /* € */
+      "\xed\x9f\xbf",     /* U+D7FF, below the surrogates */
+      "\xee\x80\x80",     /* U+E000, above them */
+      "\xf0\x90\x80\x80", /* U+10000 */
+      "\xf0\x9f\x98\x80", /* 😀 */
+      "\xf4\x8f\xbf\xbf", /* U+10FFFF */
+  };
+  for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
+    load_t l;
+    load_yaml(&l, "# caf%s\noptimizer: { lr: -5 }\n", good[i]);
+    expect_error(&l, 2, "optimizer.lr", "must be in (0, 100], got -5");
+  }
+  load_t l;
+  load_yaml(&l, "output: { dir: \"r\xc3\xa9sultats/\xe2\x82\xac\" }\n");
+  expect_loaded(&l);
+  assert_string_equal(l.cfg.output.dir, "r\xc3\xa9sultats/\xe2\x82\xac");
+}
+
+/* Columns count characters, as an editor shows them; the offset counts
+ * bytes from 0, as hexdump does. A leading BOM is accepted and is not a
+ * column. */
+static void test_utf8_position(void **state) {
+  (void)state;
+  load_t l;
+  static const char multi[] = "a: 1\nb: 2\n# \xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80 \xe9\n";
+  load_bytes(&l, multi, sizeof multi - 1);
+  expect_error(&l, 3, NULL, "column 7 (byte offset 22): invalid UTF-8 (byte 0xE9)");
+  static const char bom_ok[] = "\xef\xbb\xbf"
+                               "cluster: { workers: 3 }\n";
+  load_bytes(&l, bom_ok, sizeof bom_ok - 1);
+  expect_loaded(&l);
+  assert_int_equal(l.cfg.cluster.workers, 3);
+  static const char bom_bad[] = "\xef\xbb\xbf# \xe9\n";
+  load_bytes(&l, bom_bad, sizeof bom_bad - 1);
+  expect_error(&l, 1, NULL, "column 3 (byte offset 5): invalid UTF-8 (byte 0xE9)");
+  static const char at_end[] = "a: 1\n# \xc3";
+  load_bytes(&l, at_end, sizeof at_end - 1);
+  expect_error(&l, 2, NULL, "column 3 (byte offset 7): invalid UTF-8 (byte 0xC3)");
+}
+
+/* A NUL also used to end the file silently. */
+static void test_nul_byte_refused(void **state) {
+  (void)state;
+  static const char text[] = "cluster: { workers: 3 }\n#\0\noptimizer: { lr: -5 }\n";
+  load_t l;
+  load_bytes(&l, text, sizeof text - 1);
+  expect_error(&l, 2, NULL, "column 2 (byte offset 25): a NUL byte");
+  expect_in(l.err.msg, "save it as UTF-8");
+  static const char utf16[] = "c\0l\0u\0";
+  load_bytes(&l, utf16, sizeof utf16 - 1);
+  expect_error(&l, 1, NULL, "column 2 (byte offset 1): a NUL byte");
+}
+
+/* size bytes of comment lines ending in "cluster: { workers: 7 }\n". */
+static char *sized_config(size_t size) {
+  static const char tail[] = "cluster: { workers: 7 }\n";
+  size_t body = size - (sizeof tail - 1);
+  char *text = malloc(size);
+  assert_non_null(text);
+  for (size_t i = 0; i < body; i++)
+    text[i] = i % 64 == 63 ? '\n' : '#';
+  text[body - 1] = '\n';
+  memcpy(text + body, tail, sizeof tail - 1);
+  return text;
+}
+
+static void test_size_cap(void **state) {
+  (void)state;
+  load_t l;
+  char *text = sized_config(PC_CONFIG_MAX_BYTES);
+  load_bytes(&l, text, PC_CONFIG_MAX_BYTES);
+  free(text);
+  expect_loaded(&l);
+  assert_int_equal(l.cfg.cluster.workers, 7); /* read to the very end */
+  text = sized_config(PC_CONFIG_MAX_BYTES + 1);
+  load_bytes(&l, text, PC_CONFIG_MAX_BYTES + 1);
+  free(text);
+  expect_error(&l, 0, NULL,
+               "file is 1048577 bytes (1.0 MiB); a config file may be at most "
+               "1048576 bytes (1 MiB)");
+}
+
+static void test_config_not_regular(void **state) {
+  (void)state;
+  load_t l;
+  snprintf(l.path, sizeof l.path, "/dev/null");
+  l.rc = pc_config_load(&l.cfg, l.path, NULL, 0, &l.err);
+  expect_error(&l, 0, NULL, "not a regular file");
+  /* A FIFO is refused at once instead of waiting for a writer. */
+  char dir[] = "/tmp/pc_config_fifo_XXXXXX";
+  assert_non_null(mkdtemp(dir));
+  snprintf(l.path, sizeof l.path, "%s/cfg.yaml", dir);
+  assert_int_equal(mkfifo(l.path, 0600), 0);
+  l.rc = pc_config_load(&l.cfg, l.path, NULL, 0, &l.err);
+  unlink(l.path);
+  rmdir(dir);
+  expect_error(&l, 0, NULL, "not a regular file");
 }
 
 /* ---- --set --------------------------------------------------------------- */
@@ -535,6 +748,47 @@ static void test_set_errors(void **state) {
   expect_set_error("nonsense.thing=1", "unknown field 'nonsense.thing'");
 }
 
+/* --set gives the same hints as the file: the right name in the wrong
+ * section, typos in the section, the name or both. */
+static void test_set_suggests_like_file(void **state) {
+  (void)state;
+  expect_set_error("training.lr=0.5", "unknown field 'training.lr' (did you mean 'optimizer.lr'?)");
+  expect_set_error("data.lr=0.5", "(did you mean 'optimizer.lr'?)");
+  expect_set_error("clustr.workers=8", "(did you mean 'cluster.workers'?)");
+  expect_set_error("clustr.wrkers=8", "(did you mean 'cluster.workers'?)");
+  expect_set_error("optimizer.lrr=1", "(did you mean 'optimizer.lr'?)");
+  expect_set_error("training.lrr=1", "(did you mean 'optimizer.lr'?)");
+  expect_set_error("training.type=sgd", "(did you mean 'model.type' or 'optimizer.type'?)");
+  expect_set_error("lr=1", "(did you mean 'optimizer.lr'?)");
+  pc_config_t c;
+  pc_err_t err;
+  pc_config_defaults(&c);
+  assert_int_equal(pc_config_set(&c, "nonsense.thing=1", &err), PC_ECONFIG);
+  assert_string_equal(err.msg, "--set nonsense.thing=1: unknown field 'nonsense.thing'");
+}
+
+static void test_file_suggests_across_sections(void **state) {
+  (void)state;
+  load_t l;
+  load_yaml(&l, "training:\n  epochs: 3\n  lrr: 0.5\n");
+  expect_error(&l, 3, "training.lrr", "(did you mean 'optimizer.lr'?)");
+  load_yaml(&l, "cluster:\n  type: sgd\n");
+  expect_error(&l, 2, "cluster.type", "(did you mean 'model.type' or 'optimizer.type'?)");
+}
+
+/* Paths and names on the command line must be UTF-8 like the file, or the
+ * dumped configuration would not load back. */
+static void test_set_refuses_invalid_utf8(void **state) {
+  (void)state;
+  expect_set_error("output.dir=caf\xe9",
+                   "invalid UTF-8 (byte 0xE9) at byte 14; values must be UTF-8");
+  pc_config_t c;
+  pc_err_t err;
+  pc_config_defaults(&c);
+  assert_int_equal(pc_config_set(&c, "output.dir=caf\xc3\xa9", &err), 0);
+  assert_string_equal(c.output.dir, "caf\xc3\xa9");
+}
+
 static void test_set_error_during_load(void **state) {
   (void)state;
   load_t l;
@@ -544,11 +798,12 @@ static void test_set_error_during_load(void **state) {
   assert_string_equal(l.err.msg, "--set cluster.workers=abc: expected an integer, got 'abc'");
 }
 
-static void test_validate_names_set_source(void **state) {
+static void test_check_data_names_set_source(void **state) {
   (void)state;
   load_t l;
   const char *sets[] = {"data.train=/tmp/pc_config_nope"};
   load_sets(&l, sets, 1, "data:\n  train: %s\n", g_train);
+  check_data_after_load(&l);
   assert_int_equal(l.rc, PC_ECONFIG);
   if (strncmp(l.err.msg, "--set data.train=/tmp/pc_config_nope: ", 38) != 0)
     fail_msg("message does not name the --set: %s", l.err.msg);
@@ -574,6 +829,277 @@ static void test_validate_after_edit(void **state) {
   l.cfg.optimizer.type = PC_OPTIM_SGD;
   assert_int_equal(pc_config_set(&l.cfg, "optimizer.lr=2", &err), 0);
   assert_int_equal(pc_config_validate(&l.cfg, &err), 0);
+}
+
+/* ---- checks for processes that join or bind ------------------------------ */
+
+/* cluster.scheduler set by --set; why NULL: accepted. */
+static void expect_join(const char *sched, const char *why) {
+  pc_config_t c;
+  pc_err_t err;
+  char set[300], prefix[320];
+  pc_config_defaults(&c);
+  snprintf(set, sizeof set, "cluster.scheduler=%s", sched);
+  assert_int_equal(pc_config_set(&c, set, &err), 0);
+  int rc = pc_config_check_join(&c, &err);
+  if (why == NULL) {
+    if (rc != 0)
+      fail_msg("%s refused: %s", sched, err.msg);
+    return;
+  }
+  assert_int_equal(rc, PC_ECONFIG);
+  snprintf(prefix, sizeof prefix, "--set %s: ", set);
+  if (strncmp(err.msg, prefix, strlen(prefix)) != 0)
+    fail_msg("expected message to start with \"%s\": \"%s\"", prefix, err.msg);
+  expect_in(err.msg, why);
+}
+
+static void test_check_join(void **state) {
+  (void)state;
+  expect_join("tcp://127.0.0.1:0",
+              "'tcp://127.0.0.1:0': port 0 picks a free port and only works for `parasol launch` "
+              "and the scheduler itself; give the port the scheduler listens on (it logs "
+              "'listening on tcp://HOST:PORT')");
+  expect_join("tcp://10.1.2.3:*", "'tcp://10.1.2.3:*': port * picks a free port");
+  expect_join("tcp://10.1.2.3", "'tcp://10.1.2.3' has no port; give the port the scheduler");
+  expect_join("tcp://10.1.2.3:", "has no port");
+  expect_join("tcp://[::1]", "has no port");
+  expect_join("tcp://10.1.2.3:65536", "the port must be in [1, 65535], got '65536'");
+  expect_join("tcp://10.1.2.3:7k", "got '7k'");
+  expect_join("tcp://*:7000", "'*' can be bound but not dialled");
+  expect_join("tcp://:7000", "no host");
+  expect_join("udp://10.1.2.3:7000", "must be tcp://HOST:PORT or ipc://PATH");
+  expect_join("tcp://127.0.0.1:7000", NULL);
+  expect_join("tcp://sched.example.com:65535", NULL);
+  expect_join("tcp://[::1]:7000", NULL);
+  expect_join("ipc:///tmp/parasol.sock", NULL);
+}
+
+/* The default endpoint, written in the file or left to the default. */
+static void test_check_join_names_origin(void **state) {
+  (void)state;
+  load_t l;
+  load_yaml(&l, "cluster:\n  workers: 2\n  scheduler: tcp://127.0.0.1:0\n");
+  expect_loaded(&l);
+  l.rc = pc_config_check_join(&l.cfg, &l.err);
+  expect_error(&l, 3, "cluster.scheduler: 'tcp://127.0.0.1:0': port 0 picks", NULL);
+  pc_config_t c;
+  pc_config_defaults(&c);
+  assert_int_equal(pc_config_check_join(&c, &l.err), PC_ECONFIG);
+  expect_in(l.err.msg, "cluster.scheduler: 'tcp://127.0.0.1:0': port 0");
+  assert_int_equal(pc_config_check_join(NULL, &l.err), PC_EINVAL);
+}
+
+/* The first network interface of this host ("lo" on Linux). */
+static void first_interface(char *name, size_t n) {
+  struct if_nameindex *ifs = if_nameindex();
+  assert_non_null(ifs);
+  assert_true(ifs[0].if_index != 0);
+  snprintf(name, n, "%s", ifs[0].if_name);
+  if_freenameindex(ifs);
+}
+
+/* bind and advertise set by --set (advertise NULL: left empty). */
+static int check_bind(const char *bind, const char *adv, pc_err_t *err) {
+  pc_config_t c;
+  char set[128];
+  pc_config_defaults(&c);
+  snprintf(set, sizeof set, "cluster.bind=%s", bind);
+  assert_int_equal(pc_config_set(&c, set, err), 0);
+  snprintf(set, sizeof set, "cluster.advertise=%s", adv ? adv : "");
+  assert_int_equal(pc_config_set(&c, set, err), 0);
+  return pc_config_check_bind(&c, err);
+}
+
+static void expect_bind_ok(const char *bind, const char *adv) {
+  pc_err_t err;
+  if (check_bind(bind, adv, &err) != 0)
+    fail_msg("bind '%s' advertise '%s' refused: %s", bind, adv ? adv : "", err.msg);
+}
+
+static void expect_bind_error(const char *bind, const char *adv, const char *start,
+                              const char *why) {
+  pc_err_t err;
+  assert_int_equal(check_bind(bind, adv, &err), PC_ECONFIG);
+  if (strncmp(err.msg, start, strlen(start)) != 0)
+    fail_msg("expected message to start with \"%s\": \"%s\"", start, err.msg);
+  expect_in(err.msg, why);
+}
+
+static void test_check_bind_accepts(void **state) {
+  (void)state;
+  char ifname[IF_NAMESIZE];
+  first_interface(ifname, sizeof ifname);
+  pc_config_t c;
+  pc_err_t err;
+  pc_config_defaults(&c);
+  assert_int_equal(pc_config_check_bind(&c, &err), 0);
+  expect_bind_ok("127.0.0.1", NULL);
+  expect_bind_ok("::1", NULL);
+  expect_bind_ok("*", "node-1.example.com");
+  expect_bind_ok("*", "my_host");
+  expect_bind_ok("0.0.0.0", "10.0.0.5");
+  expect_bind_ok("::", "fe80::1");
+  expect_bind_ok(ifname, "10.0.0.5");
+}
+
+static void test_check_bind_refuses(void **state) {
+  (void)state;
+  char ifname[IF_NAMESIZE], why[64];
+  first_interface(ifname, sizeof ifname);
+  snprintf(why, sizeof why, "this host (%s", ifname);
+  expect_bind_error("yes", NULL, "--set cluster.bind=yes: ",
+                    "'yes' is not '*' (every interface), a numeric IPv4/IPv6 address or a "
+                    "network interface of this host (");
+  expect_bind_error("yes", NULL, "--set cluster.bind=yes: ", why);
+  expect_bind_error("", "10.0.0.5", "--set cluster.bind=: ", "'' is not '*'");
+  expect_bind_error("localhost", "10.0.0.5", "--set cluster.bind=localhost: ", "is not '*'");
+  expect_bind_error("127.0.0.1:5000", NULL, "--set cluster.bind=127.0.0.1:5000: ", "is not '*'");
+  expect_bind_error("*", NULL, "--set cluster.bind=*: ",
+                    "'*' is every interface, which peers cannot dial; set cluster.advertise");
+  expect_bind_error("0.0.0.0", NULL, "--set cluster.bind=0.0.0.0: ", "every interface");
+  expect_bind_error(ifname, NULL, "--set cluster.bind=", "is an interface name, which peers");
+  expect_bind_error(
+      "*", "*", "--set cluster.advertise=*: ", "'*' means every interface and cannot be dialled");
+  expect_bind_error("*", "0.0.0.0", "--set cluster.advertise=0.0.0.0: ", "cannot be dialled");
+  expect_bind_error("*", "host:7000", "--set cluster.advertise=host:7000: ",
+                    "'host:7000' is not a host name or a numeric IPv4/IPv6 address; give the "
+                    "host name or numeric address peers reach this host by (no port: that is "
+                    "cluster.server_port)");
+  static const char *const bad_names[] = {"-bad.example", "bad-.example", "a..b", "999.1.1.1",
+                                          "tcp://x",      "a b",          "x."};
+  for (size_t i = 0; i < sizeof bad_names / sizeof bad_names[0]; i++)
+    expect_bind_error("*", bad_names[i], "--set cluster.advertise=", "is not a host name");
+}
+
+static void test_check_bind_names_file_line(void **state) {
+  (void)state;
+  load_t l;
+  load_yaml(&l, "cluster:\n  workers: 2\n  bind: yes\n");
+  expect_loaded(&l);
+  l.rc = pc_config_check_bind(&l.cfg, &l.err);
+  expect_error(&l, 3, "cluster.bind: 'yes' is not '*'", NULL);
+  assert_int_equal(pc_config_check_bind(NULL, &l.err), PC_EINVAL);
+}
+
+/* ---- settings the whole cluster shares ----------------------------------- */
+
+static const char *const shared_names[] = {
+    "model.type",           "model.features",    "model.layout",   "model.bias",
+    "optimizer.type",       "optimizer.lr",      "optimizer.l2",   "optimizer.eps",
+    "optimizer.init_accum", "training.epochs",   "training.batch", "training.inflight",
+    "training.seed",        "training.prefetch", "data.format",    "data.on_error",
+    "data.max_bad_lines"};
+#define NSHARED (sizeof shared_names / sizeof shared_names[0])
+
+static void test_shared_settings_list(void **state) {
+  (void)state;
+  pc_config_t c;
+  pc_setting_t out[PC_CONFIG_MAX_SHARED];
+  pc_config_defaults(&c);
+  size_t n = pc_config_shared(&c, out, PC_CONFIG_MAX_SHARED);
+  assert_int_equal(n, NSHARED);
+  for (size_t i = 0; i < n; i++)
+    assert_string_equal(out[i].name, shared_names[i]);
+  assert_string_equal(out[1].value, "124");
+  assert_string_equal(out[3].value, "true");
+  assert_string_equal(out[4].value, "adagrad");
+  assert_string_equal(out[5].value, "0.1");
+  assert_string_equal(out[7].value, "1e-08");
+  assert_string_equal(out[16].value, "1000");
+  /* Like snprintf: the count whatever cap is, only cap entries written. */
+  assert_int_equal(pc_config_shared(&c, NULL, 0), NSHARED);
+  memset(out, 0x5a, sizeof out);
+  assert_int_equal(pc_config_shared(&c, out, 2), NSHARED);
+  assert_string_equal(out[1].name, "model.features");
+  assert_int_equal((unsigned char)out[2].name[0], 0x5a);
+}
+
+static bool same_settings(const pc_setting_t *a, const pc_setting_t *b, size_t n, size_t *diff) {
+  for (size_t i = 0; i < n; i++) {
+    if (strcmp(a[i].name, b[i].name) != 0 || strcmp(a[i].value, b[i].value) != 0) {
+      *diff = i;
+      return false;
+    }
+  }
+  return true;
+}
+
+static void test_shared_settings_compare(void **state) {
+  (void)state;
+  pc_config_t a, b;
+  pc_err_t err;
+  pc_setting_t sa[PC_CONFIG_MAX_SHARED], sb[PC_CONFIG_MAX_SHARED];
+  size_t diff = 0;
+  pc_config_defaults(&a);
+  pc_config_defaults(&b);
+  /* Addresses, counts, timeouts, paths and output may differ per node. */
+  static const char *const local[] = {"cluster.scheduler=tcp://10.0.0.1:7000",
+                                      "cluster.workers=9",
+                                      "cluster.servers=3",
+                                      "cluster.bind=*",
+                                      "cluster.advertise=n1",
+                                      "cluster.server_port=7001",
+                                      "cluster.register_timeout=5",
+                                      "cluster.heartbeat=2",
+                                      "cluster.node_timeout=20",
+                                      "cluster.vnodes=16",
+                                      "training.log_every=0",
+                                      "data.train=/x",
+                                      "data.test=/y",
+                                      "output.dir=elsewhere",
+                                      "optimizer.lr=0.10"}; /* the same number, written otherwise */
+  for (size_t i = 0; i < sizeof local / sizeof local[0]; i++)
+    assert_int_equal(pc_config_set(&b, local[i], &err), 0);
+  size_t n = pc_config_shared(&a, sa, PC_CONFIG_MAX_SHARED);
+  assert_int_equal(pc_config_shared(&b, sb, PC_CONFIG_MAX_SHARED), n);
+  assert_true(same_settings(sa, sb, n, &diff));
+  assert_int_equal(pc_config_set(&b, "optimizer.lr=0.5", &err), 0);
+  pc_config_shared(&b, sb, PC_CONFIG_MAX_SHARED);
+  assert_false(same_settings(sa, sb, n, &diff));
+  assert_string_equal(sb[diff].name, "optimizer.lr");
+  assert_string_equal(sa[diff].value, "0.1");
+  assert_string_equal(sb[diff].value, "0.5");
+  assert_true(same_settings(sa + diff + 1, sb + diff + 1, n - diff - 1, &diff));
+}
+
+static void dump_to_file(const pc_config_t *c, char *path, size_t n);
+static char *slurp(const char *path);
+
+/* Each value is the text pc_config_dump writes for the field. */
+static void test_shared_values_match_dump(void **state) {
+  (void)state;
+  pc_config_t c;
+  pc_err_t err;
+  static const char *const sets[] = {"optimizer.lr=0.3",
+                                     "optimizer.eps=1e-300",
+                                     "optimizer.l2=0.1234567890123456789",
+                                     "model.bias=false",
+                                     "training.seed=18446744073709551615",
+                                     "data.on_error=skip",
+                                     "model.layout=dense",
+                                     "model.features=1099511627776"};
+  pc_config_defaults(&c);
+  for (size_t i = 0; i < sizeof sets / sizeof sets[0]; i++)
+    assert_int_equal(pc_config_set(&c, sets[i], &err), 0);
+  char path[64], want[256], section[32];
+  dump_to_file(&c, path, sizeof path);
+  char *text = slurp(path);
+  unlink(path);
+  pc_setting_t s[PC_CONFIG_MAX_SHARED];
+  size_t n = pc_config_shared(&c, s, PC_CONFIG_MAX_SHARED);
+  assert_int_equal(n, NSHARED);
+  for (size_t i = 0; i < n; i++) {
+    const char *dot = strchr(s[i].name, '.');
+    assert_non_null(dot);
+    snprintf(section, sizeof section, "\n%.*s:\n", (int)(dot - s[i].name), s[i].name);
+    snprintf(want, sizeof want, "  %s: %s ", dot + 1, s[i].value);
+    const char *sec = strstr(text, section);
+    assert_non_null(sec);
+    if (strstr(sec, want) == NULL)
+      fail_msg("dump lacks \"%s\" after \"%s\"", want, section + 1);
+  }
+  free(text);
 }
 
 /* ---- dump ---------------------------------------------------------------- */
@@ -694,13 +1220,32 @@ int main(void) {
       cmocka_unit_test(test_train_required),
       cmocka_unit_test(test_train_must_be_readable_file),
       cmocka_unit_test(test_test_set_but_missing),
+      cmocka_unit_test(test_load_ignores_data_files),
       cmocka_unit_test(test_cross_field_checks),
       cmocka_unit_test(test_string_too_long),
+      cmocka_unit_test(test_latin1_byte_refused),
+      cmocka_unit_test(test_utf8_is_strict),
+      cmocka_unit_test(test_utf8_valid_text_kept),
+      cmocka_unit_test(test_utf8_position),
+      cmocka_unit_test(test_nul_byte_refused),
+      cmocka_unit_test(test_size_cap),
+      cmocka_unit_test(test_config_not_regular),
       cmocka_unit_test(test_set_overrides_file),
       cmocka_unit_test(test_set_errors),
+      cmocka_unit_test(test_set_suggests_like_file),
+      cmocka_unit_test(test_file_suggests_across_sections),
+      cmocka_unit_test(test_set_refuses_invalid_utf8),
       cmocka_unit_test(test_set_error_during_load),
-      cmocka_unit_test(test_validate_names_set_source),
+      cmocka_unit_test(test_check_data_names_set_source),
       cmocka_unit_test(test_validate_after_edit),
+      cmocka_unit_test(test_check_join),
+      cmocka_unit_test(test_check_join_names_origin),
+      cmocka_unit_test(test_check_bind_accepts),
+      cmocka_unit_test(test_check_bind_refuses),
+      cmocka_unit_test(test_check_bind_names_file_line),
+      cmocka_unit_test(test_shared_settings_list),
+      cmocka_unit_test(test_shared_settings_compare),
+      cmocka_unit_test(test_shared_values_match_dump),
       cmocka_unit_test(test_dump_round_trip),
       cmocka_unit_test(test_names),
   };
