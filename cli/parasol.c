@@ -280,9 +280,20 @@ static int parse_args(const cli_cmd_t *c, int argc, char **argv, cli_args_t *a) 
 
 /* ---- cluster roles ---- */
 
-static int load_config(const cli_args_t *a, pc_config_t *cfg) {
+/* What a command checks beyond the file itself (docs/config.md, "Checks
+ * by role"): only the processes that read data need the data files. */
+enum { CHECK_DATA = 1, CHECK_JOIN = 2, CHECK_BIND = 4 };
+
+static int load_config(const cli_args_t *a, pc_config_t *cfg, int checks) {
   pc_err_t err = {0};
-  if (pc_config_load(cfg, a->pos[0], a->sets, a->nsets, &err) != PC_OK) {
+  int rc = pc_config_load(cfg, a->pos[0], a->sets, a->nsets, &err);
+  if (rc == PC_OK && (checks & CHECK_JOIN))
+    rc = pc_config_check_join(cfg, &err);
+  if (rc == PC_OK && (checks & CHECK_BIND))
+    rc = pc_config_check_bind(cfg, &err);
+  if (rc == PC_OK && (checks & CHECK_DATA))
+    rc = pc_config_check_data(cfg, &err);
+  if (rc != PC_OK) {
     fprintf(stderr, "parasol %s: error: %s\n", a->cmd->name, err.msg);
     return EXIT_USAGE;
   }
@@ -300,8 +311,8 @@ static int report(int rc, const pc_err_t *err) {
 }
 
 /* Config loaded, logging named, tied to the parent's life: ready to run. */
-static int role_start(const cli_args_t *a, pc_config_t *cfg) {
-  int x = load_config(a, cfg);
+static int role_start(const cli_args_t *a, pc_config_t *cfg, int checks) {
+  int x = load_config(a, cfg, checks);
   if (x != 0)
     return x;
   pc_err_t err = {0};
@@ -314,7 +325,7 @@ static int role_start(const cli_args_t *a, pc_config_t *cfg) {
 static int cmd_scheduler(const cli_args_t *a) {
   pc_config_t cfg;
   pc_err_t err = {0};
-  int x = role_start(a, &cfg);
+  int x = role_start(a, &cfg, 0);
   if (x != 0)
     return x;
   ps_scheduler_opts_t o = {.announce = a->announce};
@@ -324,20 +335,20 @@ static int cmd_scheduler(const cli_args_t *a) {
 static int cmd_server(const cli_args_t *a) {
   pc_config_t cfg;
   pc_err_t err = {0};
-  int x = role_start(a, &cfg);
+  int x = role_start(a, &cfg, CHECK_JOIN | CHECK_BIND);
   return x != 0 ? x : report(ps_server_run(&cfg, a->rank, &err), &err);
 }
 
 static int cmd_worker(const cli_args_t *a) {
   pc_config_t cfg;
   pc_err_t err = {0};
-  int x = role_start(a, &cfg);
+  int x = role_start(a, &cfg, CHECK_JOIN | CHECK_DATA);
   return x != 0 ? x : report(pw_worker_run(&cfg, a->rank, &err), &err);
 }
 
 static int cmd_launch(const cli_args_t *a) {
   pc_config_t cfg;
-  int x = load_config(a, &cfg);
+  int x = load_config(a, &cfg, CHECK_DATA | CHECK_BIND);
   if (x != 0)
     return x;
   char exe[PC_PATH_MAX];

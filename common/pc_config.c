@@ -115,7 +115,7 @@ static const field_t fields[] = {
     F_DBL(SHARED, optimizer, init_accum, CLOSED, 0, 100, "0", "AdaGrad initial accumulator"),
     F_INT(SHARED, training, epochs, 1, 100000, "5", "passes over the training data"),
     F_INT(SHARED, training, batch, 1, 1000000, "256", "examples per mini-batch"),
-    F_INT(SHARED, training, inflight, 1, 1024, "4",
+    F_INT(LOCAL, training, inflight, 1, 1024, "4",
           "requests a worker keeps outstanding (per-server pushes and prefetched pulls)"),
     F_U64(SHARED, training, seed, 0, UINT64_MAX, "1", "random seed"),
     F_DBL(LOCAL, training, log_every, CLOSED, 0, 3600, "1",
@@ -1139,6 +1139,20 @@ static bool is_numeric_addr(const char *a) {
   return inet_pton(AF_INET, a, &v4) == 1 || inet_pton(AF_INET6, a, &v6) == 1;
 }
 
+static bool is_ipv6(const char *a) {
+  struct in6_addr v6;
+  return inet_pton(AF_INET6, a, &v6) == 1;
+}
+
+/* Servers bind and workers dial IPv4 only for now (no ZMQ_IPV6 on the
+ * sockets, no brackets in endpoints): say so rather than fail at bind. */
+static int ipv6_refused(const pc_config_t *cfg, const char *field, const char *v,
+                        pc_err_t *err) {
+  return field_fail(cfg, field_index("cluster", field), err,
+                    "'" SHOW "' is an IPv6 address; servers listen on IPv4 only for now: give an "
+                    "IPv4 address, '*' or an interface name", v);
+}
+
 /* '*', 0.0.0.0, :: : every interface, which no peer can dial. */
 static bool is_any_addr(const char *a) {
   struct in_addr v4;
@@ -1202,11 +1216,13 @@ static bool is_host_name(const char *h) {
 static int check_bind_field(const pc_config_t *cfg, pc_err_t *err) {
   const char *b = cfg->cluster.bind;
   char list[160];
+  if (is_ipv6(b))
+    return ipv6_refused(cfg, "bind", b, err);
   if (strcmp(b, "*") == 0 || is_numeric_addr(b) || is_interface(b))
     return 0;
   list_interfaces(list, sizeof list);
   return field_fail(cfg, field_index("cluster", "bind"), err,
-                    "'" SHOW "' is not '*' (every interface), a numeric IPv4/IPv6 address or a "
+                    "'" SHOW "' is not '*' (every interface), a numeric IPv4 address or a "
                     "network interface of this host (%s)",
                     b, list);
 }
@@ -1220,10 +1236,12 @@ static int check_advertise_field(const pc_config_t *cfg, pc_err_t *err) {
                       "'" SHOW "' is %s, which peers cannot dial; set cluster.advertise to the "
                       "host name or address they reach this host by",
                       b, is_any_addr(b) ? "every interface" : "an interface name");
+  if (is_ipv6(a))
+    return ipv6_refused(cfg, "advertise", a, err);
   if (a[0] == '\0' || (!is_any_addr(a) && (is_numeric_addr(a) || is_host_name(a))))
     return 0;
   const char *why = is_any_addr(a) ? "means every interface and cannot be dialled"
-                                   : "is not a host name or a numeric IPv4/IPv6 address";
+                                   : "is not a host name or a numeric IPv4 address";
   const char *port = "";
   if (strchr(a, ':') != NULL && !is_numeric_addr(a))
     port = " (no port: that is cluster.server_port)";
