@@ -26,6 +26,17 @@ static int send_register(pc_node_t *n, int rank_req, const char *endpoint, pc_er
   reg.endpoint = (char *)(endpoint ? endpoint : "");
   reg.host = host;
   reg.pid = (uint32_t)getpid();
+  pc_setting_t set[PC_CONFIG_MAX_SHARED];
+  Parasol__Setting pbs[PC_CONFIG_MAX_SHARED], *ptrs[PC_CONFIG_MAX_SHARED];
+  size_t ns = pc_config_shared(n->cfg, set, PC_CONFIG_MAX_SHARED);
+  for (size_t i = 0; i < ns && i < PC_CONFIG_MAX_SHARED; i++) {
+    parasol__setting__init(&pbs[i]);
+    pbs[i].name = set[i].name;
+    pbs[i].value = set[i].value;
+    ptrs[i] = &pbs[i];
+  }
+  reg.n_settings = ns < PC_CONFIG_MAX_SHARED ? ns : PC_CONFIG_MAX_SHARED;
+  reg.settings = ptrs;
   return pc_node_send(n, PC_OP_REGISTER, &reg, err);
 }
 

@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 
 #include "parasol.pb-c.h"
+#include "pc_config.h"
 #include "pc_log.h"
 #include "pc_node.h"
 #include "pc_partition.h"
@@ -60,6 +61,7 @@ typedef struct sched {
   pc_wire_drops_t drops;
   Parasol__EvalResult *eval;
   char fail[PC_ERR_MSG_MAX];
+  char refused[PC_ERR_MSG_MAX]; /* the last registration refused, for the deadline's message */
 } sched_t;
 
 int ps_scheduler_bind_endpoint(const char *configured, char *out, size_t len, pc_err_t *err) {
@@ -160,7 +162,40 @@ static void fill_slot(snode_t *n, zmq_msg_t *id, const char *host, uint32_t pid,
 
 static void reject(sched_t *s, zmq_msg_t *id, const char *why) {
   PC_WARN("registration refused: %s", why);
+  snprintf(s->refused, sizeof s->refused, "%s", why);
   send_shutdown(s, id, why, 1);
+}
+
+/* A node started with other settings would train another model on the
+ * same servers: 1 when its shared settings equal this scheduler's, else 0
+ * with the first difference, both values, in why. */
+static int settings_agree(sched_t *s, const Parasol__Register *r, char *why, size_t len) {
+  const char *role = pc_wire_role_name((pc_role_t)r->role);
+  if (r->n_settings > 4 * PC_CONFIG_MAX_SHARED) {
+    snprintf(why, len, "the %s on host %.64s (pid %u) sent %zu settings", role, r->host, r->pid,
+             r->n_settings);
+    return 0;
+  }
+  pc_setting_t mine[PC_CONFIG_MAX_SHARED];
+  size_t n = pc_config_shared(s->cfg, mine, PC_CONFIG_MAX_SHARED);
+  for (size_t i = 0; i < n && i < PC_CONFIG_MAX_SHARED; i++) {
+    const char *theirs = NULL;
+    for (size_t j = 0; j < r->n_settings && theirs == NULL; j++)
+      if (strcmp(r->settings[j]->name, mine[i].name) == 0)
+        theirs = r->settings[j]->value;
+    if (theirs != NULL && strcmp(theirs, mine[i].value) == 0)
+      continue;
+    if (theirs == NULL)
+      snprintf(why, len, "the %s on host %.64s (pid %u) sent no %.47s (an older Parasol?)", role,
+               r->host, r->pid, mine[i].name);
+    else
+      snprintf(why, len, "%.47s differs: %.80s on the %s (host %.64s, pid %u), %.95s on the "
+               "scheduler; "
+               "every node needs the same model, optimizer, training and data settings",
+               mine[i].name, theirs, role, r->host, r->pid, mine[i].value);
+    return 0;
+  }
+  return 1;
 }
 
 /* Nodes of a role registered so far, with or without a rank. */
@@ -174,7 +209,7 @@ static int role_count(sched_t *s, pc_role_t role) {
 }
 
 static int register_checked(sched_t *s, pc_msg_t *m, Parasol__Register *r) {
-  char why[256];
+  char why[512];
   int count = r->role == PC_ROLE_SERVER ? s->nservers : s->nworkers;
   const char *role = pc_wire_role_name((pc_role_t)r->role);
   if (r->role != PC_ROLE_SERVER && r->role != PC_ROLE_WORKER) {
@@ -193,6 +228,10 @@ static int register_checked(sched_t *s, pc_msg_t *m, Parasol__Register *r) {
   }
   if (r->rank >= count || r->rank < -1) {
     snprintf(why, sizeof why, "%s rank %d out of range (cluster has %d)", role, r->rank, count);
+    reject(s, &m->identity, why);
+    return 0;
+  }
+  if (!settings_agree(s, r, why, sizeof why)) {
     reject(s, &m->identity, why);
     return 0;
   }
@@ -322,8 +361,9 @@ static int check_register_deadline(sched_t *s, pc_err_t *err) {
   place_pending(s);
   char missing[1024];
   list_missing(s, taken, missing, sizeof missing);
-  return fail(s, err, "timed out after %.0f s (cluster.register_timeout) waiting for: %s",
-              s->cfg->cluster.register_timeout, missing);
+  return fail(s, err, "timed out after %.0f s (cluster.register_timeout) waiting for: %s%s%.300s",
+              s->cfg->cluster.register_timeout, missing,
+              s->refused[0] ? "; last refused: " : "", s->refused);
 }
 
 static int same_id(const zmq_msg_t *a, const zmq_msg_t *b) {
