@@ -25,7 +25,9 @@
 #include "pc_proc.h"
 #include "pd_launch.h"
 #include "ps_scheduler.h"
+#include "ps_optim.h"
 #include "ps_server.h"
+#include "ps_store.h"
 #include "pw_data.h"
 #include "pw_eval.h"
 #include "pw_model.h"
@@ -317,6 +319,7 @@ static int role_start(const cli_args_t *a, pc_config_t *cfg, int checks) {
     return x;
   pc_err_t err = {0};
   pc_log_init(a->cmd->name, a->rank);
+  pc_log_keep(); /* for output.dir/logs, once the role knows its name */
   if (pc_proc_die_with_parent(&err) != PC_OK)
     return report(PC_EPEER, &err);
   return 0;
@@ -346,6 +349,26 @@ static int cmd_worker(const cli_args_t *a) {
   return x != 0 ? x : report(pw_worker_run(&cfg, a->rank, &err), &err);
 }
 
+/* Every process of a local run shares this machine: a dense model's
+ * weights and optimizer state on the servers plus worker 0's copy when it
+ * saves the model must fit together, or the kernel kills one mid-run. */
+static int check_launch_memory(const pc_config_t *cfg, pc_err_t *err) {
+  if (cfg->model.layout != PC_LAYOUT_DENSE)
+    return PC_OK;
+  uint64_t keys = cfg->model.features + (cfg->model.bias ? 1 : 0);
+  ps_optim_t o;
+  ps_optim_from_config(&o, cfg);
+  uint64_t servers = ps_store_dense_bytes(&o, keys), worker0 = 4 * keys;
+  char what[200];
+  snprintf(what, sizeof what, "model.features=%llu with model.layout dense (the servers' weights "
+           "and %s state, and worker 0's copy to save it)",
+           (unsigned long long)cfg->model.features, pc_config_optim_name(cfg->optimizer.type));
+  return pc_proc_check_memory(servers > UINT64_MAX - worker0 ? UINT64_MAX : servers + worker0,
+                              pc_proc_mem_available(), what,
+                              "; use model.layout: sparse, fewer features, or several machines",
+                              err);
+}
+
 static int cmd_launch(const cli_args_t *a) {
   pc_config_t cfg;
   int x = load_config(a, &cfg, CHECK_DATA | CHECK_BIND);
@@ -359,12 +382,15 @@ static int cmd_launch(const cli_args_t *a) {
   }
   exe[n] = '\0';
   pc_log_init("launch", -1);
+  pc_log_keep();
   /* Piping the launcher into `head` must not kill it before it reaps its children. */
   signal(SIGPIPE, SIG_IGN);
   pd_launch_opts_t o = {.exe = exe, .config_path = a->pos[0], .sets = a->sets,
                         .nsets = a->nsets, .cfg = &cfg};
   pc_err_t err = {0};
-  int rc = pd_launch_run(&o, &err);
+  int rc = check_launch_memory(&cfg, &err);
+  if (rc == PC_OK)
+    rc = pd_launch_run(&o, &err);
   if (rc == PC_OK)
     return 0;
   PC_ERROR("%s", err.msg);

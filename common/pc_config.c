@@ -971,6 +971,9 @@ static int check_data_file(const pc_config_t *cfg, const char *name, bool requir
   if (fd < 0)
     return field_fail(cfg, idx, err, "'%s': %s", path, why);
   close(fd);
+  /* Training on nothing "succeeds" with a NaN loss; say so before it starts. */
+  if (size == 0)
+    return field_fail(cfg, idx, err, "'%s': the file is empty (0 bytes)", path);
   return 0;
 }
 

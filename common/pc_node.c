@@ -105,7 +105,10 @@ int pc_node_join(pc_node_t *n, void *zctx, const pc_config_t *cfg, pc_role_t rol
     if (m.hdr.op == PC_OP_WELCOME)
       rc = take_welcome(n, &m, err);
     else if (m.hdr.op == PC_OP_SHUTDOWN)
-      rc = pc_err_set(err, PC_ECANCELED, "scheduler refused registration: %s", n->shut_reason);
+      rc = pc_err_set(err, PC_ECANCELED, "%s: %s",
+                      n->shut_refused ? "scheduler refused registration"
+                                      : "the run failed before it began",
+                      n->shut_reason);
     int op = (int)m.hdr.op;
     pc_msg_close(&m);
     if (op == PC_OP_WELCOME || rc != PC_OK)
@@ -128,6 +131,14 @@ void pc_node_close(pc_node_t *n) {
   pc_shardmap_free(&n->map);
   free(n->endpoints);
   n->endpoints = NULL;
+}
+
+static int shutdown_refused(const pc_msg_t *m) {
+  Parasol__Shutdown *sd = parasol__shutdown__unpack(NULL, m->body_len, m->body);
+  int refused = sd != NULL && sd->refused;
+  if (sd != NULL)
+    parasol__shutdown__free_unpacked(sd, NULL);
+  return refused;
 }
 
 /* Messages already queued mean the scheduler spoke; the caller has not
@@ -176,6 +187,7 @@ int pc_node_recv(pc_node_t *n, pc_msg_t *m, pc_err_t *err) {
     if (m->hdr.op == PC_OP_SHUTDOWN) {
       n->shut = 1;
       pc_node_shutdown_reason(m, n->shut_reason, sizeof n->shut_reason, &n->shut_failed);
+      n->shut_refused = shutdown_refused(m);
     }
     if (m->hdr.op != PC_OP_HEARTBEAT)
       return PC_OK;

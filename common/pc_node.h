@@ -25,7 +25,7 @@ typedef struct pc_node {
   uint64_t next_id;
   pc_wire_drops_t drops;
   /* Set once a SHUTDOWN from the scheduler has been received. */
-  int shut, shut_failed;
+  int shut, shut_failed, shut_refused;
   char shut_reason[PC_ERR_MSG_MAX];
 } pc_node_t;
 

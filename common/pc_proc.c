@@ -85,6 +85,29 @@ void pc_proc_tune_malloc(char **argv) {
   execv("/proc/self/exe", argv);
 }
 
+uint64_t pc_proc_mem_available(void) {
+  FILE *f = fopen("/proc/meminfo", "re");
+  if (f == NULL)
+    return 0;
+  char line[256];
+  unsigned long long kib = 0;
+  while (fgets(line, sizeof line, f) != NULL)
+    if (sscanf(line, "MemAvailable: %llu kB", &kib) == 1)
+      break;
+  fclose(f);
+  return kib > UINT64_MAX / 1024 ? UINT64_MAX : (uint64_t)kib * 1024;
+}
+
+int pc_proc_check_memory(uint64_t need, uint64_t avail, const char *what, const char *advice,
+                         pc_err_t *err) {
+  if (avail == 0 || need <= avail)
+    return PC_OK;
+  const double gib = 1024.0 * 1024.0 * 1024.0;
+  return pc_err_set(err, PC_ENOMEM, "%s needs %.1f GiB, but this machine has %.1f GiB available "
+                    "(MemAvailable in /proc/meminfo)%s", what, (double)need / gib,
+                    (double)avail / gib, advice ? advice : "");
+}
+
 double pc_proc_now(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);

@@ -2,6 +2,8 @@
 #ifndef PC_PROC_H
 #define PC_PROC_H
 
+#include <stdint.h>
+
 #include "pc_error.h"
 
 /* If PARASOL_PARENT_PID is set (the launcher sets it), ask the kernel to
@@ -31,6 +33,16 @@ int pc_proc_stop_signal(void);
 
 /* "SIGINT", "SIGTERM", ... ("signal N" for others). */
 const char *pc_proc_signal_name(int sig);
+
+/* Bytes this machine can still allocate without swapping (MemAvailable in
+ * /proc/meminfo); 0 when it cannot tell. */
+uint64_t pc_proc_mem_available(void);
+
+/* PC_OK when need bytes fit in avail (avail 0: unknown, assumed to fit);
+ * otherwise PC_ENOMEM with "<what> needs 29.8 GiB, but this machine has
+ * 22.1 GiB available (MemAvailable in /proc/meminfo)<advice>". */
+int pc_proc_check_memory(uint64_t need, uint64_t avail, const char *what, const char *advice,
+                         pc_err_t *err);
 
 /* Monotonic seconds. */
 double pc_proc_now(void);

@@ -17,6 +17,7 @@
 #include <uv.h>
 
 #include "pc_log.h"
+#include "pc_outdir.h"
 
 #define PD_LINE_MAX 65536            /* longer child lines are split */
 #define PD_DRAIN_MS 2000             /* how long output may trail the last exit */
@@ -185,6 +186,10 @@ static void launch_announce(pd_launch_t *l, const char *p, size_t n) {
   }
   l->announced = 1;
   uv_timer_stop(&l->startup);
+  /* Only now: the scheduler has moved an earlier run's logs aside. */
+  pc_err_t err;
+  if (pc_log_to_file(l->opts->cfg->output.dir, "launch", &err) != PC_OK)
+    PC_WARN("%s", err.msg);
   snprintf(l->sched_set, sizeof l->sched_set, "cluster.scheduler=%.*s", (int)n, p);
   PC_INFO("scheduler listening at %.*s", (int)n, p);
   for (int i = 1; i < l->nkids && !l->stopping; i++)
@@ -948,6 +953,12 @@ static void launch_free(pd_launch_t *l) {
 
 int pd_launch_run(const pd_launch_opts_t *opts, pc_err_t *err) {
   int rc = launch_check(opts, err);
+  /* Before any process starts: an output.dir that cannot be written, or
+   * that another run holds, would otherwise be found after training. */
+  if (rc == PC_OK)
+    rc = pc_outdir_check(opts->cfg->output.dir, err);
+  if (rc == PC_OK)
+    rc = pc_outdir_probe(opts->cfg->output.dir, err);
   if (rc != PC_OK)
     return rc;
   /* Heap, not stack: the struct carries a 64 KiB read buffer. */

@@ -12,6 +12,7 @@
 #include "pc_config.h"
 #include "pc_log.h"
 #include "pc_node.h"
+#include "pc_outdir.h"
 #include "pc_partition.h"
 #include "pc_proc.h"
 #include "pc_wire.h"
@@ -62,6 +63,7 @@ typedef struct sched {
   Parasol__EvalResult *eval;
   char fail[PC_ERR_MSG_MAX];
   char refused[PC_ERR_MSG_MAX]; /* the last registration refused, for the deadline's message */
+  pc_outdir_t outdir;           /* output.dir's run lock */
 } sched_t;
 
 int ps_scheduler_bind_endpoint(const char *configured, char *out, size_t len, pc_err_t *err) {
@@ -100,10 +102,12 @@ static int send_to(sched_t *s, zmq_msg_t *id, pc_op_t op, uint64_t rid, const vo
   return rc;
 }
 
+/* failed: 0 the run finished, 1 it failed, 2 this node was refused. */
 static void send_shutdown(sched_t *s, zmq_msg_t *id, const char *reason, int failed) {
   Parasol__Shutdown sd = PARASOL__SHUTDOWN__INIT;
   sd.reason = (char *)reason;
-  sd.failed = failed;
+  sd.failed = failed != 0;
+  sd.refused = failed == 2;
   send_to(s, id, PC_OP_SHUTDOWN, 0, &sd);
 }
 
@@ -163,7 +167,7 @@ static void fill_slot(snode_t *n, zmq_msg_t *id, const char *host, uint32_t pid,
 static void reject(sched_t *s, zmq_msg_t *id, const char *why) {
   PC_WARN("registration refused: %s", why);
   snprintf(s->refused, sizeof s->refused, "%s", why);
-  send_shutdown(s, id, why, 1);
+  send_shutdown(s, id, why, 2); /* 2: refused, not a failed run */
 }
 
 /* A node started with other settings would train another model on the
@@ -706,21 +710,41 @@ static int write_metrics(sched_t *s, pc_err_t *err) {
   return PC_OK;
 }
 
-/* mkdir -p */
-static int make_dirs(const char *dir, pc_err_t *err) {
-  char p[PC_PATH_MAX];
-  snprintf(p, sizeof p, "%s", dir);
-  for (char *c = p + 1; *c; c++) {
-    if (*c != '/')
-      continue;
-    *c = '\0';
-    if (mkdir(p, 0777) != 0 && errno != EEXIST)
-      return pc_err_set(err, PC_EIO, "creating %s (output.dir): %s", p, strerror(errno));
-    *c = '/';
-  }
-  if (mkdir(p, 0777) != 0 && errno != EEXIST)
-    return pc_err_set(err, PC_EIO, "creating %s (output.dir): %s", p, strerror(errno));
+/* The effective settings of this run, every default filled in. */
+static int write_config(const pc_config_t *cfg, pc_err_t *err) {
+  char path[PC_PATH_MAX + 32], tmp[PC_PATH_MAX + 40];
+  snprintf(path, sizeof path, "%s/config.yaml", cfg->output.dir);
+  snprintf(tmp, sizeof tmp, "%s.tmp", path);
+  FILE *f = fopen(tmp, "we");
+  if (f == NULL)
+    return pc_err_set(err, PC_EIO, "%s: %s", tmp, strerror(errno));
+  pc_config_dump(cfg, f);
+  int bad = ferror(f);
+  bad |= fclose(f) != 0;
+  if (bad || rename(tmp, path) != 0)
+    return pc_err_set(err, PC_EIO, "writing %s: %s", path, strerror(errno));
   return PC_OK;
+}
+
+/* An earlier run's outputs move to output.dir/previous before anything of
+ * this run is written, so a file in output.dir is always this run's. */
+static const char *const run_outputs[] = {"metrics.json", "model.bin", "config.yaml", "logs"};
+
+/* Checked, locked for this run, cleared of an earlier run's outputs; then
+ * this run's log and settings go in. */
+static int take_outdir(sched_t *s, pc_err_t *err) {
+  const char *dir = s->cfg->output.dir;
+  int rc = pc_outdir_check(dir, err);
+  if (rc == PC_OK)
+    rc = pc_outdir_lock(&s->outdir, dir, err);
+  if (rc == PC_OK)
+    rc = pc_outdir_retire(dir, run_outputs, sizeof run_outputs / sizeof run_outputs[0], NULL,
+                          err);
+  if (rc == PC_OK)
+    rc = pc_log_to_file(dir, "scheduler", err);
+  if (rc == PC_OK)
+    rc = write_config(s->cfg, err);
+  return rc;
 }
 
 static int bind_router(sched_t *s, const ps_scheduler_opts_t *opts, pc_err_t *err) {
@@ -820,11 +844,12 @@ static void sched_free(sched_t *s) {
   }
   if (s->zctx)
     zmq_ctx_term(s->zctx);
+  pc_outdir_unlock(&s->outdir);
 }
 
 int ps_scheduler_run(const pc_config_t *cfg, const ps_scheduler_opts_t *opts, pc_err_t *err) {
   sched_t s = {.cfg = cfg, .opts = opts, .nservers = cfg->cluster.servers,
-               .nworkers = cfg->cluster.workers};
+               .nworkers = cfg->cluster.workers, .outdir = {-1}};
   s.servers = calloc((size_t)s.nservers, sizeof *s.servers);
   s.workers = calloc((size_t)s.nworkers, sizeof *s.workers);
   s.pending = calloc((size_t)(s.nservers + s.nworkers), sizeof *s.pending);
@@ -835,7 +860,7 @@ int ps_scheduler_run(const pc_config_t *cfg, const ps_scheduler_opts_t *opts, pc
   if (rc == PC_OK)
     rc = pc_proc_catch_stop(err);
   if (rc == PC_OK)
-    rc = make_dirs(cfg->output.dir, err);
+    rc = take_outdir(&s, err);
   if (rc == PC_OK)
     rc = bind_router(&s, opts, err);
   s.phase_deadline = pc_proc_now() + cfg->cluster.register_timeout;

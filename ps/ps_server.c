@@ -9,6 +9,7 @@
 #include "pc_bufpool.h"
 #include "pc_log.h"
 #include "pc_node.h"
+#include "pc_outdir.h"
 #include "pc_proc.h"
 #include "pc_wire.h"
 #include "ps_store.h"
@@ -77,15 +78,40 @@ static int bind_router(ps_server_t *s, pc_err_t *err) {
   return rc;
 }
 
+/* output.dir/logs/server-N.log on this server's host. */
+static int open_log(ps_server_t *s, pc_err_t *err) {
+  char name[32];
+  snprintf(name, sizeof name, "server-%d", s->node.rank);
+  int rc = pc_outdir_check(s->cfg->output.dir, err);
+  return rc == PC_OK ? pc_log_to_file(s->cfg->output.dir, name, err) : rc;
+}
+
+/* A dense share is allocated up front and touched as training goes: check
+ * it fits now, not when the kernel kills the server mid-run. */
+static int check_memory(ps_server_t *s, const ps_optim_t *o, uint64_t dense_keys,
+                        pc_err_t *err) {
+  char what[160];
+  snprintf(what, sizeof what, "server %d's share of the dense model (%llu keys of "
+           "model.features=%llu)", s->node.rank, (unsigned long long)dense_keys,
+           (unsigned long long)s->cfg->model.features);
+  return pc_proc_check_memory(ps_store_dense_bytes(o, dense_keys), pc_proc_mem_available(),
+                              what, "; use model.layout: sparse, fewer features, or more "
+                              "servers on more machines", err);
+}
+
 static int make_store(ps_server_t *s, pc_err_t *err) {
   pc_range_t r[64];
   size_t nr = pc_shardmap_server_ranges(&s->node.map, (uint32_t)s->node.rank, r, 64);
   ps_store_range_t sr[64];
-  for (size_t i = 0; i < nr; i++)
+  uint64_t dense_keys = 0;
+  for (size_t i = 0; i < nr; i++) {
     sr[i] = (ps_store_range_t){r[i].begin, r[i].end};
+    dense_keys += r[i].end - r[i].begin;
+  }
   ps_optim_t o;
   ps_optim_from_config(&o, s->cfg);
-  return ps_store_new(&s->store, &o, sr, nr, err);
+  int rc = check_memory(s, &o, dense_keys, err);
+  return rc == PC_OK ? ps_store_new(&s->store, &o, sr, nr, err) : rc;
 }
 
 /* A worker with a stale or wrong shard map must hear about it, not have
@@ -431,8 +457,10 @@ int ps_server_run(const pc_config_t *cfg, int rank_req, pc_err_t *err) {
     rc = pc_node_join(&s.node, s.zctx, cfg, PC_ROLE_SERVER, rank_req, s.endpoint, err);
   if (rc == PC_OK) {
     pc_log_set_rank(s.node.rank);
-    rc = make_store(&s, err);
+    rc = open_log(&s, err);
   }
+  if (rc == PC_OK)
+    rc = make_store(&s, err);
   if (rc == PC_OK) {
     PC_INFO("serving shard %d of %u (%s, %s)", s.node.rank, s.node.num_servers,
             pc_config_optim_name(cfg->optimizer.type),

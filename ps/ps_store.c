@@ -479,6 +479,11 @@ static int store_set_ranges(ps_store_t *s, const ps_store_range_t *in, size_t n,
   return PC_OK;
 }
 
+uint64_t ps_store_dense_bytes(const ps_optim_t *o, uint64_t nkeys) {
+  uint64_t per_key = sizeof(float) * (uint64_t)(1 + ps_optim_state_slots(o));
+  return nkeys > UINT64_MAX / per_key ? UINT64_MAX : nkeys * per_key;
+}
+
 static int store_alloc_dense(ps_store_t *s, pc_err_t *err) {
   size_t per_key = sizeof(float) * (size_t)(1 + s->slots);
   if (buf_alloc(&s->dense_buf, s->ndense * per_key) != PC_OK)

@@ -53,6 +53,10 @@ int ps_store_push_range(ps_store_t *s, uint64_t begin, uint64_t end, const float
 
 void ps_store_stats(const ps_store_t *s, ps_store_stats_t *out);
 
+/* Bytes that nkeys dense keys take in a store with optimizer o: weights
+ * and optimizer state, allocated up front (saturates at UINT64_MAX). */
+uint64_t ps_store_dense_bytes(const ps_optim_t *o, uint64_t nkeys);
+
 /* Cursor over every stored key (for checkpoints). Start from
  * `ps_store_iter_t it = PS_STORE_ITER_INIT;`. Dense keys come first, in
  * ascending order and all of them (never-pushed ones read 0), then the hash

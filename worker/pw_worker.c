@@ -10,6 +10,7 @@
 #include "pc_log.h"
 #include "pc_mem.h"
 #include "pc_node.h"
+#include "pc_outdir.h"
 #include "pc_proc.h"
 #include "pc_wire.h"
 #include "pw_batch.h"
@@ -26,6 +27,7 @@ typedef struct pw_worker {
   const pc_config_t *cfg;
   pw_kv_t *kv;
   pc_node_t *node;
+  pw_dataset_t test; /* worker 0: data.test, read and checked before training */
 } pw_worker_t;
 
 /* Fisher-Yates with a per-worker, per-epoch seed: reproducible runs. */
@@ -234,23 +236,14 @@ static int fetch_model(pw_worker_t *w, pw_model_t *m, pc_err_t *err) {
 }
 
 static int evaluate(pw_worker_t *w, const pw_model_t *m, pw_metrics_t *out, pc_err_t *err) {
-  const pc_config_t *c = w->cfg;
-  pw_dataset_t test = {0};
-  pw_data_opts_t o = {.part = 0, .nparts = 1, .features = 0,
-                      .skip_bad = c->data.on_error == PC_ON_ERROR_SKIP,
-                      .max_bad_lines = c->data.max_bad_lines};
-  int rc = pw_data_load_libsvm(&test, c->data.test, &o, err);
-  float *prob = rc == PC_OK ? malloc((test.n ? test.n : 1) * sizeof *prob) : NULL;
-  if (rc == PC_OK && prob == NULL)
-    rc = pc_err_set(err, PC_ENOMEM, "predictions for %zu examples", test.n);
-  for (size_t i = 0; rc == PC_OK && i < test.n; i++)
-    prob[i] = pw_model_predict_row(m, &test, i);
-  if (rc == PC_OK)
-    rc = pw_eval_binary(prob, test.label, test.n, out, err);
-  if (rc == PC_OK && test.bad_lines)
-    PC_WARN("%s: skipped %llu malformed lines", c->data.test, (unsigned long long)test.bad_lines);
+  const pw_dataset_t *test = &w->test;
+  float *prob = malloc((test->n ? test->n : 1) * sizeof *prob);
+  if (prob == NULL)
+    return pc_err_set(err, PC_ENOMEM, "predictions for %zu examples", test->n);
+  for (size_t i = 0; i < test->n; i++)
+    prob[i] = pw_model_predict_row(m, test, i);
+  int rc = pw_eval_binary(prob, test->label, test->n, out, err);
   free(prob);
-  pw_data_free(&test);
   return rc;
 }
 
@@ -321,6 +314,10 @@ static int load_partition(pw_worker_t *w, pw_train_t *t, pc_err_t *err) {
   int rc = pw_data_load_libsvm(&t->data, c->data.train, &o, err);
   if (rc != PC_OK)
     return rc;
+  if (t->data.n == 0)
+    return pc_err_set(err, PC_EDATA, "%s: partition %d of %u holds no examples (fewer examples "
+                      "than workers, or every line skipped)", c->data.train, w->node->rank,
+                      w->node->num_workers);
   if (t->data.bad_lines)
     PC_WARN("%s: skipped %llu malformed lines in partition %d (data.on_error: skip)",
             c->data.train, (unsigned long long)t->data.bad_lines, w->node->rank);
@@ -344,8 +341,62 @@ static void train_free(pw_train_t *t) {
   }
 }
 
+/* data.test, read and checked before training rather than after it: a
+ * bad line there must not cost a whole run. */
+static int load_test(pw_worker_t *w, pc_err_t *err) {
+  const pc_config_t *c = w->cfg;
+  pw_data_opts_t o = {.part = 0, .nparts = 1, .features = 0,
+                      .skip_bad = c->data.on_error == PC_ON_ERROR_SKIP,
+                      .max_bad_lines = c->data.max_bad_lines};
+  int rc = pw_data_load_libsvm(&w->test, c->data.test, &o, err);
+  if (rc == PC_OK && w->test.n == 0)
+    rc = pc_err_set(err, PC_EDATA, "%s (data.test): no examples", c->data.test);
+  if (rc == PC_OK && w->test.bad_lines)
+    PC_WARN("%s: skipped %llu malformed lines (data.on_error: skip)", c->data.test,
+            (unsigned long long)w->test.bad_lines);
+  if (rc == PC_OK)
+    PC_INFO("read the test set %s: %zu examples", c->data.test, w->test.n);
+  return rc;
+}
+
+/* Worker 0 saves the model: the dense layout pulls every weight into one
+ * array, which must fit, and so must the file. */
+static int check_model_room(pw_worker_t *w, pc_err_t *err) {
+  const pc_config_t *c = w->cfg;
+  if (c->model.layout != PC_LAYOUT_DENSE)
+    return PC_OK; /* the sparse layout fetches only the keys trained */
+  char what[160];
+  snprintf(what, sizeof what, "saving the dense model (model.features=%llu) on worker 0",
+           (unsigned long long)c->model.features);
+  return pc_proc_check_memory(4 * (c->model.features + 1), pc_proc_mem_available(), what,
+                              "; use model.layout: sparse or fewer features", err);
+}
+
+/* Worker 0 writes model.bin into output.dir on its own host: that must be
+ * writable, and an earlier run's model must not pass for this run's. */
+static const char *const model_outputs[] = {"model.bin"};
+
+static int prepare(pw_worker_t *w, pc_err_t *err) {
+  const pc_config_t *c = w->cfg;
+  char name[32];
+  snprintf(name, sizeof name, "worker-%d", w->node->rank);
+  int rc = pc_outdir_check(c->output.dir, err);
+  if (rc == PC_OK)
+    rc = pc_log_to_file(c->output.dir, name, err);
+  if (rc != PC_OK || w->node->rank != 0)
+    return rc;
+  rc = pc_outdir_retire(c->output.dir, model_outputs, 1, NULL, err);
+  if (rc == PC_OK)
+    rc = check_model_room(w, err);
+  if (rc == PC_OK && c->data.test[0] != '\0')
+    rc = load_test(w, err);
+  return rc;
+}
+
 static int train(pw_worker_t *w, pw_train_t *t, pc_err_t *err) {
-  int rc = load_partition(w, t, err);
+  int rc = prepare(w, err);
+  if (rc == PC_OK)
+    rc = load_partition(w, t, err);
   if (rc == PC_OK)
     rc = pc_node_barrier(w->node, 1, err);
   if (rc == PC_OK)
@@ -380,5 +431,6 @@ int pw_worker_run(const pc_config_t *cfg, int rank_req, pc_err_t *err) {
     pc_node_leave(w.node, err->msg[0] ? err->msg : parasol_strerror(rc));
   pw_kv_close(&w.kv);
   train_free(&t);
+  pw_data_free(&w.test);
   return rc;
 }

@@ -810,6 +810,19 @@ static void test_check_data_names_set_source(void **state) {
   expect_in(l.err.msg, "No such file or directory");
 }
 
+/* An empty training file used to "train" to a NaN loss: refused up front. */
+static void test_check_data_refuses_empty(void **state) {
+  (void)state;
+  char empty[64];
+  write_temp(empty, sizeof empty, "pc_config_empty_", "");
+  load_t l;
+  load_yaml(&l, "data:\n  train: %s\n", empty);
+  expect_loaded(&l);
+  check_data_after_load(&l);
+  expect_error(&l, 2, "data.train", "the file is empty (0 bytes)");
+  unlink(empty);
+}
+
 /* Values changed in code after loading are still checked, and the message
  * points at where the field was last set. */
 static void test_validate_after_edit(void **state) {
@@ -1237,6 +1250,7 @@ int main(void) {
       cmocka_unit_test(test_set_refuses_invalid_utf8),
       cmocka_unit_test(test_set_error_during_load),
       cmocka_unit_test(test_check_data_names_set_source),
+      cmocka_unit_test(test_check_data_refuses_empty),
       cmocka_unit_test(test_validate_after_edit),
       cmocka_unit_test(test_check_join),
       cmocka_unit_test(test_check_join_names_origin),
