@@ -15,6 +15,12 @@ launch_ok skip --set data.train="$bad" --set data.on_error=skip
 n=$(sed -n 's/.*skipped \([0-9]*\) malformed lines.*/\1/p' "$WORK/skip.log" | awk '{ s += $1 } END { print s }')
 [ "$n" = "2" ] || fail "skipped '$n' lines, want 2"
 ok "skip: 2 lines skipped and training finished"
+# A byte-order mark at the start of the training file (as some editors
+# save it) is skipped: training reads every example.
+{ printf '\xef\xbb\xbf'; cat "$A9A"; } > "$WORK/bom.svm"
+launch_ok bom --set data.train="$WORK/bom.svm"
+assert_min "$ACC" 0.84 "accuracy on a file with a byte-order mark"
+ok "byte-order mark skipped"
 # Roles started by hand: the failing worker tells the scheduler why, so the
 # run stops at once with file:line instead of waiting for silence.
 sets=(--set cluster.servers=1 --set cluster.workers=1 --set data.train="$bad" --set output.dir="$WORK/run3")

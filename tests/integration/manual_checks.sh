@@ -55,9 +55,6 @@ start_role server server "${sets[@]}" "${nodata[@]}"
 server=$ROLE_PID
 start_role worker worker "${sets[@]}"
 worker=$ROLE_PID
-for p in $SCHED_PID $server $worker; do
-  wait_gone $p 60 || fail "process $p still running"
-  wait $p || { cat "$WORK/sched.err" "$WORK/server.err" "$WORK/worker.err"; fail "process $p failed"; }
-done
+all_ok 60 $SCHED_PID $server $worker
 grep -q "cannot open" "$WORK/sched.err" "$WORK/server.err" && fail "scheduler or server looked at the data"
 ok "scheduler and server ran without data files; the agreeing worker trained"

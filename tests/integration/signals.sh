@@ -34,39 +34,31 @@ all_fail() {
   done
 }
 
-# SIGTERM to the scheduler: the others hear why at once.
-cluster term_sched
-kill -TERM $S
-STATUS=143 all_fail term_sched 5 $S $V $W0 $W1
-for f in server w0 w1; do
-  grep -q "the run failed: scheduler stopped by SIGTERM" "$WORK/term_sched.$f.err" ||
-    { cat "$WORK/term_sched.$f.err"; fail "$f did not give the scheduler's reason"; }
-done
-ok "SIGTERM to the scheduler stops every node with the reason"
+# stopped NAME SIGNAL VICTIM STATUS REGEX : in a fresh cluster, SIGNAL to
+# VICTIM (S, V, W0 or W1) makes every process exit (VICTIM with STATUS)
+# within 5 s, and every other node's log gives REGEX as the reason.
+stopped() {
+  local name=$1 sig=$2 victim=$3 status=$4 want=$5 pid f others=()
+  cluster "$name"
+  pid=${!victim}
+  kill -"$sig" "$pid"
+  for f in S V W0 W1; do [ "$f" = "$victim" ] || others+=("${!f}"); done
+  STATUS=$status all_fail "$name" 5 "$pid" "${others[@]}"
+  for f in sched server w0 w1; do
+    [ "$WORK/$name.$f.err" -ef "$WORK/$name.$(log_of "$victim").err" ] && continue
+    grep -qE "$want" "$WORK/$name.$f.err" || { cat "$WORK/$name.$f.err"; fail "$name: $f lacks /$want/"; }
+  done
+  ok "$name: every node stopped with the reason"
+}
+log_of() { case $1 in S) echo sched ;; V) echo server ;; W0) echo w0 ;; W1) echo w1 ;; esac; }
 
-# SIGTERM to a server: the scheduler names it, everyone stops.
-cluster term_server
-kill -TERM $V
-STATUS=143 all_fail term_server 5 $V $S $W0 $W1
-grep -q "server 0 (host .*, pid $V) failed: stopped by SIGTERM" "$WORK/term_server.sched.err" ||
-  { cat "$WORK/term_server.sched.err"; fail "scheduler did not name the server"; }
-grep -q "the run failed: server 0 (host .*, pid $V) failed: stopped by SIGTERM" "$WORK/term_server.w1.err" ||
-  { cat "$WORK/term_server.w1.err"; fail "worker 1 did not give the reason"; }
-ok "SIGTERM to a server stops every node with the reason"
-
-# SIGINT to a worker and to a scheduler started with & (SIGINT ignored by
-# the shell's rule for background jobs).
-cluster int_worker
-kill -INT $W1
-STATUS=130 all_fail int_worker 5 $W1 $S $V $W0
-grep -q "worker 1 (host .*, pid $W1) failed: stopped by SIGINT" "$WORK/int_worker.sched.err" ||
-  { cat "$WORK/int_worker.sched.err"; fail "scheduler did not name worker 1"; }
-cluster int_sched
-kill -INT $S
-STATUS=130 all_fail int_sched 5 $S $V $W0 $W1
-grep -q "the run failed: scheduler stopped by SIGINT" "$WORK/int_sched.w0.err" ||
-  { cat "$WORK/int_sched.w0.err"; fail "worker 0 did not give the reason"; }
-ok "SIGINT to a background worker or scheduler stops the run"
+# The scheduler names a failed node as "ROLE RANK (host H, pid P) failed:
+# REASON" and tells the others "the run failed: <that>".
+stopped term_sched TERM S 143 "the run failed: scheduler stopped by SIGTERM"
+stopped term_server TERM V 143 "server 0 \(host .*, pid [0-9]+\) failed: stopped by SIGTERM"
+# SIGINT, which a script's `&` starts ignored, to a worker and to the scheduler.
+stopped int_worker INT W1 130 "worker 1 \(host .*, pid [0-9]+\) failed: stopped by SIGINT"
+stopped int_sched INT S 130 "the run failed: scheduler stopped by SIGINT"
 
 # A node still waiting for the others, stopped: the scheduler stops at once.
 sets=(--set cluster.servers=1 --set cluster.workers=1 --set output.dir="$WORK/early")

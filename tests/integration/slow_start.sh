@@ -15,10 +15,7 @@ sleep 4 # twice cluster.node_timeout: the server heartbeats all along
 kill -0 $server 2>/dev/null || { cat "$WORK/server.err"; fail "server gave up while waiting"; }
 start_role worker worker "${sets[@]}"
 worker=$ROLE_PID
-for p in $SCHED_PID $server $worker; do
-  wait_gone $p 60 || fail "process $p still running"
-  wait $p || { cat "$WORK/sched.err" "$WORK/server.err" "$WORK/worker.err"; fail "process $p failed"; }
-done
+all_ok 60 $SCHED_PID $server $worker
 grep -i "unregistered\|dropped" "$WORK/sched.err" && fail "scheduler logged a registering node's heartbeats as junk"
 grep -q "assigned rank 0 to the server on host" "$WORK/sched.err" || { cat "$WORK/sched.err"; fail "server's rank not logged"; }
 grep -q "assigned rank 0 to the worker on host" "$WORK/sched.err" || fail "worker's rank not logged"
