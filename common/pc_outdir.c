@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
@@ -54,14 +55,14 @@ static int make_dirs(const char *dir, pc_err_t *err) {
 
 int pc_outdir_check(const char *dir, pc_err_t *err) {
   int rc = make_dirs(dir, err);
-  char probe[PC_PATH_MAX + 64], name[48];
-  snprintf(name, sizeof name, ".parasol-probe-%ld", (long)getpid());
+  char probe[PC_PATH_MAX + 64];
   if (rc == PC_OK)
-    rc = join(probe, sizeof probe, dir, name, err);
+    rc = join(probe, sizeof probe, dir, ".parasol-probe-XXXXXX", err);
   if (rc != PC_OK)
     return rc;
-  /* access() says yes to root on a read-only file system: try for real. */
-  int fd = open(probe, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  /* access() says yes to root on a read-only file system: try for real,
+   * under a name no other process or thread checking dir can take. */
+  int fd = mkostemp(probe, O_CLOEXEC);
   if (fd < 0)
     return pc_err_set(err, PC_EIO, "output.dir '%s': cannot write there: %s", dir,
                       strerror(errno));
