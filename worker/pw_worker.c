@@ -119,6 +119,7 @@ static int send_progress(pw_worker_t *w, const pw_train_t *t, int done, pc_err_t
   p.done = done;
   p.total_samples = t->total_samples;
   p.max_inflight = (uint32_t)st.max_inflight;
+  p.lines_skipped = t->data.bad_lines;
   return pc_node_send(w->node, PC_OP_PROGRESS, &p, err);
 }
 
@@ -233,7 +234,8 @@ static int fetch_model(pw_worker_t *w, pw_model_t *m, pc_err_t *err) {
   return c->model.layout == PC_LAYOUT_SPARSE ? fetch_sparse(w, m, err) : fetch_dense(w, m, err);
 }
 
-static int evaluate(pw_worker_t *w, const pw_model_t *m, pw_metrics_t *out, pc_err_t *err) {
+static int evaluate(pw_worker_t *w, const pw_model_t *m, pw_metrics_t *out, uint64_t *skipped,
+                    pc_err_t *err) {
   const pc_config_t *c = w->cfg;
   pw_dataset_t test = {0};
   pw_data_opts_t o = {.part = 0, .nparts = 1, .features = 0,
@@ -249,6 +251,7 @@ static int evaluate(pw_worker_t *w, const pw_model_t *m, pw_metrics_t *out, pc_e
     rc = pw_eval_binary(prob, test.label, test.n, out, err);
   if (rc == PC_OK && test.bad_lines)
     PC_WARN("%s: skipped %llu malformed lines", c->data.test, (unsigned long long)test.bad_lines);
+  *skipped = test.bad_lines;
   free(prob);
   pw_data_free(&test);
   return rc;
@@ -262,19 +265,21 @@ static int save_and_evaluate(pw_worker_t *w, pc_err_t *err) {
   char path[PC_PATH_MAX + 16], msg[PC_ERR_MSG_MAX] = "";
   pw_model_t m = {0};
   pw_metrics_t met = {0};
+  uint64_t skipped = 0;
   pc_err_t e = {0};
   snprintf(path, sizeof path, "%s/model.bin", c->output.dir);
   int rc = fetch_model(w, &m, &e);
   if (rc == PC_OK && (rc = pw_model_save(&m, path, &e)) == PC_OK)
     PC_INFO("saved model to %s", path);
   if (rc == PC_OK && c->data.test[0] != '\0')
-    rc = evaluate(w, &m, &met, &e);
+    rc = evaluate(w, &m, &met, &skipped, &e);
   if (rc != PC_OK)
     snprintf(msg, sizeof msg, "%s", e.msg);
   r.n = met.n;
   r.accuracy = met.accuracy;
   r.logloss = met.logloss;
   r.auc = met.auc;
+  r.lines_skipped = skipped;
   r.model_path = path;
   r.error = msg;
   pw_model_free(&m);
