@@ -22,6 +22,7 @@
 
 #include "pc_config.h"
 #include "pc_log.h"
+#include "pc_metrics.h"
 #include "pc_proc.h"
 #include "pd_launch.h"
 #include "ps_scheduler.h"
@@ -513,6 +514,10 @@ static int cmd_eval(const cli_args_t *a) {
     perror("parasol eval: writing standard output");
     return EXIT_RUN;
   }
+  char text[PC_METRICS_TEXT_MAX]; /* stdout is for scripts; this, in the launcher's digits */
+  if (rc == PC_OK)
+    fprintf(stderr, "parasol eval: %s  (%zu examples)\n",
+            pc_metrics_format(text, sizeof text, met.accuracy, met.logloss, met.auc), met.n);
   return rc == PC_OK ? 0 : EXIT_RUN;
 }
 

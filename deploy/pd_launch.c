@@ -5,6 +5,8 @@
  * started here outlives pd_launch_run. */
 #include "pd_launch.h"
 
+#include <errno.h>
+#include <jansson.h>
 #include <math.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -12,11 +14,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 #include <uv.h>
 
 #include "pc_log.h"
+#include "pc_metrics.h"
 #include "pc_outdir.h"
 
 #define PD_LINE_MAX 65536            /* longer child lines are split */
@@ -24,7 +26,7 @@
 #define PD_GRACE_DEFAULT 3.0         /* seconds from SIGTERM to SIGKILL */
 #define PD_FINISH_DEFAULT 10.0       /* seconds others may outlive the scheduler */
 #define PD_MAX_SETS 4096             /* keeps argv sizing far from overflow */
-#define PD_METRICS_MAX (64u << 20)   /* metrics.json is small; refuse anything huge */
+#define PD_METRICS_FORMAT 2          /* the metrics.json format read here */
 #define PD_SETTLE_DEFAULT 5.0        /* seconds a failed node's scheduler may take to stop the run */
 #define PD_ANNOUNCE "@endpoint "
 #define PD_FAILED "@failed "
@@ -596,182 +598,132 @@ static void on_signal(uv_signal_t *h, int signum) {
 
 /* ---- metrics.json ----------------------------------------------------- */
 
-/* Just enough JSON to walk objects and skip values; numbers are read with
- * strtod, which the NUL terminator of the buffer keeps in bounds. */
-typedef struct pd_scan {
-  const char *p;
-  const char *end;
-} pd_scan_t;
+/* Feeds jansson the file in chunks, stopping once it passes the limit, so
+ * a huge or growing file is refused without being read whole. */
+typedef struct pd_reader {
+  FILE *f;
+  size_t total;
+  int too_big;
+  int ioerr;
+} pd_reader_t;
 
-static void scan_ws(pd_scan_t *s) {
-  while (s->p < s->end && (*s->p == ' ' || *s->p == '\t' || *s->p == '\r' || *s->p == '\n'))
-    s->p++;
-}
-
-static int scan_string(pd_scan_t *s, const char **str, size_t *len) {
-  if (s->p >= s->end || *s->p != '"')
-    return -1;
-  const char *start = ++s->p;
-  while (s->p < s->end && *s->p != '"')
-    s->p += (*s->p == '\\') ? 2 : 1;
-  if (s->p >= s->end)
-    return -1;
-  *str = start;
-  *len = (size_t)(s->p - start);
-  s->p++;
-  return 0;
-}
-
-static int scan_skip(pd_scan_t *s) {
-  const char *str;
-  size_t len;
-  scan_ws(s);
-  if (s->p >= s->end)
-    return -1;
-  if (*s->p == '"')
-    return scan_string(s, &str, &len);
-  if (*s->p != '{' && *s->p != '[') {
-    const char *start = s->p;
-    while (s->p < s->end && strchr(",}] \t\r\n", *s->p) == NULL)
-      s->p++;
-    return s->p > start ? 0 : -1;
+static size_t read_chunk(void *buf, size_t len, void *arg) {
+  pd_reader_t *r = arg;
+  size_t n = fread(buf, 1, len, r->f);
+  if (n == 0 && ferror(r->f)) {
+    r->ioerr = errno ? errno : EIO;
+    return (size_t)-1;
   }
-  int depth = 0;
-  do {
-    if (*s->p == '"') {
-      if (scan_string(s, &str, &len) != 0)
-        return -1;
-      continue;
-    }
-    if (*s->p == '{' || *s->p == '[')
-      depth++;
-    else if (*s->p == '}' || *s->p == ']')
-      depth--;
-    s->p++;
-  } while (depth > 0 && s->p < s->end);
-  return depth == 0 ? 0 : -1;
-}
-
-/* At an object: leave s at the value of member key and return 1, or
- * return 0 when the object has no such member, -1 when malformed. */
-static int scan_member(pd_scan_t *s, const char *key) {
-  size_t klen = strlen(key);
-  scan_ws(s);
-  if (s->p >= s->end || *s->p != '{')
-    return -1;
-  s->p++;
-  for (;;) {
-    const char *name;
-    size_t len;
-    scan_ws(s);
-    if (s->p < s->end && *s->p == '}')
-      return 0;
-    if (scan_string(s, &name, &len) != 0)
-      return -1;
-    scan_ws(s);
-    if (s->p >= s->end || *s->p != ':')
-      return -1;
-    s->p++;
-    scan_ws(s);
-    if (len == klen && memcmp(name, key, len) == 0)
-      return 1;
-    if (scan_skip(s) != 0)
-      return -1;
-    scan_ws(s);
-    if (s->p < s->end && *s->p == ',')
-      s->p++;
-    else if (s->p >= s->end || *s->p != '}')
-      return -1;
+  r->total += n;
+  if (r->total > PD_METRICS_MAX) {
+    r->too_big = 1;
+    return (size_t)-1;
   }
+  return n;
 }
 
-/* 1 and *v set; 0 when absent or null (*v = NaN); -1 when not a number. */
-static int scan_number(pd_scan_t obj, const char *key, double *v) {
-  *v = NAN;
-  int found = scan_member(&obj, key);
-  if (found <= 0)
-    return found;
-  if (obj.end - obj.p >= 4 && memcmp(obj.p, "null", 4) == 0)
-    return 0;
-  char *e = NULL;
-  double d = strtod(obj.p, &e);
-  if (e == obj.p || e > obj.end)
-    return -1;
-  *v = d;
-  return 1;
-}
-
-/* The whole file, NUL-terminated, owned by the caller. */
-static int file_slurp(const char *path, char **out, size_t *len) {
+static int metrics_load(const char *path, json_t **out, pc_err_t *err) {
   FILE *f = fopen(path, "rb");
   if (f == NULL)
-    return PC_EIO;
-  struct stat st;
-  char *buf = NULL;
-  int rc = PC_OK;
-  if (fstat(fileno(f), &st) != 0)
-    rc = PC_EIO;
-  else if (st.st_size < 0 || (uint64_t)st.st_size > PD_METRICS_MAX)
-    rc = PC_EDATA;
-  else if ((buf = malloc((size_t)st.st_size + 1)) == NULL)
-    rc = PC_ENOMEM;
-  if (rc == PC_OK) {
-    *len = fread(buf, 1, (size_t)st.st_size, f);
-    buf[*len] = '\0';
-    if (ferror(f))
-      rc = PC_EIO;
-  }
+    return pc_err_set(err, PC_EIO, "%s: %s", path, strerror(errno));
+  pd_reader_t r = {f, 0, 0, 0};
+  json_error_t je;
+  json_t *doc = json_load_callback(read_chunk, &r, JSON_REJECT_DUPLICATES, &je);
   fclose(f);
-  if (rc != PC_OK) {
-    free(buf);
-    return rc;
-  }
-  *out = buf;
+  if (doc == NULL && r.ioerr)
+    return pc_err_set(err, PC_EIO, "reading %s: %s", path, strerror(r.ioerr));
+  if (doc == NULL && r.too_big)
+    return pc_err_set(err, PC_EDATA, "%s: larger than %u MiB, not a metrics.json", path,
+                      PD_METRICS_MAX >> 20);
+  if (doc == NULL)
+    return pc_err_set(err, PC_EDATA, "%s:%d:%d: not valid JSON: %s", path, je.line, je.column,
+                      je.text);
+  *out = doc;
   return PC_OK;
 }
 
-static int metrics_parse(pd_scan_t s, double *acc, double *logloss, double *auc,
-                         unsigned long long *n) {
-  int found = scan_member(&s, "test");
-  if (found < 0)
-    return PC_EDATA;
-  scan_ws(&s);
-  if (found == 0 || s.p >= s.end || *s.p != '{')
-    return PC_ENOTFOUND;
-  double dn;
-  if (scan_number(s, "n", &dn) != 1 || scan_number(s, "accuracy", acc) != 1)
-    return PC_EDATA;
-  if (scan_number(s, "logloss", logloss) < 0 || scan_number(s, "auc", auc) < 0)
-    return PC_EDATA;
-  if (!(dn >= 0 && dn <= 9007199254740992.0 && dn == floor(dn)))
-    return PC_EDATA;
-  *n = (unsigned long long)dn;
+static const char *json_kind(const json_t *v) {
+  static const char *const names[] = {"an object", "an array", "a string", "an integer",
+                                      "a real",    "true",     "false",    "null"};
+  return v == NULL ? "missing" : names[json_typeof(v)];
+}
+
+/* test.KEY: a number, or null for a value that was not finite. */
+static int test_figure(const json_t *test, const char *key, double *v, const char *path,
+                       pc_err_t *err) {
+  const json_t *j = json_object_get(test, key);
+  if (json_is_number(j))
+    *v = json_number_value(j);
+  else if (json_is_null(j))
+    *v = NAN;
+  else
+    return pc_err_set(err, PC_EDATA, "%s: test.%s is %s, want a number or null", path, key,
+                      json_kind(j));
   return PC_OK;
 }
 
-int pd_launch_read_metrics(const char *path, double *acc, double *logloss, double *auc,
-                           unsigned long long *n) {
-  if (path == NULL || acc == NULL || logloss == NULL || auc == NULL || n == NULL)
-    return PC_EINVAL;
-  size_t len = 0;
-  char *buf = NULL;
-  int rc = file_slurp(path, &buf, &len);
-  if (rc != PC_OK)
-    return rc;
-  pd_scan_t s = {buf, buf + len};
-  rc = metrics_parse(s, acc, logloss, auc, n);
-  free(buf);
+static int metrics_test(const json_t *doc, pd_metrics_t *out, const char *path, pc_err_t *err) {
+  const json_t *t = json_object_get(doc, "test");
+  if (t == NULL || json_is_null(t))
+    return PC_OK; /* no test set, or not evaluated */
+  if (!json_is_object(t))
+    return pc_err_set(err, PC_EDATA, "%s: \"test\" is %s, want an object", path, json_kind(t));
+  const json_t *n = json_object_get(t, "n");
+  if (!json_is_integer(n) || json_integer_value(n) < 0)
+    return pc_err_set(err, PC_EDATA, "%s: test.n is %s, want a count", path,
+                      json_is_integer(n) ? "negative" : json_kind(n));
+  out->n = (unsigned long long)json_integer_value(n);
+  int rc = test_figure(t, "accuracy", &out->accuracy, path, err);
+  if (rc == PC_OK)
+    rc = test_figure(t, "logloss", &out->logloss, path, err);
+  if (rc == PC_OK)
+    rc = test_figure(t, "auc", &out->auc, path, err);
+  out->has_test = rc == PC_OK;
   return rc;
 }
 
-static const char *metric_fmt(char *buf, size_t size, double v) {
-  if (isnan(v))
-    snprintf(buf, size, "n/a");
+static int metrics_status(const json_t *doc, pd_metrics_t *out, const char *path,
+                          pc_err_t *err) {
+  if (!json_is_object(doc))
+    return pc_err_set(err, PC_EDATA, "%s: the document is %s, want an object", path,
+                      json_kind(doc));
+  const json_t *f = json_object_get(doc, "format");
+  if (json_is_integer(f) && json_integer_value(f) != PD_METRICS_FORMAT)
+    return pc_err_set(err, PC_EDATA, "%s: format %lld, but this Parasol reads format %d", path,
+                      (long long)json_integer_value(f), PD_METRICS_FORMAT);
+  if (!json_is_integer(f))
+    return pc_err_set(err, PC_EDATA, "%s: \"format\" is %s, this Parasol reads format %d "
+                      "(written by an older Parasol?)", path, json_kind(f), PD_METRICS_FORMAT);
+  const char *status = json_string_value(json_object_get(doc, "status"));
+  const char *error = json_string_value(json_object_get(doc, "error"));
+  if (status != NULL && strcmp(status, "finished") == 0)
+    out->finished = 1;
+  else if (status == NULL || strcmp(status, "failed") != 0)
+    return pc_err_set(err, PC_EDATA, "%s: \"status\" is not \"finished\" or \"failed\"", path);
+  else if (error == NULL)
+    return pc_err_set(err, PC_EDATA, "%s: status \"failed\" without an \"error\" string", path);
   else
-    snprintf(buf, size, "%.4f", v);
-  return buf;
+    snprintf(out->error, sizeof out->error, "%s", error);
+  return PC_OK;
 }
 
+int pd_launch_read_metrics(const char *path, pd_metrics_t *out, pc_err_t *err) {
+  if (path == NULL || out == NULL)
+    return pc_err_set(err, PC_EINVAL, "pd_launch_read_metrics: NULL argument");
+  *out = (pd_metrics_t){.accuracy = NAN, .logloss = NAN, .auc = NAN};
+  json_t *doc = NULL;
+  int rc = metrics_load(path, &doc, err);
+  if (rc == PC_OK)
+    rc = metrics_status(doc, out, path, err);
+  if (rc == PC_OK)
+    rc = metrics_test(doc, out, path, err);
+  json_decref(doc);
+  if (rc != PC_OK)
+    *out = (pd_metrics_t){.accuracy = NAN, .logloss = NAN, .auc = NAN};
+  return rc;
+}
+
+/* After a run every child finished: the scheduler's verdict and figures. */
 static void launch_summary(const pd_launch_t *l) {
   const char *dir = l->opts->cfg->output.dir;
   size_t dlen = strnlen(dir, PC_PATH_MAX - 1);
@@ -783,21 +735,18 @@ static void launch_summary(const pd_launch_t *l) {
     PC_INFO("training finished (no metrics.json) -> %s", dir);
     return;
   }
-  double acc, ll, auc;
-  unsigned long long n;
-  int rc = pd_launch_read_metrics(path, &acc, &ll, &auc, &n);
-  if (rc == PC_ENOTFOUND) {
+  pd_metrics_t m;
+  pc_err_t e = {0};
+  char text[PC_METRICS_TEXT_MAX];
+  if (pd_launch_read_metrics(path, &m, &e) != PC_OK)
+    PC_WARN("training finished but metrics.json could not be read: %s", e.msg);
+  else if (!m.finished)
+    PC_WARN("every process exited 0 but %s says the run failed: %s", path, m.error);
+  else if (!m.has_test)
     PC_INFO("training finished (no test set) -> %s", dir);
-    return;
-  }
-  if (rc != PC_OK) {
-    PC_WARN("training finished but %s could not be read: %s", path, parasol_strerror(rc));
-    return;
-  }
-  char a[32], b[32], c[32];
-  PC_INFO("test accuracy %s  log-loss %s  AUC %s  (%llu examples) -> %s",
-          metric_fmt(a, sizeof a, acc), metric_fmt(b, sizeof b, ll), metric_fmt(c, sizeof c, auc),
-          n, path);
+  else /* the same line as the scheduler's, from the same doubles */
+    PC_INFO("test %s  (%llu examples) -> %s",
+            pc_metrics_format(text, sizeof text, m.accuracy, m.logloss, m.auc), m.n, path);
 }
 
 /* ---- setup and the run ------------------------------------------------ */

@@ -11,7 +11,8 @@
  * with a failure status has told the scheduler why: the scheduler stops the
  * run and prints "@failed <reason>", and that reason, which names the node
  * and the cause, is the run's message. On success it
- * prints the test metrics from <output.dir>/metrics.json. No child
+ * prints the test metrics from <output.dir>/metrics.json, in the same words
+ * and digits as the scheduler's last line (pc_metrics_format). No child
  * outlives the launcher: children are started with PARASOL_PARENT_PID set
  * and arm PR_SET_PDEATHSIG themselves (pc_proc_die_with_parent). */
 #ifndef PD_LAUNCH_H
@@ -42,13 +43,27 @@ typedef struct pd_launch_opts {
  * err->msg naming the cause. */
 int pd_launch_run(const pd_launch_opts_t *opts, pc_err_t *err);
 
-/* Read the "test" object of a metrics.json ({"test": {"n": .., "accuracy":
- * .., "logloss": .., "auc": ..}, ...}). "n" and "accuracy" are required;
- * logloss and auc are NaN when absent or null. Returns PC_OK, PC_ENOTFOUND
- * (no top-level "test" object: no test set), PC_EIO (cannot read the file),
- * PC_EDATA (malformed, over 64 MiB, or a required key missing), PC_ENOMEM
- * or PC_EINVAL (a NULL argument). */
-int pd_launch_read_metrics(const char *path, double *acc, double *logloss, double *auc,
-                           unsigned long long *n);
+/* metrics.json is small; anything larger is refused unread. */
+#define PD_METRICS_MAX (64u << 20)
+
+/* What the launcher needs from <output.dir>/metrics.json (format 2,
+ * docs/metrics.md). */
+typedef struct pd_metrics {
+  int finished;                  /* "status": "finished" (else "failed") */
+  char error[PC_ERR_MSG_MAX];    /* "failed": the scheduler's reason; else "" */
+  int has_test;                  /* a "test" object: the figures below are set */
+  unsigned long long n;          /* test examples */
+  double accuracy, logloss, auc; /* NaN where the file has null (or no test) */
+} pd_metrics_t;
+
+/* Read path with jansson: "format" must be 2, "status" "finished" or
+ * "failed" (then "error" a string), and "test", when present and not null,
+ * an object with a count "n" and numbers or nulls "accuracy", "logloss"
+ * and "auc"; other members are not looked at. Returns PC_OK; PC_EIO (cannot
+ * open or read); PC_EDATA (not JSON, duplicate keys, over PD_METRICS_MAX
+ * bytes, or not the schema above) with err naming the file, the line:column
+ * or member, and the reason; or PC_EINVAL (a NULL argument). On error *out
+ * holds no status and no test. */
+int pd_launch_read_metrics(const char *path, pd_metrics_t *out, pc_err_t *err);
 
 #endif

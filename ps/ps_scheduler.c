@@ -7,15 +7,18 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "parasol.pb-c.h"
 #include "pc_config.h"
 #include "pc_log.h"
+#include "pc_metrics.h"
 #include "pc_node.h"
 #include "pc_outdir.h"
 #include "pc_partition.h"
 #include "pc_proc.h"
 #include "pc_wire.h"
+#include "ps_metrics.h"
 
 #define SCHED_HWM 100000
 #define BARRIER_READY 1
@@ -64,6 +67,7 @@ typedef struct sched {
   char fail[PC_ERR_MSG_MAX];
   char refused[PC_ERR_MSG_MAX]; /* the last registration refused, for the deadline's message */
   pc_outdir_t outdir;           /* output.dir's run lock */
+  time_t wall_start;            /* for metrics.json */
 } sched_t;
 
 int ps_scheduler_bind_endpoint(const char *configured, char *out, size_t len, pc_err_t *err) {
@@ -608,106 +612,40 @@ static int advance(sched_t *s, pc_err_t *err) {
   return PC_OK;
 }
 
-/* A JSON string: paths and host names may hold quotes or backslashes. */
-static void json_str(FILE *f, const char *v) {
-  fputc('"', f);
-  for (const unsigned char *c = (const unsigned char *)v; *c; c++) {
-    if (*c == '"' || *c == '\\')
-      fprintf(f, "\\%c", *c);
-    else if (*c < 0x20)
-      fprintf(f, "\\u%04x", *c);
-    else
-      fputc(*c, f);
+/* metrics.json from what the scheduler holds now; error NULL: finished. */
+static int write_metrics(sched_t *s, const char *error, pc_err_t *err) {
+  ps_metrics_worker_t *w = calloc((size_t)s->nworkers, sizeof *w);
+  ps_metrics_server_t *v = calloc((size_t)s->nservers, sizeof *v);
+  int rc = w && v ? PC_OK : pc_err_set(err, PC_ENOMEM, "metrics of %d nodes",
+                                       s->nworkers + s->nservers);
+  for (int i = 0; rc == PC_OK && i < s->nworkers; i++) {
+    snode_t *n = &s->workers[i];
+    /* on_progress copies each report whole: a descriptor means one arrived. */
+    w[i] = (ps_metrics_worker_t){n->taken ? n->host : NULL,
+                                 n->prog.base.descriptor ? &n->prog : NULL};
   }
-  fputc('"', f);
+  for (int i = 0; rc == PC_OK && i < s->nservers; i++) {
+    snode_t *n = &s->servers[i];
+    v[i] = (ps_metrics_server_t){n->taken ? n->host : NULL, n->have_stats ? &n->stats : NULL};
+  }
+  ps_metrics_run_t run = {.error = error, .started = s->wall_start, .ended = time(NULL),
+                          .epochs = s->cfg->training.epochs, .workers = w,
+                          .nworkers = s->nworkers, .servers = v, .nservers = s->nservers,
+                          .eval = s->eval, .messages_dropped = s->drops.total};
+  if (rc == PC_OK && (rc = ps_metrics_write(s->cfg->output.dir, &run, err)) == PC_OK)
+    PC_INFO("wrote %s/" PS_METRICS_FILE, s->cfg->output.dir);
+  free(w);
+  free(v);
+  return rc;
 }
 
-static void json_num(FILE *f, const char *key, double v, const char *sep) {
-  if (isfinite(v))
-    fprintf(f, "\"%s\": %.6g%s", key, v, sep);
-  else
-    fprintf(f, "\"%s\": null%s", key, sep);
-}
-
-static void write_train(sched_t *s, FILE *f) {
-  double loss = 0, secs = 0;
-  uint64_t samples = 0, total = 0;
-  fprintf(f, "  \"workers\": [\n");
-  for (int i = 0; i < s->nworkers; i++) {
-    Parasol__Progress *p = &s->workers[i].prog;
-    loss += p->loss_sum;
-    samples += p->samples;
-    total += p->total_samples;
-    secs = p->seconds > secs ? p->seconds : secs;
-    fprintf(f, "    {\"rank\": %d, \"host\": ", i);
-    json_str(f, s->workers[i].host);
-    fprintf(f, ", \"samples\": %llu, \"max_inflight\": %u, ", (unsigned long long)p->total_samples,
-            p->max_inflight);
-    json_num(f, "seconds", p->seconds, ", ");
-    json_num(f, "last_epoch_loss", p->samples ? p->loss_sum / (double)p->samples : NAN, "}");
-    fprintf(f, "%s\n", i + 1 < s->nworkers ? "," : "");
-  }
-  fprintf(f, "  ],\n  \"train\": {\"epochs\": %d, \"samples\": %llu, ", s->cfg->training.epochs,
-          (unsigned long long)total);
-  json_num(f, "seconds", secs, ", ");
-  json_num(f, "samples_per_s", secs > 0 ? (double)total / secs : NAN, ", ");
-  json_num(f, "last_epoch_loss", samples ? loss / (double)samples : NAN, "},\n");
-}
-
-static void write_servers(sched_t *s, FILE *f) {
-  uint64_t kmin = UINT64_MAX, kmax = 0, ksum = 0;
-  fprintf(f, "  \"servers\": [\n");
-  for (int i = 0; i < s->nservers; i++) {
-    Parasol__ServerStats *t = &s->servers[i].stats;
-    uint64_t k = t->sparse_keys + t->dense_keys;
-    kmin = k < kmin ? k : kmin;
-    kmax = k > kmax ? k : kmax;
-    ksum += k;
-    fprintf(f, "    {\"rank\": %d, \"host\": ", i);
-    json_str(f, s->servers[i].host);
-    fprintf(f, ", \"keys\": %llu, \"sparse_keys\": %llu, "
-            "\"dense_keys\": %llu, \"bytes\": %llu, \"pushes\": %llu, \"pulls\": %llu, "
-            "\"pushes_rejected\": %llu, \"messages_dropped\": %llu}%s\n",
-            (unsigned long long)k, (unsigned long long)t->sparse_keys,
-            (unsigned long long)t->dense_keys, (unsigned long long)t->bytes,
-            (unsigned long long)t->pushes, (unsigned long long)t->pulls,
-            (unsigned long long)t->pushes_rejected, (unsigned long long)t->messages_dropped,
-            i + 1 < s->nservers ? "," : "");
-  }
-  double mean = (double)ksum / s->nservers;
-  fprintf(f, "  ],\n  \"balance\": {\"keys_min\": %llu, \"keys_max\": %llu, ",
-          (unsigned long long)kmin, (unsigned long long)kmax);
-  json_num(f, "max_over_mean", mean > 0 ? (double)kmax / mean : NAN, "},\n");
-}
-
-static int write_metrics(sched_t *s, pc_err_t *err) {
-  const char *dir = s->cfg->output.dir;
-  char path[PC_PATH_MAX + 32], tmp[PC_PATH_MAX + 40];
-  snprintf(path, sizeof path, "%s/metrics.json", dir);
-  snprintf(tmp, sizeof tmp, "%s.tmp", path);
-  FILE *f = fopen(tmp, "w");
-  if (f == NULL)
-    return pc_err_set(err, PC_EIO, "%s: %s", tmp, strerror(errno));
-  const Parasol__EvalResult *e = s->eval;
-  fprintf(f, "{\n");
-  if (e->n > 0) {
-    fprintf(f, "  \"test\": {\"n\": %llu, ", (unsigned long long)e->n);
-    json_num(f, "accuracy", e->accuracy, ", ");
-    json_num(f, "logloss", e->logloss, ", ");
-    json_num(f, "auc", e->auc, "},\n");
-  }
-  write_train(s, f);
-  write_servers(s, f);
-  fprintf(f, "  \"messages_dropped_by_scheduler\": %llu,\n", (unsigned long long)s->drops.total);
-  fprintf(f, "  \"model\": ");
-  json_str(f, e->model_path);
-  fprintf(f, "\n}\n");
-  int bad = ferror(f);
-  bad |= fclose(f) != 0;
-  if (bad || rename(tmp, path) != 0)
-    return pc_err_set(err, PC_EIO, "writing %s: %s", path, strerror(errno));
-  PC_INFO("wrote %s", path);
-  return PC_OK;
+/* A failed run leaves a metrics.json that says so, with the figures known
+ * so far, so it is never taken for a finished one (or for the last run's). */
+static void record_failure(sched_t *s, const char *why) {
+  pc_err_t e = {0};
+  if (write_metrics(s, why, &e) != PC_OK)
+    PC_WARN("could not record the failure in %s/" PS_METRICS_FILE ": %s", s->cfg->output.dir,
+            e.msg);
 }
 
 /* The effective settings of this run, every default filled in. */
@@ -812,11 +750,14 @@ static int step(sched_t *s, pc_err_t *err) {
 static int finish(sched_t *s, pc_err_t *err) {
   if (s->eval->error[0])
     return fail(s, err, "worker 0 could not evaluate: %s", s->eval->error);
-  if (write_metrics(s, err) != PC_OK)
+  if (write_metrics(s, NULL, err) != PC_OK)
     return fail(s, err, "%s", err->msg);
-  if (s->eval->n > 0)
-    PC_INFO("test accuracy %.4f, log-loss %.4f, AUC %.4f on %llu examples", s->eval->accuracy,
-            s->eval->logloss, s->eval->auc, (unsigned long long)s->eval->n);
+  char text[PC_METRICS_TEXT_MAX];
+  if (s->eval->n > 0) /* the launcher prints the same line from metrics.json */
+    PC_INFO("test %s  (%llu examples)",
+            pc_metrics_format(text, sizeof text, s->eval->accuracy, s->eval->logloss,
+                              s->eval->auc),
+            (unsigned long long)s->eval->n);
   broadcast_shutdown(s, "training finished", 0);
   return PC_OK;
 }
@@ -849,7 +790,7 @@ static void sched_free(sched_t *s) {
 
 int ps_scheduler_run(const pc_config_t *cfg, const ps_scheduler_opts_t *opts, pc_err_t *err) {
   sched_t s = {.cfg = cfg, .opts = opts, .nservers = cfg->cluster.servers,
-               .nworkers = cfg->cluster.workers, .outdir = {-1}};
+               .nworkers = cfg->cluster.workers, .outdir = {-1}, .wall_start = time(NULL)};
   s.servers = calloc((size_t)s.nservers, sizeof *s.servers);
   s.workers = calloc((size_t)s.nworkers, sizeof *s.workers);
   s.pending = calloc((size_t)(s.nservers + s.nworkers), sizeof *s.pending);
@@ -868,6 +809,8 @@ int ps_scheduler_run(const pc_config_t *cfg, const ps_scheduler_opts_t *opts, pc
     rc = step(&s, err);
   if (rc == PC_OK)
     rc = finish(&s, err);
+  if (rc != PC_OK && s.endpoint[0] != '\0') /* the run began here: record its end */
+    record_failure(&s, s.fail[0] ? s.fail : err ? err->msg : "unknown error");
   sched_free(&s);
   return rc;
 }

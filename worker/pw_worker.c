@@ -121,6 +121,7 @@ static int send_progress(pw_worker_t *w, const pw_train_t *t, int done, pc_err_t
   p.done = done;
   p.total_samples = t->total_samples;
   p.max_inflight = (uint32_t)st.max_inflight;
+  p.lines_skipped = t->data.bad_lines;
   return pc_node_send(w->node, PC_OP_PROGRESS, &p, err);
 }
 
@@ -268,6 +269,7 @@ static int save_and_evaluate(pw_worker_t *w, pc_err_t *err) {
   r.accuracy = met.accuracy;
   r.logloss = met.logloss;
   r.auc = met.auc;
+  r.lines_skipped = w->test.bad_lines;
   r.model_path = path;
   r.error = msg;
   pw_model_free(&m);

@@ -67,7 +67,7 @@ check_sched set_latin1 "--set output.dir=.*invalid UTF-8 \(byte 0xE9\)" "$WORK/g
 # the data files (it gives up after register_timeout, nobody registers).
 timeout 20 "$PARASOL" scheduler "$WORK/good.yaml" --set data.train=/nonexistent/train.svm \
   --set data.test=/nonexistent/test.svm --set cluster.register_timeout=0.5 --announce \
-  > "$WORK/nodata.out" 2> "$WORK/nodata.err"
+  --set output.dir="$WORK/nodata" > "$WORK/nodata.out" 2> "$WORK/nodata.err"
 grep -q '^@endpoint tcp://' "$WORK/nodata.out" || { cat "$WORK/nodata.err"; fail "nodata: scheduler did not start"; }
 grep -q 'cannot open' "$WORK/nodata.err" && fail "nodata: scheduler looked at the data files"
 ok "nodata: scheduler started without data files"

@@ -69,9 +69,9 @@ grep -qE "\[launch\] error: worker 0 \(host .*\) failed: .*bad.t:4: " "$WORK/reu
 [ -e "$out/model.bin" ] && fail "an earlier run's model.bin left in output.dir"
 [ -e "$out/model.bin.tmp" ] && fail "model.bin.tmp left in output.dir"
 [ -f "$out/previous/model.bin" ] || fail "the earlier run's model.bin was not kept in previous/"
-if [ -e "$out/metrics.json" ]; then
-  grep -q '"status": *"failed"' "$out/metrics.json" || fail "metrics.json of a failed run does not say so"
-fi
+[ "$(metrics_status "$out/metrics.json")" = failed ] || fail "metrics.json of a failed run does not say so"
+[ -f "$out/previous/metrics.json" ] && [ "$(metrics_status "$out/previous/metrics.json")" = finished ] ||
+  fail "the earlier run's metrics.json was not kept in previous/"
 ok "a failed run leaves nothing that passes for its own"
 
 # Two runs in one output.dir at once: the second is refused.

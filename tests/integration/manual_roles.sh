@@ -27,8 +27,8 @@ for p in $SCHED_PID $worker; do
   wait $p || { cat "$WORK/sched.err" "$WORK/worker.err"; fail "process $p failed"; }
 done
 grep -q '^\[server 0\] serving shard 0' "$WORK/server.err" || fail "server logs lack role/rank"
-dropped=$(sed -n 's/.*"messages_dropped": \([0-9]*\)}.*/\1/p' "$out/metrics.json" | head -1)
-rejected=$(sed -n 's/.*"pushes_rejected": \([0-9]*\),.*/\1/p' "$out/metrics.json" | head -1)
+dropped=$(jq '.servers[0].messages_dropped' "$out/metrics.json")
+rejected=$(jq '.servers[0].pushes_rejected' "$out/metrics.json")
 echo "server dropped $dropped messages, rejected $rejected pushes"
 [ "$dropped" -ge 8 ] || fail "server counted $dropped dropped messages, want >= 8"
 [ "$rejected" -ge 2 ] || fail "NaN pushes not counted (want 2: one alone, one in a batch)"

@@ -8,7 +8,7 @@
 # (c) the dense layout stays dense: 48 + 4 x (features + bias) bytes;
 # (d) a version-1 file is refused by `parasol eval`, naming both versions.
 . "$(dirname "$0")/common.inc"
-sum_keys() { sed -n 's/.*"sparse_keys": \([0-9]*\).*/\1/p' "$1" | awk '{ s += $1 } END { print s }'; }
+sum_keys() { jq '[.servers[].sparse_keys] | add' "$1"; }
 size_of() { stat -c %s "$1"; }
 
 launch_ok big --set model.features=50000000

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# One server, one worker on a9a: test accuracy >= 0.84; predict and eval agree.
+# One server, one worker on a9a: test accuracy >= 0.84; predict and eval agree;
+# the scheduler, the launcher and `parasol eval` print the same digits.
 . "$(dirname "$0")/common.inc"
 launch_ok run --set cluster.servers=1 --set cluster.workers=1
 out="$WORK/run"
@@ -15,5 +16,18 @@ acc2=$(paste -d' ' "$WORK/pred" <(cut -d' ' -f1 "$A9AT") |
   awk '{ p = $1; y = $3 > 0; c += (p == y) } END { printf "%.4f", c / NR }')
 awk -v a="$ACC" -v b="$acc2" 'BEGIN { d = a - b; exit !(d < 0.0001 && d > -0.0001) }' ||
   fail "predict accuracy $acc2 != metrics $ACC"
-"$PARASOL" eval "$out/model.bin" "$A9AT" | grep -q "^accuracy 0.8" || fail "eval output"
+"$PARASOL" eval "$out/model.bin" "$A9AT" > "$WORK/eval.out" 2> "$WORK/eval.err" || fail "eval failed"
+grep -q "^accuracy 0.8" "$WORK/eval.out" || fail "eval output"
+# One rendering of the test metrics: the scheduler's last line (from the
+# doubles worker 0 sent), the launcher's (from metrics.json) and eval's.
+sched=$(sed -n 's/^\[scheduler\] test \(accuracy .* (16281 examples)\)$/\1/p' "$WORK/run.log")
+launch=$(sed -n 's/^\[launch\] test \(accuracy .* (16281 examples)\) -> .*/\1/p' "$WORK/run.log")
+evald=$(sed -n 's/^parasol eval: \(accuracy .*\)$/\1/p' "$WORK/eval.err")
+echo "scheduler: $sched"
+echo "launcher:  $launch"
+echo "eval:      $evald"
+[[ "$sched" =~ ^accuracy\ 0\.[0-9]{4}\ \ log-loss\ 0\.[0-9]{4}\ \ AUC\ 0\.[0-9]{4}\ \ \( ]] ||
+  fail "scheduler line: '$sched'"
+[ "$launch" = "$sched" ] || fail "launcher '$launch' != scheduler '$sched'"
+[ "$evald" = "$sched" ] || fail "eval '$evald' != scheduler '$sched'"
 ok "1 server + 1 worker: accuracy $ACC"

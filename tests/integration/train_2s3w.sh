@@ -5,10 +5,10 @@
 launch_ok run --set cluster.servers=2 --set cluster.workers=3
 assert_min "$ACC" 0.84 "accuracy"
 # a9a uses feature ids 1..123 plus the bias key: 124 keys across the servers.
-keys=$(sed -n 's/.*"rank": [0-9]*, "host": "[^"]*", "keys": \([0-9]*\).*/\1/p' "$WORK/run/metrics.json" |
-  awk '{ s += $1; n++ } END { print n, s }')
+keys=$(jq -r '[.servers[].keys] | "\(length) \(add)"' "$WORK/run/metrics.json")
 [ "$keys" = "2 124" ] || fail "servers/keys: got '$keys', want '2 124'"
-grep -q '"balance"' "$WORK/run/metrics.json" || fail "no balance in metrics"
+jq -e '.balance.keys_max >= .balance.keys_min' "$WORK/run/metrics.json" > /dev/null ||
+  fail "no balance in metrics"
 total=0
 for r in 0 1 2; do
   n=$(sed -n "s/^\[worker $r\] loaded partition $r\/3 of .*: \([0-9]*\) examples.*/\1/p" "$WORK/run.log")

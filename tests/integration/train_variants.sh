@@ -5,16 +5,15 @@
 #     push in flight at most. Both must reach 0.84 on a9a.t.
 . "$(dirname "$0")/common.inc"
 field_sum() { # metrics field -> "count sum" over servers
-  sed -n "s/.*\"rank\": [0-9]*, \"host\": \"[^\"]*\", \"keys\".*\"$2\": \([0-9]*\).*/\1/p" "$1" |
-    awk '{ s += $1; n++ } END { print n, s }'
+  jq -r --arg f "$2" '[.servers[][$f]] | "\(length) \(add)"' "$1"
 }
-inflight() { sed -n 's/.*"max_inflight": \([0-9]*\).*/\1/p' "$1" | sort -n | tail -1; }
+inflight() { jq '[.workers[].max_inflight] | max' "$1"; }
 
 launch_ok dense --set model.layout=dense --set cluster.servers=2 --set cluster.workers=2
 # 123 features + the bias = 125 keys, split 63 / 62, all in dense arrays.
 [ "$(field_sum "$WORK/dense/metrics.json" dense_keys)" = "2 125" ] || fail "dense keys: $(field_sum "$WORK/dense/metrics.json" dense_keys)"
 [ "$(field_sum "$WORK/dense/metrics.json" sparse_keys)" = "2 0" ] || fail "dense run used the hash table"
-grep -q '"keys": 63' "$WORK/dense/metrics.json" && grep -q '"keys": 62' "$WORK/dense/metrics.json" ||
+jq -e '[.servers[].keys] | sort == [62, 63]' "$WORK/dense/metrics.json" > /dev/null ||
   fail "dense ranges not split 63/62"
 m=$(inflight "$WORK/dense/metrics.json")
 [ "$m" -le 4 ] && [ "$m" -ge 2 ] || fail "max in flight $m with training.inflight=4"

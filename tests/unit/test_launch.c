@@ -591,105 +591,213 @@ static void test_bad_opts(void **state) {
   assert_int_equal(pd_launch_run(&g_fx.opts, &g_fx.err), PC_EINVAL);
 }
 
-static void test_summary_printed(void **state) {
-  (void)state;
-  char path[160];
-  path_in(path, sizeof path, "out");
+/* Every child exits 0; what does the launcher say about this metrics.json? */
+static void run_with_metrics(const char *text, char *path, size_t size) {
+  case_setup(NULL);
+  path_in(path, size, "out");
   mkdir(path, 0700);
-  path_in(path, sizeof path, "out/metrics.json");
-  write_file(path, "{\"test\": {\"n\": 16281, \"accuracy\": 0.85123, \"logloss\": 0.33009,"
-                   " \"auc\": 0.90118}, \"train\": {\"n\": 32561}, \"servers\": []}\n");
+  path_in(path, size, "out/metrics.json");
+  write_file(path, text);
   g_fx.cfg.cluster.workers = 1;
   assert_int_equal(run_captured(), PC_OK);
-  char want[256];
+}
+
+static void test_summary_printed(void **state) {
+  (void)state;
+  char path[160], want[256];
+  run_with_metrics("{\"format\": 2, \"status\": \"finished\", \"test\": {\"n\": 16281, "
+                   "\"accuracy\": 0.85123, \"logloss\": 0.33009, \"auc\": 0.90118}, "
+                   "\"train\": {\"samples\": 32561}, \"servers\": []}\n",
+                   path, sizeof path);
   snprintf(want, sizeof want,
            "test accuracy 0.8512  log-loss 0.3301  AUC 0.9012  (16281 examples) -> %s", path);
   expect_log(want);
 
-  case_setup(NULL);
-  write_file(path, "{\"train\": {\"n\": 10, \"accuracy\": 0.5}}");
-  g_fx.cfg.cluster.workers = 1;
-  assert_int_equal(run_captured(), PC_OK);
+  run_with_metrics("{\"format\": 2, \"status\": \"finished\", \"train\": {\"accuracy\": 0.5}}",
+                   path, sizeof path);
   snprintf(want, sizeof want, "training finished (no test set) -> %s/out", g_fx.dir);
   expect_log(want);
 }
 
-/* ---- the metrics scanner ---------------------------------------------- */
+/* The test line is for finished runs only: a file that says the run failed
+ * is reported as such, whatever figures it holds; an unreadable one is named. */
+static void test_summary_failed_or_bad(void **state) {
+  (void)state;
+  char path[160], want[256];
+  run_with_metrics("{\"format\": 2, \"status\": \"failed\", \"error\": \"worker 1 silent\", "
+                   "\"test\": {\"n\": 10, \"accuracy\": 0.5, \"logloss\": 1, \"auc\": 0.5}}",
+                   path, sizeof path);
+  snprintf(want, sizeof want, "%s says the run failed: worker 1 silent", path);
+  expect_log(want);
+  assert_null(strstr(g_fx.log, "test accuracy"));
 
-static int read_text(const char *text, double *acc, double *ll, double *auc,
-                     unsigned long long *n) {
+  run_with_metrics("{\"test\": {\"n\": 10, \"accuracy\": 0.5}}", path, sizeof path);
+  snprintf(want, sizeof want, "metrics.json could not be read: %s: \"format\" is missing", path);
+  expect_log(want);
+  assert_null(strstr(g_fx.log, "test accuracy"));
+}
+
+/* ---- the metrics reader ----------------------------------------------- */
+
+#define HEAD "{\"format\": 2, \"status\": \"finished\", "
+
+static int read_text(const char *text, pd_metrics_t *m, pc_err_t *e) {
   char path[160];
   path_in(path, sizeof path, "metrics.json");
   write_file(path, text);
-  return pd_launch_read_metrics(path, acc, ll, auc, n);
+  pc_err_clear(e);
+  memset(m, 0x5a, sizeof *m); /* nothing left over from before */
+  return pd_launch_read_metrics(path, m, e);
 }
 
 static void test_metrics_decoys(void **state) {
   (void)state;
-  double acc, ll, auc;
-  unsigned long long n;
+  pd_metrics_t m;
+  pc_err_t e;
   /* "test" as a nested key, inside a string and inside an array must not
    * match; only the top-level member counts. */
   const char *text =
-      "{\"config\": {\"data\": {\"test\": \"a9a.t\"}},\n"
+      HEAD "\"config\": {\"data\": {\"test\": \"a9a.t\"}},\n"
       " \"name\": \"quote \\\" \\\"test\\\": {\\\"n\\\": 1} [\",\n"
       " \"servers\": [{\"test\": {\"n\": 2, \"accuracy\": 0.1}}, 3, true, null],\n"
       " \"train\": {\"n\": 5, \"accuracy\": 0.2, \"logloss\": 9},\n"
       " \"test\" :\t{ \"auc\":0.9012,\"n\":16281, \"nested\": {\"accuracy\": 5, \"x\": [1,{}]},\n"
       "   \"accuracy\" : 0.8512 , \"logloss\": 3.301e-1 }\n}\n";
-  assert_int_equal(read_text(text, &acc, &ll, &auc, &n), PC_OK);
-  assert_true(fabs(acc - 0.8512) < 1e-12);
-  assert_true(fabs(ll - 0.3301) < 1e-12);
-  assert_true(fabs(auc - 0.9012) < 1e-12);
-  assert_int_equal(n, 16281);
+  assert_int_equal(read_text(text, &m, &e), PC_OK);
+  assert_true(m.finished);
+  assert_string_equal(m.error, "");
+  assert_true(m.has_test);
+  assert_true(m.accuracy == 0.8512); /* exactly: strtod of the same digits */
+  assert_true(m.logloss == 0.3301);
+  assert_true(m.auc == 0.9012);
+  assert_int_equal(m.n, 16281);
 }
 
-static void test_metrics_compact_and_null(void **state) {
+static void test_metrics_nulls(void **state) {
   (void)state;
-  double acc, ll, auc;
-  unsigned long long n;
-  assert_int_equal(read_text("{\"test\":{\"n\":3,\"accuracy\":1,\"auc\":null}}", &acc, &ll, &auc,
-                             &n),
+  pd_metrics_t m;
+  pc_err_t e;
+  assert_int_equal(read_text(HEAD "\"test\":{\"n\":3,\"accuracy\":1,\"logloss\":null,"
+                                  "\"auc\":null}}", &m, &e),
                    PC_OK);
-  assert_int_equal(n, 3);
-  assert_true(acc == 1.0);
-  assert_true(isnan(ll));
-  assert_true(isnan(auc));
+  assert_true(m.has_test);
+  assert_int_equal(m.n, 3);
+  assert_true(m.accuracy == 1.0);
+  assert_true(isnan(m.logloss));
+  assert_true(isnan(m.auc));
+}
+
+static void test_metrics_failed(void **state) {
+  (void)state;
+  pd_metrics_t m;
+  pc_err_t e;
+  assert_int_equal(read_text("{\"format\": 2, \"status\": \"failed\", \"error\": \"worker 0 "
+                             "(host h, pid 1) failed: a\\\"b\\n\", \"train\": {}}", &m, &e),
+                   PC_OK);
+  assert_false(m.finished);
+  assert_string_equal(m.error, "worker 0 (host h, pid 1) failed: a\"b\n");
+  assert_false(m.has_test);
+  assert_true(isnan(m.accuracy));
 }
 
 static void test_metrics_no_test(void **state) {
   (void)state;
-  double acc, ll, auc;
-  unsigned long long n;
-  assert_int_equal(read_text("{\"train\": {\"n\": 3, \"accuracy\": 1}, \"servers\": []}", &acc,
-                             &ll, &auc, &n),
-                   PC_ENOTFOUND);
-  assert_int_equal(read_text("{\"test\": null}", &acc, &ll, &auc, &n), PC_ENOTFOUND);
-  assert_int_equal(read_text("{}", &acc, &ll, &auc, &n), PC_ENOTFOUND);
+  pd_metrics_t m;
+  pc_err_t e;
+  static const char *const texts[] = {
+      HEAD "\"train\": {\"n\": 3, \"accuracy\": 1}, \"servers\": []}",
+      HEAD "\"test\": null}",
+      "{\"status\": \"finished\", \"format\": 2}",
+  };
+  for (size_t i = 0; i < sizeof texts / sizeof texts[0]; i++) {
+    assert_int_equal(read_text(texts[i], &m, &e), PC_OK);
+    assert_true(m.finished);
+    assert_false(m.has_test);
+    assert_true(isnan(m.accuracy) && isnan(m.logloss) && isnan(m.auc));
+  }
 }
 
 static void test_metrics_bad(void **state) {
   (void)state;
-  double acc, ll, auc;
-  unsigned long long n;
-  static const char *const bad[] = {
-      "",
-      "[1, 2]",
-      "{\"train\": {\"n\": 3",
-      "{\"test\": {\"n\": 3, \"accuracy\": }}",
-      "{\"test\": {\"n\": 3}}",
-      "{\"test\": {\"n\": 1.5, \"accuracy\": 0.5}}",
-      "{\"test\": {\"n\": -1, \"accuracy\": 0.5}}",
-      "{\"test\": {\"n\": 3, \"accuracy\": \"high\"}}",
-      "{\"name\": \"unterminated",
+  pd_metrics_t m;
+  pc_err_t e;
+  static const char *const bad[][2] = {
+      {"", "not valid JSON"},
+      {"[1, 2]", "the document is an array, want an object"},
+      {"{\"format\": 2, \"status\": \"finished\"", "not valid JSON"},
+      {"{\"name\": \"unterminated", "not valid JSON"},
+      {HEAD "\"test\": {\"n\": 3, \"accuracy\": }}", "not valid JSON"},
+      {HEAD "\"test\": {\"n\": 3, \"accuracy\": NaN, \"logloss\": 1, \"auc\": 1}}",
+       "not valid JSON"},
+      {HEAD "\"x\": 1} trailing", "not valid JSON"},
+      {HEAD "\"test\": null, \"test\": {\"n\": 1}}", "duplicate"},
+      {"{\"status\": \"finished\", \"test\": {\"n\": 3, \"accuracy\": 0.5}}",
+       "\"format\" is missing, this Parasol reads format 2"},
+      {"{\"format\": 1, \"status\": \"finished\"}", "format 1, but this Parasol reads format 2"},
+      {"{\"format\": \"2\", \"status\": \"finished\"}", "\"format\" is a string"},
+      {"{\"format\": 2}", "\"status\" is not \"finished\" or \"failed\""},
+      {"{\"format\": 2, \"status\": \"done\"}", "\"status\" is not"},
+      {"{\"format\": 2, \"status\": \"failed\"}", "without an \"error\" string"},
+      {"{\"format\": 2, \"status\": \"failed\", \"error\": 3}", "without an \"error\""},
+      {HEAD "\"test\": [1]}", "\"test\" is an array, want an object"},
+      {HEAD "\"test\": {\"n\": 3}}", "test.accuracy is missing, want a number or null"},
+      {HEAD "\"test\": {\"accuracy\": 0.5}}", "test.n is missing, want a count"},
+      {HEAD "\"test\": {\"n\": 1.5, \"accuracy\": 0.5}}", "test.n is a real"},
+      {HEAD "\"test\": {\"n\": -1, \"accuracy\": 0.5}}", "test.n is negative"},
+      {HEAD "\"test\": {\"n\": 99999999999999999999, \"accuracy\": 0.5}}", "not valid JSON"},
+      {HEAD "\"test\": {\"n\": 3, \"accuracy\": \"high\"}}", "test.accuracy is a string"},
+      {HEAD "\"test\": {\"n\": 3, \"accuracy\": 1, \"logloss\": true, \"auc\": 1}}",
+       "test.logloss is true"},
+      {HEAD "\"test\": {\"n\": 3, \"accuracy\": 1, \"logloss\": 1}}", "test.auc is missing"},
   };
-  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
-    if (read_text(bad[i], &acc, &ll, &auc, &n) != PC_EDATA)
-      fail_msg("accepted or misjudged: %s", bad[i]);
   char path[160];
+  path_in(path, sizeof path, "metrics.json");
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    if (read_text(bad[i][0], &m, &e) != PC_EDATA)
+      fail_msg("accepted or misjudged: %s", bad[i][0]);
+    if (strstr(e.msg, bad[i][1]) == NULL || strncmp(e.msg, path, strlen(path)) != 0)
+      fail_msg("%s: message '%s' lacks the path or '%s'", bad[i][0], e.msg, bad[i][1]);
+    assert_false(m.finished || m.has_test);
+  }
   path_in(path, sizeof path, "no-such-metrics.json");
-  assert_int_equal(pd_launch_read_metrics(path, &acc, &ll, &auc, &n), PC_EIO);
-  assert_int_equal(pd_launch_read_metrics(NULL, &acc, &ll, &auc, &n), PC_EINVAL);
+  assert_int_equal(pd_launch_read_metrics(path, &m, &e), PC_EIO);
+  assert_non_null(strstr(e.msg, "no-such-metrics.json: No such file"));
+  assert_int_equal(pd_launch_read_metrics(NULL, &m, &e), PC_EINVAL);
+  assert_int_equal(pd_launch_read_metrics(path, NULL, &e), PC_EINVAL);
+}
+
+/* HEAD, then blanks, then "}": exactly size bytes of valid JSON. */
+static void write_padded(const char *path, size_t size) {
+  FILE *f = fopen(path, "w");
+  assert_non_null(f);
+  static char blanks[1 << 16];
+  memset(blanks, ' ', sizeof blanks);
+  size_t left = size - strlen(HEAD "\"x\": 1") - 1;
+  fputs(HEAD "\"x\": 1", f);
+  while (left > 0) {
+    size_t n = left < sizeof blanks ? left : sizeof blanks;
+    assert_int_equal(fwrite(blanks, 1, n, f), n);
+    left -= n;
+  }
+  fputc('}', f);
+  assert_int_equal(fclose(f), 0);
+}
+
+/* Up to PD_METRICS_MAX bytes are read; one more and the file is refused
+ * (jansson is fed in chunks, so the refusal comes without reading on). */
+static void test_metrics_oversized(void **state) {
+  (void)state;
+  pd_metrics_t m;
+  pc_err_t e = {0};
+  char path[160];
+  path_in(path, sizeof path, "metrics.json");
+  write_padded(path, PD_METRICS_MAX);
+  assert_int_equal(pd_launch_read_metrics(path, &m, &e), PC_OK);
+  assert_true(m.finished);
+  write_padded(path, PD_METRICS_MAX + 1);
+  assert_int_equal(pd_launch_read_metrics(path, &m, &e), PC_EDATA);
+  assert_non_null(strstr(e.msg, "larger than 64 MiB"));
+  remove(path);
 }
 
 int main(void) {
@@ -708,10 +816,13 @@ int main(void) {
       cmocka_unit_test_setup(test_missing_exe, case_setup),
       cmocka_unit_test_setup(test_bad_opts, case_setup),
       cmocka_unit_test_setup(test_summary_printed, case_setup),
+      cmocka_unit_test_setup(test_summary_failed_or_bad, case_setup),
       cmocka_unit_test(test_metrics_decoys),
-      cmocka_unit_test(test_metrics_compact_and_null),
+      cmocka_unit_test(test_metrics_nulls),
+      cmocka_unit_test(test_metrics_failed),
       cmocka_unit_test(test_metrics_no_test),
       cmocka_unit_test(test_metrics_bad),
+      cmocka_unit_test(test_metrics_oversized),
   };
   return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

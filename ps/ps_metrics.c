@@ -1,0 +1,241 @@
+/* metrics.json with jansson. Builders return a new reference or NULL when
+ * out of memory; json_pack frees the references it was given when it fails,
+ * so a NULL anywhere below surfaces as one NULL document. */
+#include "ps_metrics.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <limits.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* Every real with 17 significant digits: enough for any double to read
+ * back exactly, so a reader rounding it shows what the scheduler shows. */
+#define DUMP_FLAGS (JSON_INDENT(2) | JSON_REAL_PRECISION(17))
+
+static json_t *jreal(double v) { return isfinite(v) ? json_real(v) : json_null(); }
+
+_Static_assert(sizeof(json_int_t) == sizeof(int64_t), "jansson integers are 64-bit");
+
+static json_t *jcount(uint64_t v) {
+  return json_integer(v > (uint64_t)INT64_MAX ? INT64_MAX : (json_int_t)v);
+}
+
+static json_t *jmean(double sum, uint64_t n) { return n ? jreal(sum / (double)n) : json_null(); }
+
+/* JSON strings must be UTF-8; a host name off the wire or a reason cut to
+ * fit a buffer may not be. Such a string is kept with its non-ASCII bytes
+ * shown as '?', rather than losing the whole document. */
+static json_t *jstr(const char *s) {
+  if (s == NULL)
+    return json_null();
+  json_t *j = json_string(s);
+  if (j != NULL)
+    return j;
+  char *copy = strdup(s);
+  if (copy == NULL)
+    return NULL;
+  for (char *c = copy; *c; c++)
+    if ((unsigned char)*c >= 0x80)
+      *c = '?';
+  j = json_string(copy);
+  free(copy);
+  return j;
+}
+
+static json_t *jtime(time_t t) {
+  struct tm tm;
+  char buf[32];
+  if (gmtime_r(&t, &tm) == NULL || strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+    return json_null();
+  return json_string(buf);
+}
+
+static json_t *worker_json(int rank, const ps_metrics_worker_t *w) {
+  const Parasol__Progress *p = w->prog;
+  if (p == NULL)
+    return json_pack("{s:i, s:o, s:n, s:n, s:n, s:n, s:n, s:n}", "rank", rank, "host",
+                     jstr(w->host), "epochs", "samples", "seconds", "last_epoch_loss",
+                     "max_inflight", "lines_skipped");
+  return json_pack("{s:i, s:o, s:I, s:o, s:o, s:o, s:I, s:o}", "rank", rank, "host",
+                   jstr(w->host), "epochs", (json_int_t)p->epoch, "samples",
+                   jcount(p->total_samples), "seconds", jreal(p->seconds), "last_epoch_loss",
+                   jmean(p->loss_sum, p->samples), "max_inflight", (json_int_t)p->max_inflight,
+                   "lines_skipped", jcount(p->lines_skipped));
+}
+
+/* Totals over the workers that have reported; all null when none has. */
+static json_t *train_json(const ps_metrics_run_t *r) {
+  double loss = 0, secs = 0;
+  uint64_t samples = 0, total = 0, skipped = 0;
+  int reported = 0;
+  for (int i = 0; i < r->nworkers; i++) {
+    const Parasol__Progress *p = r->workers[i].prog;
+    if (p == NULL)
+      continue;
+    reported++;
+    loss += p->loss_sum;
+    samples += p->samples;
+    total += p->total_samples;
+    skipped += p->lines_skipped;
+    secs = p->seconds > secs ? p->seconds : secs;
+  }
+  if (reported == 0)
+    return json_pack("{s:i, s:n, s:n, s:n, s:n, s:n}", "epochs", r->epochs, "samples",
+                     "seconds", "samples_per_s", "last_epoch_loss", "lines_skipped");
+  return json_pack("{s:i, s:o, s:o, s:o, s:o, s:o}", "epochs", r->epochs, "samples",
+                   jcount(total), "seconds", jreal(secs), "samples_per_s",
+                   secs > 0 ? jreal((double)total / secs) : json_null(), "last_epoch_loss",
+                   jmean(loss, samples), "lines_skipped", jcount(skipped));
+}
+
+static json_t *server_json(int rank, const ps_metrics_server_t *v) {
+  const Parasol__ServerStats *t = v->stats;
+  if (t == NULL)
+    return json_pack("{s:i, s:o, s:n, s:n, s:n, s:n, s:n, s:n, s:n, s:n}", "rank", rank, "host",
+                     jstr(v->host), "keys", "sparse_keys", "dense_keys", "bytes", "pushes",
+                     "pulls", "pushes_rejected", "messages_dropped");
+  return json_pack("{s:i, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "rank", rank, "host",
+                   jstr(v->host), "keys", jcount(t->sparse_keys + t->dense_keys), "sparse_keys",
+                   jcount(t->sparse_keys), "dense_keys", jcount(t->dense_keys), "bytes",
+                   jcount(t->bytes), "pushes", jcount(t->pushes), "pulls", jcount(t->pulls),
+                   "pushes_rejected", jcount(t->pushes_rejected), "messages_dropped",
+                   jcount(t->messages_dropped));
+}
+
+/* Keys per server, over the servers that sent statistics. */
+static json_t *balance_json(const ps_metrics_run_t *r) {
+  uint64_t kmin = UINT64_MAX, kmax = 0;
+  double ksum = 0;
+  int n = 0;
+  for (int i = 0; i < r->nservers; i++) {
+    const Parasol__ServerStats *t = r->servers[i].stats;
+    if (t == NULL)
+      continue;
+    uint64_t k = t->sparse_keys + t->dense_keys;
+    kmin = k < kmin ? k : kmin;
+    kmax = k > kmax ? k : kmax;
+    ksum += (double)k;
+    n++;
+  }
+  if (n == 0)
+    return json_pack("{s:n, s:n, s:n}", "keys_min", "keys_max", "max_over_mean");
+  double mean = ksum / n;
+  return json_pack("{s:o, s:o, s:o}", "keys_min", jcount(kmin), "keys_max", jcount(kmax),
+                   "max_over_mean", mean > 0 ? jreal((double)kmax / mean) : json_null());
+}
+
+static json_t *array_of(const ps_metrics_run_t *r, int workers) {
+  json_t *a = json_array();
+  int n = workers ? r->nworkers : r->nservers;
+  for (int i = 0; i < n && a != NULL; i++) {
+    json_t *e = workers ? worker_json(i, &r->workers[i]) : server_json(i, &r->servers[i]);
+    if (json_array_append_new(a, e) != 0) {
+      json_decref(a);
+      a = NULL;
+    }
+  }
+  return a;
+}
+
+/* Worker 0's evaluation, when it succeeded on a test set. */
+static const Parasol__EvalResult *evaluated(const ps_metrics_run_t *r) {
+  const Parasol__EvalResult *e = r->eval;
+  return e != NULL && (e->error == NULL || e->error[0] == '\0') ? e : NULL;
+}
+
+static json_t *test_json(const Parasol__EvalResult *e) {
+  return json_pack("{s:o, s:o, s:o, s:o, s:o}", "n", jcount(e->n), "accuracy",
+                   jreal(e->accuracy), "logloss", jreal(e->logloss), "auc", jreal(e->auc),
+                   "lines_skipped", jcount(e->lines_skipped));
+}
+
+/* Sets key to v (a new reference); any failure makes the document NULL. */
+static json_t *put(json_t *doc, const char *key, json_t *v) {
+  if (doc != NULL && v != NULL && json_object_set_new(doc, key, v) == 0)
+    return doc;
+  json_decref(doc);
+  json_decref(v);
+  return NULL;
+}
+
+static json_t *build(const ps_metrics_run_t *r) {
+  const Parasol__EvalResult *e = evaluated(r);
+  json_t *doc = json_pack("{s:i, s:s}", "format", PS_METRICS_FORMAT, "status",
+                          r->error ? "failed" : "finished");
+  if (r->error)
+    doc = put(doc, "error", jstr(r->error));
+  doc = put(doc, "started", jtime(r->started));
+  doc = put(doc, "ended", jtime(r->ended));
+  if (e != NULL && e->n > 0)
+    doc = put(doc, "test", test_json(e));
+  doc = put(doc, "train", train_json(r));
+  doc = put(doc, "workers", array_of(r, 1));
+  doc = put(doc, "servers", array_of(r, 0));
+  doc = put(doc, "balance", balance_json(r));
+  doc = put(doc, "messages_dropped_by_scheduler", jcount(r->messages_dropped));
+  return put(doc, "model", e != NULL && e->model_path && e->model_path[0] ? jstr(e->model_path)
+                                                                          : json_null());
+}
+
+/* doc into a new file at tmp, on disk before this returns. */
+static int dump_synced(const json_t *doc, const char *tmp, pc_err_t *err) {
+  int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
+  if (fd < 0)
+    return pc_err_set(err, PC_EIO, "creating %s: %s", tmp, strerror(errno));
+  errno = 0;
+  int bad = json_dumpfd(doc, fd, DUMP_FLAGS) != 0 || write(fd, "\n", 1) != 1;
+  const char *what = "writing";
+  if (!bad && fsync(fd) != 0) {
+    bad = 1;
+    what = "syncing";
+  }
+  int saved = errno;
+  if (close(fd) != 0 && !bad) {
+    bad = 1;
+    saved = errno;
+  }
+  if (!bad)
+    return PC_OK;
+  unlink(tmp);
+  return pc_err_set(err, PC_EIO, "%s %s: %s", what, tmp,
+                    saved ? strerror(saved) : "jansson could not write the document");
+}
+
+/* Makes the rename itself durable; file systems that cannot sync a
+ * directory (EINVAL) have nothing more to offer. */
+static int sync_dir(const char *dir, pc_err_t *err) {
+  int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  int rc = fd >= 0 && fsync(fd) == 0 ? 0 : errno;
+  if (fd >= 0)
+    close(fd);
+  if (rc == 0 || rc == EINVAL)
+    return PC_OK;
+  return pc_err_set(err, PC_EIO, "syncing directory %s (output.dir): %s", dir, strerror(rc));
+}
+
+int ps_metrics_write(const char *dir, const ps_metrics_run_t *run, pc_err_t *err) {
+  if (dir == NULL || run == NULL || (run->nworkers > 0 && run->workers == NULL) ||
+      (run->nservers > 0 && run->servers == NULL))
+    return pc_err_set(err, PC_EINVAL, "metrics: missing argument");
+  char path[4096], tmp[4096 + 8];
+  int n = snprintf(path, sizeof path, "%s/" PS_METRICS_FILE, dir);
+  if (n < 0 || (size_t)n >= sizeof path)
+    return pc_err_set(err, PC_EINVAL, "output.dir '%.64s...' too long for %s", dir,
+                      PS_METRICS_FILE);
+  snprintf(tmp, sizeof tmp, "%s.tmp", path);
+  json_t *doc = build(run);
+  if (doc == NULL)
+    return pc_err_set(err, PC_ENOMEM, "building %s", path);
+  int rc = dump_synced(doc, tmp, err);
+  json_decref(doc);
+  if (rc == PC_OK && rename(tmp, path) != 0) {
+    rc = pc_err_set(err, PC_EIO, "renaming %s to %s: %s", tmp, path, strerror(errno));
+    unlink(tmp);
+  }
+  return rc == PC_OK ? sync_dir(dir, err) : rc;
+}
