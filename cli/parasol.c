@@ -2,6 +2,7 @@
  * load the config, call into ps/, worker/ or deploy/. Each command is one
  * row of a table with its own getopt_long options, so an option that
  * belongs to another command is refused by name instead of ignored. */
+#include <dlfcn.h>
 #include <errno.h>
 #include <getopt.h>
 #include <signal.h>
@@ -12,7 +13,6 @@
 #include <unistd.h>
 
 /* Only for `parasol version`: each library's own run-time version call. */
-#include <cblas.h>
 #include <jansson.h>
 #include <libfyaml.h>
 #include <protobuf-c/protobuf-c.h>
@@ -523,14 +523,29 @@ static int cmd_eval(const cli_args_t *a) {
 
 /* ---- version ---- */
 
+/* OpenBLAS's own description, loaded for this command only: linked into
+ * the binary, it costs every process of a cluster a few milliseconds at
+ * start (thread pool, CPU detection), and no role calls it today. */
+static void blas_version(char *buf, size_t len) {
+  void *h = dlopen("libopenblas.so.0", RTLD_LAZY | RTLD_LOCAL);
+  const char *(*get)(void) = NULL;
+  if (h != NULL)
+    *(void **)&get = dlsym(h, "openblas_get_config");
+  const char *v = get ? get() : NULL;
+  if (v != NULL && strncmp(v, "OpenBLAS ", 9) == 0)
+    v += 9;
+  snprintf(buf, len, "%s", v ? v : "not found (libopenblas.so.0)");
+  if (h != NULL)
+    dlclose(h);
+}
+
 static int cmd_version(const cli_args_t *a) {
   (void)a;
   int major, minor, patch;
   zmq_version(&major, &minor, &patch);
   unsigned xxh = XXH_versionNumber(); /* major * 10000 + minor * 100 + release */
-  const char *blas = openblas_get_config();
-  if (strncmp(blas, "OpenBLAS ", 9) == 0)
-    blas += 9;
+  char blas[256];
+  blas_version(blas, sizeof blas);
   printf("parasol %s\n", PARASOL_VERSION);
   printf("libraries, as loaded at run time:\n");
   printf("  libzmq     %d.%d.%d\n", major, minor, patch);
