@@ -491,29 +491,35 @@ static int on_leave(sched_t *s, const pc_msg_t *m, const char *host, uint32_t pi
               why[0] ? why : "no reason given");
 }
 
+/* A message from a peer without a rank: a node still registering may
+ * heartbeat or leave; anything else is junk, counted. */
+static int dispatch_unranked(sched_t *s, pc_msg_t *m, pc_err_t *err) {
+  registrant_t r;
+  int known = registrant(s, &m->identity, &r);
+  if (known && m->hdr.op == PC_OP_HEARTBEAT) {
+    send_to(s, &m->identity, PC_OP_HEARTBEAT, m->hdr.request_id, NULL);
+    return PC_OK;
+  }
+  if (known && m->hdr.op == PC_OP_SHUTDOWN) {
+    char who[48];
+    snprintf(who, sizeof who, "a %s still registering", pc_wire_role_name(r.role));
+    return on_leave(s, m, r.host, r.pid, who, err);
+  }
+  pc_wire_drop_note(&s->drops, PC_DROP_OP, "from an unregistered peer", NULL);
+  return PC_OK;
+}
+
 static int dispatch(sched_t *s, pc_msg_t *m, pc_err_t *err) {
   pc_role_t role;
   int rank;
+  char name[48];
   if (m->hdr.op == PC_OP_REGISTER) {
     on_register(s, m);
     return PC_OK;
   }
   snode_t *n = sender_node(s, m, &role, &rank);
-  char name[48];
-  registrant_t r;
-  int early = n == NULL && registrant(s, &m->identity, &r);
-  if (early && m->hdr.op == PC_OP_HEARTBEAT) {
-    send_to(s, &m->identity, PC_OP_HEARTBEAT, m->hdr.request_id, NULL);
-    return PC_OK;
-  }
-  if (early && m->hdr.op == PC_OP_SHUTDOWN) {
-    snprintf(name, sizeof name, "a %s still registering", pc_wire_role_name(r.role));
-    return on_leave(s, m, r.host, r.pid, name, err);
-  }
-  if (n == NULL) {
-    pc_wire_drop_note(&s->drops, PC_DROP_OP, "from an unregistered peer", NULL);
-    return PC_OK;
-  }
+  if (n == NULL)
+    return dispatch_unranked(s, m, err);
   n->last_seen = pc_proc_now();
   switch (m->hdr.op) {
   case PC_OP_HEARTBEAT:
