@@ -133,12 +133,16 @@ void pc_node_close(pc_node_t *n) {
   n->endpoints = NULL;
 }
 
-static int shutdown_refused(const pc_msg_t *m) {
+/* The scheduler's SHUTDOWN, kept for whoever asks why this node stopped. */
+static void note_shutdown(pc_node_t *n, const pc_msg_t *m) {
   Parasol__Shutdown *sd = parasol__shutdown__unpack(NULL, m->body_len, m->body);
-  int refused = sd != NULL && sd->refused;
+  n->shut = 1;
+  n->shut_failed = sd != NULL && sd->failed;
+  n->shut_refused = sd != NULL && sd->refused;
+  snprintf(n->shut_reason, sizeof n->shut_reason, "%s",
+           sd != NULL && sd->reason[0] ? sd->reason : "no reason given");
   if (sd != NULL)
     parasol__shutdown__free_unpacked(sd, NULL);
-  return refused;
 }
 
 /* Messages already queued mean the scheduler spoke; the caller has not
@@ -184,11 +188,8 @@ int pc_node_recv(pc_node_t *n, pc_msg_t *m, pc_err_t *err) {
       return rc;
     }
     n->unanswered = 0;
-    if (m->hdr.op == PC_OP_SHUTDOWN) {
-      n->shut = 1;
-      pc_node_shutdown_reason(m, n->shut_reason, sizeof n->shut_reason, &n->shut_failed);
-      n->shut_refused = shutdown_refused(m);
-    }
+    if (m->hdr.op == PC_OP_SHUTDOWN)
+      note_shutdown(n, m);
     if (m->hdr.op != PC_OP_HEARTBEAT)
       return PC_OK;
     pc_msg_close(m);
@@ -212,12 +213,9 @@ int pc_node_barrier(pc_node_t *n, uint64_t id, pc_err_t *err) {
       return rc;
     int op = (int)m.hdr.op;
     uint64_t rid = m.hdr.request_id;
-    if (op == PC_OP_SHUTDOWN) {
-      char why[256];
-      pc_node_shutdown_reason(&m, why, sizeof why, NULL);
-      rc = pc_err_set(err, PC_ECANCELED, "shut down at barrier %llu: %s",
-                      (unsigned long long)id, why);
-    }
+    if (op == PC_OP_SHUTDOWN)
+      rc = pc_err_set(err, PC_ECANCELED, "the run failed before training began: %s",
+                      n->shut_reason);
     pc_msg_close(&m);
     if (op == PC_OP_BARRIER_DONE && rid == id)
       return PC_OK;
