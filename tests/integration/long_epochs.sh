@@ -5,7 +5,7 @@
 # heartbeats and the whole run outlasts cluster.node_timeout several times.
 . "$(dirname "$0")/common.inc"
 args=(--set cluster.workers=1 --set training.batch=1)
-epochs_for 70 2 "${args[@]}"
+epochs_for 85 2 "${args[@]}"
 out="$WORK/run"
 timeout 280 "$PARASOL" launch examples/a9a.yaml "${args[@]}" --set training.epochs=$EPOCHS \
   --set training.log_every=10 --set output.dir="$out" > "$WORK/run.log" 2>&1 ||

@@ -5,7 +5,7 @@
 # often than heartbeats are due. Liveness must not depend on that traffic
 # (it once did: every such run died after cluster.node_timeout, 10 s).
 . "$(dirname "$0")/common.inc"
-epochs_for 75 100
+epochs_for 90 100
 out="$WORK/run"
 timeout 280 "$PARASOL" launch examples/a9a.yaml --set training.epochs=$EPOCHS \
   --set training.log_every=10 --set output.dir="$out" > "$WORK/run.log" 2>&1 ||
