@@ -50,6 +50,7 @@ typedef struct cluster {
 } cluster_t;
 
 static const char *g_bin, *g_base;
+static char g_out[64]; /* this benchmark's own output.dir: runs there are locked */
 
 static void die(const char *what) {
   fprintf(stderr, "pb_kv: %s\n", what);
@@ -100,6 +101,7 @@ static void cluster_start(cluster_t *c, const scenario_t *sc) {
   add_set(c, "model.layout=%s", sc->layout);
   add_set(c, "model.features=%llu", (unsigned long long)sc->features);
   add_set(c, "optimizer.type=%s", sc->optim);
+  add_set(c, "output.dir=%s", g_out);
   int fds[2];
   if (pipe(fds) != 0)
     die("pipe");
@@ -409,6 +411,9 @@ int main(int argc, char **argv) {
   setenv("PARASOL_PARENT_PID", pid, 1); /* children die with this process */
   signal(SIGPIPE, SIG_IGN);
   pc_log_init("bench", -1);
+  snprintf(g_out, sizeof g_out, "/tmp/parasol-pb_kv-XXXXXX");
+  if (mkdtemp(g_out) == NULL)
+    die("mkdtemp");
   static const size_t sizes[] = {4u << 10, 64u << 10, 4u << 20, 64u << 20};
   for (int shape = 0; shape < 2; shape++)
     for (size_t i = 0; i < 4; i++) {
@@ -423,5 +428,7 @@ int main(int argc, char **argv) {
   run_scenario(&sparse);
   scenario_t bulk = {"bulk", 1, 1, 4, "sparse", "adagrad", 100000000, run_bulk, 0, {0}};
   run_scenario(&bulk);
-  return 0;
+  char rm[96];
+  snprintf(rm, sizeof rm, "rm -rf '%s'", g_out);
+  return system(rm) == 0 ? 0 : 1;
 }
