@@ -20,6 +20,7 @@
 #include <xxhash.h>
 #include <zmq.h>
 
+#include "pc_afile.h"
 #include "pc_config.h"
 #include "pc_log.h"
 #include "pc_metrics.h"
@@ -435,50 +436,44 @@ static int write_predictions(FILE *f, const float *prob, size_t n, double t) {
   return fflush(f);
 }
 
-/* FILE.tmp, so FILE is never seen half-written; refused when FILE exists
+/* FILE is written whole or not at all (pc_afile); refused when it exists
  * and is not a regular file (renaming over /dev/stdout would replace it). */
-static FILE *open_output(const char *path, char **tmp) {
+static int open_output(const char *path, pc_afile_t *out) {
   struct stat st;
-  size_t n = strlen(path) + sizeof ".tmp";
+  pc_err_t err;
   if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
     fprintf(stderr, "parasol predict: cannot write %s: not a regular file\n", path);
-    return NULL;
+    return -1;
   }
-  if ((*tmp = malloc(n)) == NULL) {
-    fprintf(stderr, "parasol predict: cannot write %s: out of memory\n", path);
-    return NULL;
+  if (pc_afile_open(out, path, &err) != PC_OK) {
+    fprintf(stderr, "parasol predict: %s\n", err.msg);
+    return -1;
   }
-  snprintf(*tmp, n, "%s.tmp", path);
-  FILE *f = fopen(*tmp, "w");
-  if (f == NULL)
-    fprintf(stderr, "parasol predict: cannot write %s: %s\n", path, strerror(errno));
-  return f;
+  return 0;
 }
 
-/* werr 0: the predictions are all in f, make it FILE. Otherwise remove it;
+/* werr 0: the predictions are all in out, make it FILE. Otherwise drop it;
  * werr > 0 is the errno of a failed write, to report naming FILE (< 0: the
  * failure was reported already). */
-static int close_output(const char *path, FILE *f, const char *tmp, int werr) {
-  if (werr == 0 && fsync(fileno(f)) != 0)
-    werr = errno;
-  if (fclose(f) != 0 && werr == 0)
-    werr = errno;
-  if (werr == 0 && rename(tmp, path) != 0)
-    werr = errno;
-  if (werr == 0)
+static int close_output(pc_afile_t *out, int werr) {
+  pc_err_t err;
+  if (werr == 0 && pc_afile_commit(out, &err) == PC_OK)
     return 0;
-  unlink(tmp);
+  if (werr == 0)
+    fprintf(stderr, "parasol predict: %s\n", err.msg);
+  pc_afile_abort(out);
   if (werr > 0)
-    fprintf(stderr, "parasol predict: cannot write %s: %s\n", path, strerror(werr));
+    fprintf(stderr, "parasol predict: cannot write %s: %s\n", out->path, strerror(werr));
   return EXIT_RUN;
 }
 
 static int cmd_predict(const cli_args_t *a) {
-  char *tmp = NULL;
+  pc_afile_t file;
   FILE *out = stdout;
-  if (a->output != NULL && (out = open_output(a->output, &tmp)) == NULL) {
-    free(tmp);
-    return EXIT_RUN;
+  if (a->output != NULL) {
+    if (open_output(a->output, &file) != 0)
+      return EXIT_RUN;
+    out = file.f;
   }
   pw_dataset_t ds = {0};
   float *prob = NULL;
@@ -488,13 +483,11 @@ static int cmd_predict(const cli_args_t *a) {
     werr = errno != 0 ? errno : EIO;
   free(prob);
   pw_data_free(&ds);
-  int x = werr == 0 ? 0 : EXIT_RUN;
   if (a->output != NULL)
-    x = close_output(a->output, out, tmp, werr);
-  else if (werr > 0)
+    return close_output(&file, werr);
+  if (werr > 0)
     fprintf(stderr, "parasol predict: writing standard output: %s\n", strerror(werr));
-  free(tmp);
-  return x;
+  return werr == 0 ? 0 : EXIT_RUN;
 }
 
 static int cmd_eval(const cli_args_t *a) {

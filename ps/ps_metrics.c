@@ -3,15 +3,14 @@
  * so a NULL anywhere below surfaces as one NULL document. */
 #include "ps_metrics.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <jansson.h>
 #include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
+
+#include "pc_afile.h"
 
 /* Every real with 17 significant digits: enough for any double to read
  * back exactly, so a reader rounding it shows what the scheduler shows. */
@@ -182,60 +181,26 @@ static json_t *build(const ps_metrics_run_t *r) {
                                                                           : json_null());
 }
 
-/* doc into a new file at tmp, on disk before this returns. */
-static int dump_synced(const json_t *doc, const char *tmp, pc_err_t *err) {
-  int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
-  if (fd < 0)
-    return pc_err_set(err, PC_EIO, "creating %s: %s", tmp, strerror(errno));
-  errno = 0;
-  int bad = json_dumpfd(doc, fd, DUMP_FLAGS) != 0 || write(fd, "\n", 1) != 1;
-  const char *what = "writing";
-  if (!bad && fsync(fd) != 0) {
-    bad = 1;
-    what = "syncing";
-  }
-  int saved = errno;
-  if (close(fd) != 0 && !bad) {
-    bad = 1;
-    saved = errno;
-  }
-  if (!bad)
-    return PC_OK;
-  unlink(tmp);
-  return pc_err_set(err, PC_EIO, "%s %s: %s", what, tmp,
-                    saved ? strerror(saved) : "jansson could not write the document");
-}
-
-/* Makes the rename itself durable; file systems that cannot sync a
- * directory (EINVAL) have nothing more to offer. */
-static int sync_dir(const char *dir, pc_err_t *err) {
-  int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  int rc = fd >= 0 && fsync(fd) == 0 ? 0 : errno;
-  if (fd >= 0)
-    close(fd);
-  if (rc == 0 || rc == EINVAL)
-    return PC_OK;
-  return pc_err_set(err, PC_EIO, "syncing directory %s (output.dir): %s", dir, strerror(rc));
-}
-
 int ps_metrics_write(const char *dir, const ps_metrics_run_t *run, pc_err_t *err) {
   if (dir == NULL || run == NULL || (run->nworkers > 0 && run->workers == NULL) ||
       (run->nservers > 0 && run->servers == NULL))
     return pc_err_set(err, PC_EINVAL, "metrics: missing argument");
-  char path[4096], tmp[4096 + 8];
+  char path[PC_AFILE_PATH_MAX];
   int n = snprintf(path, sizeof path, "%s/" PS_METRICS_FILE, dir);
   if (n < 0 || (size_t)n >= sizeof path)
     return pc_err_set(err, PC_EINVAL, "output.dir '%.64s...' too long for %s", dir,
                       PS_METRICS_FILE);
-  snprintf(tmp, sizeof tmp, "%s.tmp", path);
   json_t *doc = build(run);
   if (doc == NULL)
     return pc_err_set(err, PC_ENOMEM, "building %s", path);
-  int rc = dump_synced(doc, tmp, err);
-  json_decref(doc);
-  if (rc == PC_OK && rename(tmp, path) != 0) {
-    rc = pc_err_set(err, PC_EIO, "renaming %s to %s: %s", tmp, path, strerror(errno));
-    unlink(tmp);
+  pc_afile_t a;
+  int rc = pc_afile_open(&a, path, err);
+  if (rc == PC_OK && (json_dumpf(doc, a.f, DUMP_FLAGS) != 0 || fputc('\n', a.f) == EOF)) {
+    pc_afile_abort(&a);
+    rc = pc_err_set(err, PC_EIO, "cannot write %s: jansson could not write the document", path);
   }
-  return rc == PC_OK ? sync_dir(dir, err) : rc;
+  if (rc == PC_OK)
+    rc = pc_afile_commit(&a, err);
+  json_decref(doc);
+  return rc;
 }

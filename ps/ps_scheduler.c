@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "parasol.pb-c.h"
+#include "pc_afile.h"
 #include "pc_config.h"
 #include "pc_log.h"
 #include "pc_metrics.h"
@@ -656,18 +657,15 @@ static void record_failure(sched_t *s, const char *why) {
 
 /* The effective settings of this run, every default filled in. */
 static int write_config(const pc_config_t *cfg, pc_err_t *err) {
-  char path[PC_PATH_MAX + 32], tmp[PC_PATH_MAX + 40];
+  char path[PC_PATH_MAX + 32];
   snprintf(path, sizeof path, "%s/config.yaml", cfg->output.dir);
-  snprintf(tmp, sizeof tmp, "%s.tmp", path);
-  FILE *f = fopen(tmp, "we");
-  if (f == NULL)
-    return pc_err_set(err, PC_EIO, "%s: %s", tmp, strerror(errno));
-  pc_config_dump(cfg, f);
-  int bad = ferror(f);
-  bad |= fclose(f) != 0;
-  if (bad || rename(tmp, path) != 0)
-    return pc_err_set(err, PC_EIO, "writing %s: %s", path, strerror(errno));
-  return PC_OK;
+  pc_afile_t a;
+  int rc = pc_afile_open(&a, path, err);
+  if (rc == PC_OK) {
+    pc_config_dump(cfg, a.f);
+    rc = pc_afile_commit(&a, err);
+  }
+  return rc;
 }
 
 /* An earlier run's outputs move to output.dir/previous before anything of

@@ -13,6 +13,8 @@
 #include <unistd.h>
 #include <xxhash.h>
 
+#include "pc_afile.h"
+
 #define PW_MODEL_MAGIC "PSLMODEL"
 #define PW_MODEL_HEADER 40u  /* magic 8, version 4, type 4, features 8, bias 4, flags 4, count 8 */
 #define PW_MODEL_TRAILER 8u  /* checksum */
@@ -98,19 +100,6 @@ static int check_weights(const pw_model_t *m, const char *path, int code, pc_err
 
 /* ---- save ---- */
 
-static int write_all(int fd, const unsigned char *p, size_t n) {
-  while (n > 0) {
-    ssize_t w = write(fd, p, n);
-    if (w < 0 && errno == EINTR)
-      continue;
-    if (w < 0)
-      return -1;
-    p += w;
-    n -= (size_t)w;
-  }
-  return 0;
-}
-
 static int check_model(const pw_model_t *m, const char *path, pc_err_t *err) {
   if (m == NULL || path == NULL || (m->sparse ? m->e == NULL && m->nentries : m->w == NULL))
     return pc_err_set(err, PC_EINVAL, "model save: NULL model, weights or path");
@@ -152,86 +141,41 @@ static void encode_items(const pw_model_t *m, uint64_t i, size_t n, unsigned cha
   }
 }
 
-/* Everything but the fsync: header, items in blocks, checksum. */
-static int write_body(int fd, const pw_model_t *m, XXH3_state_t *st) {
+/* Header, items in blocks, checksum; write errors show in ferror(f). */
+static void write_body(FILE *f, const pw_model_t *m, XXH3_state_t *st) {
   unsigned char h[PW_MODEL_HEADER], blk[PW_MODEL_IO_BYTES];
   size_t isz = item_size(m), per = PW_MODEL_IO_BYTES / isz;
   uint64_t count = item_count(m);
   encode_header(m, h);
   XXH3_64bits_reset(st);
   XXH3_64bits_update(st, h, sizeof h);
-  if (write_all(fd, h, sizeof h) < 0)
-    return -1;
-  for (uint64_t i = 0; i < count;) {
+  fwrite(h, 1, sizeof h, f);
+  for (uint64_t i = 0; i < count && !ferror(f);) {
     size_t k = count - i < per ? (size_t)(count - i) : per;
     encode_items(m, i, k, blk);
     XXH3_64bits_update(st, blk, k * isz);
-    if (write_all(fd, blk, k * isz) < 0)
-      return -1;
+    fwrite(blk, 1, k * isz, f);
     i += k;
   }
   put_u64(h, XXH3_64bits_digest(st));
-  return write_all(fd, h, PW_MODEL_TRAILER);
-}
-
-static int write_tmp(const pw_model_t *m, const char *tmp, pc_err_t *err) {
-  XXH3_state_t *st = XXH3_createState();
-  if (st == NULL)
-    return pc_err_set(err, PC_ENOMEM, "%s: checksum state", tmp);
-  int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) {
-    int saved = errno;
-    XXH3_freeState(st);
-    return pc_err_set(err, PC_EIO, "%s: cannot create: %s", tmp, strerror(saved));
-  }
-  int bad = write_body(fd, m, st) < 0 || fsync(fd) < 0;
-  int saved = errno;
-  XXH3_freeState(st);
-  if (close(fd) < 0 && !bad) {
-    bad = 1;
-    saved = errno;
-  }
-  if (bad)
-    return pc_err_set(err, PC_EIO, "%s: write: %s", tmp, strerror(saved));
-  return 0;
-}
-
-/* Make the rename itself durable; failure here only loses crash safety. */
-static void sync_parent_dir(const char *path) {
-  char dir[PC_PATH_MAX] = ".";
-  const char *slash = strrchr(path, '/');
-  if (slash == path) {
-    strcpy(dir, "/");
-  } else if (slash != NULL) {
-    size_t n = (size_t)(slash - path);
-    if (n >= sizeof dir)
-      return;
-    memcpy(dir, path, n);
-    dir[n] = '\0';
-  }
-  int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd >= 0) {
-    (void)fsync(fd);
-    close(fd);
-  }
+  fwrite(h, 1, PW_MODEL_TRAILER, f);
 }
 
 int pw_model_save(const pw_model_t *m, const char *path, pc_err_t *err) {
   int rc = check_model(m, path, err);
   if (rc < 0)
     return rc;
-  char tmp[PC_PATH_MAX + 8];
-  if ((size_t)snprintf(tmp, sizeof tmp, "%s.tmp", path) >= sizeof tmp)
-    return pc_err_set(err, PC_EINVAL, "%s: path too long", path);
-  rc = write_tmp(m, tmp, err);
-  if (rc == 0 && rename(tmp, path) < 0)
-    rc = pc_err_set(err, PC_EIO, "%s: rename from %s: %s", path, tmp, strerror(errno));
-  if (rc < 0) {
-    unlink(tmp);
-    return rc;
+  XXH3_state_t *st = XXH3_createState();
+  if (st == NULL)
+    return pc_err_set(err, PC_ENOMEM, "%s: checksum state", path);
+  pc_afile_t a;
+  rc = pc_afile_open(&a, path, err);
+  if (rc == PC_OK) {
+    write_body(a.f, m, st);
+    rc = pc_afile_commit(&a, err);
   }
-  sync_parent_dir(path);
-  return 0;
+  XXH3_freeState(st);
+  return rc;
 }
 
 /* ---- load ---- */
