@@ -360,7 +360,7 @@ static int check_launch_memory(const pc_config_t *cfg, pc_err_t *err) {
   uint64_t keys = cfg->model.features + (cfg->model.bias ? 1 : 0);
   ps_optim_t o;
   ps_optim_from_config(&o, cfg);
-  uint64_t servers = ps_store_dense_bytes(&o, keys), worker0 = 4 * keys;
+  uint64_t servers = ps_store_dense_bytes(&o, keys), worker0 = pw_worker_model_bytes(cfg);
   char what[200];
   snprintf(what, sizeof what, "model.features=%llu with model.layout dense (the servers' weights "
            "and %s state, and worker 0's copy to save it)",

@@ -361,16 +361,19 @@ static int load_test(pw_worker_t *w, pc_err_t *err) {
   return rc;
 }
 
-/* Worker 0 saves the model: the dense layout pulls every weight into one
- * array, which must fit, and so must the file. */
+/* Worker 0 saves the model: its copy must fit. */
+uint64_t pw_worker_model_bytes(const pc_config_t *cfg) {
+  if (cfg->model.layout != PC_LAYOUT_DENSE)
+    return 0;
+  return sizeof(float) * (cfg->model.features + (cfg->model.bias ? 1 : 0));
+}
+
 static int check_model_room(pw_worker_t *w, pc_err_t *err) {
   const pc_config_t *c = w->cfg;
-  if (c->model.layout != PC_LAYOUT_DENSE)
-    return PC_OK; /* the sparse layout fetches only the keys trained */
   char what[160];
   snprintf(what, sizeof what, "saving the dense model (model.features=%llu) on worker 0",
            (unsigned long long)c->model.features);
-  return pc_proc_check_memory(4 * (c->model.features + 1), pc_proc_mem_available(), what,
+  return pc_proc_check_memory(pw_worker_model_bytes(c), pc_proc_mem_available(), what,
                               "; use model.layout: sparse or fewer features", err);
 }
 

@@ -6,9 +6,16 @@
 #ifndef PW_WORKER_H
 #define PW_WORKER_H
 
+#include <stdint.h>
+
 #include "pc_config.h"
 #include "pc_error.h"
 
 int pw_worker_run(const pc_config_t *cfg, int rank_req, pc_err_t *err);
+
+/* Memory worker 0 needs to save the model: the dense layout pulls every
+ * weight into one array; the sparse layout only the trained keys, which
+ * nothing knows before training (0). */
+uint64_t pw_worker_model_bytes(const pc_config_t *cfg);
 
 #endif
