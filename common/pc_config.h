@@ -19,10 +19,33 @@
  * enough that a wrong file is refused before the YAML parser sees it. */
 #define PC_CONFIG_MAX_BYTES (1024 * 1024)
 
-typedef enum { PC_MODEL_LOGISTIC = 1 } pc_model_type_t;
+typedef enum {
+  PC_MODEL_LOGISTIC = 1,
+  PC_MODEL_SOFTMAX = 2,
+  PC_MODEL_LINEAR = 3,
+  PC_MODEL_MLP = 4,
+  PC_MODEL_CNN = 5,
+  PC_MODEL_MF = 6
+} pc_model_type_t;
 typedef enum { PC_LAYOUT_SPARSE = 0, PC_LAYOUT_DENSE = 1 } pc_layout_t;
 typedef enum { PC_OPTIM_SGD = 1, PC_OPTIM_ADAGRAD = 2 } pc_optim_type_t;
-typedef enum { PC_FORMAT_LIBSVM = 1 } pc_format_t;
+typedef enum {
+  PC_FORMAT_LIBSVM = 1,
+  PC_FORMAT_CSV = 2,
+  PC_FORMAT_IDX = 3,
+  PC_FORMAT_RATINGS = 4
+} pc_format_t;
+typedef enum { PC_LOSS_SQUARED = 0, PC_LOSS_HUBER = 1 } pc_loss_t;
+
+#define PC_MAX_HIDDEN 8
+#define PC_MAX_CONV 4
+
+/* One convolution layer of model.conv: `filters` kernels of size x size,
+ * stride 1, no padding, then ReLU and 2x2 max-pooling. */
+typedef struct pc_conv {
+  int filters; /* 1..1024 */
+  int size;    /* 1..15 */
+} pc_conv_t;
 typedef enum { PC_ON_ERROR_ABORT = 0, PC_ON_ERROR_SKIP = 1 } pc_on_error_t;
 
 typedef struct pc_config {
@@ -40,10 +63,19 @@ typedef struct pc_config {
     int vnodes;                      /* virtual nodes per server on the ring, 1..4096, default 256 */
   } cluster;
   struct {
-    pc_model_type_t type;  /* "logistic", default logistic */
+    pc_model_type_t type;  /* logistic|softmax|linear|mlp|cnn|mf, default logistic */
     uint64_t features;     /* feature indices must be < features; 1..2^40, default 124 */
     pc_layout_t layout;    /* "sparse" (hashed) or "dense" (ranges), default sparse */
     int bias;              /* bool, default true: key `features` holds the bias */
+    int classes;           /* softmax/mlp/cnn: 2..100000 (required); 0 = unset */
+    int hidden[PC_MAX_HIDDEN]; /* mlp/cnn dense layers' widths, each 1..65536 */
+    int nhidden;               /* default 0 ([]) */
+    pc_conv_t conv[PC_MAX_CONV]; /* cnn: convolution layers, default [] */
+    int nconv;
+    int rank;              /* mf: embedding rank 1..1024, default 16 */
+    pc_loss_t loss;        /* linear: "squared" | "huber", default squared */
+    double huber_delta;    /* (0, 1e6], default 1 */
+    double init_scale;     /* mf embeddings' N(0, s^2) init, [0, 10], default 0.1 */
   } model;
   struct {
     pc_optim_type_t type; /* "sgd" | "adagrad", default adagrad */
@@ -63,7 +95,14 @@ typedef struct pc_config {
   struct {
     char train[PC_PATH_MAX]; /* required by pc_config_check_data */
     char test[PC_PATH_MAX];  /* "" = no evaluation; checked when set */
-    pc_format_t format;      /* "libsvm", default libsvm */
+    pc_format_t format;      /* libsvm|csv|idx|ratings, default libsvm */
+    char label[64];          /* csv: label column, a header name or a 0-based number (required) */
+    char labels[PC_PATH_MAX];      /* idx: labels file of data.train (required for idx) */
+    char test_labels[PC_PATH_MAX]; /* idx: labels file of data.test */
+    int label_offset;        /* subtracted from every class label, -1e6..1e6, default 0 */
+    double test_fraction;    /* hold out this fraction of data.train as the test set, [0, 1) */
+    uint64_t test_rows;      /* or its last N rows; default 0 (neither) */
+    int standardize;         /* bool, default false: dense features to mean 0, variance 1 */
     pc_on_error_t on_error;  /* "abort" | "skip", default abort */
     uint64_t max_bad_lines;  /* with skip: give up after this many, default 1000 */
   } data;
@@ -74,7 +113,7 @@ typedef struct pc_config {
    * from. src_line: per field (in the order of docs/config.md), 0 =
    * default, > 0 = 1-based line in path, -1 = --set. src_sec_line: line
    * of each section's key in path, 0 = absent. */
-  int src_line[40];
+  int src_line[64];
   int src_sec_line[8];
 } pc_config_t;
 

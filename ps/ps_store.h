@@ -1,7 +1,14 @@
-/* A server's share of the model: dense key ranges held as arrays and all
- * other (sparse) keys in an open-addressing hash table, updated in place by
- * the server-side optimizer. Keys never pushed read as 0. Not thread-safe:
- * one thread owns a store. */
+/* A server's share of the model's tables (pc_table.h): the dense tables'
+ * key ranges this server owns held as arrays, each sparse table's keys in
+ * an open-addressing hash table of its own, every key a vector of its
+ * table's width, updated in place by the server-side optimizer (per value;
+ * AdaGrad keeps one accumulator per value). A table without `optimize`
+ * adds what is pushed. Keys are global (table id in the top bits); every
+ * key of one call belongs to one table. A sparse key never pushed reads as
+ * its initial vector (pc_table_init_row with the store's seed) without
+ * being stored; its first push stores that vector, then applies the
+ * update. Dense ranges start initialized. Not thread-safe: one thread owns
+ * a store. */
 #ifndef PS_STORE_H
 #define PS_STORE_H
 
@@ -9,6 +16,7 @@
 #include <stdint.h>
 
 #include "pc_error.h"
+#include "pc_table.h"
 #include "ps_optim.h"
 
 /* Reserved: never a valid key (the hash table's empty marker). */
@@ -28,23 +36,34 @@ typedef struct ps_store_stats {
   uint64_t pushes_rejected;/* pushes refused for non-finite gradients */
 } ps_store_stats_t;
 
-/* ranges: the dense ranges this server owns (may be 0). The store copies
- * what it needs. */
-int ps_store_new(ps_store_t **out, const ps_optim_t *optim, const ps_store_range_t *ranges,
+/* tables[0..ntables): the model's tables (pc_table_check'ed; their ids
+ * are their indices). ranges: the global key ranges of dense tables this
+ * server owns (may be 0), each inside one dense table. seed:
+ * training.seed, for initial values. The store copies what it needs. */
+int ps_store_new(ps_store_t **out, const ps_optim_t *optim, uint64_t seed,
+                 const pc_table_t *tables, size_t ntables, const ps_store_range_t *ranges,
                  size_t nranges, pc_err_t *err);
 void ps_store_destroy(ps_store_t **s);
 
-/* out[i] = weight of keys[i]; missing sparse keys read as 0 without being
- * inserted. Returns PC_EINVAL for PS_KEY_INVALID. */
+/* Width of the table key belongs to; 0 when no such table (or the key is
+ * outside the table's size). A server checks a request's vals_per_key
+ * against its first key's width. */
+uint32_t ps_store_width(const ps_store_t *s, uint64_t key);
+
+/* out[i*width .. (i+1)*width) = vector of keys[i]. Returns PC_EINVAL for
+ * PS_KEY_INVALID, a key of another table than keys[0]'s, a key outside its
+ * table, or a dense-table key this server does not own (out then
+ * undefined). */
 int ps_store_pull(ps_store_t *s, const uint64_t *keys, size_t n, float *out);
 
-/* Apply grads[i] to keys[i]. If any gradient is NaN/Inf the whole push is
- * rejected (nothing changes), counted, and PC_EDATA returned. */
+/* Apply grads[i*width ..] to keys[i]. If any gradient is NaN/Inf the whole
+ * push is rejected (nothing changes), counted, and PC_EDATA returned; keys
+ * as for pull (PC_EINVAL, nothing changes). */
 int ps_store_push(ps_store_t *s, const uint64_t *keys, const float *grads, size_t n,
                   pc_err_t *err);
 
-/* The block of keys [begin, end) (end != PS_KEY_INVALID): out[i] / grads[i]
- * belong to key begin + i. A block inside one dense range is a copy or one
+/* The block of keys [begin, end) (end != PS_KEY_INVALID), all in one
+ * table: out[i*width ..] / grads[i*width ..] belong to key begin + i. A block inside one dense range is a copy or one
  * array update; any other block goes key by key. Same rules as pull/push
  * (a non-finite gradient rejects the whole block). */
 int ps_store_pull_range(ps_store_t *s, uint64_t begin, uint64_t end, float *out);
@@ -53,25 +72,31 @@ int ps_store_push_range(ps_store_t *s, uint64_t begin, uint64_t end, const float
 
 void ps_store_stats(const ps_store_t *s, ps_store_stats_t *out);
 
-/* Bytes that nkeys dense keys take in a store with optimizer o: weights
- * and optimizer state, allocated up front (saturates at UINT64_MAX). */
-uint64_t ps_store_dense_bytes(const ps_optim_t *o, uint64_t nkeys);
+/* Bytes that nkeys dense keys of table t take in a store with optimizer o:
+ * values and optimizer state, allocated up front (saturates at
+ * UINT64_MAX). */
+uint64_t ps_store_dense_bytes(const ps_optim_t *o, const pc_table_t *t, uint64_t nkeys);
 
-/* Cursor over every stored key (for checkpoints). Start from
- * `ps_store_iter_t it = PS_STORE_ITER_INIT;`. Dense keys come first, in
- * ascending order and all of them (never-pushed ones read 0), then the hash
- * table's keys in slot order. A push between two calls may move table
- * entries, so finish (or restart) an iteration before pushing again. */
+/* Cursor over every stored key of one table (for model dumps and
+ * checkpoints). Start from `ps_store_iter_t it = PS_STORE_ITER_INIT(t);`.
+ * A dense table's keys this server owns come in ascending order, all of
+ * them; a sparse table's stored keys in slot order. A push between two
+ * calls may move entries, so finish (or restart) an iteration before
+ * pushing again. */
 typedef struct ps_store_iter {
-  size_t range; /* dense range being walked; == nranges once in the table */
-  uint64_t pos; /* offset within that range, or table slot */
+  uint32_t table;
+  size_t range; /* dense range being walked */
+  uint64_t pos; /* offset within that range, or hash table slot */
 } ps_store_iter_t;
 
-#define PS_STORE_ITER_INIT {0, 0}
+#define PS_STORE_ITER_INIT(t) {(t), 0, 0}
 
-/* Returns 1 and fills key, *w and (if state is not NULL) *state -- 0 for
- * SGD -- for the next key; returns 0 when every key has been visited. */
-int ps_store_iter_next(const ps_store_t *s, ps_store_iter_t *it, uint64_t *key, float *w,
-                       float *state);
+/* Returns 1 and sets *key (global), *w to its width values and (if state
+ * is not NULL) *state to its optimizer state (width floats; NULL for SGD
+ * or a table without optimize) for the next key; returns 0 when every key
+ * has been visited (or the table does not exist). The pointers stay valid
+ * until the next push. */
+int ps_store_iter_next(const ps_store_t *s, ps_store_iter_t *it, uint64_t *key, const float **w,
+                       const float **state);
 
 #endif

@@ -1,7 +1,14 @@
 /* Training/test data readers. A dataset is a CSR matrix of examples with
- * labels in {0, 1} (NaN for an unlabeled example, where allowed). A reader
- * can load just one partition of a file (by byte range, aligned to line
- * starts), so W workers each parse only 1/W of it. */
+ * one label each (binary 0/1, a class 0..K-1, or a real number; NaN for an
+ * unlabeled example, where allowed). Readers: LIBSVM, numeric CSV, MNIST
+ * idx (gzip too) and rating triples, behind one ops table (pw_reader_t).
+ * LIBSVM can load just one partition of a file (by byte range, aligned to
+ * line starts), so W workers each parse only 1/W of it; the others read the
+ * whole file and take every nparts-th block of rows (see pw_data_load).
+ *
+ * Dense readers (csv, idx) store every feature of every row, zeros too,
+ * indices 0..features-1 in order (shape.dense = 1). A ratings row holds two
+ * entries: idx[0] = user id, idx[1] = item id (values 1), label = rating. */
 #ifndef PW_DATA_H
 #define PW_DATA_H
 
@@ -9,7 +16,23 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "pc_config.h"
 #include "pc_error.h"
+
+typedef enum {
+  PW_LABEL_BINARY = 0, /* -1/+1 or 0/1 in the file, stored as 0/1 */
+  PW_LABEL_CLASS = 1,  /* integer - label_offset in [0, classes) */
+  PW_LABEL_REAL = 2    /* any finite number (regression, ratings) */
+} pw_label_kind_t;
+
+/* What the data looks like, as readers find it: models check their config
+ * against it. */
+typedef struct pw_shape {
+  uint64_t features; /* 1 + largest feature index seen (or the file's columns) */
+  uint32_t height, width, channels; /* images (idx; csv when features is a
+                                     * perfect square: side x side x 1); 0 = not an image */
+  int dense;         /* every row stores features 0..features-1 in order */
+} pw_shape_t;
 
 typedef struct pw_dataset {
   size_t n;          /* examples */
@@ -20,6 +43,7 @@ typedef struct pw_dataset {
   float *val;        /* [nnz] */
   uint64_t max_index;/* largest index seen (0 if none) */
   uint64_t bad_lines;/* lines skipped (skip mode) */
+  pw_shape_t shape;
 } pw_dataset_t;
 
 typedef struct pw_data_opts {
@@ -31,7 +55,71 @@ typedef struct pw_data_opts {
                           * first token is index:value, or it is blank (an
                           * example with no features). 0: blank lines are
                           * skipped and every other line needs a label. */
+  pw_label_kind_t labels;/* how labels are read and checked (default binary) */
+  int classes;           /* PW_LABEL_CLASS: labels must be < classes (0 = no bound) */
+  int label_offset;      /* PW_LABEL_CLASS: subtracted from each label first. A
+                          * reader that sees label == classes with none below 1
+                          * says the labels look 1-based and names data.label_offset */
+  const char *label;     /* csv: label column: header name or 0-based number */
+  const char *labels_path; /* idx: the labels file that goes with the images */
 } pw_data_opts_t;
+
+/* A reader of one data format: the ops table the worker, `eval` and
+ * `predict` go through. partial: the reader honours part/nparts itself
+ * (by byte ranges); otherwise pw_data_load reads the whole file and keeps
+ * every nparts-th block of rows. */
+typedef struct pw_reader {
+  const char *name; /* the data.format value */
+  pc_format_t format;
+  int partial;
+  int (*load)(pw_dataset_t *ds, const char *path, const pw_data_opts_t *opts, pc_err_t *err);
+} pw_reader_t;
+
+/* The reader of a format, NULL if none. */
+const pw_reader_t *pw_reader_find(pc_format_t format);
+
+/* Load path (its partition opts->part of opts->nparts) with the reader of
+ * format. Errors name "file:line: reason" (or the byte offset / record for
+ * binary files). */
+int pw_data_load(pw_dataset_t *ds, pc_format_t format, const char *path,
+                 const pw_data_opts_t *opts, pc_err_t *err);
+
+/* Options for a dataset named by a config: format, label kind (given by
+ * the caller: it is the model's), classes, label column and offset, skip
+ * mode; part/nparts as given. path_labels: data.labels or data.test_labels. */
+void pw_data_opts_from_config(pw_data_opts_t *o, const pc_config_t *cfg, pw_label_kind_t kind,
+                              const char *path_labels, int part, int nparts);
+
+/* out = rows[0..n) of in, in that order (a copy; out owns it). */
+int pw_data_subset(pw_dataset_t *out, const pw_dataset_t *in, const size_t *rows, size_t n,
+                   pc_err_t *err);
+
+/* The deterministic hold-out of a file of n rows: is_test[i] = 1 for a test
+ * row. test_rows > 0: the last test_rows rows (must be < n); else each row
+ * with probability fraction, decided by a hash of (seed, i), so every
+ * worker finds the same split without talking. Returns PC_EINVAL (with a
+ * message) when the split leaves no training or no test row. */
+int pw_data_holdout(size_t n, double fraction, uint64_t test_rows, uint64_t seed,
+                    unsigned char *is_test, pc_err_t *err);
+
+/* Per-feature statistics for standardization, added over datasets (and
+ * over workers: the sums travel through the servers). */
+typedef struct pw_transform {
+  uint64_t n;      /* features; 0 = identity */
+  float *mean;     /* [n] (owned) */
+  float *inv_std;  /* [n] 1/sqrt(var), 1 for a constant feature (owned) */
+} pw_transform_t;
+
+/* sum[f] += x, sumsq[f] += x^2 over every stored value of feature f < nf
+ * (dense data: every value); *count += rows. */
+void pw_data_moments(const pw_dataset_t *ds, uint64_t nf, double *sum, double *sumsq,
+                     double *count);
+/* mean and 1/std from sums over count rows. */
+int pw_transform_from_moments(pw_transform_t *t, uint64_t nf, const double *sum,
+                              const double *sumsq, double count, pc_err_t *err);
+/* x = (x - mean) * inv_std for every stored value of a feature < t->n. */
+void pw_data_apply_transform(pw_dataset_t *ds, const pw_transform_t *t);
+void pw_transform_free(pw_transform_t *t);
 
 /* Parse LIBSVM: "<label> <index>:<value> ..." per line, '#' comments and
  * blank lines ignored (see labels_optional). Labels exactly -1, 0, +1 or 1,

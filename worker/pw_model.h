@@ -1,24 +1,26 @@
-/* Trained model files: what worker 0 writes and `parasol predict` loads.
+/* Trained models: what worker 0 writes and `parasol eval` / `predict`
+ * load. A model is self-describing: its type and settings (the model.*
+ * config it was trained with), the data's shape, the feature transform
+ * (standardization), and its tables with their values.
  *
- * File format version 2 (docs/model-format.md), all integers little-endian:
- *   offset  0  magic "PSLMODEL" (8 bytes)
- *          8  u32 version = 2
- *         12  u32 model type (pc_model_type_t; 1 = logistic)
- *         16  u64 features (1 to 2^40)
- *         24  u32 bias (0 or 1): key `features` is the bias weight
- *         28  u32 flags: bit 0 (PW_MODEL_FLAG_SPARSE) = sparse; other bits 0
- *         32  u64 count
- *         40  dense:  count = features + bias weights, f32 each, weight k at 40 + 4k
- *             sparse: count entries of (u64 key, f32 weight), 12 bytes each,
- *                     keys strictly ascending and < features + bias; a key
- *                     that is absent has weight 0
- *   then       u64 XXH3-64 (seed 0) of every byte before it.
- * The file is exactly 48 + 4 * count (dense) or 48 + 12 * count (sparse)
- * bytes. Loading checks the magic, the version (any other than 2 is refused:
- * written by another Parasol, retrain), every header field and the count
- * against the file size before allocating anything, then the checksum, then
- * the ordering and range of the keys and that every weight is finite. Every
- * error names the file and the reason. */
+ * File format version 3 (docs/model-format.md), integers little-endian:
+ *   magic "PSLMODEL" (8 bytes), u32 version = 3, u32 model type
+ *   u32 nsettings, then per setting: u16 name length, name, u16 value
+ *       length, value (the model.* settings as pc_config_shared writes them)
+ *   shape: u64 features, u32 height, u32 width, u32 channels, u32 dense
+ *   transform: u64 n (0 = none), then n f32 means, n f32 inverse std devs
+ *   u32 ntables, then per table:
+ *       name: 32 bytes, NUL-padded; u32 kind (0 sparse, 1 dense);
+ *       u64 size; u32 width; u32 init; f32 scale; u32 optimize;
+ *       u64 count; then dense: count == size rows of width f32;
+ *       sparse: count entries of (u64 local key, width f32), keys strictly
+ *       ascending and < size
+ *   u64 XXH3-64 (seed 0) of every byte before it.
+ * Loading checks the magic and the version (any other is refused, naming
+ * the version found: written by another Parasol, retrain), every count
+ * against the bytes left before allocating anything, the checksum, the
+ * tables (pc_table_check), key order and range, and that every value is
+ * finite. Every error names the file and the reason. */
 #ifndef PW_MODEL_H
 #define PW_MODEL_H
 
@@ -27,49 +29,56 @@
 
 #include "pc_config.h"
 #include "pc_error.h"
+#include "pc_table.h"
 #include "pw_data.h"
 
-#define PW_MODEL_VERSION 2u
-#define PW_MODEL_FLAG_SPARSE 1u
+#define PW_MODEL_VERSION 3u
+/* Settings a model file may carry: far above the model.* fields. */
+#define PW_MODEL_MAX_SETTINGS 64
 
-/* One stored key of a sparse model. */
-typedef struct pw_model_entry {
-  uint64_t key;
-  float w;
-} pw_model_entry_t;
+/* One table of a trained model. Dense: count == spec.size rows, keys
+ * NULL, row k at vals + k*width. Sparse: keys[0..count) strictly
+ * ascending local keys, row i at vals + i*width; every other key reads as
+ * zeros. */
+typedef struct pw_mtable {
+  pc_table_t spec;
+  uint64_t count;
+  uint64_t *keys; /* owned, sparse only */
+  float *vals;    /* owned, count * width */
+} pw_mtable_t;
 
-/* Dense: w[k] is the weight of key k for every k < nweights = features +
- * bias. Sparse: e[0..nentries) holds the keys that have a weight, strictly
- * ascending; every other key weighs 0, and nothing features-sized is ever
- * allocated. The unused pointer of the two is NULL and its count 0. */
 typedef struct pw_model {
   pc_model_type_t type;
-  uint64_t features;
-  int bias;               /* key `features` is the bias when set */
-  int sparse;
-  uint64_t nweights;      /* dense */
-  float *w;               /* dense, owned */
-  uint64_t nentries;      /* sparse */
-  pw_model_entry_t *e;    /* sparse, owned */
+  pc_setting_t settings[PW_MODEL_MAX_SETTINGS]; /* model.* as trained */
+  size_t nsettings;
+  pw_shape_t shape;
+  pw_transform_t tf;  /* owned; n == 0 when none */
+  size_t ntables;
+  pw_mtable_t tables[PC_TABLE_MAX];
 } pw_model_t;
 
-/* Write atomically (temp file + fsync + rename). Checks the model first:
- * known type, features in [1, 2^40], counts, finite weights, and for a
- * sparse model keys strictly ascending and < features + bias. */
+/* Fill type, settings (the model.* entries of pc_config_shared) and shape
+ * from a config and the data's shape; tables and transform stay empty. */
+int pw_model_describe(pw_model_t *m, const pc_config_t *cfg, const pw_shape_t *shape,
+                      pc_err_t *err);
+
+/* The config a model was trained with, as far as the model is concerned:
+ * defaults plus its model.* settings. */
+int pw_model_config(const pw_model_t *m, pc_config_t *cfg, pc_err_t *err);
+
+/* Write atomically (pc_afile). Checks the model first: tables
+ * (pc_table_check), counts, key order, finite values. */
 int pw_model_save(const pw_model_t *m, const char *path, pc_err_t *err);
-/* Read and check a version-2 file into *m (zeroed first; freed on error). */
+/* Read and check a version-3 file into *m (zeroed first; freed on error). */
 int pw_model_load(pw_model_t *m, const char *path, pc_err_t *err);
 void pw_model_free(pw_model_t *m);
 
-/* Sparse model: sort e[0..nentries) by key (collected in any order, e.g.
- * from several servers). A key present twice is PC_EINVAL. */
-int pw_model_sort(pw_model_t *m, pc_err_t *err);
+/* Sparse table collected in any order (e.g. from several servers): sort
+ * its rows by key. A key present twice is PC_EINVAL. */
+int pw_mtable_sort(pw_mtable_t *t, pc_err_t *err);
 
-/* Weight of key: 0 for a key a sparse model does not hold or any key >=
- * features + bias. O(1) dense, O(log nentries) sparse. */
-float pw_model_weight(const pw_model_t *m, uint64_t key);
-
-/* Probability of class 1 for example i of ds; indices >= features are ignored. */
-float pw_model_predict_row(const pw_model_t *m, const pw_dataset_t *ds, size_t i);
+/* Row of local key in table: NULL when a sparse table does not hold it
+ * or the key is >= size (reads as zeros). O(1) dense, O(log count) sparse. */
+const float *pw_model_row(const pw_model_t *m, uint32_t table, uint64_t local);
 
 #endif

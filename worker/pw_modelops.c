@@ -1,0 +1,20 @@
+#include "pw_modelops.h"
+
+extern const pw_model_ops_t pw_m_logistic;
+
+/* One line per model. */
+static const pw_model_ops_t *const registry[] = {
+    &pw_m_logistic,
+};
+
+const pw_model_ops_t *pw_model_ops_find(pc_model_type_t type) {
+  for (size_t i = 0; i < sizeof registry / sizeof registry[0]; i++)
+    if (registry[i]->type == type)
+      return registry[i];
+  return NULL;
+}
+
+const pw_model_ops_t *const *pw_model_ops_all(size_t *n) {
+  *n = sizeof registry / sizeof registry[0];
+  return registry;
+}
