@@ -66,7 +66,8 @@ typedef struct pw_model_ops {
   /* Outputs per example of predict for a trained model: 1 (probability of
    * class 1; or the predicted number) or K (class probabilities). */
   size_t (*outputs)(const struct pw_model *m);
-  /* out[i * outputs .. ] for rows[0..n) of ds. */
+  /* out[i * outputs .. ] for rows[0..n) of ds (rows NULL: rows 0..n-1).
+   * The model applies no feature transform: the caller has. */
   int (*predict)(const struct pw_model *m, const pw_dataset_t *ds, const size_t *rows, size_t n,
                  float *out, pc_err_t *err);
 } pw_model_ops_t;
