@@ -24,6 +24,7 @@
 #include "pc_log.h"
 #include "pc_proc.h"
 #include "pw_kv.h"
+#include "pw_worker.h"
 
 extern char **environ;
 
@@ -179,7 +180,11 @@ static void *worker_main(void *arg) {
   wthread_t *t = arg;
   pw_kv_t *kv = NULL;
   pc_err_t err;
-  if (pw_kv_open(&kv, &t->c->cfg, t->rank, &err) != PC_OK)
+  pc_table_t tables[PC_TABLE_MAX];
+  size_t nt = 0;
+  if (pw_worker_config_tables(&t->c->cfg, tables, &nt, &err) != PC_OK)
+    die(err.msg);
+  if (pw_kv_open(&kv, &t->c->cfg, t->rank, tables, nt, &err) != PC_OK)
     die(err.msg);
   if (pc_node_barrier(pw_kv_node(kv), 1, &err) != PC_OK)
     die(err.msg);

@@ -17,7 +17,8 @@ int pc_node_send(pc_node_t *n, pc_op_t op, const void *pb_msg, pc_err_t *err) {
                 : pc_wire_send(n->sched, NULL, &h, NULL, NULL, 0, NULL, 0, 0, err);
 }
 
-static int send_register(pc_node_t *n, int rank_req, const char *endpoint, pc_err_t *err) {
+static int send_register(pc_node_t *n, int rank_req, const char *endpoint,
+                         const pc_table_t *tables, size_t ntables, pc_err_t *err) {
   Parasol__Register reg = PARASOL__REGISTER__INIT;
   char host[256] = "";
   gethostname(host, sizeof host - 1);
@@ -37,6 +38,12 @@ static int send_register(pc_node_t *n, int rank_req, const char *endpoint, pc_er
   }
   reg.n_settings = ns < PC_CONFIG_MAX_SHARED ? ns : PC_CONFIG_MAX_SHARED;
   reg.settings = ptrs;
+  Parasol__Table tpb[PC_TABLE_MAX], *tptr[PC_TABLE_MAX];
+  if (ntables > PC_TABLE_MAX)
+    return pc_err_set(err, PC_EINVAL, "%zu tables (at most %d)", ntables, PC_TABLE_MAX);
+  pc_wire_tables_to_pb(tables, ntables, tpb, tptr);
+  reg.n_tables = ntables;
+  reg.tables = tptr;
   return pc_node_send(n, PC_OP_REGISTER, &reg, err);
 }
 
@@ -52,6 +59,10 @@ static int take_welcome(pc_node_t *n, const pc_msg_t *m, pc_err_t *err) {
   n->num_workers = w->num_workers;
   n->sender = pc_wire_sender(n->role, n->rank);
   int rc = pc_wire_shardmap_from_pb(w->shard_map, &n->map, &n->endpoints, err);
+  if (rc == PC_OK) {
+    rc = pc_wire_tables_from_pb(w->tables, w->n_tables, n->tables, err);
+    n->ntables = rc == PC_OK ? w->n_tables : 0;
+  }
   if (rc == PC_OK && n->map.num_servers != n->num_servers)
     rc = pc_err_set(err, PC_EPROTO, "welcome: shard map has %u servers, cluster %u",
                     n->map.num_servers, n->num_servers);
@@ -77,7 +88,8 @@ static int wait_msg(pc_node_t *n, pc_msg_t *m, double deadline, pc_err_t *err) {
 }
 
 int pc_node_join(pc_node_t *n, void *zctx, const pc_config_t *cfg, pc_role_t role, int rank_req,
-                 const char *endpoint, pc_err_t *err) {
+                 const char *endpoint, const pc_table_t *tables, size_t ntables,
+                 pc_err_t *err) {
   memset(n, 0, sizeof *n);
   n->cfg = cfg;
   n->role = role;
@@ -91,7 +103,7 @@ int pc_node_join(pc_node_t *n, void *zctx, const pc_config_t *cfg, pc_role_t rol
     rc = pc_err_set(err, PC_ESYS, "connecting to scheduler %s: %s", cfg->cluster.scheduler,
                     zmq_strerror(zmq_errno()));
   if (rc == PC_OK)
-    rc = send_register(n, rank_req, endpoint, err);
+    rc = send_register(n, rank_req, endpoint, tables, ntables, err);
   double deadline = pc_proc_now() + cfg->cluster.register_timeout;
   while (rc == PC_OK) {
     pc_msg_t m;

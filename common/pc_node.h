@@ -9,6 +9,7 @@
 #include "pc_config.h"
 #include "pc_error.h"
 #include "pc_partition.h"
+#include "pc_table.h"
 #include "pc_wire.h"
 
 typedef struct pc_node {
@@ -20,6 +21,8 @@ typedef struct pc_node {
   uint32_t num_servers, num_workers;
   pc_shardmap_t map;
   char (*endpoints)[PC_WIRE_MAX_ENDPOINT]; /* [num_servers] (owned) */
+  pc_table_t tables[PC_TABLE_MAX]; /* the model's tables, from the welcome */
+  size_t ntables;
   double last_beat;  /* when the last heartbeat left */
   double unanswered; /* first heartbeat sent since the scheduler was last heard; 0 = none */
   uint64_t next_id;
@@ -30,11 +33,13 @@ typedef struct pc_node {
 } pc_node_t;
 
 /* Connect to cfg->cluster.scheduler, register (requested rank rank_req or
- * -1; endpoint: where this node serves, or NULL), and wait up to
- * cluster.register_timeout for the welcome. Interrupted by SIGINT/SIGTERM
- * while waiting, it tells the scheduler before it returns. */
+ * -1; endpoint: where this node serves, or NULL; tables: a worker's model
+ * tables, NULL/0 for a server), and wait up to cluster.register_timeout
+ * for the welcome, which carries the cluster's tables. Interrupted by
+ * SIGINT/SIGTERM while waiting, it tells the scheduler before it returns. */
 int pc_node_join(pc_node_t *n, void *zctx, const pc_config_t *cfg, pc_role_t role, int rank_req,
-                 const char *endpoint, pc_err_t *err);
+                 const char *endpoint, const pc_table_t *tables, size_t ntables,
+                 pc_err_t *err);
 void pc_node_close(pc_node_t *n);
 
 /* Send a heartbeat every cluster.heartbeat, whatever else this node sends;

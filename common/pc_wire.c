@@ -352,7 +352,7 @@ static int check_sizes(pc_msg_t *m, pc_drop_t *d, pc_err_t *err) {
   int batch = h->op == PC_OP_BATCH;
   if (batch && (h->flags & PC_WIRE_FLAG_RANGE))
     return drop(d, PC_DROP_HEADER, err, "a batch cannot be a range message");
-  if (batch && (vlen % 4 != 0 || vlen > h->key_count * 4))
+  if (batch && (vlen % 4 != 0 || vlen > nvals * 4))
     return drop(d, PC_DROP_SIZES, err, "values frame of %zu bytes in a batch of %llu keys",
                 vlen, (unsigned long long)h->key_count);
   if (!batch && vlen != 0 && vlen != nvals * 4)
@@ -405,7 +405,8 @@ static int check_batch(pc_msg_t *m, pc_drop_t *d, pc_err_t *err) {
     keys += n;
     pushed += (q->entries[i] & 1) ? n : 0;
   }
-  if (keys != m->hdr.key_count || pushed != m->nvals)
+  /* Every entry of a batch has the header's vals_per_key (one table width). */
+  if (keys != m->hdr.key_count || pushed * m->hdr.vals_per_key != m->nvals)
     return drop(d, PC_DROP_BODY, err, "batch entries cover %llu keys and %llu values, the "
                 "frames %llu and %zu", (unsigned long long)keys, (unsigned long long)pushed,
                 (unsigned long long)m->hdr.key_count, m->nvals);
@@ -426,7 +427,11 @@ static int check_dump(pc_msg_t *m, pc_drop_t *d, pc_err_t *err) {
       return drop(d, PC_DROP_BODY, err, "%zu bytes are not a Dump", m->body_len);
     m->dump_cursor = q->cursor;
     m->dump_max_keys = q->max_keys;
+    m->dump_table = q->table;
     parasol__dump__free_unpacked(q, NULL);
+    if (m->dump_table >= PC_TABLE_MAX)
+      return drop(d, PC_DROP_BODY, err, "dump of table %u (0 to %d)", m->dump_table,
+                  PC_TABLE_MAX - 1);
     if (m->dump_max_keys == 0 || m->dump_max_keys > PC_WIRE_MAX_DUMP_KEYS)
       return drop(d, PC_DROP_BODY, err, "dump of %u keys (1 to %u)", m->dump_max_keys,
                   PC_WIRE_MAX_DUMP_KEYS);
@@ -435,8 +440,8 @@ static int check_dump(pc_msg_t *m, pc_drop_t *d, pc_err_t *err) {
   if (h->key_count > PC_WIRE_MAX_DUMP_KEYS)
     return drop(d, PC_DROP_LIMIT, err, "dump page of %llu keys (limit %u)",
                 (unsigned long long)h->key_count, PC_WIRE_MAX_DUMP_KEYS);
-  if (m->nkeys != h->key_count || m->nvals != h->key_count ||
-      (h->key_count && h->vals_per_key != 1))
+  if (m->nkeys != h->key_count || m->nvals != h->key_count * h->vals_per_key ||
+      (h->key_count && h->vals_per_key == 0))
     return drop(d, PC_DROP_SIZES, err, "dump page of %llu keys with %zu keys, %zu values",
                 (unsigned long long)h->key_count, m->nkeys, m->nvals);
   Parasol__DumpReply *r = parasol__dump_reply__unpack(NULL, m->body_len, b);
@@ -624,4 +629,45 @@ int pc_wire_shardmap_from_pb(const Parasol__ShardMap *pb, pc_shardmap_t *m,
     *eps = NULL;
   }
   return rc;
+}
+
+int pc_wire_tables_to_pb(const pc_table_t *t, size_t n, Parasol__Table *pbs,
+                         Parasol__Table **ptrs) {
+  for (size_t i = 0; i < n; i++) {
+    parasol__table__init(&pbs[i]);
+    pbs[i].name = (char *)t[i].name;
+    pbs[i].kind = (uint32_t)t[i].kind;
+    pbs[i].size = t[i].size;
+    pbs[i].width = t[i].width;
+    pbs[i].init = (uint32_t)t[i].init;
+    pbs[i].scale = t[i].scale;
+    pbs[i].optimize = t[i].optimize != 0;
+    ptrs[i] = &pbs[i];
+  }
+  return PC_OK;
+}
+
+int pc_wire_tables_from_pb(Parasol__Table *const *pb, size_t n, pc_table_t *out,
+                           pc_err_t *err) {
+  if (n == 0 || n > PC_TABLE_MAX)
+    return pc_err_set(err, PC_EPROTO, "%zu tables (1 to %d)", n, PC_TABLE_MAX);
+  for (size_t i = 0; i < n; i++) {
+    const Parasol__Table *p = pb[i];
+    pc_table_t *t = &out[i];
+    memset(t, 0, sizeof *t);
+    if (p->name == NULL || strlen(p->name) >= PC_TABLE_NAME_MAX)
+      return pc_err_set(err, PC_EPROTO, "table %zu: name missing or too long", i);
+    memcpy(t->name, p->name, strlen(p->name) + 1);
+    t->id = (uint32_t)i;
+    t->kind = p->kind == 1 ? PC_TABLE_DENSE : p->kind == 0 ? PC_TABLE_SPARSE : (pc_table_kind_t)-1;
+    t->size = p->size;
+    t->width = p->width;
+    t->init = p->init <= 2 ? (pc_init_t)p->init : (pc_init_t)-1;
+    t->scale = p->scale;
+    t->optimize = p->optimize;
+  }
+  pc_err_t e = {0};
+  if (pc_table_check(out, n, &e) != PC_OK)
+    return pc_err_set(err, PC_EPROTO, "tables: %s", e.msg);
+  return PC_OK;
 }

@@ -17,13 +17,14 @@
 #include "pc_bufpool.h"
 #include "pc_error.h"
 #include "pc_partition.h"
+#include "pc_table.h"
 
 #define PC_WIRE_VERSION 1
 #define PC_WIRE_MAX_HEADER 128          /* bytes of a packed Header */
 #define PC_WIRE_MAX_KEYS (1ULL << 27)   /* keys per message */
 #define PC_WIRE_MAX_VALUES (1ULL << 28) /* floats per message (1 GiB) */
 #define PC_WIRE_MAX_BODY (16u << 20)    /* bytes of a control body */
-#define PC_WIRE_MAX_VALS_PER_KEY 4096
+#define PC_WIRE_MAX_VALS_PER_KEY 65536 /* = PC_TABLE_MAX_WIDTH */
 #define PC_WIRE_MAX_BATCH 4096          /* requests in one BATCH message */
 #define PC_WIRE_MAX_DUMP_KEYS (1u << 16) /* keys in one DUMP_REPLY page */
 
@@ -113,6 +114,7 @@ typedef struct pc_msg {
    * whether this page is the last; its keys and values are the frames. */
   uint64_t dump_cursor;
   uint32_t dump_max_keys;
+  uint32_t dump_table; /* DUMP: the table to list (< PC_TABLE_MAX) */
   int dump_done;
   int has_identity;
   zmq_msg_t identity;
@@ -202,6 +204,15 @@ int pc_wire_shardmap_to_pb(const pc_shardmap_t *m, char (*eps)[PC_WIRE_MAX_ENDPO
 void pc_wire_shardmap_pb_free(Parasol__ShardMap *pb);
 int pc_wire_shardmap_from_pb(const Parasol__ShardMap *pb, pc_shardmap_t *m,
                              char (**eps)[PC_WIRE_MAX_ENDPOINT], pc_err_t *err);
+
+/* Tables <-> protobuf (parasol.Table). to_pb fills pbs[0..n) and
+ * ptrs[0..n) (no allocation: names point into t, which must outlive the
+ * message). from_pb copies and checks (pc_table_check) into out[0..n),
+ * n <= PC_TABLE_MAX; ids are the positions. */
+int pc_wire_tables_to_pb(const pc_table_t *t, size_t n, Parasol__Table *pbs,
+                         Parasol__Table **ptrs);
+int pc_wire_tables_from_pb(Parasol__Table *const *pb, size_t n, pc_table_t *out,
+                           pc_err_t *err);
 
 /* Socket helpers: set linger 0, high-water marks, and (ROUTER) mandatory
  * routing. Returns PC_OK or PC_ESYS with the zmq error in err. */

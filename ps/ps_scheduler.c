@@ -34,7 +34,7 @@ typedef struct snode {
   uint32_t pid;
   char endpoint[PC_WIRE_MAX_ENDPOINT];
   double last_seen;
-  int at_barrier;
+  uint64_t at_barrier; /* the last barrier this worker reached (0: none) */
   int done;
   int have_stats;
   Parasol__Progress prog;
@@ -62,7 +62,11 @@ typedef struct sched {
   phase_t phase;
   double phase_deadline, barrier_first, start;
   int barrier_count;
+  uint64_t barrier_id; /* the barrier workers are gathering at: 1 (ready), 2, ... */
   pc_shardmap_t map;
+  pc_table_t tables[PC_TABLE_MAX]; /* the model's, as the first worker declared them */
+  size_t ntables;
+  char tables_from[160];           /* that worker, for messages */
   pc_wire_drops_t drops;
   Parasol__EvalResult *eval;
   char fail[PC_ERR_MSG_MAX];
@@ -143,7 +147,8 @@ static int fail(sched_t *s, pc_err_t *err, const char *fmt, ...) {
 }
 
 /* "server 1, worker 0, worker 2" for every slot still empty / not flagged. */
-static void list_missing(sched_t *s, int (*ok)(const snode_t *), char *buf, size_t len) {
+static void list_missing(sched_t *s, int (*ok)(const sched_t *, const snode_t *), char *buf,
+                         size_t len) {
   size_t off = 0;
   buf[0] = '\0';
   char name[32];
@@ -151,7 +156,7 @@ static void list_missing(sched_t *s, int (*ok)(const snode_t *), char *buf, size
     snode_t *arr = r == 0 ? s->servers : s->workers;
     int n = r == 0 ? s->nservers : s->nworkers;
     for (int i = 0; i < n && off < len; i++)
-      if (!ok(&arr[i]))
+      if (!ok(s, &arr[i]))
         off += (size_t)snprintf(buf + off, len - off, "%s%s", off ? ", " : "",
                                 node_name(r == 0 ? PC_ROLE_SERVER : PC_ROLE_WORKER, i, name,
                                           sizeof name));
@@ -217,6 +222,43 @@ static int role_count(sched_t *s, pc_role_t role) {
   return c;
 }
 
+static int table_equal(const pc_table_t *a, const pc_table_t *b) {
+  return strcmp(a->name, b->name) == 0 && a->kind == b->kind && a->size == b->size &&
+         a->width == b->width && a->init == b->init && a->scale == b->scale &&
+         a->optimize == b->optimize;
+}
+
+/* Every worker must declare the same tables (the same model on the same
+ * data shape): 1 when this one does (the first one's are kept), else 0
+ * with the reason in why. */
+static int tables_agree(sched_t *s, const Parasol__Register *r, char *why, size_t len) {
+  pc_table_t t[PC_TABLE_MAX];
+  pc_err_t e = {0};
+  if (pc_wire_tables_from_pb(r->tables, r->n_tables, t, &e) != PC_OK) {
+    snprintf(why, len, "the worker on host %.64s (pid %u) declared bad tables: %.200s", r->host,
+             r->pid, e.msg);
+    return 0;
+  }
+  if (s->ntables == 0) {
+    memcpy(s->tables, t, r->n_tables * sizeof *t);
+    s->ntables = r->n_tables;
+    snprintf(s->tables_from, sizeof s->tables_from, "host %.64s, pid %u", r->host, r->pid);
+    return 1;
+  }
+  for (size_t i = 0; i < s->ntables || i < r->n_tables; i++)
+    if (i >= s->ntables || i >= r->n_tables || !table_equal(&s->tables[i], &t[i])) {
+      snprintf(why, len, "the worker on host %.64s (pid %u) declares other model tables than "
+               "the worker on %s (table %zu%s%.31s: %s); every worker needs the same model "
+               "settings and data of the same shape", r->host, r->pid, s->tables_from, i,
+               i < s->ntables ? " " : "", i < s->ntables ? s->tables[i].name : "",
+               i >= s->ntables || i >= r->n_tables ? "present on one only"
+               : s->tables[i].size != t[i].size ? "sizes differ"
+               : s->tables[i].width != t[i].width ? "widths differ" : "specs differ");
+      return 0;
+    }
+  return 1;
+}
+
 static int register_checked(sched_t *s, pc_msg_t *m, Parasol__Register *r) {
   char why[512];
   int count = r->role == PC_ROLE_SERVER ? s->nservers : s->nworkers;
@@ -240,7 +282,8 @@ static int register_checked(sched_t *s, pc_msg_t *m, Parasol__Register *r) {
     reject(s, &m->identity, why);
     return 0;
   }
-  if (!settings_agree(s, r, why, sizeof why)) {
+  if (!settings_agree(s, r, why, sizeof why) ||
+      (r->role == PC_ROLE_WORKER && !tables_agree(s, r, why, sizeof why))) {
     reject(s, &m->identity, why);
     return 0;
   }
@@ -304,19 +347,29 @@ static int place_pending(sched_t *s) {
   return PC_OK;
 }
 
+/* Each dense table is split in near-equal ranges over the servers; the
+ * first range of table t goes to server t mod S, so small tables (a
+ * layer's bias, a global mean) do not all land on server 0. */
 static int build_map(sched_t *s, pc_err_t *err) {
   const pc_config_t *c = s->cfg;
-  uint64_t nkeys = c->model.features + (c->model.bias ? 1 : 0);
-  pc_range_t *r = NULL;
+  uint32_t ns = (uint32_t)s->nservers;
+  pc_range_t *r = calloc(PC_TABLE_MAX * (size_t)ns, sizeof *r);
+  if (r == NULL)
+    return pc_err_set(err, PC_ENOMEM, "shard map");
   size_t nr = 0;
-  if (c->model.layout == PC_LAYOUT_DENSE) {
-    r = calloc((size_t)s->nservers, sizeof *r);
-    if (r == NULL)
-      return pc_err_set(err, PC_ENOMEM, "shard map");
-    nr = pc_partition_dense_split(nkeys, (uint32_t)s->nservers, r);
+  for (size_t t = 0; t < s->ntables; t++) {
+    const pc_table_t *tb = &s->tables[t];
+    if (tb->kind != PC_TABLE_DENSE)
+      continue;
+    size_t k = pc_partition_dense_split(tb->size, ns, r + nr);
+    for (size_t i = 0; i < k; i++) {
+      r[nr + i].begin += pc_table_key(tb->id, 0);
+      r[nr + i].end += pc_table_key(tb->id, 0);
+      r[nr + i].server = (uint32_t)((i + t) % ns);
+    }
+    nr += k;
   }
-  int rc = pc_shardmap_build(&s->map, 1, (uint32_t)s->nservers, (uint32_t)c->cluster.vnodes, r,
-                             nr, err);
+  int rc = pc_shardmap_build(&s->map, 1, ns, (uint32_t)c->cluster.vnodes, r, nr, err);
   free(r);
   return rc;
 }
@@ -328,6 +381,8 @@ static int send_welcomes(sched_t *s, pc_err_t *err) {
   for (int i = 0; i < s->nservers; i++)
     snprintf(eps[i], sizeof eps[i], "%s", s->servers[i].endpoint);
   Parasol__ShardMap pbm;
+  Parasol__Table tpb[PC_TABLE_MAX], *tptr[PC_TABLE_MAX];
+  pc_wire_tables_to_pb(s->tables, s->ntables, tpb, tptr);
   int rc = pc_wire_shardmap_to_pb(&s->map, eps, &pbm, err);
   for (int r = 0; r < 2 && rc == PC_OK; r++) {
     int n = r == 0 ? s->nservers : s->nworkers;
@@ -337,6 +392,8 @@ static int send_welcomes(sched_t *s, pc_err_t *err) {
       w.num_servers = (uint32_t)s->nservers;
       w.num_workers = (uint32_t)s->nworkers;
       w.shard_map = &pbm;
+      w.n_tables = s->ntables;
+      w.tables = tptr;
       send_to(s, &(r == 0 ? s->servers : s->workers)[i].id, PC_OP_WELCOME, 0, &w);
     }
   }
@@ -361,7 +418,10 @@ static int all_registered(sched_t *s, pc_err_t *err) {
   return PC_OK;
 }
 
-static int taken(const snode_t *n) { return n->taken; }
+static int taken(const sched_t *s, const snode_t *n) {
+  (void)s;
+  return n->taken;
+}
 
 static int check_register_deadline(sched_t *s, pc_err_t *err) {
   if (pc_proc_now() < s->phase_deadline)
@@ -391,19 +451,27 @@ static snode_t *sender_node(sched_t *s, const pc_msg_t *m, pc_role_t *role, int 
   return n;
 }
 
-static int at_barrier(const snode_t *n) { return n->at_barrier; }
+static int at_barrier(const sched_t *s, const snode_t *n) {
+  return n->at_barrier >= s->barrier_id;
+}
 
+/* Barriers are numbered 1 (ready: every worker has its data), 2, ... in
+ * the order every worker passes them; the scheduler releases one when all
+ * workers have reached it. */
 static void on_barrier(sched_t *s, snode_t *n, pc_role_t role, uint64_t id) {
-  if (role != PC_ROLE_WORKER || id != BARRIER_READY || n->at_barrier)
+  if (role != PC_ROLE_WORKER || id != s->barrier_id || n->at_barrier >= id)
     return;
-  n->at_barrier = 1;
+  n->at_barrier = id;
   if (s->barrier_count++ == 0)
     s->barrier_first = pc_proc_now();
   if (s->barrier_count < s->nworkers)
     return;
   for (int i = 0; i < s->nworkers; i++)
     send_to(s, &s->workers[i].id, PC_OP_BARRIER_DONE, id, NULL);
-  PC_INFO("all %d workers ready: training starts", s->nworkers);
+  if (id == BARRIER_READY)
+    PC_INFO("all %d workers ready: training starts", s->nworkers);
+  s->barrier_id++;
+  s->barrier_count = 0;
 }
 
 static int check_barrier_deadline(sched_t *s, pc_err_t *err) {
@@ -413,9 +481,10 @@ static int check_barrier_deadline(sched_t *s, pc_err_t *err) {
   char missing[1024];
   /* list_missing walks servers too; they never join this barrier. */
   for (int i = 0; i < s->nservers; i++)
-    s->servers[i].at_barrier = 1;
+    s->servers[i].at_barrier = s->barrier_id;
   list_missing(s, at_barrier, missing, sizeof missing);
-  return fail(s, err, "barrier 'ready' timed out after %.0f s waiting for: %s",
+  return fail(s, err, "barrier %s timed out after %.0f s waiting for: %s",
+              s->barrier_id == BARRIER_READY ? "'ready'" : "'statistics'",
               s->cfg->cluster.register_timeout, missing);
 }
 
@@ -588,7 +657,10 @@ static int all_stats(sched_t *s) {
   return 1;
 }
 
-static int has_stats(const snode_t *n) { return n->have_stats || n->done; }
+static int has_stats(const sched_t *s, const snode_t *n) {
+  (void)s;
+  return n->have_stats || n->done;
+}
 
 /* Move through the end-of-run phases as their conditions are met. */
 static int advance(sched_t *s, pc_err_t *err) {
@@ -793,7 +865,7 @@ static void sched_free(sched_t *s) {
 }
 
 int ps_scheduler_run(const pc_config_t *cfg, const ps_scheduler_opts_t *opts, pc_err_t *err) {
-  sched_t s = {.cfg = cfg, .opts = opts, .nservers = cfg->cluster.servers,
+  sched_t s = {.cfg = cfg, .opts = opts, .barrier_id = BARRIER_READY, .nservers = cfg->cluster.servers,
                .nworkers = cfg->cluster.workers, .outdir = {-1}, .wall_start = time(NULL)};
   s.servers = calloc((size_t)s.nservers, sizeof *s.servers);
   s.workers = calloc((size_t)s.nworkers, sizeof *s.workers);

@@ -88,30 +88,47 @@ static int open_log(ps_server_t *s, pc_err_t *err) {
 
 /* A dense share is allocated up front and touched as training goes: check
  * it fits now, not when the kernel kills the server mid-run. */
-static int check_memory(ps_server_t *s, const ps_optim_t *o, uint64_t dense_keys,
-                        pc_err_t *err) {
-  char what[160];
-  snprintf(what, sizeof what, "server %d's share of the dense model (%llu keys of "
+static int check_memory(ps_server_t *s, uint64_t bytes, uint64_t dense_keys, pc_err_t *err) {
+  char what[200];
+  snprintf(what, sizeof what, "server %d's share of the model's dense tables (%llu keys; "
            "model.features=%llu)", s->node.rank, (unsigned long long)dense_keys,
            (unsigned long long)s->cfg->model.features);
-  return pc_proc_check_memory(ps_store_dense_bytes(o, dense_keys), pc_proc_mem_available(),
-                              what, "; use model.layout: sparse, fewer features, or more "
-                              "servers on more machines", err);
+  return pc_proc_check_memory(bytes, pc_proc_mem_available(), what,
+                              "; use model.layout: sparse, fewer features or smaller layers, "
+                              "or more servers on more machines", err);
 }
 
+#define SERVER_MAX_RANGES (2 * PC_TABLE_MAX)
+
 static int make_store(ps_server_t *s, pc_err_t *err) {
-  pc_range_t r[64];
-  size_t nr = pc_shardmap_server_ranges(&s->node.map, (uint32_t)s->node.rank, r, 64);
-  ps_store_range_t sr[64];
-  uint64_t dense_keys = 0;
+  pc_range_t r[SERVER_MAX_RANGES];
+  size_t nr = pc_shardmap_server_ranges(&s->node.map, (uint32_t)s->node.rank, r,
+                                        SERVER_MAX_RANGES);
+  ps_store_range_t sr[SERVER_MAX_RANGES];
+  ps_optim_t o;
+  ps_optim_from_config(&o, s->cfg);
+  uint64_t dense_keys = 0, bytes = 0;
   for (size_t i = 0; i < nr; i++) {
     sr[i] = (ps_store_range_t){r[i].begin, r[i].end};
     dense_keys += r[i].end - r[i].begin;
+    uint32_t t = pc_table_of(r[i].begin);
+    uint64_t b = t < s->node.ntables
+                     ? ps_store_dense_bytes(&o, &s->node.tables[t], r[i].end - r[i].begin)
+                     : 0;
+    bytes = b > UINT64_MAX - bytes ? UINT64_MAX : bytes + b;
   }
-  ps_optim_t o;
-  ps_optim_from_config(&o, s->cfg);
-  int rc = check_memory(s, &o, dense_keys, err);
-  return rc == PC_OK ? ps_store_new(&s->store, &o, sr, nr, err) : rc;
+  int rc = check_memory(s, bytes, dense_keys, err);
+  return rc == PC_OK ? ps_store_new(&s->store, &o, s->cfg->training.seed, s->node.tables,
+                                    s->node.ntables, sr, nr, err)
+                     : rc;
+}
+
+/* Values per key of a message's table (its first key's; the store checks
+ * that every key belongs to that table). 0: no such table. */
+static uint32_t msg_width(const ps_server_t *s, const pc_msg_t *m) {
+  if (m->hdr.flags & PC_WIRE_FLAG_RANGE)
+    return ps_store_width(s->store, m->range_begin);
+  return m->nkeys ? ps_store_width(s->store, m->keys[0]) : 0;
 }
 
 /* A worker with a stale or wrong shard map must hear about it, not have
@@ -153,16 +170,17 @@ static int check_owned(ps_server_t *s, const pc_msg_t *m, pc_err_t *err) {
   return check_keys(s, m->keys, m->nkeys, err);
 }
 
-/* Reply to m; vals (n of them) is a pool buffer when pooled (taken over). */
+/* Reply to m; vals (n keys of w values) is a pool buffer when pooled
+ * (taken over). */
 static void reply(ps_server_t *s, pc_msg_t *m, pc_op_t op, int status, float *vals, size_t n,
-                  int pooled) {
+                  uint32_t w, int pooled) {
   pc_wire_hdr_t h;
   pc_err_t err;
   pc_wire_hdr_init(&h, op, m->hdr.request_id, s->node.sender);
   h.status = status;
   h.key_count = vals ? n : 0;
-  h.vals_per_key = vals ? 1 : 0;
-  pc_wire_payload_t p = {.vals = vals, .nvals = vals ? n : 0, .vals_pooled = pooled};
+  h.vals_per_key = vals ? w : 0;
+  pc_wire_payload_t p = {.vals = vals, .nvals = vals ? n * w : 0, .vals_pooled = pooled};
   int rc = pc_wire_send_bulk(s->router, &m->identity, &h, &p, s->pool, ZMQ_DONTWAIT, &err);
   if (rc != PC_OK)
     PC_WARN("reply to %s %d dropped: %s", pc_wire_role_name(pc_wire_sender_role(m->hdr.sender)),
@@ -170,18 +188,18 @@ static void reply(ps_server_t *s, pc_msg_t *m, pc_op_t op, int status, float *va
 }
 
 static void batch_reply(ps_server_t *s, pc_msg_t *m, const int32_t *status, float *vals,
-                        size_t n, int pooled) {
+                        size_t n, uint32_t w, int pooled) {
   pc_wire_hdr_t h;
   pc_err_t err;
   pc_wire_hdr_init(&h, PC_OP_BATCH_REPLY, m->hdr.request_id, s->node.sender);
   h.key_count = n;
-  h.vals_per_key = n ? 1 : 0;
+  h.vals_per_key = n ? w : 0;
   Parasol__BatchReply pb = PARASOL__BATCH_REPLY__INIT;
   pb.status = (int32_t *)status;
   pb.n_status = m->nbatch;
   uint8_t body[PC_WIRE_MAX_BATCH * 6]; /* a zigzag varint of an int32: at most 5 bytes */
   size_t blen = parasol__batch_reply__pack(&pb, body);
-  pc_wire_payload_t p = {.vals = vals, .nvals = n, .vals_pooled = pooled, .body = body,
+  pc_wire_payload_t p = {.vals = vals, .nvals = n * w, .vals_pooled = pooled, .body = body,
                          .blen = blen};
   if (pc_wire_send_bulk(s->router, &m->identity, &h, &p, s->pool, ZMQ_DONTWAIT, &err) != PC_OK)
     PC_WARN("batch reply to worker %d dropped: %s", pc_wire_sender_rank(m->hdr.sender),
@@ -208,9 +226,12 @@ static void on_pull(ps_server_t *s, pc_msg_t *m) {
   pc_err_t err;
   int range = (m->hdr.flags & PC_WIRE_FLAG_RANGE) != 0, pooled = 0;
   size_t n = (size_t)m->hdr.key_count;
+  uint32_t w = msg_width(s, m);
   float *vals = NULL;
-  int rc = check_owned(s, m, &err);
-  if (rc == PC_OK && (vals = reply_buffer(s, n, &pooled)) == NULL)
+  int rc = w == 0 ? PC_EINVAL : check_owned(s, m, &err);
+  if (rc == PC_OK && (uint64_t)n * w > PC_WIRE_MAX_VALUES)
+    rc = PC_ERANGE; /* the reply would exceed the wire's limit */
+  if (rc == PC_OK && (vals = reply_buffer(s, n * w, &pooled)) == NULL)
     rc = PC_ENOMEM;
   if (rc == PC_OK)
     rc = range ? ps_store_pull_range(s->store, m->range_begin, m->range_end, vals)
@@ -220,9 +241,9 @@ static void on_pull(ps_server_t *s, pc_msg_t *m) {
   if (rc != PC_OK && pooled)
     pc_bufpool_put(vals);
   if (rc != PC_OK)
-    reply(s, m, PC_OP_PULL_REPLY, rc, NULL, 0, 0);
+    reply(s, m, PC_OP_PULL_REPLY, rc, NULL, 0, 0, 0);
   else
-    reply(s, m, PC_OP_PULL_REPLY, 0, vals, n, pooled);
+    reply(s, m, PC_OP_PULL_REPLY, 0, vals, n, w, pooled);
 }
 
 static void log_push_error(ps_server_t *s, const pc_msg_t *m, int rc, const pc_err_t *err) {
@@ -240,8 +261,10 @@ static void log_push_error(ps_server_t *s, const pc_msg_t *m, int rc, const pc_e
 static void on_push(ps_server_t *s, pc_msg_t *m) {
   pc_err_t err;
   int rc = PC_OK;
-  if (m->hdr.vals_per_key != 1 || m->nvals != m->hdr.key_count)
-    rc = pc_err_set(&err, PC_EINVAL, "push needs one value per key");
+  uint32_t w = msg_width(s, m);
+  if (w == 0 || m->hdr.vals_per_key != w || m->nvals != m->hdr.key_count * w)
+    rc = pc_err_set(&err, PC_EINVAL, "push of %u values per key to a table of width %u",
+                    m->hdr.vals_per_key, w);
   if (rc == PC_OK)
     rc = check_owned(s, m, &err);
   if (rc == PC_OK && (m->hdr.flags & PC_WIRE_FLAG_RANGE))
@@ -251,51 +274,61 @@ static void on_push(ps_server_t *s, pc_msg_t *m) {
   s->pushes++;
   s->keys_pushed += m->hdr.key_count;
   log_push_error(s, m, rc, &err);
-  reply(s, m, PC_OP_PUSH_REPLY, rc, NULL, 0, 0);
+  reply(s, m, PC_OP_PUSH_REPLY, rc, NULL, 0, 0, 0);
 }
 
 /* The entries of a batch in order, each with its own status; the pulls'
  * values go back to back into one reply (pc_wire_recv has checked that the
- * entries cover the frames exactly). */
+ * entries cover the frames exactly). Every entry is of one table width,
+ * the header's vals_per_key (the first key's table's for a batch of
+ * pulls); an entry of another width is refused on its own. */
 static void on_batch(ps_server_t *s, pc_msg_t *m) {
   int32_t status[PC_WIRE_MAX_BATCH];
   size_t npull = 0;
+  uint32_t w = m->hdr.vals_per_key ? m->hdr.vals_per_key : msg_width(s, m);
   for (size_t i = 0; i < m->nbatch; i++)
     npull += (m->batch[i] & 1) ? 0 : (size_t)(m->batch[i] >> 1);
+  if (w == 0 || (uint64_t)npull * w > PC_WIRE_MAX_VALUES) {
+    reply(s, m, PC_OP_BATCH_REPLY, PC_EINVAL, NULL, 0, 0, 0);
+    return;
+  }
   int pooled = 0;
-  float *out = npull ? reply_buffer(s, npull, &pooled) : NULL;
+  float *out = npull ? reply_buffer(s, npull * w, &pooled) : NULL;
   pc_err_t err;
   int owned = check_owned(s, m, &err);
   if (owned != PC_OK)
     PC_WARN("batch from worker %d refused: %s", pc_wire_sender_rank(m->hdr.sender), err.msg);
   if (npull && out == NULL) {
-    reply(s, m, PC_OP_BATCH_REPLY, PC_ENOMEM, NULL, 0, 0);
+    reply(s, m, PC_OP_BATCH_REPLY, PC_ENOMEM, NULL, 0, 0, 0);
     return;
   }
   size_t k = 0, v = 0, o = 0;
   for (size_t i = 0; i < m->nbatch; i++) {
     size_t n = (size_t)(m->batch[i] >> 1);
     int rc = owned;
+    if (rc == PC_OK && ps_store_width(s->store, m->keys[k]) != w)
+      rc = pc_err_set(&err, PC_EINVAL, "batch entry %zu: a table of width %u in a batch of "
+                      "width %u", i, ps_store_width(s->store, m->keys[k]), w);
     if (m->batch[i] & 1) {
       if (rc == PC_OK)
         rc = ps_store_push(s->store, m->keys + k, m->vals + v, n, &err);
       log_push_error(s, m, rc, &err);
       s->pushes++;
       s->keys_pushed += n;
-      v += n;
+      v += n * w;
     } else {
       if (rc == PC_OK)
         rc = ps_store_pull(s->store, m->keys + k, n, out + o);
       if (rc != PC_OK)
-        memset(out + o, 0, n * sizeof *out);
+        memset(out + o, 0, n * w * sizeof *out);
       s->pulls++;
       s->keys_pulled += n;
-      o += n;
+      o += n * w;
     }
     status[i] = rc;
     k += n;
   }
-  batch_reply(s, m, status, out, npull, pooled);
+  batch_reply(s, m, status, out, npull, w, pooled);
 }
 
 /* A dump cursor, opaque to workers: the store iterator's dense range in
@@ -305,13 +338,14 @@ static void on_batch(ps_server_t *s, pc_msg_t *m) {
 #define DUMP_POS_MASK ((1ULL << DUMP_POS_BITS) - 1)
 
 static void dump_reply(ps_server_t *s, pc_msg_t *m, int status, const uint64_t *keys,
-                       const float *vals, size_t n, const ps_store_iter_t *next, int done) {
+                       const float *vals, size_t n, uint32_t w, const ps_store_iter_t *next,
+                       int done) {
   pc_wire_hdr_t h;
   pc_err_t err;
   pc_wire_hdr_init(&h, PC_OP_DUMP_REPLY, m->hdr.request_id, s->node.sender);
   h.status = status;
   h.key_count = n;
-  h.vals_per_key = n ? 1 : 0;
+  h.vals_per_key = n ? w : 0;
   Parasol__DumpReply pb = PARASOL__DUMP_REPLY__INIT;
   uint8_t body[32]; /* two varints */
   size_t blen = 0;
@@ -320,21 +354,24 @@ static void dump_reply(ps_server_t *s, pc_msg_t *m, int status, const uint64_t *
     pb.done = done;
     blen = parasol__dump_reply__pack(&pb, body);
   }
-  if (pc_wire_send(s->router, &m->identity, &h, n ? keys : NULL, n ? vals : NULL, n,
+  if (pc_wire_send(s->router, &m->identity, &h, n ? keys : NULL, n ? vals : NULL, n * w,
                    blen ? body : NULL, blen, ZMQ_DONTWAIT, &err) != PC_OK)
     PC_WARN("dump reply to worker %d dropped: %s", pc_wire_sender_rank(m->hdr.sender),
             err.msg);
 }
 
-/* Up to max keys from *it on; *done when no key is left after them. */
+/* Up to max keys (of w values) from *it on; *done when no key is left
+ * after them. */
 static int dump_page(ps_server_t *s, ps_store_iter_t *it, uint64_t *keys, float *vals,
-                     size_t max, size_t *n, int *done) {
-  while (*n < max && ps_store_iter_next(s->store, it, &keys[*n], &vals[*n], NULL))
+                     uint32_t w, size_t max, size_t *n, int *done) {
+  const float *v;
+  while (*n < max && ps_store_iter_next(s->store, it, &keys[*n], &v, NULL)) {
+    memcpy(vals + *n * w, v, w * sizeof *vals);
     (*n)++;
+  }
   ps_store_iter_t peek = *it;
   uint64_t k;
-  float w;
-  *done = !ps_store_iter_next(s->store, &peek, &k, &w, NULL);
+  *done = !ps_store_iter_next(s->store, &peek, &k, &v, NULL);
   return *done || (it->pos & ~DUMP_POS_MASK) == 0 ? PC_OK : PC_ERANGE;
 }
 
@@ -342,26 +379,30 @@ static int dump_page(ps_server_t *s, ps_store_iter_t *it, uint64_t *keys, float 
  * dump once training is over: a push between two pages could move hash
  * table entries, so a key could be sent twice or not at all. */
 static void on_dump(ps_server_t *s, pc_msg_t *m) {
-  pc_range_t r[64]; /* as in make_store: the store's dense ranges */
-  size_t nr = pc_shardmap_server_ranges(&s->node.map, (uint32_t)s->node.rank, r, 64);
-  ps_store_iter_t it = {(size_t)(m->dump_cursor >> DUMP_POS_BITS),
+  pc_range_t r[SERVER_MAX_RANGES]; /* as in make_store: the store's dense ranges */
+  size_t nr = pc_shardmap_server_ranges(&s->node.map, (uint32_t)s->node.rank, r,
+                                        SERVER_MAX_RANGES);
+  ps_store_iter_t it = {m->dump_table, (size_t)(m->dump_cursor >> DUMP_POS_BITS),
                         m->dump_cursor & DUMP_POS_MASK};
+  uint32_t w = m->dump_table < s->node.ntables ? s->node.tables[m->dump_table].width : 0;
   size_t max = m->dump_max_keys, n = 0; /* 1 to PC_WIRE_MAX_DUMP_KEYS (pc_wire_recv) */
   uint64_t *keys = NULL;
   float *vals = NULL;
   int status, done = 0;
-  if (it.range > nr) {
-    PC_WARN("dump from worker %d refused: cursor 0x%llx names dense range %zu of %zu",
-            pc_wire_sender_rank(m->hdr.sender), (unsigned long long)m->dump_cursor, it.range,
-            nr);
+  if (w && max > PC_WIRE_MAX_VALUES / w)
+    max = PC_WIRE_MAX_VALUES / w; /* a page within the wire's value limit */
+  if (it.range > nr || w == 0) {
+    PC_WARN("dump from worker %d refused: table %u of %zu, cursor 0x%llx names dense range %zu "
+            "of %zu", pc_wire_sender_rank(m->hdr.sender), m->dump_table, s->node.ntables,
+            (unsigned long long)m->dump_cursor, it.range, nr);
     status = PC_EINVAL;
   } else if ((keys = malloc(max * sizeof *keys)) == NULL ||
-             (vals = malloc(max * sizeof *vals)) == NULL) {
+             (vals = malloc(max * w * sizeof *vals)) == NULL) {
     status = PC_ENOMEM;
   } else {
-    status = dump_page(s, &it, keys, vals, max, &n, &done);
+    status = dump_page(s, &it, keys, vals, w, max, &n, &done);
   }
-  dump_reply(s, m, status, keys, vals, status == PC_OK ? n : 0, &it, done);
+  dump_reply(s, m, status, keys, vals, status == PC_OK ? n : 0, w, &it, done);
   free(keys);
   free(vals);
 }
@@ -454,7 +495,7 @@ int ps_server_run(const pc_config_t *cfg, int rank_req, pc_err_t *err) {
   if (rc == PC_OK)
     rc = bind_router(&s, err);
   if (rc == PC_OK)
-    rc = pc_node_join(&s.node, s.zctx, cfg, PC_ROLE_SERVER, rank_req, s.endpoint, err);
+    rc = pc_node_join(&s.node, s.zctx, cfg, PC_ROLE_SERVER, rank_req, s.endpoint, NULL, 0, err);
   if (rc == PC_OK) {
     pc_log_set_rank(s.node.rank);
     rc = open_log(&s, err);

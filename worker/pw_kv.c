@@ -52,6 +52,7 @@ typedef struct kv_part {
 
 typedef struct kv_req {
   uint64_t ticket; /* 0: never used */
+  uint32_t width;  /* values per key: the width of the request's table */
   int remaining;   /* parts without a reply */
   int zc_refs;     /* borrowed value frames ZeroMQ still reads (atomic) */
   int is_pull;
@@ -64,8 +65,8 @@ typedef struct kv_req {
 typedef struct kv_slice {
   uint64_t *keys;
   uint32_t *from;
-  float *vals;
-  size_t n, cap;
+  float *vals;      /* n x width */
+  size_t n, cap, vcap;
 } kv_slice_t;
 
 /* A request part inside a batch. */
@@ -86,6 +87,7 @@ typedef struct kv_queue {
   uint64_t *keys;
   float *vals;
   size_t nkeys, kcap, nvals, vcap;
+  uint32_t width; /* of every entry queued (one table width per BATCH) */
   kv_entries_t ents;
 } kv_queue_t;
 
@@ -93,6 +95,7 @@ typedef struct kv_queue {
 typedef struct kv_batch {
   uint64_t id; /* 0: slot free */
   uint32_t server;
+  uint32_t width;
   kv_entries_t ents;
 } kv_batch_t;
 
@@ -100,6 +103,7 @@ typedef struct kv_batch {
 typedef struct kv_dump {
   uint64_t id; /* request_id of the DUMP on the wire; 0: none */
   uint32_t server;
+  uint32_t width;
   uint64_t *keys;
   float *vals;
   size_t max, n;
@@ -135,27 +139,37 @@ struct pw_kv {
   pc_wire_drops_t drops;
 };
 
+/* Width of the table of key (0: no such table). */
+static uint32_t key_width(const pw_kv_t *kv, uint64_t key) {
+  uint32_t t = pc_table_of(key);
+  return t < kv->node.ntables ? kv->node.tables[t].width : 0;
+}
+
 pc_node_t *pw_kv_node(pw_kv_t *kv) { return &kv->node; }
 void pw_kv_stats(const pw_kv_t *kv, pw_kv_stats_t *out) { *out = kv->st; }
 
-static int slice_reserve(kv_slice_t *s, size_t need) {
-  if (need <= s->cap)
-    return PC_OK;
-  size_t cap = s->cap ? s->cap : 256;
-  while (cap < need)
-    cap *= 2;
-  uint64_t *k = realloc(s->keys, cap * sizeof *k);
-  if (k)
-    s->keys = k;
-  uint32_t *f = realloc(s->from, cap * sizeof *f);
-  if (f)
-    s->from = f;
-  float *v = realloc(s->vals, cap * sizeof *v);
-  if (v)
+static int slice_reserve(kv_slice_t *s, size_t need, size_t width) {
+  if (need > s->cap) {
+    size_t cap = s->cap ? s->cap : 256;
+    while (cap < need)
+      cap *= 2;
+    uint64_t *k = realloc(s->keys, cap * sizeof *k);
+    if (k)
+      s->keys = k;
+    uint32_t *f = realloc(s->from, cap * sizeof *f);
+    if (f)
+      s->from = f;
+    if (!k || !f)
+      return PC_ENOMEM;
+    s->cap = cap;
+  }
+  if (s->cap * width > s->vcap) {
+    float *v = realloc(s->vals, s->cap * width * sizeof *v);
+    if (v == NULL)
+      return PC_ENOMEM;
     s->vals = v;
-  if (!k || !f || !v)
-    return PC_ENOMEM;
-  s->cap = cap;
+    s->vcap = s->cap * width;
+  }
   return PC_OK;
 }
 
@@ -173,15 +187,19 @@ static int deliver(pw_kv_t *kv, uint32_t s, kv_req_t *r, size_t part, int32_t st
   else if (st != 0 && !(st == PC_EDATA && !r->is_pull))
     return pc_err_set(err, PC_EPEER, "server %u refused a %s: %s", s,
                       r->is_pull ? "pull" : "push", parasol_strerror(st));
-  if (r->is_pull) {
-    if (nvals != p->nfrom)
-      return pc_err_set(err, PC_EPROTO, "server %u answered %zu values for %zu keys", s,
-                        nvals, p->nfrom);
-    if (p->sparse)
+  if (r->is_pull && st == 0) {
+    size_t w = r->width;
+    if (nvals != p->nfrom * w)
+      return pc_err_set(err, PC_EPROTO, "server %u answered %zu values for %zu keys of width %zu",
+                        s, nvals, p->nfrom, w);
+    if (p->sparse && w == 1)
       for (size_t j = 0; j < p->nfrom; j++)
         r->out[p->from[j]] = vals[j];
+    else if (p->sparse)
+      for (size_t j = 0; j < p->nfrom; j++)
+        memcpy(r->out + (size_t)p->from[j] * w, vals + j * w, w * sizeof *vals);
     else
-      memcpy(r->out + p->off, vals, nvals * sizeof *vals);
+      memcpy(r->out + p->off * w, vals, nvals * sizeof *vals);
   }
   p->pending = 0;
   r->remaining--;
@@ -211,7 +229,7 @@ static int on_batch_reply(pw_kv_t *kv, uint32_t s, const pc_msg_t *m, pc_err_t *
                       b->ents.n, parasol_strerror(m->hdr.status));
   size_t want = 0;
   for (size_t i = 0; i < b->ents.n; i++)
-    want += b->ents.e[i].push ? 0 : b->ents.e[i].nkeys;
+    want += b->ents.e[i].push ? 0 : (size_t)b->ents.e[i].nkeys * b->width;
   if (m->nbatch_status != b->ents.n || m->nvals != want)
     return pc_err_set(err, PC_EPROTO, "server %u answered a batch of %zu requests (%zu values) "
                       "with %zu statuses and %zu values", s, b->ents.n, want,
@@ -222,11 +240,12 @@ static int on_batch_reply(pw_kv_t *kv, uint32_t s, const pc_msg_t *m, pc_err_t *
     kv_req_t *r = part_of(kv, e->ticket, e->part, s, !e->push);
     if (r == NULL)
       return pc_err_set(err, PC_EPROTO, "batch entry %zu has no live request", i);
-    int rc = deliver(kv, s, r, e->part, m->batch_status[i], e->push ? NULL : m->vals + o,
-                     e->push ? 0 : e->nkeys, err);
+    size_t nv = e->push ? 0 : (size_t)e->nkeys * b->width;
+    int rc = deliver(kv, s, r, e->part, m->batch_status[i], e->push ? NULL : m->vals + o, nv,
+                     err);
     if (rc != PC_OK)
       return rc;
-    o += e->push ? 0 : e->nkeys;
+    o += nv;
   }
   b->id = 0;
   kv->outstanding--;
@@ -249,9 +268,12 @@ static int on_dump_reply(pw_kv_t *kv, uint32_t s, const pc_msg_t *m, pc_err_t *e
   if (n > d->max)
     return pc_err_set(err, PC_EPROTO, "server %u answered a dump page of at most %zu keys "
                       "with %zu", s, d->max, n);
+  if (n > 0 && m->hdr.vals_per_key != d->width)
+    return pc_err_set(err, PC_EPROTO, "server %u answered a dump of a table of width %u with "
+                      "%u values per key", s, d->width, m->hdr.vals_per_key);
   if (n > 0) {
     memcpy(d->keys, m->keys, n * sizeof *d->keys);
-    memcpy(d->vals, m->vals, n * sizeof *d->vals);
+    memcpy(d->vals, m->vals, n * d->width * sizeof *d->vals);
   }
   d->n = n;
   d->cursor = m->dump_cursor;
@@ -438,7 +460,8 @@ int pw_kv_wait(pw_kv_t *kv, uint64_t ticket, pc_err_t *err) {
 
 int pw_kv_wait_all(pw_kv_t *kv, pc_err_t *err) { return wait_for(kv, KV_WAIT_ALL, 0, err); }
 
-static int req_begin(pw_kv_t *kv, int is_pull, float *out, kv_req_t **rp, pc_err_t *err) {
+static int req_begin(pw_kv_t *kv, int is_pull, float *out, uint32_t width, kv_req_t **rp,
+                     pc_err_t *err) {
   uint64_t t = ++kv->next_ticket;
   kv_req_t *r = &kv->reqs[t % kv->nreqs];
   if (r->remaining > 0) {
@@ -447,6 +470,7 @@ static int req_begin(pw_kv_t *kv, int is_pull, float *out, kv_req_t **rp, pc_err
       return rc;
   }
   r->ticket = t;
+  r->width = width;
   r->remaining = 0;
   r->is_pull = is_pull;
   r->out = out;
@@ -528,7 +552,7 @@ static int queue_flush(pw_kv_t *kv, uint32_t s, pc_err_t *err) {
   pc_wire_hdr_t h;
   pc_wire_hdr_init(&h, PC_OP_BATCH, KV_BATCH_BIT | id << 16 | slot, kv->node.sender);
   h.key_count = q->nkeys;
-  h.vals_per_key = q->nvals ? 1 : 0;
+  h.vals_per_key = q->nvals ? q->width : 0;
   pc_wire_payload_t p = {.keys = q->keys, .nkeys = q->nkeys, .vals = q->nvals ? q->vals : NULL,
                          .nvals = q->nvals, .body = kv->body, .blen = blen};
   int rc = pc_wire_send_bulk(kv->socks[s], NULL, &h, &p, kv->pool, 0, err);
@@ -543,6 +567,7 @@ static int queue_flush(pw_kv_t *kv, uint32_t s, pc_err_t *err) {
   q->nkeys = q->nvals = 0;
   b->id = id;
   b->server = s;
+  b->width = q->width;
   kv->st.batches++;
   kv->nqueued -= b->ents.n;
   sent_one(kv, s);
@@ -552,9 +577,17 @@ static int queue_flush(pw_kv_t *kv, uint32_t s, pc_err_t *err) {
 /* Append one small request part to server s's queue. */
 static int queue_add(pw_kv_t *kv, kv_req_t *r, size_t part, const uint64_t *keys, size_t n,
                      const float *vals, pc_err_t *err) {
-  kv_queue_t *q = &kv->queues[r->parts[part].server];
+  uint32_t s = r->parts[part].server;
+  kv_queue_t *q = &kv->queues[s];
+  size_t nv = n * r->width;
+  if (q->ents.n && q->width != r->width) { /* one width per BATCH */
+    int rc = queue_flush(kv, s, err);
+    if (rc != PC_OK)
+      return rc;
+  }
+  q->width = r->width;
   if (pc_mem_reserve((void **)&q->keys, &q->kcap, q->nkeys + n, sizeof *q->keys) != PC_OK ||
-      (vals && pc_mem_reserve((void **)&q->vals, &q->vcap, q->nvals + n, sizeof *q->vals) !=
+      (vals && pc_mem_reserve((void **)&q->vals, &q->vcap, q->nvals + nv, sizeof *q->vals) !=
                    PC_OK) ||
       pc_mem_reserve((void **)&q->ents.e, &q->ents.cap, q->ents.n + 1, sizeof *q->ents.e) !=
           PC_OK)
@@ -562,8 +595,8 @@ static int queue_add(pw_kv_t *kv, kv_req_t *r, size_t part, const uint64_t *keys
   memcpy(q->keys + q->nkeys, keys, n * sizeof *keys);
   q->nkeys += n;
   if (vals) {
-    memcpy(q->vals + q->nvals, vals, n * sizeof *vals);
-    q->nvals += n;
+    memcpy(q->vals + q->nvals, vals, nv * sizeof *vals);
+    q->nvals += nv;
   }
   q->ents.e[q->ents.n++] = (kv_entry_t){r->ticket, (uint32_t)part, (uint32_t)n, vals != NULL};
   r->parts[part].pending = 1;
@@ -587,9 +620,9 @@ static int send_part(pw_kv_t *kv, kv_req_t *r, size_t part, const kv_send_t *m, 
   pc_wire_hdr_init(&h, m->op, (r->ticket << KV_PART_BITS) | part, kv->node.sender);
   h.key_count = m->key_count;
   h.flags = m->flags;
-  h.vals_per_key = m->vals ? 1 : 0;
+  h.vals_per_key = m->vals ? r->width : 0;
   pc_wire_payload_t p = {.keys = m->keys, .nkeys = m->nkeys, .vals = (float *)m->vals,
-                         .nvals = m->vals ? (size_t)m->key_count : 0};
+                         .nvals = m->vals ? (size_t)m->key_count * r->width : 0};
   if (m->borrow && m->vals) {
     p.vals_free = borrowed_release;
     p.vals_hint = &r->zc_refs;
@@ -610,7 +643,8 @@ static int send_small(pw_kv_t *kv, kv_req_t *r, size_t part, const kv_send_t *m,
                       pc_err_t *err) {
   uint32_t s = r->parts[part].server;
   kv_queue_t *q = &kv->queues[s];
-  if (m->nkeys > KV_SMALL_KEYS || m->flags || (q->ents.n == 0 && kv->sout[s] < kv->direct))
+  if (m->nkeys * r->width > KV_SMALL_KEYS || m->flags ||
+      (q->ents.n == 0 && kv->sout[s] < kv->direct))
     return send_part(kv, r, part, m, err);
   int rc = queue_add(kv, r, part, m->keys, m->nkeys, m->vals, err);
   if (rc == PC_OK && (q->nkeys >= KV_BATCH_KEYS || q->ents.n == PC_WIRE_MAX_BATCH))
@@ -618,17 +652,21 @@ static int send_small(pw_kv_t *kv, kv_req_t *r, size_t part, const kv_send_t *m,
   return rc;
 }
 
-/* Route keys[0..n) by the shard map into kv->slices (with vals when given). */
-static int split(pw_kv_t *kv, const uint64_t *keys, size_t n, const float *vals, pc_err_t *err) {
+/* Route keys[0..n) by the shard map into kv->slices (with vals, width
+ * per key, when given). */
+static int split(pw_kv_t *kv, const uint64_t *keys, size_t n, const float *vals, size_t w,
+                 pc_err_t *err) {
   for (uint32_t s = 0; s < kv->nservers; s++)
     kv->slices[s].n = 0;
   for (size_t i = 0; i < n; i++) {
     kv_slice_t *sl = &kv->slices[pc_shardmap_lookup(&kv->node.map, keys[i])];
-    if (sl->n == sl->cap && slice_reserve(sl, sl->n + 1) != PC_OK)
+    if ((sl->n == sl->cap || sl->vcap < sl->cap * w) && slice_reserve(sl, sl->n + 1, w) != PC_OK)
       return pc_err_set(err, PC_ENOMEM, "request of %zu keys", n);
     sl->keys[sl->n] = keys[i];
-    if (vals)
+    if (vals && w == 1)
       sl->vals[sl->n] = vals[i];
+    else if (vals)
+      memcpy(sl->vals + sl->n * w, vals + i * w, w * sizeof *vals);
     sl->from[sl->n++] = (uint32_t)i;
   }
   return PC_OK;
@@ -658,33 +696,55 @@ static int keys_part(pw_kv_t *kv, kv_req_t *r, uint32_t s, const uint64_t *keys,
 }
 
 /* Messages per server (chunked) for keys[0..n); a pull's values land at
- * out[base + i]. With one server the keys go as they are, unsplit. */
+ * out[(base + i) * width]. With one server the keys go as they are,
+ * unsplit. */
 static int sparse_parts(pw_kv_t *kv, kv_req_t *r, const uint64_t *keys, size_t n,
                         const float *vals, uint64_t base, pc_err_t *err) {
   if (n > UINT32_MAX)
     return pc_err_set(err, PC_ERANGE, "%zu keys in one request", n);
+  size_t w = r->width, chunk = KV_CHUNK_VALS / w;
+  chunk = chunk < 1 ? 1 : chunk > KV_CHUNK_KEYS ? KV_CHUNK_KEYS : chunk;
   int rc = PC_OK;
   if (kv->nservers == 1) {
-    for (size_t c = 0; c < n && rc == PC_OK; c += KV_CHUNK_KEYS)
-      rc = keys_part(kv, r, 0, keys + c, vals ? vals + c : NULL,
-                     n - c < KV_CHUNK_KEYS ? n - c : KV_CHUNK_KEYS, NULL, base + c, err);
+    for (size_t c = 0; c < n && rc == PC_OK; c += chunk)
+      rc = keys_part(kv, r, 0, keys + c, vals ? vals + c * w : NULL,
+                     n - c < chunk ? n - c : chunk, NULL, base + c, err);
     return rc;
   }
-  rc = split(kv, keys, n, vals, err);
+  rc = split(kv, keys, n, vals, w, err);
   for (uint32_t s = 0; s < kv->nservers && rc == PC_OK; s++) {
     kv_slice_t *sl = &kv->slices[s];
-    for (size_t c = 0; c < sl->n && rc == PC_OK; c += KV_CHUNK_KEYS)
-      rc = keys_part(kv, r, s, sl->keys + c, vals ? sl->vals + c : NULL,
-                     sl->n - c < KV_CHUNK_KEYS ? sl->n - c : KV_CHUNK_KEYS, sl->from + c, base,
-                     err);
+    for (size_t c = 0; c < sl->n && rc == PC_OK; c += chunk)
+      rc = keys_part(kv, r, s, sl->keys + c, vals ? sl->vals + c * w : NULL,
+                     sl->n - c < chunk ? sl->n - c : chunk, sl->from + c, base, err);
   }
   return rc;
+}
+
+/* The width of the table of keys[0..n), which must all belong to it. */
+static int keys_width(const pw_kv_t *kv, const uint64_t *keys, size_t n, uint32_t *w,
+                      pc_err_t *err) {
+  if (n == 0)
+    return pc_err_set(err, PC_EINVAL, "a request of no keys");
+  uint32_t t = pc_table_of(keys[0]);
+  *w = key_width(kv, keys[0]);
+  if (*w == 0)
+    return pc_err_set(err, PC_EINVAL, "key %llu: no table %u", (unsigned long long)keys[0], t);
+  for (size_t i = 1; i < n; i++)
+    if (pc_table_of(keys[i]) != t)
+      return pc_err_set(err, PC_EINVAL, "one request mixes tables %u and %u", t,
+                        pc_table_of(keys[i]));
+  return PC_OK;
 }
 
 int pw_kv_pull(pw_kv_t *kv, const uint64_t *keys, size_t n, float *out, uint64_t *ticket,
                pc_err_t *err) {
   kv_req_t *r = NULL;
-  int rc = req_begin(kv, 1, out, &r, err);
+  uint32_t w = 0;
+  *ticket = 0;
+  int rc = keys_width(kv, keys, n, &w, err);
+  if (rc == PC_OK)
+    rc = req_begin(kv, 1, out, w, &r, err);
   if (rc == PC_OK)
     rc = sparse_parts(kv, r, keys, n, NULL, 0, err);
   *ticket = r ? r->ticket : 0;
@@ -694,7 +754,10 @@ int pw_kv_pull(pw_kv_t *kv, const uint64_t *keys, size_t n, float *out, uint64_t
 
 int pw_kv_push(pw_kv_t *kv, const uint64_t *keys, size_t n, const float *vals, pc_err_t *err) {
   kv_req_t *r = NULL;
-  int rc = req_begin(kv, 0, NULL, &r, err);
+  uint32_t w = 0;
+  int rc = keys_width(kv, keys, n, &w, err);
+  if (rc == PC_OK)
+    rc = req_begin(kv, 0, NULL, w, &r, err);
   if (rc == PC_OK)
     rc = sparse_parts(kv, r, keys, n, vals, 0, err);
   kv->st.pushes++;
@@ -732,7 +795,7 @@ static int gap_parts(pw_kv_t *kv, kv_req_t *r, uint64_t k, uint64_t end, uint64_
     size_t m = end - c < n ? (size_t)(end - c) : n;
     for (size_t i = 0; i < m; i++)
       keys[i] = c + i;
-    rc = sparse_parts(kv, r, keys, m, vals ? vals + (c - base) : NULL, c - base, err);
+    rc = sparse_parts(kv, r, keys, m, vals ? vals + (c - base) * r->width : NULL, c - base, err);
   }
   free(keys);
   return rc;
@@ -744,6 +807,7 @@ static int range_parts(pw_kv_t *kv, kv_req_t *r, uint64_t begin, uint64_t end,
   if (begin >= end || end - begin > UINT32_MAX)
     return pc_err_set(err, PC_ERANGE, "key block [%llu, %llu)", (unsigned long long)begin,
                       (unsigned long long)end);
+  size_t w = r->width, chunk = KV_CHUNK_VALS / w ? KV_CHUNK_VALS / w : 1;
   int rc = PC_OK;
   for (uint64_t k = begin; k < end && rc == PC_OK;) {
     uint64_t next, stop;
@@ -755,25 +819,42 @@ static int range_parts(pw_kv_t *kv, kv_req_t *r, uint64_t begin, uint64_t end,
       continue;
     }
     stop = d->end < end ? d->end : end;
-    if (stop - k > KV_CHUNK_VALS)
-      stop = k + KV_CHUNK_VALS;
+    if (stop - k > chunk)
+      stop = k + chunk;
     size_t part = 0;
     if ((rc = req_part(r, d->server, k - begin, &part, err)) != PC_OK)
       break;
     r->parts[part].nfrom = (size_t)(stop - k);
     uint64_t kr[2] = {k, stop};
     kv_send_t m = {r->is_pull ? PC_OP_PULL : PC_OP_PUSH, kr, 2, stop - k, PC_WIRE_FLAG_RANGE,
-                   vals ? vals + (k - begin) : NULL, borrow};
+                   vals ? vals + (k - begin) * w : NULL, borrow};
     rc = send_part(kv, r, part, &m, err);
     k = stop;
   }
   return rc;
 }
 
+/* The width of the table holding the block [begin, end). */
+static int range_width(const pw_kv_t *kv, uint64_t begin, uint64_t end, uint32_t *w,
+                       pc_err_t *err) {
+  if (begin >= end || pc_table_of(begin) != pc_table_of(end - 1))
+    return pc_err_set(err, PC_ERANGE, "key block [%llu, %llu) is empty or spans tables",
+                      (unsigned long long)begin, (unsigned long long)end);
+  *w = key_width(kv, begin);
+  if (*w == 0)
+    return pc_err_set(err, PC_EINVAL, "key block [%llu, %llu): no table %u",
+                      (unsigned long long)begin, (unsigned long long)end, pc_table_of(begin));
+  return PC_OK;
+}
+
 int pw_kv_pull_range(pw_kv_t *kv, uint64_t begin, uint64_t end, float *out, uint64_t *ticket,
                      pc_err_t *err) {
   kv_req_t *r = NULL;
-  int rc = req_begin(kv, 1, out, &r, err);
+  uint32_t w = 0;
+  *ticket = 0;
+  int rc = range_width(kv, begin, end, &w, err);
+  if (rc == PC_OK)
+    rc = req_begin(kv, 1, out, w, &r, err);
   if (rc == PC_OK)
     rc = range_parts(kv, r, begin, end, NULL, 0, err);
   *ticket = r ? r->ticket : 0;
@@ -784,7 +865,10 @@ int pw_kv_pull_range(pw_kv_t *kv, uint64_t begin, uint64_t end, float *out, uint
 static int push_range(pw_kv_t *kv, uint64_t begin, uint64_t end, const float *vals, int borrow,
                       uint64_t *ticket, pc_err_t *err) {
   kv_req_t *r = NULL;
-  int rc = req_begin(kv, 0, NULL, &r, err);
+  uint32_t w = 0;
+  int rc = range_width(kv, begin, end, &w, err);
+  if (rc == PC_OK)
+    rc = req_begin(kv, 0, NULL, w, &r, err);
   if (rc == PC_OK)
     rc = range_parts(kv, r, begin, end, vals, borrow, err);
   if (ticket)
@@ -803,25 +887,30 @@ int pw_kv_push_range_nocopy(pw_kv_t *kv, uint64_t begin, uint64_t end, const flo
   return push_range(kv, begin, end, vals, 1, ticket, err);
 }
 
-int pw_kv_dump(pw_kv_t *kv, uint32_t server, uint64_t *cursor, size_t max, uint64_t *keys,
-               float *vals, size_t *n, int *done, pc_err_t *err) {
+int pw_kv_dump(pw_kv_t *kv, uint32_t server, uint32_t table, uint64_t *cursor, size_t max,
+               uint64_t *keys, float *vals, size_t *n, int *done, pc_err_t *err) {
   *n = 0;
   *done = 0;
-  if (server >= kv->nservers || max == 0 || max > PC_WIRE_MAX_DUMP_KEYS || !keys || !vals)
-    return pc_err_set(err, PC_EINVAL, "pw_kv_dump: server %u of %u, page of %zu keys (1 to %u)",
-                      server, kv->nservers, max, PC_WIRE_MAX_DUMP_KEYS);
+  uint32_t w = table < kv->node.ntables ? kv->node.tables[table].width : 0;
+  if (server >= kv->nservers || max == 0 || max > PC_WIRE_MAX_DUMP_KEYS || !keys || !vals ||
+      w == 0 || (uint64_t)max * w > PC_WIRE_MAX_VALUES)
+    return pc_err_set(err, PC_EINVAL, "pw_kv_dump: server %u of %u, table %u of %zu, page of %zu "
+                      "keys (1 to %u, at most %llu values)", server, kv->nservers, table,
+                      kv->node.ntables, max, PC_WIRE_MAX_DUMP_KEYS,
+                      (unsigned long long)PC_WIRE_MAX_VALUES);
   if (kv->outstanding != 0 || kv->nqueued != 0)
     return pc_err_set(err, PC_EINVAL, "pw_kv_dump: %d messages still outstanding "
                       "(pw_kv_wait_all first)", kv->outstanding + (int)kv->nqueued);
   Parasol__Dump pb = PARASOL__DUMP__INIT;
   pb.cursor = *cursor;
   pb.max_keys = (uint32_t)max;
+  pb.table = table;
   pc_wire_hdr_t h;
   pc_wire_hdr_init(&h, PC_OP_DUMP, ++kv->next_dump, kv->node.sender);
   int rc = pc_wire_send_pb(kv->socks[server], NULL, &h, &pb, 0, err);
   if (rc != PC_OK)
     return rc;
-  kv->dump = (kv_dump_t){h.request_id, server, keys, vals, max, 0, 0, 0};
+  kv->dump = (kv_dump_t){h.request_id, server, w, keys, vals, max, 0, 0, 0};
   sent_one(kv, server);
   rc = wait_for(kv, KV_WAIT_DUMP, 0, err);
   if (rc != PC_OK && kv->dump.id != 0) { /* a late reply is dropped as unexpected */
@@ -868,7 +957,8 @@ static int connect_servers(pw_kv_t *kv, pc_err_t *err) {
   return PC_OK;
 }
 
-int pw_kv_open(pw_kv_t **out, const pc_config_t *cfg, int rank_req, pc_err_t *err) {
+int pw_kv_open(pw_kv_t **out, const pc_config_t *cfg, int rank_req, const pc_table_t *tables,
+               size_t ntables, pc_err_t *err) {
   pw_kv_t *kv = calloc(1, sizeof *kv);
   if (kv == NULL)
     return pc_err_set(err, PC_ENOMEM, "key/value client");
@@ -879,7 +969,8 @@ int pw_kv_open(pw_kv_t **out, const pc_config_t *cfg, int rank_req, pc_err_t *er
   if (rc == PC_OK)
     rc = pc_bufpool_new(&kv->pool, KV_POOL_BYTES, err);
   if (rc == PC_OK)
-    rc = pc_node_join(&kv->node, kv->zctx, cfg, PC_ROLE_WORKER, rank_req, NULL, err);
+    rc = pc_node_join(&kv->node, kv->zctx, cfg, PC_ROLE_WORKER, rank_req, NULL, tables, ntables,
+                      err);
   kv->joined = rc == PC_OK;
   if (rc == PC_OK)
     rc = connect_servers(kv, err);

@@ -14,6 +14,7 @@
 #include "pc_config.h"
 #include "pc_error.h"
 #include "pc_node.h"
+#include "pc_table.h"
 
 typedef struct pw_kv pw_kv_t;
 
@@ -26,8 +27,11 @@ typedef struct pw_kv_stats {
   int max_inflight;         /* peak messages outstanding */
 } pw_kv_stats_t;
 
-/* Join the cluster (rank_req or -1) and connect to the servers. */
-int pw_kv_open(pw_kv_t **out, const pc_config_t *cfg, int rank_req, pc_err_t *err);
+/* Join the cluster (rank_req or -1) declaring the model's tables (which
+ * the scheduler checks against every other worker's; the cluster's tables
+ * are then pw_kv_node(kv)->tables), and connect to the servers. */
+int pw_kv_open(pw_kv_t **out, const pc_config_t *cfg, int rank_req, const pc_table_t *tables,
+               size_t ntables, pc_err_t *err);
 void pw_kv_close(pw_kv_t **kv);
 
 /* The link to the scheduler: rank, cluster size, control messages. A
@@ -35,8 +39,13 @@ void pw_kv_close(pw_kv_t **kv);
  * in the node (shut, shut_failed, shut_reason). */
 pc_node_t *pw_kv_node(pw_kv_t *kv);
 
-/* Fetch the weights of keys[0..n) into out[0..n) (out must stay valid until
- * the ticket completes). keys may be reused as soon as this returns. */
+/* Keys are global (pc_table_key); every key of one request belongs to one
+ * table, and each carries that table's width of values: n keys move
+ * n x width floats, key i's at [i * width, (i + 1) * width).
+ *
+ * Fetch the values of keys[0..n) into out[0..n x width) (out must stay
+ * valid until the ticket completes). keys may be reused as soon as this
+ * returns. */
 int pw_kv_pull(pw_kv_t *kv, const uint64_t *keys, size_t n, float *out, uint64_t *ticket,
                pc_err_t *err);
 /* The same for the block [begin, end): one message per server range, no key
@@ -62,9 +71,9 @@ int pw_kv_wait(pw_kv_t *kv, uint64_t ticket, pc_err_t *err);
 /* Wait until nothing is outstanding (all pushes acknowledged). */
 int pw_kv_wait_all(pw_kv_t *kv, pc_err_t *err);
 
-/* One page of what server `server` stores: up to max keys (1 to
- * PC_WIRE_MAX_DUMP_KEYS) with their weights, into keys[0..*n) and
- * vals[0..*n). Start with *cursor = 0; each call moves *cursor on, and sets
+/* One page of what server `server` stores of table `table`: up to max
+ * keys (1 to PC_WIRE_MAX_DUMP_KEYS, and max x width <= PC_WIRE_MAX_VALUES)
+ * with their values, into keys[0..*n) and vals[0..*n x width). Start with *cursor = 0; each call moves *cursor on, and sets
  * *done once the page is the server's last (a page before the last holds at
  * least one key; the last may be empty). Keys come in the server's storage
  * order, not sorted: every key of its dense ranges (never-pushed ones read
@@ -75,8 +84,8 @@ int pw_kv_wait_all(pw_kv_t *kv, pc_err_t *err);
  * does it on the scheduler's EVALUATE, sent after every worker finished
  * training. A push between two pages may move the server's hash table
  * entries, so a key could come twice or not at all. */
-int pw_kv_dump(pw_kv_t *kv, uint32_t server, uint64_t *cursor, size_t max, uint64_t *keys,
-               float *vals, size_t *n, int *done, pc_err_t *err);
+int pw_kv_dump(pw_kv_t *kv, uint32_t server, uint32_t table, uint64_t *cursor, size_t max,
+               uint64_t *keys, float *vals, size_t *n, int *done, pc_err_t *err);
 
 void pw_kv_stats(const pw_kv_t *kv, pw_kv_stats_t *out);
 

@@ -13,21 +13,30 @@
 #include "pc_outdir.h"
 #include "pc_proc.h"
 #include "pc_wire.h"
-#include "pw_batch.h"
+#include "pw_collect.h"
 #include "pw_data.h"
-#include "pw_eval.h"
+#include "pw_evaluate.h"
 #include "pw_kv.h"
-#include "pw_logreg.h"
 #include "pw_model.h"
+#include "pw_modelops.h"
 
-#define EVAL_CHUNK (1u << 20)
-#define DUMP_PAGE PC_WIRE_MAX_DUMP_KEYS
+/* Barriers after the ready one (1, pc_node_barrier ids). */
+#define BARRIER_MOMENTS 2
 
 typedef struct pw_worker {
   const pc_config_t *cfg;
   pw_kv_t *kv;
   pc_node_t *node;
-  pw_dataset_t test; /* worker 0: data.test, read and checked before training */
+  const pw_model_ops_t *ops;
+  void *mstate;           /* the model's per-run state (ops->init) */
+  pw_shape_t shape;       /* of the training data */
+  pc_table_t tables[PC_TABLE_MAX];
+  size_t ntables;         /* the model's */
+  size_t nall;            /* with the moments table of data.standardize */
+  pw_dataset_t all;       /* the whole training file, when read before joining */
+  unsigned char *is_test; /* hold-out rows of `all` (data.test_fraction / test_rows) */
+  pw_dataset_t test;      /* worker 0: the test set, read and checked before training */
+  pw_transform_t tf;      /* data.standardize: the training data's, from every worker */
 } pw_worker_t;
 
 /* Fisher-Yates with a per-worker, per-epoch seed: reproducible runs. */
@@ -44,14 +53,16 @@ static void shuffle(size_t *order, size_t n, uint64_t seed) {
   }
 }
 
-/* One mini-batch on its way: its keys, the weights pulled for them, and
- * the gradient. Two of them let the next batch's pull overlap this one's
- * compute. */
+/* One mini-batch on its way: the model's batch context (keys, pulled
+ * values, gradients) and the tickets of its pulls and of its pushes sent
+ * without a copy. Two of them let the next batch's pull overlap this
+ * one's compute. */
 typedef struct pw_slot {
-  pw_batch_t batch;
-  float *w, *grad;
-  size_t cap;
-  uint64_t ticket;
+  void *batch;
+  pw_req_t reqs[PC_TABLE_MAX];
+  size_t nreqs, nrows;
+  uint64_t pull[PC_TABLE_MAX];
+  uint64_t push[PC_TABLE_MAX]; /* 0: none */
 } pw_slot_t;
 
 typedef struct pw_train {
@@ -63,39 +74,54 @@ typedef struct pw_train {
   int epoch;
 } pw_train_t;
 
-static uint64_t bias_key(const pc_config_t *cfg) {
-  return cfg->model.bias ? cfg->model.features : UINT64_MAX;
+/* A zero-copy push still reads the slot's gradient: wait before the
+ * model rebuilds (and may reallocate) it. */
+static int slot_settle(pw_worker_t *w, pw_slot_t *s, pc_err_t *err) {
+  for (size_t i = 0; i < PC_TABLE_MAX; i++) {
+    if (s->push[i] == 0)
+      continue;
+    int rc = pw_kv_wait(w->kv, s->push[i], err);
+    s->push[i] = 0;
+    if (rc != PC_OK)
+      return rc;
+  }
+  return PC_OK;
 }
 
-/* Build the batch of rows[0..n) and start pulling its weights. */
+/* Build the batch of rows[0..n) and start pulling what it needs. */
 static int slot_fetch(pw_worker_t *w, pw_train_t *t, pw_slot_t *s, const size_t *rows, size_t n,
                       pc_err_t *err) {
-  int rc = pw_batch_build(&s->batch, &t->data, rows, n, bias_key(w->cfg), err);
-  if (rc != PC_OK)
-    return rc;
-  if (s->batch.nkeys > s->cap) {
-    float *a = realloc(s->w, s->batch.nkeys * sizeof *a);
-    if (a)
-      s->w = a;
-    float *g = realloc(s->grad, s->batch.nkeys * sizeof *g);
-    if (g)
-      s->grad = g;
-    if (!a || !g)
-      return pc_err_set(err, PC_ENOMEM, "batch of %zu keys", s->batch.nkeys);
-    s->cap = s->batch.nkeys;
+  int rc = slot_settle(w, s, err);
+  if (rc == PC_OK)
+    rc = w->ops->batch_build(s->batch, &t->data, rows, n, s->reqs, &s->nreqs, err);
+  s->nrows = n;
+  for (size_t i = 0; i < s->nreqs && rc == PC_OK; i++) {
+    pw_req_t *q = &s->reqs[i];
+    rc = q->range ? pw_kv_pull_range(w->kv, q->begin, q->end, q->vals, &s->pull[i], err)
+                  : pw_kv_pull(w->kv, q->keys, q->nkeys, q->vals, &s->pull[i], err);
   }
-  return pw_kv_pull(w->kv, s->batch.keys, s->batch.nkeys, s->w, &s->ticket, err);
+  return rc;
 }
 
-/* Wait for the batch's weights, compute its gradient, push it. */
+/* Wait for the batch's values, compute its gradients, push them. */
 static int slot_train(pw_worker_t *w, pw_train_t *t, pw_slot_t *s, pc_err_t *err) {
-  int rc = pw_kv_wait(w->kv, s->ticket, err);
+  int rc = PC_OK;
+  for (size_t i = 0; i < s->nreqs && rc == PC_OK; i++)
+    rc = pw_kv_wait(w->kv, s->pull[i], err);
+  double loss = 0;
+  if (rc == PC_OK)
+    rc = w->ops->batch_grad(s->batch, &t->data, s->reqs, s->nreqs, &loss, err);
   if (rc != PC_OK)
     return rc;
-  t->loss_sum += pw_logreg_grad(&t->data, &s->batch, s->w, s->grad);
-  t->samples += s->batch.nrows;
-  t->total_samples += s->batch.nrows;
-  return pw_kv_push(w->kv, s->batch.keys, s->batch.nkeys, s->grad, err);
+  t->loss_sum += loss;
+  t->samples += s->nrows;
+  t->total_samples += s->nrows;
+  for (size_t i = 0; i < s->nreqs && rc == PC_OK; i++) {
+    pw_req_t *q = &s->reqs[i];
+    rc = q->range ? pw_kv_push_range_nocopy(w->kv, q->begin, q->end, q->grad, &s->push[i], err)
+                  : pw_kv_push(w->kv, q->keys, q->nkeys, q->grad, err);
+  }
+  return rc;
 }
 
 static void log_progress(pw_worker_t *w, pw_train_t *t, size_t pos, int force) {
@@ -167,113 +193,31 @@ static int run_epochs(pw_worker_t *w, pw_train_t *t, pc_err_t *err) {
   return rc;
 }
 
-/* Dense layout: pull every weight of the model, in bounded blocks. */
-static int fetch_dense(pw_worker_t *w, pw_model_t *m, pc_err_t *err) {
-  m->nweights = m->features + (uint64_t)m->bias;
-  m->w = calloc(m->nweights, sizeof *m->w);
-  int rc = m->w ? PC_OK : pc_err_set(err, PC_ENOMEM, "model of %llu weights",
-                                     (unsigned long long)m->nweights);
-  for (uint64_t base = 0; base < m->nweights && rc == PC_OK; base += EVAL_CHUNK) {
-    uint64_t end = m->nweights - base < EVAL_CHUNK ? m->nweights : base + EVAL_CHUNK;
-    uint64_t ticket;
-    rc = pw_kv_pull_range(w->kv, base, end, m->w + base, &ticket, err);
-    if (rc == PC_OK)
-      rc = pw_kv_wait(w->kv, ticket, err);
-  }
-  return rc;
-}
-
-/* One dump page into the model's entries. A model has at most features +
- * bias keys, which also bounds the dump loop whatever the servers send. */
-static int add_page(pw_model_t *m, size_t *cap, const uint64_t *keys, const float *vals,
-                    size_t n, pc_err_t *err) {
-  uint64_t nkeys = m->features + (uint64_t)m->bias;
-  if (n > nkeys - m->nentries)
-    return pc_err_set(err, PC_EPROTO, "the servers hold more than the model's %llu keys",
-                      (unsigned long long)nkeys);
-  if (pc_mem_reserve((void **)&m->e, cap, (size_t)m->nentries + n, sizeof *m->e) != PC_OK)
-    return pc_err_set(err, PC_ENOMEM, "model of %llu keys",
-                      (unsigned long long)(m->nentries + n));
-  for (size_t i = 0; i < n; i++)
-    m->e[m->nentries + i] = (pw_model_entry_t){keys[i], vals[i]};
-  m->nentries += n;
-  return PC_OK;
-}
-
-/* Sparse layout: only the keys the servers store, page by page from each
- * (memory follows the trained keys, not model.features). Training is over:
- * every worker has reported done before the scheduler sends EVALUATE. */
-static int fetch_sparse(pw_worker_t *w, pw_model_t *m, pc_err_t *err) {
-  m->sparse = 1;
-  uint64_t *keys = malloc(DUMP_PAGE * sizeof *keys);
-  float *vals = malloc(DUMP_PAGE * sizeof *vals);
-  size_t cap = 0;
-  int rc = keys && vals ? PC_OK : pc_err_set(err, PC_ENOMEM, "dump page");
-  for (uint32_t s = 0; s < w->node->num_servers && rc == PC_OK; s++) {
-    uint64_t cursor = 0;
-    int done = 0;
-    while (rc == PC_OK && !done) {
-      size_t n = 0;
-      rc = pw_kv_dump(w->kv, s, &cursor, DUMP_PAGE, keys, vals, &n, &done, err);
-      if (rc == PC_OK)
-        rc = add_page(m, &cap, keys, vals, n, err);
-    }
-  }
-  free(keys);
-  free(vals);
-  return rc == PC_OK ? pw_model_sort(m, err) : rc;
-}
-
-/* The trained model from the servers, in the layout it was trained in. */
-static int fetch_model(pw_worker_t *w, pw_model_t *m, pc_err_t *err) {
-  const pc_config_t *c = w->cfg;
-  m->type = c->model.type;
-  m->features = c->model.features;
-  m->bias = c->model.bias;
-  int rc = pw_kv_wait_all(w->kv, err);
-  if (rc != PC_OK)
-    return rc;
-  return c->model.layout == PC_LAYOUT_SPARSE ? fetch_sparse(w, m, err) : fetch_dense(w, m, err);
-}
-
-static int evaluate(pw_worker_t *w, const pw_model_t *m, pw_metrics_t *out, pc_err_t *err) {
-  const pw_dataset_t *test = &w->test;
-  float *prob = malloc((test->n ? test->n : 1) * sizeof *prob);
-  if (prob == NULL)
-    return pc_err_set(err, PC_ENOMEM, "predictions for %zu examples", test->n);
-  for (size_t i = 0; i < test->n; i++)
-    prob[i] = pw_model_predict_row(m, test, i);
-  int rc = pw_eval_binary(prob, test->label, test->n, out, err);
-  free(prob);
-  return rc;
-}
-
-/* Worker 0's last job: save the model, evaluate it on the test file, and
- * report to the scheduler (an error travels in the report too). */
+/* Worker 0's last job: collect the model, save it, evaluate it on the test
+ * set, and report to the scheduler (an error travels in the report too). */
 static int save_and_evaluate(pw_worker_t *w, pc_err_t *err) {
   const pc_config_t *c = w->cfg;
-  Parasol__EvalResult r = PARASOL__EVAL_RESULT__INIT;
   char path[PC_PATH_MAX + 16], msg[PC_ERR_MSG_MAX] = "";
   pw_model_t m = {0};
-  pw_metrics_t met = {0};
+  pw_evalres_t res = {0};
   pc_err_t e = {0};
   snprintf(path, sizeof path, "%s/model.bin", c->output.dir);
-  int rc = fetch_model(w, &m, &e);
+  int rc = pw_model_describe(&m, c, &w->shape, &e);
+  if (rc == PC_OK)
+    rc = pw_collect_model(w->kv, w->tables, w->ntables, &m, &e);
+  if (rc == PC_OK) { /* the transform moves into the model (its last use) */
+    m.tf = w->tf;
+    w->tf = (pw_transform_t){0};
+  }
   if (rc == PC_OK && (rc = pw_model_save(&m, path, &e)) == PC_OK)
     PC_INFO("saved model to %s", path);
-  if (rc == PC_OK && c->data.test[0] != '\0')
-    rc = evaluate(w, &m, &met, &e);
+  if (rc == PC_OK && w->test.n)
+    rc = pw_evaluate(w->ops, &m, &w->test, &res, &e);
   if (rc != PC_OK)
     snprintf(msg, sizeof msg, "%s", e.msg);
-  r.n = met.n;
-  r.accuracy = met.accuracy;
-  r.logloss = met.logloss;
-  r.auc = met.auc;
-  r.lines_skipped = w->test.bad_lines;
-  r.model_path = path;
-  r.error = msg;
+  int src = pw_evaluate_report(w->node, &res, w->test.bad_lines, path, msg, err);
+  pw_evalres_free(&res);
   pw_model_free(&m);
-  int src = pc_node_send(w->node, PC_OP_EVAL_RESULT, &r, err);
   if (rc != PC_OK)
     return pc_err_set(err, rc, "%s", msg);
   return src;
@@ -306,23 +250,62 @@ static int await_end(pw_worker_t *w, pc_err_t *err) {
   }
 }
 
+static int holdout(const pc_config_t *c) {
+  return c->data.test_fraction > 0 || c->data.test_rows > 0;
+}
+
+/* Whether the training file is read whole before joining: formats whose
+ * reader cannot read a byte range, and any hold-out split (every worker
+ * must see the same rows to agree on it). */
+static int read_whole(const pw_worker_t *w) {
+  const pw_reader_t *r = pw_reader_find(w->cfg->data.format);
+  return r == NULL || !r->partial || holdout(w->cfg);
+}
+
+static void warn_skipped(const char *path, const pw_dataset_t *d, const char *what) {
+  if (d->bad_lines)
+    PC_WARN("%s: skipped %llu malformed lines%s (data.on_error: skip)", path,
+            (unsigned long long)d->bad_lines, what);
+}
+
+/* This worker's block of the rows left for training by the hold-out (all
+ * of them without one), as pw_data_load splits a file. */
+static int take_partition(pw_worker_t *w, pw_dataset_t *out, pc_err_t *err) {
+  size_t n = w->all.n, k = 0;
+  size_t *rows = malloc((n ? n : 1) * sizeof *rows);
+  if (rows == NULL)
+    return pc_err_set(err, PC_ENOMEM, "rows of %zu examples", n);
+  for (size_t i = 0; i < n; i++)
+    if (w->is_test == NULL || !w->is_test[i])
+      rows[k++] = i;
+  size_t p = (size_t)w->node->rank, np = w->node->num_workers;
+  size_t b = k * p / np, e = k * (p + 1) / np;
+  int rc = pw_data_subset(out, &w->all, rows + b, e - b, err);
+  free(rows);
+  return rc;
+}
+
 static int load_partition(pw_worker_t *w, pw_train_t *t, pc_err_t *err) {
   const pc_config_t *c = w->cfg;
-  pw_data_opts_t o = {.part = w->node->rank, .nparts = (int)w->node->num_workers,
-                      .features = c->model.features,
-                      .skip_bad = c->data.on_error == PC_ON_ERROR_SKIP,
-                      .max_bad_lines = c->data.max_bad_lines};
   double t0 = pc_proc_now();
-  int rc = pw_data_load_libsvm(&t->data, c->data.train, &o, err);
+  int rc;
+  if (read_whole(w)) {
+    rc = take_partition(w, &t->data, err);
+    t->data.bad_lines = w->all.bad_lines;
+  } else {
+    pw_data_opts_t o;
+    pw_data_opts_from_config(&o, c, w->ops->labels, c->data.labels, w->node->rank,
+                             (int)w->node->num_workers);
+    o.features = c->model.features;
+    rc = pw_data_load(&t->data, c->data.format, c->data.train, &o, err);
+  }
   if (rc != PC_OK)
     return rc;
   if (t->data.n == 0)
     return pc_err_set(err, PC_EDATA, "%s: partition %d of %u holds no examples (fewer examples "
                       "than workers, or every line skipped)", c->data.train, w->node->rank,
                       w->node->num_workers);
-  if (t->data.bad_lines)
-    PC_WARN("%s: skipped %llu malformed lines in partition %d (data.on_error: skip)",
-            c->data.train, (unsigned long long)t->data.bad_lines, w->node->rank);
+  warn_skipped(c->data.train, &t->data, " in this worker's partition");
   PC_INFO("loaded partition %d/%u of %s: %zu examples, %zu non-zeros in %.2f s", w->node->rank,
           w->node->num_workers, c->data.train, t->data.n, t->data.nnz, pc_proc_now() - t0);
   t->order = malloc((t->data.n ? t->data.n : 1) * sizeof *t->order);
@@ -330,50 +313,183 @@ static int load_partition(pw_worker_t *w, pw_train_t *t, pc_err_t *err) {
     return pc_err_set(err, PC_ENOMEM, "order of %zu examples", t->data.n);
   for (size_t i = 0; i < t->data.n; i++)
     t->order[i] = i;
+  for (int i = 0; i < 2; i++) {
+    rc = w->ops->batch_new(w->mstate, &t->slot[i].batch, err);
+    if (rc != PC_OK)
+      return rc;
+  }
   return PC_OK;
 }
 
-static void train_free(pw_train_t *t) {
+static void train_free(pw_worker_t *w, pw_train_t *t) {
   pw_data_free(&t->data);
   free(t->order);
-  for (int i = 0; i < 2; i++) {
-    pw_batch_free(&t->slot[i].batch);
-    free(t->slot[i].w);
-    free(t->slot[i].grad);
-  }
+  for (int i = 0; i < 2; i++)
+    if (t->slot[i].batch)
+      w->ops->batch_free(t->slot[i].batch);
 }
 
-/* data.test, read and checked before training rather than after it: a
- * bad line there must not cost a whole run. */
+/* The test set: data.test, or the hold-out rows of data.train. Read and
+ * checked before training rather than after it: a bad line there must not
+ * cost a whole run. */
 static int load_test(pw_worker_t *w, pc_err_t *err) {
   const pc_config_t *c = w->cfg;
-  pw_data_opts_t o = {.part = 0, .nparts = 1, .features = 0,
-                      .skip_bad = c->data.on_error == PC_ON_ERROR_SKIP,
-                      .max_bad_lines = c->data.max_bad_lines};
-  int rc = pw_data_load_libsvm(&w->test, c->data.test, &o, err);
-  if (rc == PC_OK && w->test.n == 0)
-    rc = pc_err_set(err, PC_EDATA, "%s (data.test): no examples", c->data.test);
-  if (rc == PC_OK && w->test.bad_lines)
-    PC_WARN("%s: skipped %llu malformed lines (data.on_error: skip)", c->data.test,
-            (unsigned long long)w->test.bad_lines);
+  int rc;
+  const char *name = c->data.test;
+  if (holdout(c)) {
+    size_t k = 0;
+    size_t *rows = malloc((w->all.n ? w->all.n : 1) * sizeof *rows);
+    if (rows == NULL)
+      return pc_err_set(err, PC_ENOMEM, "rows of %zu examples", w->all.n);
+    for (size_t i = 0; i < w->all.n; i++)
+      if (w->is_test[i])
+        rows[k++] = i;
+    rc = pw_data_subset(&w->test, &w->all, rows, k, err);
+    free(rows);
+    name = c->data.train;
+  } else {
+    pw_data_opts_t o;
+    pw_data_opts_from_config(&o, c, w->ops->labels, c->data.test_labels, 0, 1);
+    rc = pw_data_load(&w->test, c->data.format, c->data.test, &o, err);
+    if (rc == PC_OK && w->test.n == 0)
+      rc = pc_err_set(err, PC_EDATA, "%s (data.test): no examples", c->data.test);
+    if (rc == PC_OK)
+      warn_skipped(c->data.test, &w->test, "");
+  }
   if (rc == PC_OK)
-    PC_INFO("read the test set %s: %zu examples", c->data.test, w->test.n);
+    PC_INFO("the test set: %zu examples%s%s", w->test.n, holdout(c) ? " held out of " : " from ",
+            name);
   return rc;
 }
 
-/* Worker 0 saves the model: its copy must fit. */
+/* The model's tables (and the moments table of data.standardize) for the
+ * training data's shape: what this worker declares when it registers. */
+static int declare_tables(pw_worker_t *w, pc_err_t *err) {
+  const pc_config_t *c = w->cfg;
+  int rc = w->ops->init(&w->mstate, c, &w->shape, w->tables, &w->ntables, err);
+  if (rc == PC_OK)
+    rc = pc_table_check(w->tables, w->ntables, err);
+  w->nall = w->ntables;
+  if (rc == PC_OK && c->data.standardize) {
+    if (w->ntables == PC_TABLE_MAX)
+      return pc_err_set(err, PC_EINVAL, "no room for the standardization table");
+    /* per feature (sum, sum of squares); key `features` holds (rows, 0) */
+    w->tables[w->nall] = (pc_table_t){.name = "moments", .id = (uint32_t)w->nall,
+                                      .kind = PC_TABLE_DENSE, .size = w->shape.features + 1,
+                                      .width = 2, .init = PC_INIT_ZEROS, .optimize = 0};
+    w->nall++;
+  }
+  return rc;
+}
+
+/* Before joining: read the training file when it is read whole (its shape
+ * decides the model's tables), draw the hold-out, declare the tables. */
+static int before_join(pw_worker_t *w, pc_err_t *err) {
+  const pc_config_t *c = w->cfg;
+  w->ops = pw_model_ops_find(c->model.type);
+  if (w->ops == NULL)
+    return pc_err_set(err, PC_EINVAL, "model.type %d: no such model", (int)c->model.type);
+  w->shape = (pw_shape_t){.features = c->model.features};
+  int rc = PC_OK;
+  if (read_whole(w)) {
+    pw_data_opts_t o;
+    pw_data_opts_from_config(&o, c, w->ops->labels, c->data.labels, 0, 1);
+    if (c->data.format == PC_FORMAT_LIBSVM || c->data.format == PC_FORMAT_RATINGS)
+      o.features = c->model.features;
+    rc = pw_data_load(&w->all, c->data.format, c->data.train, &o, err);
+    if (rc == PC_OK && c->data.format != PC_FORMAT_LIBSVM && c->data.format != PC_FORMAT_RATINGS)
+      w->shape = w->all.shape;
+    if (rc == PC_OK && w->all.n == 0)
+      rc = pc_err_set(err, PC_EDATA, "%s (data.train): no examples", c->data.train);
+  }
+  if (rc == PC_OK && holdout(c)) {
+    w->is_test = malloc(w->all.n);
+    rc = w->is_test ? pw_data_holdout(w->all.n, c->data.test_fraction, c->data.test_rows,
+                                      c->training.seed, w->is_test, err)
+                    : pc_err_set(err, PC_ENOMEM, "hold-out of %zu rows", w->all.n);
+  }
+  return rc == PC_OK ? declare_tables(w, err) : rc;
+}
+
+/* data.standardize: every worker adds its partition's moments into the
+ * moments table (a table without an optimizer adds what is pushed), all
+ * wait at a barrier, then read the totals: the mean and variance of the
+ * whole training set, which the model file keeps. */
+static int standardize(pw_worker_t *w, pw_train_t *t, pc_err_t *err) {
+  uint64_t nf = w->shape.features, id = w->nall - 1;
+  double *sum = calloc(nf, sizeof *sum), *sq = calloc(nf, sizeof *sq), count = 0;
+  float *v = calloc((nf + 1) * 2, sizeof *v);
+  int rc = sum && sq && v ? PC_OK : pc_err_set(err, PC_ENOMEM, "moments of %llu features",
+                                               (unsigned long long)nf);
+  uint64_t ticket;
+  if (rc == PC_OK) {
+    pw_data_moments(&t->data, nf, sum, sq, &count);
+    for (uint64_t f = 0; f < nf; f++) {
+      v[2 * f] = (float)sum[f];
+      v[2 * f + 1] = (float)sq[f];
+    }
+    v[2 * nf] = (float)count;
+    rc = pw_kv_push_range(w->kv, pc_table_key((uint32_t)id, 0), pc_table_key((uint32_t)id, nf + 1),
+                          v, err);
+  }
+  if (rc == PC_OK)
+    rc = pw_kv_wait_all(w->kv, err);
+  if (rc == PC_OK)
+    rc = pc_node_barrier(w->node, BARRIER_MOMENTS, err);
+  if (rc == PC_OK)
+    rc = pw_kv_pull_range(w->kv, pc_table_key((uint32_t)id, 0),
+                          pc_table_key((uint32_t)id, nf + 1), v, &ticket, err);
+  if (rc == PC_OK)
+    rc = pw_kv_wait(w->kv, ticket, err);
+  for (uint64_t f = 0; rc == PC_OK && f < nf; f++) {
+    sum[f] = v[2 * f];
+    sq[f] = v[2 * f + 1];
+  }
+  if (rc == PC_OK)
+    rc = pw_transform_from_moments(&w->tf, nf, sum, sq, v[2 * nf], err);
+  if (rc == PC_OK) {
+    pw_data_apply_transform(&t->data, &w->tf);
+    pw_data_apply_transform(&w->test, &w->tf);
+    PC_INFO("standardized %llu features over %.0f training examples", (unsigned long long)nf,
+            (double)v[2 * nf]);
+  }
+  free(sum);
+  free(sq);
+  free(v);
+  return rc;
+}
+
+int pw_worker_config_tables(const pc_config_t *cfg, pc_table_t *tables, size_t *n,
+                            pc_err_t *err) {
+  const pw_model_ops_t *ops = pw_model_ops_find(cfg->model.type);
+  pw_shape_t shape = {.features = cfg->model.features};
+  void *st = NULL;
+  *n = 0;
+  if (ops == NULL)
+    return pc_err_set(err, PC_EINVAL, "model.type %d: no such model", (int)cfg->model.type);
+  int rc = ops->init(&st, cfg, &shape, tables, n, err);
+  if (rc == PC_OK)
+    ops->fini(st);
+  return rc;
+}
+
 uint64_t pw_worker_model_bytes(const pc_config_t *cfg) {
-  if (cfg->model.layout != PC_LAYOUT_DENSE)
+  pc_table_t tables[PC_TABLE_MAX];
+  size_t n = 0;
+  pc_err_t e = {0};
+  /* a model whose tables need the data's shape (images) is small: 0 */
+  if (pw_worker_config_tables(cfg, tables, &n, &e) != PC_OK)
     return 0;
-  return sizeof(float) * (cfg->model.features + (cfg->model.bias ? 1 : 0));
+  return pw_collect_dense_bytes(tables, n);
 }
 
 static int check_model_room(pw_worker_t *w, pc_err_t *err) {
   const pc_config_t *c = w->cfg;
   char what[160];
-  snprintf(what, sizeof what, "saving the dense model (model.features=%llu) on worker 0",
-           (unsigned long long)c->model.features);
-  return pc_proc_check_memory(pw_worker_model_bytes(c), pc_proc_mem_available(), what,
+  snprintf(what, sizeof what, "saving the model's dense tables (model.features=%llu) on "
+           "worker 0", (unsigned long long)c->model.features);
+  return pc_proc_check_memory(pw_collect_dense_bytes(w->tables, w->ntables),
+                              pc_proc_mem_available(), what,
                               "; use model.layout: sparse or fewer features", err);
 }
 
@@ -393,7 +509,7 @@ static int prepare(pw_worker_t *w, pc_err_t *err) {
   rc = pc_outdir_retire(c->output.dir, model_outputs, 1, NULL, err);
   if (rc == PC_OK)
     rc = check_model_room(w, err);
-  if (rc == PC_OK && c->data.test[0] != '\0')
+  if (rc == PC_OK && (c->data.test[0] != '\0' || holdout(c)))
     rc = load_test(w, err);
   return rc;
 }
@@ -402,8 +518,15 @@ static int train(pw_worker_t *w, pw_train_t *t, pc_err_t *err) {
   int rc = prepare(w, err);
   if (rc == PC_OK)
     rc = load_partition(w, t, err);
+  if (rc == PC_OK) { /* what was read whole is now split */
+    pw_data_free(&w->all);
+    free(w->is_test);
+    w->is_test = NULL;
+  }
   if (rc == PC_OK)
     rc = pc_node_barrier(w->node, 1, err);
+  if (rc == PC_OK && w->cfg->data.standardize)
+    rc = standardize(w, t, err);
   if (rc == PC_OK)
     rc = run_epochs(w, t, err);
   if (rc == PC_OK)
@@ -413,12 +536,23 @@ static int train(pw_worker_t *w, pw_train_t *t, pc_err_t *err) {
   return rc;
 }
 
+static void worker_free(pw_worker_t *w) {
+  pw_data_free(&w->all);
+  pw_data_free(&w->test);
+  free(w->is_test);
+  pw_transform_free(&w->tf);
+  if (w->mstate)
+    w->ops->fini(w->mstate);
+}
+
 int pw_worker_run(const pc_config_t *cfg, int rank_req, pc_err_t *err) {
   pw_worker_t w = {.cfg = cfg};
   pw_train_t t = {0};
   int rc = pc_proc_catch_stop(err);
   if (rc == PC_OK)
-    rc = pw_kv_open(&w.kv, cfg, rank_req, err);
+    rc = before_join(&w, err);
+  if (rc == PC_OK)
+    rc = pw_kv_open(&w.kv, cfg, rank_req, w.tables, w.nall, err);
   if (rc == PC_OK) {
     w.node = pw_kv_node(w.kv);
     pc_log_set_rank(w.node->rank);
@@ -434,8 +568,8 @@ int pw_worker_run(const pc_config_t *cfg, int rank_req, pc_err_t *err) {
    * unless it was the scheduler that stopped the run. */
   if (rc != PC_OK && w.node != NULL && !w.node->shut)
     pc_node_leave(w.node, err->msg[0] ? err->msg : parasol_strerror(rc));
+  train_free(&w, &t);
   pw_kv_close(&w.kv);
-  train_free(&t);
-  pw_data_free(&w.test);
+  worker_free(&w);
   return rc;
 }

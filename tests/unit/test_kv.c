@@ -20,6 +20,7 @@
 #include "ps_scheduler.h"
 #include "ps_server.h"
 #include "pw_kv.h"
+#include "pw_worker.h"
 
 #define NSERVERS 2
 #define FEATURES 10000
@@ -71,7 +72,11 @@ static cluster_t *cluster_start(pc_layout_t layout, int inflight) {
   for (int i = 0; i < NSERVERS; i++)
     assert_int_equal(pthread_create(&c->servers[i], NULL, run_server, c), 0);
   pc_err_t err = {0};
-  if (pw_kv_open(&c->kv, &c->cfg, 0, &err) != PC_OK)
+  pc_table_t tables[PC_TABLE_MAX];
+  size_t nt = 0;
+  if (pw_worker_config_tables(&c->cfg, tables, &nt, &err) != PC_OK)
+    fail_msg("pw_worker_config_tables: %s", err.msg);
+  if (pw_kv_open(&c->kv, &c->cfg, 0, tables, nt, &err) != PC_OK)
     fail_msg("pw_kv_open: %s", err.msg);
   return c;
 }
@@ -338,7 +343,7 @@ static int dump_all(cluster_t *c, size_t page, uint64_t *keys, float *vals, size
       size_t got = 0;
       if (*n + page > cap)
         fail_msg("dump returned more than %zu keys", cap);
-      int rc = pw_kv_dump(c->kv, s, &cursor, page, keys + *n, vals + *n, &got, &done, err);
+      int rc = pw_kv_dump(c->kv, s, 0, &cursor, page, keys + *n, vals + *n, &got, &done, err);
       if (rc != PC_OK)
         return rc;
       *n += got;
@@ -369,7 +374,7 @@ static void test_dump_sparse(void **state) {
   uint64_t cursor = 0;
   size_t n = 0;
   int done = 0, pages = 0;
-  assert_int_equal(pw_kv_dump(c->kv, 0, &cursor, PAGE, got, vals, &n, &done, &err), PC_EINVAL);
+  assert_int_equal(pw_kv_dump(c->kv, 0, 0, &cursor, PAGE, got, vals, &n, &done, &err), PC_EINVAL);
   assert_non_null(strstr(err.msg, "outstanding"));
   assert_int_equal(pw_kv_wait_all(c->kv, &err), PC_OK);
   assert_int_equal(dump_all(c, PAGE, got, vals, CAP, &n, &pages, &err), PC_OK);
@@ -384,14 +389,14 @@ static void test_dump_sparse(void **state) {
       }
     assert_int_equal(hits, 1);
   }
-  assert_int_equal(pw_kv_dump(c->kv, NSERVERS, &cursor, PAGE, got, vals, &n, &done, &err),
+  assert_int_equal(pw_kv_dump(c->kv, NSERVERS, 0, &cursor, PAGE, got, vals, &n, &done, &err),
                    PC_EINVAL);
-  assert_int_equal(pw_kv_dump(c->kv, 0, &cursor, 0, got, vals, &n, &done, &err), PC_EINVAL);
+  assert_int_equal(pw_kv_dump(c->kv, 0, 0, &cursor, 0, got, vals, &n, &done, &err), PC_EINVAL);
   cursor = 5ULL << 48; /* dense range 5: this server has none */
-  assert_int_equal(pw_kv_dump(c->kv, 1, &cursor, PAGE, got, vals, &n, &done, &err), PC_EPEER);
+  assert_int_equal(pw_kv_dump(c->kv, 1, 0, &cursor, PAGE, got, vals, &n, &done, &err), PC_EPEER);
   assert_non_null(strstr(err.msg, "refused a dump"));
   cursor = 0;
-  assert_int_equal(pw_kv_dump(c->kv, 1, &cursor, PAGE, got, vals, &n, &done, &err), PC_OK);
+  assert_int_equal(pw_kv_dump(c->kv, 1, 0, &cursor, PAGE, got, vals, &n, &done, &err), PC_OK);
   assert_int_equal(n, PAGE);
   pull_now(c, keys, 1, out);
   assert_float_equal(out[0], -g[0], 1e-6);
