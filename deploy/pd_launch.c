@@ -26,7 +26,7 @@
 #define PD_GRACE_DEFAULT 3.0         /* seconds from SIGTERM to SIGKILL */
 #define PD_FINISH_DEFAULT 10.0       /* seconds others may outlive the scheduler */
 #define PD_MAX_SETS 4096             /* keeps argv sizing far from overflow */
-#define PD_METRICS_FORMAT 2          /* the metrics.json format read here */
+#define PD_METRICS_FORMAT 3          /* the metrics.json format read here */
 #define PD_SETTLE_DEFAULT 5.0        /* seconds a failed node's scheduler may take to stop the run */
 #define PD_ANNOUNCE "@endpoint "
 #define PD_FAILED "@failed "
@@ -648,20 +648,25 @@ static const char *json_kind(const json_t *v) {
   return v == NULL ? "missing" : names[json_typeof(v)];
 }
 
-/* test.KEY: a number, or null for a value that was not finite. */
-static int test_figure(const json_t *test, const char *key, double *v, const char *path,
+/* test.KEY as a metric: a number, or null for a value that was not finite. */
+static int test_figure(const char *key, const json_t *j, pd_metrics_t *out, const char *path,
                        pc_err_t *err) {
-  const json_t *j = json_object_get(test, key);
-  if (json_is_number(j))
-    *v = json_number_value(j);
-  else if (json_is_null(j))
-    *v = NAN;
-  else
-    return pc_err_set(err, PC_EDATA, "%s: test.%s is %s, want a number or null", path, key,
+  pc_err_t why = {0};
+  if (!json_is_number(j) && !json_is_null(j))
+    return pc_err_set(err, PC_EDATA, "%s: test.%.64s is %s, want a number or null", path, key,
                       json_kind(j));
+  if (pc_metric_name_check(key, &why) != PC_OK)
+    return pc_err_set(err, PC_EDATA, "%s: test: %s", path, why.msg);
+  if (out->nmetrics == PC_METRICS_MAX)
+    return pc_err_set(err, PC_EDATA, "%s: test has more than %d metrics", path,
+                      PC_METRICS_MAX);
+  pc_metric_t *m = &out->metrics[out->nmetrics++];
+  snprintf(m->name, sizeof m->name, "%s", key);
+  m->value = json_is_number(j) ? json_number_value(j) : NAN;
   return PC_OK;
 }
 
+/* "test": its count and, generically, every metric it holds. */
 static int metrics_test(const json_t *doc, pd_metrics_t *out, const char *path, pc_err_t *err) {
   const json_t *t = json_object_get(doc, "test");
   if (t == NULL || json_is_null(t))
@@ -673,11 +678,16 @@ static int metrics_test(const json_t *doc, pd_metrics_t *out, const char *path, 
     return pc_err_set(err, PC_EDATA, "%s: test.n is %s, want a count", path,
                       json_is_integer(n) ? "negative" : json_kind(n));
   out->n = (unsigned long long)json_integer_value(n);
-  int rc = test_figure(t, "accuracy", &out->accuracy, path, err);
-  if (rc == PC_OK)
-    rc = test_figure(t, "logloss", &out->logloss, path, err);
-  if (rc == PC_OK)
-    rc = test_figure(t, "auc", &out->auc, path, err);
+  const char *key;
+  const json_t *v;
+  int rc = PC_OK;
+  json_object_foreach((json_t *)t, key, v) {
+    if (strcmp(key, "n") == 0 || strcmp(key, "lines_skipped") == 0 ||
+        strcmp(key, "confusion") == 0)
+      continue;
+    if ((rc = test_figure(key, v, out, path, err)) != PC_OK)
+      break;
+  }
   out->has_test = rc == PC_OK;
   return rc;
 }
@@ -710,7 +720,7 @@ static int metrics_status(const json_t *doc, pd_metrics_t *out, const char *path
 int pd_launch_read_metrics(const char *path, pd_metrics_t *out, pc_err_t *err) {
   if (path == NULL || out == NULL)
     return pc_err_set(err, PC_EINVAL, "pd_launch_read_metrics: NULL argument");
-  *out = (pd_metrics_t){.accuracy = NAN, .logloss = NAN, .auc = NAN};
+  *out = (pd_metrics_t){0};
   json_t *doc = NULL;
   int rc = metrics_load(path, &doc, err);
   if (rc == PC_OK)
@@ -719,7 +729,7 @@ int pd_launch_read_metrics(const char *path, pd_metrics_t *out, pc_err_t *err) {
     rc = metrics_test(doc, out, path, err);
   json_decref(doc);
   if (rc != PC_OK)
-    *out = (pd_metrics_t){.accuracy = NAN, .logloss = NAN, .auc = NAN};
+    *out = (pd_metrics_t){0};
   return rc;
 }
 
@@ -746,7 +756,7 @@ static void launch_summary(const pd_launch_t *l) {
     PC_INFO("training finished (no test set) -> %s", dir);
   else /* the same line as the scheduler's, from the same doubles */
     PC_INFO("test %s  (%llu examples) -> %s",
-            pc_metrics_format(text, sizeof text, m.accuracy, m.logloss, m.auc), m.n, path);
+            pc_metrics_format(text, sizeof text, m.metrics, m.nmetrics), m.n, path);
 }
 
 /* ---- setup and the run ------------------------------------------------ */

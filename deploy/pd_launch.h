@@ -20,6 +20,7 @@
 
 #include "pc_config.h"
 #include "pc_error.h"
+#include "pc_metrics.h"
 
 typedef struct pd_launch_opts {
   const char *exe;          /* parasol binary to spawn for every role */
@@ -46,24 +47,28 @@ int pd_launch_run(const pd_launch_opts_t *opts, pc_err_t *err);
 /* metrics.json is small; anything larger is refused unread. */
 #define PD_METRICS_MAX (64u << 20)
 
-/* What the launcher needs from <output.dir>/metrics.json (format 2,
+/* What the launcher needs from <output.dir>/metrics.json (format 3,
  * docs/metrics.md). */
 typedef struct pd_metrics {
   int finished;                  /* "status": "finished" (else "failed") */
   char error[PC_ERR_MSG_MAX];    /* "failed": the scheduler's reason; else "" */
   int has_test;                  /* a "test" object: the figures below are set */
   unsigned long long n;          /* test examples */
-  double accuracy, logloss, auc; /* NaN where the file has null (or no test) */
+  size_t nmetrics;               /* the test metrics, in the file's order; */
+  pc_metric_t metrics[PC_METRICS_MAX]; /* NaN where the file has null */
 } pd_metrics_t;
 
-/* Read path with jansson: "format" must be 2, "status" "finished" or
+/* Read path with jansson: "format" must be 3, "status" "finished" or
  * "failed" (then "error" a string), and "test", when present and not null,
- * an object with a count "n" and numbers or nulls "accuracy", "logloss"
- * and "auc"; other members are not looked at. Returns PC_OK; PC_EIO (cannot
- * open or read); PC_EDATA (not JSON, duplicate keys, over PD_METRICS_MAX
- * bytes, or not the schema above) with err naming the file, the line:column
- * or member, and the reason; or PC_EINVAL (a NULL argument). On error *out
- * holds no status and no test. */
+ * an object with a count "n" whose other members are the metrics, whatever
+ * the model: every member except "n", "lines_skipped" and "confusion" must
+ * be a number or null, with a name that passes pc_metric_name_check, and
+ * there are at most PC_METRICS_MAX of them. Other members of the document
+ * are not looked at. Returns PC_OK; PC_EIO (cannot open or read); PC_EDATA
+ * (not JSON, duplicate keys, over PD_METRICS_MAX bytes, or not the schema
+ * above) with err naming the file, the line:column or member, and the
+ * reason; or PC_EINVAL (a NULL argument). On error *out holds no status and
+ * no test. */
 int pd_launch_read_metrics(const char *path, pd_metrics_t *out, pc_err_t *err);
 
 #endif

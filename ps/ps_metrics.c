@@ -141,18 +141,6 @@ static json_t *array_of(const ps_metrics_run_t *r, int workers) {
   return a;
 }
 
-/* Worker 0's evaluation, when it succeeded on a test set. */
-static const Parasol__EvalResult *evaluated(const ps_metrics_run_t *r) {
-  const Parasol__EvalResult *e = r->eval;
-  return e != NULL && (e->error == NULL || e->error[0] == '\0') ? e : NULL;
-}
-
-static json_t *test_json(const Parasol__EvalResult *e) {
-  return json_pack("{s:o, s:o, s:o, s:o, s:o}", "n", jcount(e->n), "accuracy",
-                   jreal(e->accuracy), "logloss", jreal(e->logloss), "auc", jreal(e->auc),
-                   "lines_skipped", jcount(e->lines_skipped));
-}
-
 /* Sets key to v (a new reference); any failure makes the document NULL. */
 static json_t *put(json_t *doc, const char *key, json_t *v) {
   if (doc != NULL && v != NULL && json_object_set_new(doc, key, v) == 0)
@@ -160,6 +148,55 @@ static json_t *put(json_t *doc, const char *key, json_t *v) {
   json_decref(doc);
   json_decref(v);
   return NULL;
+}
+
+/* Worker 0's evaluation, when it succeeded on a test set. */
+static const Parasol__EvalResult *evaluated(const ps_metrics_run_t *r) {
+  const Parasol__EvalResult *e = r->eval;
+  return e != NULL && (e->error == NULL || e->error[0] == '\0') ? e : NULL;
+}
+
+int ps_metrics_eval_check(const Parasol__EvalResult *e, pc_err_t *err) {
+  if (e == NULL)
+    return pc_err_set(err, PC_EINVAL, "no evaluation result");
+  if (e->n_metrics > PC_METRICS_MAX)
+    return pc_err_set(err, PC_EPROTO, "%zu metrics, at most %d", e->n_metrics, PC_METRICS_MAX);
+  for (size_t i = 0; i < e->n_metrics; i++) {
+    const char *name = e->metrics[i] ? e->metrics[i]->name : NULL;
+    pc_err_t why = {0};
+    if (pc_metric_name_check(name, &why) != PC_OK)
+      return pc_err_set(err, PC_EPROTO, "metric %zu: %s", i, why.msg);
+    for (size_t j = 0; j < i; j++)
+      if (strcmp(e->metrics[j]->name, name) == 0)
+        return pc_err_set(err, PC_EPROTO, "metric '%s' sent twice", name);
+  }
+  if (e->classes > PC_METRICS_MAX_CLASSES)
+    return pc_err_set(err, PC_EPROTO, "%u classes, at most %d", e->classes,
+                      PC_METRICS_MAX_CLASSES);
+  if (e->n_confusion > 0 && (size_t)e->classes * e->classes != e->n_confusion)
+    return pc_err_set(err, PC_EPROTO, "a confusion matrix of %zu counts for %u classes",
+                      e->n_confusion, e->classes);
+  return PC_OK;
+}
+
+size_t ps_metrics_eval_list(const Parasol__EvalResult *e, pc_metric_t *out) {
+  if (out == NULL || ps_metrics_eval_check(e, NULL) != PC_OK)
+    return 0;
+  for (size_t i = 0; i < e->n_metrics; i++) {
+    snprintf(out[i].name, sizeof out[i].name, "%s", e->metrics[i]->name);
+    out[i].value = e->metrics[i]->value;
+  }
+  return e->n_metrics;
+}
+
+/* {"n", the metrics by name, "confusion" when sent, "lines_skipped"}, of a
+ * result that passed ps_metrics_eval_check. */
+static json_t *test_json(const Parasol__EvalResult *e) {
+  pc_metric_t m[PC_METRICS_MAX];
+  size_t nm = ps_metrics_eval_list(e, m);
+  const uint64_t *conf = e->n_confusion > 0 ? e->confusion : NULL;
+  json_t *t = pc_metrics_json(e->n, m, nm, conf ? e->classes : 0, conf);
+  return put(t, "lines_skipped", jcount(e->lines_skipped));
 }
 
 static json_t *build(const ps_metrics_run_t *r) {
@@ -170,7 +207,7 @@ static json_t *build(const ps_metrics_run_t *r) {
     doc = put(doc, "error", jstr(r->error));
   doc = put(doc, "started", jtime(r->started));
   doc = put(doc, "ended", jtime(r->ended));
-  if (e != NULL && e->n > 0)
+  if (e != NULL && e->n > 0 && ps_metrics_eval_check(e, NULL) == PC_OK)
     doc = put(doc, "test", test_json(e));
   doc = put(doc, "train", train_json(r));
   doc = put(doc, "workers", array_of(r, 1));

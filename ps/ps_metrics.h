@@ -13,8 +13,9 @@
 
 #include "parasol.pb-c.h"
 #include "pc_error.h"
+#include "pc_metrics.h"
 
-#define PS_METRICS_FORMAT 2
+#define PS_METRICS_FORMAT 3
 #define PS_METRICS_FILE "metrics.json"
 
 typedef struct ps_metrics_worker {
@@ -35,7 +36,9 @@ typedef struct ps_metrics_run {
   int nworkers;
   const ps_metrics_server_t *servers; /* [nservers], index = rank */
   int nservers;
-  const Parasol__EvalResult *eval;    /* worker 0's report; NULL: none */
+  const Parasol__EvalResult *eval;    /* worker 0's report; NULL: none. Its
+                                         figures are written only when it
+                                         passes ps_metrics_eval_check */
   uint64_t messages_dropped;          /* by the scheduler */
 } ps_metrics_run_t;
 
@@ -47,5 +50,16 @@ typedef struct ps_metrics_run {
  * Returns PC_OK, PC_EINVAL (NULL argument, dir too long), PC_ENOMEM or
  * PC_EIO, with err naming the file and the reason. */
 int ps_metrics_write(const char *dir, const ps_metrics_run_t *run, pc_err_t *err);
+
+/* Whether worker 0's EvalResult, off the wire, is one the scheduler can
+ * keep: at most PC_METRICS_MAX metrics, each with a name that passes
+ * pc_metric_name_check and no name twice; classes <= PC_METRICS_MAX_CLASSES;
+ * a confusion matrix only with classes > 0 and exactly classes x classes
+ * counts. Returns PC_OK, or PC_EPROTO with err saying what is wrong. */
+int ps_metrics_eval_check(const Parasol__EvalResult *e, pc_err_t *err);
+
+/* e's metrics copied into out[0..PC_METRICS_MAX), in the order sent; the
+ * number copied (0 when e fails ps_metrics_eval_check). */
+size_t ps_metrics_eval_list(const Parasol__EvalResult *e, pc_metric_t *out);
 
 #endif

@@ -515,12 +515,25 @@ static void on_stats(sched_t *s, snode_t *n, const pc_msg_t *m) {
   parasol__server_stats__free_unpacked(st, NULL);
 }
 
-static void on_eval(sched_t *s, const pc_msg_t *m) {
+/* Worker 0's figures are kept only when metrics.json can hold them as
+ * they are (ps_metrics_eval_check); a result that cannot is a protocol
+ * error, and the run fails saying so rather than waiting out the deadline. */
+static int on_eval(sched_t *s, const pc_msg_t *m, pc_err_t *err) {
+  Parasol__EvalResult *e = parasol__eval_result__unpack(NULL, m->body_len, m->body);
+  pc_err_t why = {0};
+  if (e == NULL) {
+    pc_wire_drop_note(&s->drops, PC_DROP_BODY, "eval-result", NULL);
+    return PC_OK;
+  }
+  if (ps_metrics_eval_check(e, &why) != PC_OK) {
+    parasol__eval_result__free_unpacked(e, NULL);
+    pc_wire_drop_note(&s->drops, PC_DROP_BODY, "eval-result", &why);
+    return fail(s, err, "worker 0 sent an evaluation the scheduler refuses: %s", why.msg);
+  }
   if (s->eval)
     parasol__eval_result__free_unpacked(s->eval, NULL);
-  s->eval = parasol__eval_result__unpack(NULL, m->body_len, m->body);
-  if (s->eval == NULL)
-    pc_wire_drop_note(&s->drops, PC_DROP_BODY, "eval-result", NULL);
+  s->eval = e;
+  return PC_OK;
 }
 
 /* Who a node still waiting for its welcome is: it speaks without a rank. */
@@ -610,7 +623,7 @@ static int dispatch(sched_t *s, pc_msg_t *m, pc_err_t *err) {
     break;
   case PC_OP_EVAL_RESULT:
     if (role == PC_ROLE_WORKER && rank == 0)
-      on_eval(s, m);
+      return on_eval(s, m, err);
     break;
   default:
     pc_wire_drop_note(&s->drops, PC_DROP_OP, "unexpected op", NULL);
@@ -829,10 +842,10 @@ static int finish(sched_t *s, pc_err_t *err) {
   if (write_metrics(s, NULL, err) != PC_OK)
     return fail(s, err, "%s", err->msg);
   char text[PC_METRICS_TEXT_MAX];
+  pc_metric_t list[PC_METRICS_MAX];
+  size_t nm = ps_metrics_eval_list(s->eval, list);
   if (s->eval->n > 0) /* the launcher prints the same line from metrics.json */
-    PC_INFO("test %s  (%llu examples)",
-            pc_metrics_format(text, sizeof text, s->eval->accuracy, s->eval->logloss,
-                              s->eval->auc),
+    PC_INFO("test %s  (%llu examples)", pc_metrics_format(text, sizeof text, list, nm),
             (unsigned long long)s->eval->n);
   broadcast_shutdown(s, "training finished", 0);
   return PC_OK;

@@ -26,7 +26,7 @@ evald=$(sed -n 's/^parasol eval: \(accuracy .*\)$/\1/p' "$WORK/eval.err")
 echo "scheduler: $sched"
 echo "launcher:  $launch"
 echo "eval:      $evald"
-[[ "$sched" =~ ^accuracy\ 0\.[0-9]{4}\ \ log-loss\ 0\.[0-9]{4}\ \ AUC\ 0\.[0-9]{4}\ \ \( ]] ||
+[[ "$sched" =~ ^accuracy\ 0\.[0-9]{4}\ \ logloss\ 0\.[0-9]{4}\ \ auc\ 0\.[0-9]{4}\ \ \( ]] ||
   fail "scheduler line: '$sched'"
 [ "$launch" = "$sched" ] || fail "launcher '$launch' != scheduler '$sched'"
 [ "$evald" = "$sched" ] || fail "eval '$evald' != scheduler '$sched'"

@@ -602,18 +602,33 @@ static void run_with_metrics(const char *text, char *path, size_t size) {
   assert_int_equal(run_captured(), PC_OK);
 }
 
+/* The summary prints whatever metrics the model has, in the file's order. */
 static void test_summary_printed(void **state) {
   (void)state;
   char path[160], want[256];
-  run_with_metrics("{\"format\": 2, \"status\": \"finished\", \"test\": {\"n\": 16281, "
-                   "\"accuracy\": 0.85123, \"logloss\": 0.33009, \"auc\": 0.90118}, "
-                   "\"train\": {\"samples\": 32561}, \"servers\": []}\n",
+  run_with_metrics("{\"format\": 3, \"status\": \"finished\", \"test\": {\"n\": 16281, "
+                   "\"accuracy\": 0.85123, \"logloss\": 0.33009, \"auc\": 0.90118, "
+                   "\"lines_skipped\": 2}, \"train\": {\"samples\": 32561}, \"servers\": []}\n",
                    path, sizeof path);
   snprintf(want, sizeof want,
-           "test accuracy 0.8512  log-loss 0.3301  AUC 0.9012  (16281 examples) -> %s", path);
+           "test accuracy 0.8512  logloss 0.3301  auc 0.9012  (16281 examples) -> %s", path);
   expect_log(want);
 
-  run_with_metrics("{\"format\": 2, \"status\": \"finished\", \"train\": {\"accuracy\": 0.5}}",
+  run_with_metrics("{\"format\": 3, \"status\": \"finished\", \"test\": {\"n\": 2000, "
+                   "\"accuracy\": 0.9815, \"top5\": 0.99951, \"logloss\": 0.0612, "
+                   "\"confusion\": [[1, 0], [0, 1]], \"lines_skipped\": 0}}\n",
+                   path, sizeof path);
+  snprintf(want, sizeof want,
+           "test accuracy 0.9815  top5 0.9995  logloss 0.0612  (2000 examples) -> %s", path);
+  expect_log(want);
+
+  run_with_metrics("{\"format\": 3, \"status\": \"finished\", \"test\": {\"n\": 20000, "
+                   "\"rmse\": 0.92134, \"mae\": null, \"lines_skipped\": 0}}\n",
+                   path, sizeof path);
+  snprintf(want, sizeof want, "test rmse 0.9213  mae n/a  (20000 examples) -> %s", path);
+  expect_log(want);
+
+  run_with_metrics("{\"format\": 3, \"status\": \"finished\", \"train\": {\"accuracy\": 0.5}}",
                    path, sizeof path);
   snprintf(want, sizeof want, "training finished (no test set) -> %s/out", g_fx.dir);
   expect_log(want);
@@ -624,10 +639,17 @@ static void test_summary_printed(void **state) {
 static void test_summary_failed_or_bad(void **state) {
   (void)state;
   char path[160], want[256];
-  run_with_metrics("{\"format\": 2, \"status\": \"failed\", \"error\": \"worker 1 silent\", "
+  run_with_metrics("{\"format\": 3, \"status\": \"failed\", \"error\": \"worker 1 silent\", "
                    "\"test\": {\"n\": 10, \"accuracy\": 0.5, \"logloss\": 1, \"auc\": 0.5}}",
                    path, sizeof path);
   snprintf(want, sizeof want, "%s says the run failed: worker 1 silent", path);
+  expect_log(want);
+  assert_null(strstr(g_fx.log, "test accuracy"));
+
+  run_with_metrics("{\"format\": 2, \"status\": \"finished\", \"test\": {\"n\": 10, "
+                   "\"accuracy\": 0.5, \"logloss\": 1, \"auc\": 0.5}}", path, sizeof path);
+  snprintf(want, sizeof want, "metrics.json could not be read: %s: format 2, but this Parasol "
+           "reads format 3", path);
   expect_log(want);
   assert_null(strstr(g_fx.log, "test accuracy"));
 
@@ -639,7 +661,7 @@ static void test_summary_failed_or_bad(void **state) {
 
 /* ---- the metrics reader ----------------------------------------------- */
 
-#define HEAD "{\"format\": 2, \"status\": \"finished\", "
+#define HEAD "{\"format\": 3, \"status\": \"finished\", "
 
 static int read_text(const char *text, pd_metrics_t *m, pc_err_t *e) {
   char path[160];
@@ -661,15 +683,20 @@ static void test_metrics_decoys(void **state) {
       " \"name\": \"quote \\\" \\\"test\\\": {\\\"n\\\": 1} [\",\n"
       " \"servers\": [{\"test\": {\"n\": 2, \"accuracy\": 0.1}}, 3, true, null],\n"
       " \"train\": {\"n\": 5, \"accuracy\": 0.2, \"logloss\": 9},\n"
-      " \"test\" :\t{ \"auc\":0.9012,\"n\":16281, \"nested\": {\"accuracy\": 5, \"x\": [1,{}]},\n"
-      "   \"accuracy\" : 0.8512 , \"logloss\": 3.301e-1 }\n}\n";
+      " \"test\" :\t{ \"auc\":0.9012,\"n\":16281, \"confusion\": [[1, 2], [{\"accuracy\": 5}]],\n"
+      "   \"accuracy\" : 0.8512 , \"lines_skipped\": 7, \"logloss\": 3.301e-1 }\n}\n";
   assert_int_equal(read_text(text, &m, &e), PC_OK);
   assert_true(m.finished);
   assert_string_equal(m.error, "");
   assert_true(m.has_test);
-  assert_true(m.accuracy == 0.8512); /* exactly: strtod of the same digits */
-  assert_true(m.logloss == 0.3301);
-  assert_true(m.auc == 0.9012);
+  /* The metrics in the file's order; n, lines_skipped and confusion are not metrics. */
+  assert_int_equal(m.nmetrics, 3);
+  assert_string_equal(m.metrics[0].name, "auc");
+  assert_true(m.metrics[0].value == 0.9012); /* exactly: strtod of the same digits */
+  assert_string_equal(m.metrics[1].name, "accuracy");
+  assert_true(m.metrics[1].value == 0.8512);
+  assert_string_equal(m.metrics[2].name, "logloss");
+  assert_true(m.metrics[2].value == 0.3301);
   assert_int_equal(m.n, 16281);
 }
 
@@ -682,22 +709,51 @@ static void test_metrics_nulls(void **state) {
                    PC_OK);
   assert_true(m.has_test);
   assert_int_equal(m.n, 3);
-  assert_true(m.accuracy == 1.0);
-  assert_true(isnan(m.logloss));
-  assert_true(isnan(m.auc));
+  assert_int_equal(m.nmetrics, 3);
+  assert_true(pc_metrics_get(m.metrics, m.nmetrics, "accuracy") == 1.0);
+  assert_true(isnan(m.metrics[1].value) && strcmp(m.metrics[1].name, "logloss") == 0);
+  assert_true(isnan(m.metrics[2].value) && strcmp(m.metrics[2].name, "auc") == 0);
+}
+
+/* Any model's metrics: a multiclass and a regression test object. */
+static void test_metrics_every_kind(void **state) {
+  (void)state;
+  pd_metrics_t m;
+  pc_err_t e;
+  assert_int_equal(read_text(HEAD "\"test\": {\"n\": 2000, \"accuracy\": 0.98, \"top5\": 1.0, "
+                             "\"logloss\": 0.06, \"confusion\": [[990, 10], [27, 973]], "
+                             "\"lines_skipped\": 0}}", &m, &e),
+                   PC_OK);
+  assert_true(m.has_test);
+  assert_int_equal(m.n, 2000);
+  assert_int_equal(m.nmetrics, 3);
+  assert_string_equal(m.metrics[1].name, "top5");
+  assert_true(m.metrics[1].value == 1.0);
+  assert_true(m.metrics[2].value == 0.06);
+  assert_int_equal(read_text(HEAD "\"test\": {\"n\": 20000, \"rmse\": 0.9213, \"mae\": 7, "
+                             "\"lines_skipped\": 0}}", &m, &e),
+                   PC_OK);
+  assert_int_equal(m.nmetrics, 2);
+  assert_string_equal(m.metrics[0].name, "rmse");
+  assert_true(m.metrics[0].value == 0.9213);
+  assert_string_equal(m.metrics[1].name, "mae");
+  assert_true(m.metrics[1].value == 7.0); /* an integer is a number too */
+  assert_int_equal(read_text(HEAD "\"test\": {\"n\": 5}}", &m, &e), PC_OK);
+  assert_true(m.has_test);
+  assert_int_equal(m.nmetrics, 0);
 }
 
 static void test_metrics_failed(void **state) {
   (void)state;
   pd_metrics_t m;
   pc_err_t e;
-  assert_int_equal(read_text("{\"format\": 2, \"status\": \"failed\", \"error\": \"worker 0 "
+  assert_int_equal(read_text("{\"format\": 3, \"status\": \"failed\", \"error\": \"worker 0 "
                              "(host h, pid 1) failed: a\\\"b\\n\", \"train\": {}}", &m, &e),
                    PC_OK);
   assert_false(m.finished);
   assert_string_equal(m.error, "worker 0 (host h, pid 1) failed: a\"b\n");
   assert_false(m.has_test);
-  assert_true(isnan(m.accuracy));
+  assert_int_equal(m.nmetrics, 0);
 }
 
 static void test_metrics_no_test(void **state) {
@@ -707,13 +763,13 @@ static void test_metrics_no_test(void **state) {
   static const char *const texts[] = {
       HEAD "\"train\": {\"n\": 3, \"accuracy\": 1}, \"servers\": []}",
       HEAD "\"test\": null}",
-      "{\"status\": \"finished\", \"format\": 2}",
+      "{\"status\": \"finished\", \"format\": 3}",
   };
   for (size_t i = 0; i < sizeof texts / sizeof texts[0]; i++) {
     assert_int_equal(read_text(texts[i], &m, &e), PC_OK);
     assert_true(m.finished);
     assert_false(m.has_test);
-    assert_true(isnan(m.accuracy) && isnan(m.logloss) && isnan(m.auc));
+    assert_int_equal(m.nmetrics, 0);
   }
 }
 
@@ -732,15 +788,23 @@ static void test_metrics_bad(void **state) {
       {HEAD "\"x\": 1} trailing", "not valid JSON"},
       {HEAD "\"test\": null, \"test\": {\"n\": 1}}", "duplicate"},
       {"{\"status\": \"finished\", \"test\": {\"n\": 3, \"accuracy\": 0.5}}",
-       "\"format\" is missing, this Parasol reads format 2"},
-      {"{\"format\": 1, \"status\": \"finished\"}", "format 1, but this Parasol reads format 2"},
-      {"{\"format\": \"2\", \"status\": \"finished\"}", "\"format\" is a string"},
-      {"{\"format\": 2}", "\"status\" is not \"finished\" or \"failed\""},
-      {"{\"format\": 2, \"status\": \"done\"}", "\"status\" is not"},
-      {"{\"format\": 2, \"status\": \"failed\"}", "without an \"error\" string"},
-      {"{\"format\": 2, \"status\": \"failed\", \"error\": 3}", "without an \"error\""},
+       "\"format\" is missing, this Parasol reads format 3"},
+      {"{\"format\": 2, \"status\": \"finished\"}", "format 2, but this Parasol reads format 3"},
+      {"{\"format\": \"3\", \"status\": \"finished\"}", "\"format\" is a string"},
+      {"{\"format\": 3}", "\"status\" is not \"finished\" or \"failed\""},
+      {"{\"format\": 3, \"status\": \"done\"}", "\"status\" is not"},
+      {"{\"format\": 3, \"status\": \"failed\"}", "without an \"error\" string"},
+      {"{\"format\": 3, \"status\": \"failed\", \"error\": 3}", "without an \"error\""},
       {HEAD "\"test\": [1]}", "\"test\" is an array, want an object"},
-      {HEAD "\"test\": {\"n\": 3}}", "test.accuracy is missing, want a number or null"},
+      {HEAD "\"test\": {\"n\": 3, \"nested\": {\"accuracy\": 5}}}",
+       "test.nested is an object, want a number or null"},
+      {HEAD "\"test\": {\"n\": 3, \"Accuracy\": 0.5}}", "outside [a-z0-9_]"},
+      {HEAD "\"test\": {\"n\": 3, \"a_sixteen_chars_\": 0.5}}", "longer than 15"},
+      {HEAD "\"test\": {\"n\": 3, \"classes\": 10}}", "'classes' is reserved"},
+      {HEAD "\"test\": {\"n\": 3, \"m0\": 0, \"m1\": 1, \"m2\": 2, \"m3\": 3, \"m4\": 4, "
+            "\"m5\": 5, \"m6\": 6, \"m7\": 7, \"m8\": 8, \"m9\": 9, \"ma\": 10, \"mb\": 11, "
+            "\"mc\": 12, \"md\": 13, \"me\": 14, \"mf\": 15, \"mg\": 16}}",
+       "more than 16 metrics"},
       {HEAD "\"test\": {\"accuracy\": 0.5}}", "test.n is missing, want a count"},
       {HEAD "\"test\": {\"n\": 1.5, \"accuracy\": 0.5}}", "test.n is a real"},
       {HEAD "\"test\": {\"n\": -1, \"accuracy\": 0.5}}", "test.n is negative"},
@@ -748,7 +812,6 @@ static void test_metrics_bad(void **state) {
       {HEAD "\"test\": {\"n\": 3, \"accuracy\": \"high\"}}", "test.accuracy is a string"},
       {HEAD "\"test\": {\"n\": 3, \"accuracy\": 1, \"logloss\": true, \"auc\": 1}}",
        "test.logloss is true"},
-      {HEAD "\"test\": {\"n\": 3, \"accuracy\": 1, \"logloss\": 1}}", "test.auc is missing"},
   };
   char path[160];
   path_in(path, sizeof path, "metrics.json");
@@ -818,6 +881,7 @@ int main(void) {
       cmocka_unit_test_setup(test_summary_printed, case_setup),
       cmocka_unit_test_setup(test_summary_failed_or_bad, case_setup),
       cmocka_unit_test(test_metrics_decoys),
+      cmocka_unit_test(test_metrics_every_kind),
       cmocka_unit_test(test_metrics_nulls),
       cmocka_unit_test(test_metrics_failed),
       cmocka_unit_test(test_metrics_no_test),

@@ -1,5 +1,7 @@
 /* metrics.json: ps_metrics_write, read back with jansson (and with the
- * launcher's reader), and pc_metrics_format, the one human rendering. */
+ * launcher's reader), for every kind of model (the test object is a list
+ * of metrics), the scheduler's check of worker 0's EvalResult, and
+ * pc_metrics_format, the one human rendering. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -18,6 +20,7 @@
 #include "pc_metrics.h"
 #include "pd_launch.h"
 #include "ps_metrics.h"
+#include "pw_eval.h"
 
 static char g_dir[64];
 
@@ -27,10 +30,33 @@ typedef struct fixture {
   Parasol__Progress prog[2];
   Parasol__ServerStats stats[2];
   Parasol__EvalResult eval;
+  Parasol__Metric met[PC_METRICS_MAX];
+  Parasol__Metric *metp[PC_METRICS_MAX];
   ps_metrics_worker_t workers[2];
   ps_metrics_server_t servers[2];
   ps_metrics_run_t run;
 } fixture_t;
+
+/* f's EvalResult carries metrics names[0..n) with values v. */
+static void set_metrics(fixture_t *f, const char *const *names, const double *v, size_t n) {
+  for (size_t i = 0; i < n; i++) {
+    f->met[i] = (Parasol__Metric)PARASOL__METRIC__INIT;
+    f->met[i].name = (char *)names[i];
+    f->met[i].value = v[i];
+    f->metp[i] = &f->met[i];
+  }
+  f->eval.metrics = f->metp;
+  f->eval.n_metrics = n;
+}
+
+/* The binary figures: accuracy, logloss, auc. */
+static double *bin(fixture_t *f, const char *name) {
+  for (size_t i = 0; i < f->eval.n_metrics; i++)
+    if (strcmp(f->met[i].name, name) == 0)
+      return &f->met[i].value;
+  fail_msg("no metric %s", name);
+  return NULL;
+}
 
 /* A finished run: 2 workers, 2 servers, a test set; figures chosen so
  * every one of them is distinct. */
@@ -58,9 +84,9 @@ static void fixture_init(fixture_t *f) {
   }
   f->eval = (Parasol__EvalResult)PARASOL__EVAL_RESULT__INIT;
   f->eval.n = 16281;
-  f->eval.accuracy = 0.84988637061605554;
-  f->eval.logloss = 0.32944999600000002;
-  f->eval.auc = 0.90221234;
+  static const char *const names[] = {"accuracy", "logloss", "auc"};
+  const double v[] = {0.84988637061605554, 0.32944999600000002, 0.90221234};
+  set_metrics(f, names, v, 3);
   f->eval.lines_skipped = 4;
   f->eval.model_path = "runs/x/model.bin";
   f->eval.error = "";
@@ -186,16 +212,23 @@ static void test_finished_every_field(void **state) {
     assert_string_equal(key, keys[i++]);
   }
   assert_int_equal(i, sizeof keys / sizeof keys[0]);
-  assert_int_equal(int_at(doc, "format"), 2);
+  assert_int_equal(int_at(doc, "format"), 3);
   assert_string_equal(json_string_value(at(doc, "status", NULL)), "finished");
   assert_string_equal(json_string_value(at(doc, "started", NULL)), "2023-11-14T22:13:20Z");
   assert_string_equal(json_string_value(at(doc, "ended", NULL)), "2023-11-14T22:14:22Z");
   json_t *t = json_object_get(doc, "test");
-  assert_int_equal(json_object_size(t), 5);
+  static const char *const tkeys[] = {"n", "accuracy", "logloss", "auc", "lines_skipped"};
+  i = 0;
+  json_object_foreach(t, key, v) { /* the metrics in the order sent, between n and lines_skipped */
+    assert_true(i < 5);
+    assert_string_equal(key, tkeys[i++]);
+  }
+  assert_int_equal(i, 5);
   assert_int_equal(int_at(t, "n"), 16281);
-  assert_true(real_at(t, "accuracy") == f.eval.accuracy);
-  assert_true(real_at(t, "logloss") == f.eval.logloss);
-  assert_true(real_at(t, "auc") == f.eval.auc);
+  assert_true(real_at(t, "accuracy") == *bin(&f, "accuracy"));
+  assert_true(real_at(t, "logloss") == *bin(&f, "logloss"));
+  assert_true(real_at(t, "auc") == *bin(&f, "auc"));
+  assert_null(json_object_get(t, "confusion"));
   assert_int_equal(int_at(t, "lines_skipped"), 4);
   json_t *tr = json_object_get(doc, "train");
   assert_int_equal(json_object_size(tr), 6);
@@ -227,7 +260,7 @@ static void test_layout_on_disk(void **state) {
   size_t n = fread(text, 1, sizeof text - 1, fp);
   fclose(fp);
   text[n] = '\0';
-  const char *head = "{\n  \"format\": 2,\n  \"status\": \"finished\",\n  \"started\": ";
+  const char *head = "{\n  \"format\": 3,\n  \"status\": \"finished\",\n  \"started\": ";
   if (strncmp(text, head, strlen(head)) != 0)
     fail_msg("starts:\n%.80s", text);
   assert_int_equal(text[n - 1], '\n');
@@ -240,8 +273,8 @@ static void test_non_finite_is_null(void **state) {
   (void)state;
   fixture_t f;
   fixture_init(&f);
-  f.eval.logloss = NAN;
-  f.eval.auc = INFINITY;
+  *bin(&f, "logloss") = NAN;
+  *bin(&f, "auc") = INFINITY;
   f.prog[0].seconds = -INFINITY;
   f.prog[0].samples = 0; /* no mean without samples */
   f.prog[1].samples = 0;
@@ -250,7 +283,7 @@ static void test_non_finite_is_null(void **state) {
   f.stats[1].dense_keys = 0;
   json_t *doc = write_and_load(&f);
   json_t *t = json_object_get(doc, "test");
-  assert_true(real_at(t, "accuracy") == f.eval.accuracy);
+  assert_true(real_at(t, "accuracy") == *bin(&f, "accuracy"));
   assert_null_at(t, "logloss");
   assert_null_at(t, "auc");
   json_t *w0 = json_array_get(json_object_get(doc, "workers"), 0);
@@ -341,32 +374,33 @@ static void test_doubles_round_trip(void **state) {
   fixture_t f;
   for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) {
     fixture_init(&f);
-    f.eval.accuracy = v[i];
-    f.eval.logloss = v[(i + 1) % (sizeof v / sizeof v[0])];
+    *bin(&f, "accuracy") = v[i];
+    *bin(&f, "logloss") = v[(i + 1) % (sizeof v / sizeof v[0])];
     f.prog[0].seconds = v[i];
     json_t *doc = write_and_load(&f);
     double a = real_at(json_object_get(doc, "test"), "accuracy");
     double l = real_at(json_object_get(doc, "test"), "logloss");
     double s = real_at(json_array_get(json_object_get(doc, "workers"), 0), "seconds");
-    assert_memory_equal(&a, &f.eval.accuracy, sizeof a);
-    assert_memory_equal(&l, &f.eval.logloss, sizeof l);
+    assert_memory_equal(&a, bin(&f, "accuracy"), sizeof a);
+    assert_memory_equal(&l, bin(&f, "logloss"), sizeof l);
     assert_memory_equal(&s, &f.prog[0].seconds, sizeof s);
     json_decref(doc);
   }
   /* End to end: the scheduler's rendering equals the launcher's. */
   fixture_init(&f);
-  f.eval.accuracy = 0.84994999999;
-  f.eval.logloss = 0.329449996;
-  f.eval.auc = 0.90226;
+  *bin(&f, "accuracy") = 0.84994999999;
+  *bin(&f, "logloss") = 0.329449996;
+  *bin(&f, "auc") = 0.90226;
   json_decref(write_and_load(&f));
   char path[160], mine[PC_METRICS_TEXT_MAX], theirs[PC_METRICS_TEXT_MAX];
   path_of(path, sizeof path, "metrics.json");
   pd_metrics_t m;
   pc_err_t err = {0};
   assert_int_equal(pd_launch_read_metrics(path, &m, &err), PC_OK);
-  pc_metrics_format(mine, sizeof mine, f.eval.accuracy, f.eval.logloss, f.eval.auc);
-  pc_metrics_format(theirs, sizeof theirs, m.accuracy, m.logloss, m.auc);
-  assert_string_equal(mine, "accuracy 0.8499  log-loss 0.3294  AUC 0.9023");
+  pc_metric_t list[PC_METRICS_MAX];
+  pc_metrics_format(mine, sizeof mine, list, ps_metrics_eval_list(&f.eval, list));
+  pc_metrics_format(theirs, sizeof theirs, m.metrics, m.nmetrics);
+  assert_string_equal(mine, "accuracy 0.8499  logloss 0.3294  auc 0.9023");
   assert_string_equal(theirs, mine);
 }
 
@@ -429,19 +463,245 @@ static void test_write_errors(void **state) {
   free(long_dir);
 }
 
+/* ---- every kind of model ---------------------------------------------- */
+
+/* Multiclass: the metrics by name and the K x K matrix, row = true class. */
+static void test_multiclass_object(void **state) {
+  (void)state;
+  fixture_t f;
+  fixture_init(&f);
+  static const char *const names[] = {"accuracy", "top5", "logloss"};
+  const double v[] = {0.25, 0.5, 2.0735};
+  set_metrics(&f, names, v, 3);
+  uint64_t conf[9] = {5, 1, 0, 2, 7, 1, 0, 0, (uint64_t)INT64_MAX + 9};
+  f.eval.classes = 3;
+  f.eval.confusion = conf;
+  f.eval.n_confusion = 9;
+  json_t *doc = write_and_load(&f);
+  json_t *t = json_object_get(doc, "test");
+  static const char *const keys[] = {"n", "accuracy", "top5", "logloss", "confusion",
+                                     "lines_skipped"};
+  const char *key;
+  json_t *val;
+  size_t i = 0;
+  json_object_foreach(t, key, val) {
+    assert_true(i < 6);
+    assert_string_equal(key, keys[i++]);
+  }
+  assert_int_equal(i, 6);
+  assert_true(real_at(t, "top5") == 0.5);
+  json_t *c = json_object_get(t, "confusion");
+  assert_int_equal(json_array_size(c), 3);
+  for (size_t r = 0; r < 3; r++) {
+    assert_int_equal(json_array_size(json_array_get(c, r)), 3);
+    for (size_t p = 0; p < 3; p++) {
+      json_int_t want = r * 3 + p == 8 ? INT64_MAX : (json_int_t)conf[r * 3 + p];
+      assert_true(json_integer_value(json_array_get(json_array_get(c, r), p)) == want);
+    }
+  }
+  json_decref(doc);
+}
+
+static void test_regression_object(void **state) {
+  (void)state;
+  fixture_t f;
+  fixture_init(&f);
+  static const char *const names[] = {"rmse", "mae"};
+  const double v[] = {0.9213, 0.7241};
+  set_metrics(&f, names, v, 2);
+  json_t *doc = write_and_load(&f);
+  json_t *t = json_object_get(doc, "test");
+  assert_int_equal(json_object_size(t), 4); /* n, rmse, mae, lines_skipped */
+  assert_true(real_at(t, "rmse") == 0.9213);
+  assert_true(real_at(t, "mae") == 0.7241);
+  assert_null(json_object_get(t, "accuracy"));
+  json_decref(doc);
+}
+
+/* What the scheduler refuses from worker 0, and keeps. */
+static void test_eval_check(void **state) {
+  (void)state;
+  fixture_t f;
+  pc_err_t err = {0};
+  fixture_init(&f);
+  assert_int_equal(ps_metrics_eval_check(&f.eval, &err), PC_OK);
+  assert_int_equal(ps_metrics_eval_check(NULL, &err), PC_EINVAL);
+  static const struct {
+    const char *name;
+    const char *why;
+  } bad[] = {
+      {"", "no name"},
+      {"a_sixteen_chars_", "longer than 15"},
+      {"Accuracy", "outside [a-z0-9_]"},
+      {"top\"5", "outside [a-z0-9_]"},
+      {"caf\xc3\xa9", "byte 0xc3"},
+      {"n", "reserved"},
+      {"lines_skipped", "reserved"},
+      {"confusion", "reserved"},
+      {"auc", "sent twice"},
+  };
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    fixture_init(&f);
+    f.met[1].name = (char *)bad[i].name;
+    assert_int_equal(ps_metrics_eval_check(&f.eval, &err), PC_EPROTO);
+    if (strstr(err.msg, bad[i].why) == NULL || strstr(err.msg, "metric") == NULL)
+      fail_msg("'%s': message '%s' lacks '%s'", bad[i].name, err.msg, bad[i].why);
+  }
+  fixture_init(&f);
+  f.eval.metrics[1] = NULL;
+  assert_int_equal(ps_metrics_eval_check(&f.eval, &err), PC_EPROTO);
+  fixture_init(&f);
+  f.met[2].name = "a_fifteen_chars"; /* the longest allowed */
+  assert_int_equal(ps_metrics_eval_check(&f.eval, &err), PC_OK);
+
+  /* Too many metrics. */
+  static const char *const many[] = {"m0", "m1", "m2",  "m3",  "m4",  "m5",  "m6",  "m7", "m8",
+                                     "m9", "ma", "mb", "mc", "md", "me", "mf", "mg"};
+  double v[17] = {0};
+  set_metrics(&f, many, v, 16);
+  assert_int_equal(ps_metrics_eval_check(&f.eval, &err), PC_OK);
+  Parasol__Metric extra = PARASOL__METRIC__INIT;
+  Parasol__Metric *ptrs[17];
+  memcpy(ptrs, f.metp, sizeof f.metp);
+  extra.name = "mg";
+  ptrs[16] = &extra;
+  f.eval.metrics = ptrs;
+  f.eval.n_metrics = 17;
+  assert_int_equal(ps_metrics_eval_check(&f.eval, &err), PC_EPROTO);
+  assert_non_null(strstr(err.msg, "17 metrics, at most 16"));
+
+  /* The confusion matrix: K x K counts, K <= 1000, or nothing. */
+  uint64_t conf[4] = {1, 2, 3, 4};
+  fixture_init(&f);
+  f.eval.confusion = conf;
+  f.eval.n_confusion = 4;
+  f.eval.classes = 2;
+  assert_int_equal(ps_metrics_eval_check(&f.eval, &err), PC_OK);
+  f.eval.classes = 3;
+  assert_int_equal(ps_metrics_eval_check(&f.eval, &err), PC_EPROTO);
+  assert_non_null(strstr(err.msg, "4 counts for 3 classes"));
+  f.eval.classes = 0;
+  assert_int_equal(ps_metrics_eval_check(&f.eval, &err), PC_EPROTO);
+  f.eval.classes = 1001;
+  f.eval.n_confusion = 0;
+  assert_int_equal(ps_metrics_eval_check(&f.eval, &err), PC_EPROTO);
+  assert_non_null(strstr(err.msg, "1001 classes, at most 1000"));
+  f.eval.classes = 65536; /* 65536^2 wraps a 32-bit product to 0 */
+  assert_int_equal(ps_metrics_eval_check(&f.eval, &err), PC_EPROTO);
+
+  /* Written anyway (it never is: the scheduler refuses it first), a result
+   * that fails the check leaves no test figures, and no crash. */
+  fixture_init(&f);
+  f.met[0].name = "x\xff";
+  json_t *doc = write_and_load(&f);
+  assert_null(json_object_get(doc, "test"));
+  json_decref(doc);
+  pc_metric_t list[PC_METRICS_MAX];
+  assert_int_equal(ps_metrics_eval_list(&f.eval, list), 0);
+}
+
+/* The whole way for each kind of model: worker 0's evaluator, its
+ * EvalResult over the wire, the scheduler's check and line, metrics.json,
+ * and the launcher's reader and line. */
+static void round_trip(pw_label_kind_t kind, size_t outputs, const float *p, const float *y,
+                       size_t n, const char *line) {
+  pw_eval_t *ev = NULL;
+  pw_evalres_t r;
+  pc_err_t err = {0};
+  assert_int_equal(pw_eval_new(&ev, kind, outputs, &err), PC_OK);
+  assert_int_equal(pw_eval_add(ev, p, y, n, &err), PC_OK);
+  assert_int_equal(pw_eval_finish(ev, &r, &err), PC_OK);
+  pw_eval_free(&ev);
+  Parasol__EvalResult pb = PARASOL__EVAL_RESULT__INIT;
+  pw_evalres_pb_t store;
+  pw_evalres_to_pb(&r, &store, &pb);
+  pb.model_path = "m.bin";
+  size_t len = parasol__eval_result__get_packed_size(&pb);
+  uint8_t *buf = malloc(len);
+  parasol__eval_result__pack(&pb, buf);
+  Parasol__EvalResult *wire = parasol__eval_result__unpack(NULL, len, buf);
+  assert_non_null(wire);
+  assert_int_equal(ps_metrics_eval_check(wire, &err), PC_OK);
+
+  fixture_t f;
+  fixture_init(&f);
+  f.run.eval = wire;
+  json_t *doc = write_and_load(&f);
+  json_t *c = json_object_get(json_object_get(doc, "test"), "confusion");
+  assert_int_equal(json_array_size(c), r.classes);
+  json_decref(doc);
+  char path[160], sched[PC_METRICS_TEXT_MAX], launch[PC_METRICS_TEXT_MAX];
+  path_of(path, sizeof path, "metrics.json");
+  pd_metrics_t m;
+  assert_int_equal(pd_launch_read_metrics(path, &m, &err), PC_OK);
+  assert_true(m.finished && m.has_test);
+  assert_int_equal(m.n, n);
+  assert_int_equal(m.nmetrics, r.nmetrics);
+  for (size_t i = 0; i < r.nmetrics; i++) {
+    assert_string_equal(m.metrics[i].name, r.metrics[i].name);
+    if (isfinite(r.metrics[i].value))
+      assert_memory_equal(&m.metrics[i].value, &r.metrics[i].value, sizeof(double));
+    else
+      assert_true(isnan(m.metrics[i].value));
+  }
+  pc_metric_t list[PC_METRICS_MAX];
+  pc_metrics_format(sched, sizeof sched, list, ps_metrics_eval_list(wire, list));
+  pc_metrics_format(launch, sizeof launch, m.metrics, m.nmetrics);
+  assert_string_equal(sched, line);
+  assert_string_equal(launch, line);
+  parasol__eval_result__free_unpacked(wire, NULL);
+  free(buf);
+  pw_evalres_free(&r);
+}
+
+static void test_round_trip_every_kind(void **state) {
+  (void)state;
+  const float bp[] = {0.9f, 0.2f, 0.6f, 0.4f}, by[] = {1, 0, 0, 1};
+  round_trip(PW_LABEL_BINARY, 1, bp, by, 4, "accuracy 0.5000  logloss 0.5403  auc 0.7500");
+  const float one[] = {0.9f}, pos[] = {1};
+  round_trip(PW_LABEL_BINARY, 1, one, pos, 1, "accuracy 1.0000  logloss 0.1054  auc n/a");
+  /* K = 6: right, wrong (not top5), wrong (top5), right */
+  const float cp[] = {0.1f, 0.1f, 0.5f, 0.1f, 0.1f, 0.1f, 0.05f, 0.3f, 0.2f, 0.15f, 0.2f, 0.1f,
+                      0.1f, 0.1f, 0.1f, 0.1f, 0.1f, 0.5f, 0.9f, 0.02f, 0.02f, 0.02f, 0.02f,
+                      0.02f};
+  const float cy[] = {2, 0, 3, 0};
+  round_trip(PW_LABEL_CLASS, 6, cp, cy, 4, "accuracy 0.5000  top5 0.7500  logloss 1.5242");
+  const float rp[] = {3.5f, 4, 1}, ry[] = {4, 4, 2};
+  round_trip(PW_LABEL_REAL, 1, rp, ry, 3, "rmse 0.6455  mae 0.5000");
+}
+
 /* ---- the human line --------------------------------------------------- */
 
 static void test_format(void **state) {
   (void)state;
   char buf[PC_METRICS_TEXT_MAX];
-  assert_string_equal(pc_metrics_format(buf, sizeof buf, 0.84988637, 0.32944999, 0.90218),
-                      "accuracy 0.8499  log-loss 0.3294  AUC 0.9022");
-  assert_string_equal(pc_metrics_format(buf, sizeof buf, 1, NAN, INFINITY),
-                      "accuracy 1.0000  log-loss n/a  AUC n/a");
-  assert_string_equal(pc_metrics_format(buf, 9, 0.5, 0.5, 0.5), "accuracy"); /* cut, ended */
-  assert_ptr_equal(pc_metrics_format(buf, 0, 0.5, 0.5, 0.5), buf);
-  pc_metrics_format(buf, sizeof buf, 1e300, -1e300, 1e9); /* bounded, whatever the values */
+  const pc_metric_t bin3[] = {{"accuracy", 0.84988637}, {"logloss", 0.32944999},
+                              {"auc", 0.90218}};
+  assert_string_equal(pc_metrics_format(buf, sizeof buf, bin3, 3),
+                      "accuracy 0.8499  logloss 0.3294  auc 0.9022");
+  const pc_metric_t odd[] = {{"accuracy", 1}, {"logloss", NAN}, {"auc", INFINITY}};
+  assert_string_equal(pc_metrics_format(buf, sizeof buf, odd, 3),
+                      "accuracy 1.0000  logloss n/a  auc n/a");
+  const pc_metric_t reg[] = {{"rmse", 0.92134}, {"mae", 0.72406}};
+  assert_string_equal(pc_metrics_format(buf, sizeof buf, reg, 2), "rmse 0.9213  mae 0.7241");
+  assert_string_equal(pc_metrics_format(buf, sizeof buf, reg, 0), "no metrics");
+  assert_string_equal(pc_metrics_format(buf, sizeof buf, NULL, 3), "no metrics");
+  assert_string_equal(pc_metrics_format(buf, 9, bin3, 3), "accuracy"); /* cut, ended */
+  assert_ptr_equal(pc_metrics_format(buf, 0, bin3, 3), buf);
+  const pc_metric_t huge[] = {{"a", 1e300}, {"b", -1e300}, {"c", 1e9}};
+  assert_string_equal(pc_metrics_format(buf, sizeof buf, huge, 3),
+                      "a 1.0000e+300  b -1.0000e+300  c 1000000000.0000");
+  /* The widest list fits: 16 names of 15 characters, 21-character values. */
+  pc_metric_t wide[PC_METRICS_MAX];
+  for (size_t i = 0; i < PC_METRICS_MAX; i++) {
+    snprintf(wide[i].name, sizeof wide[i].name, "metric_%08zu", i);
+    wide[i].value = -999999999999999.0;
+  }
+  pc_metrics_format(buf, sizeof buf, wide, PC_METRICS_MAX);
+  assert_int_equal(strlen(buf), PC_METRICS_MAX * (15 + 1 + 21) + (PC_METRICS_MAX - 1) * 2);
   assert_true(strlen(buf) < sizeof buf);
+  assert_true(pc_metrics_get(reg, 2, "mae") == 0.72406);
+  assert_true(isnan(pc_metrics_get(reg, 2, "auc")));
 }
 
 int main(void) {
@@ -455,6 +715,10 @@ int main(void) {
       cmocka_unit_test(test_strings_escaped),
       cmocka_unit_test(test_counter_saturates),
       cmocka_unit_test(test_write_errors),
+      cmocka_unit_test(test_multiclass_object),
+      cmocka_unit_test(test_regression_object),
+      cmocka_unit_test(test_eval_check),
+      cmocka_unit_test(test_round_trip_every_kind),
       cmocka_unit_test(test_format),
   };
   return cmocka_run_group_tests(tests, group_setup, group_teardown);
