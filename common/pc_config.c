@@ -29,12 +29,34 @@
 #define WHERE_MAX 1200 /* "path:line: section.field" or "--set key=value" */
 #define SHOW "%.60s"   /* user text echoed in messages stays readable */
 
-typedef enum { K_INT, K_U64, K_DOUBLE, K_BOOL, K_STRING, K_ENUM } kind_t;
+typedef enum { K_INT, K_U64, K_DOUBLE, K_BOOL, K_STRING, K_ENUM, K_LIST } kind_t;
 
 typedef struct {
   const char *name;
   int value;
 } enum_name_t;
+
+/* One integer of a list item: model.conv's `size`, or the whole item of
+ * model.hidden (name NULL). */
+typedef struct {
+  const char *name;
+  int lo, hi; /* inclusive */
+} member_t;
+
+/* K_LIST: up to (field size / item size) items of nmembers ints each, laid
+ * out as consecutive ints (an int[] or an array of structs of ints), the
+ * count in a separate int. In YAML the list is a sequence: of integers
+ * when an item has one unnamed member, else of mappings of the members.
+ * Its text form (--set, pc_config_shared) joins items with ',' and the
+ * members of an item with 'x': "256,128", "32x5,64x3"; "" is empty. */
+typedef struct {
+  const member_t *members;
+  size_t nmembers;
+  const char *item;      /* what one item is, for "at most 8 layers" */
+  const char *example;   /* a valid YAML value, for messages */
+  const char *yaml_item; /* one item of it */
+  const char *text_item; /* an item's text form, for messages */
+} list_t;
 
 typedef struct {
   const char *sec;
@@ -50,20 +72,37 @@ typedef struct {
   } u; /* K_U64, inclusive */
   struct {
     double lo, hi;
-    bool lo_open;
-  } d;                      /* K_DOUBLE, hi inclusive */
+    unsigned open; /* OPEN: lo excluded, OPEN_HI: hi excluded */
+  } d;                      /* K_DOUBLE */
   const enum_name_t *names; /* K_ENUM, NULL-terminated */
+  const list_t *list;       /* K_LIST */
+  size_t count_off;         /* K_LIST: offset of the int holding the item count */
   const char *def;          /* default, written as a user would write it */
   const char *doc;          /* one line, emitted as a comment by pc_config_dump */
   bool shared;              /* every node of a cluster must agree (pc_config_shared) */
 } field_t;
 
-static const enum_name_t model_types[] = {{"logistic", PC_MODEL_LOGISTIC}, {NULL, 0}};
+static const enum_name_t model_types[] = {
+    {"logistic", PC_MODEL_LOGISTIC}, {"softmax", PC_MODEL_SOFTMAX}, {"linear", PC_MODEL_LINEAR},
+    {"mlp", PC_MODEL_MLP},           {"cnn", PC_MODEL_CNN},         {"mf", PC_MODEL_MF},
+    {NULL, 0}};
+
+static const member_t hidden_members[] = {{NULL, 1, 65536}};
+static const list_t hidden_list = {hidden_members, 1, "layers", "[256, 128]", "256", "256"};
+static const member_t conv_members[] = {{"filters", 1, 1024}, {"size", 1, 15}};
+static const list_t conv_list = {conv_members, 2, "layers", "[{filters: 32, size: 5}]",
+                                 "{filters: 32, size: 5}", "FILTERSxSIZE such as 32x5"};
 static const enum_name_t layouts[] = {
     {"sparse", PC_LAYOUT_SPARSE}, {"dense", PC_LAYOUT_DENSE}, {NULL, 0}};
 static const enum_name_t optim_types[] = {
     {"sgd", PC_OPTIM_SGD}, {"adagrad", PC_OPTIM_ADAGRAD}, {NULL, 0}};
-static const enum_name_t formats[] = {{"libsvm", PC_FORMAT_LIBSVM}, {NULL, 0}};
+static const enum_name_t formats[] = {{"libsvm", PC_FORMAT_LIBSVM},
+                                      {"csv", PC_FORMAT_CSV},
+                                      {"idx", PC_FORMAT_IDX},
+                                      {"ratings", PC_FORMAT_RATINGS},
+                                      {NULL, 0}};
+static const enum_name_t losses[] = {
+    {"squared", PC_LOSS_SQUARED}, {"huber", PC_LOSS_HUBER}, {NULL, 0}};
 static const enum_name_t on_errors[] = {
     {"abort", PC_ON_ERROR_ABORT}, {"skip", PC_ON_ERROR_SKIP}, {NULL, 0}};
 
@@ -83,8 +122,15 @@ static const enum_name_t on_errors[] = {
   { MEMBER(s, n), .kind = K_STRING, .def = def_, .doc = doc_, .shared = scope }
 #define F_ENUM(scope, s, n, names_, def_, doc_)                                                    \
   { MEMBER(s, n), .kind = K_ENUM, .names = names_, .def = def_, .doc = doc_, .shared = scope }
-#define OPEN true
-#define CLOSED false
+/* count: the member of the same section holding the number of items */
+#define F_LIST(scope, s, n, count, list_, def_, doc_)                                              \
+  {                                                                                                \
+    MEMBER(s, n), .kind = K_LIST, .list = &list_, .count_off = offsetof(pc_config_t, s.count),     \
+    .def = def_, .doc = doc_, .shared = scope                                                      \
+  }
+#define CLOSED 0u  /* [lo, hi] */
+#define OPEN 1u    /* (lo, hi] */
+#define OPEN_HI 2u /* [lo, hi) */
 #define SHARED true
 #define LOCAL false
 
@@ -108,6 +154,15 @@ static const field_t fields[] = {
           "feature indices must be < features"),
     F_ENUM(SHARED, model, layout, layouts, "sparse", "sparse = hashed keys, dense = key ranges"),
     F_BOOL(SHARED, model, bias, "true", "learn a bias, stored under key `features`"),
+    F_INT(SHARED, model, classes, 0, 100000, "0",
+          "softmax, mlp, cnn: number of classes (2 or more); 0 = unset"),
+    F_LIST(SHARED, model, hidden, nhidden, hidden_list, "", "mlp, cnn: dense layers' widths"),
+    F_LIST(SHARED, model, conv, nconv, conv_list, "",
+           "cnn: convolution layers, each then ReLU and 2x2 max-pool"),
+    F_INT(SHARED, model, rank, 1, 1024, "16", "mf: embedding rank"),
+    F_ENUM(SHARED, model, loss, losses, "squared", "linear: squared or huber"),
+    F_DBL(SHARED, model, huber_delta, OPEN, 0, 1e6, "1", "linear, loss huber: the delta"),
+    F_DBL(SHARED, model, init_scale, CLOSED, 0, 10, "0.1", "mf: embeddings start N(0, scale^2)"),
     F_ENUM(SHARED, optimizer, type, optim_types, "adagrad", "update rule"),
     F_DBL(SHARED, optimizer, lr, OPEN, 0, 100, "0.1", "learning rate"),
     F_DBL(SHARED, optimizer, l2, CLOSED, 0, 100, "0.0001", "L2 regularisation strength"),
@@ -126,6 +181,16 @@ static const field_t fields[] = {
     F_STR(LOCAL, data, train, "", "training file (required where data is read)"),
     F_STR(LOCAL, data, test, "", "evaluation file; empty = no evaluation"),
     F_ENUM(SHARED, data, format, formats, "libsvm", "input format"),
+    F_STR(SHARED, data, label, "", "csv: label column, a header name or a 0-based number"),
+    F_STR(LOCAL, data, labels, "", "idx: labels file of data.train"),
+    F_STR(LOCAL, data, test_labels, "", "idx: labels file of data.test"),
+    F_INT(SHARED, data, label_offset, -1000000, 1000000, "0",
+          "subtracted from every class label (1 for labels 1..K)"),
+    F_DBL(SHARED, data, test_fraction, OPEN_HI, 0, 1, "0",
+          "hold out this fraction of data.train (by training.seed) as the test set"),
+    F_U64(SHARED, data, test_rows, 0, UINT64_MAX, "0", "or hold out its last N rows"),
+    F_BOOL(SHARED, data, standardize, "false",
+           "csv, idx: scale features to mean 0, variance 1 (training data statistics)"),
     F_ENUM(SHARED, data, on_error, on_errors, "abort", "on a malformed line: abort or skip it"),
     F_U64(SHARED, data, max_bad_lines, 0, UINT64_MAX, "1000", "with skip: give up after this many"),
     F_STR(LOCAL, output, dir, "runs/default", "directory for logs, metrics and the model"),
@@ -145,8 +210,16 @@ _Static_assert(NSECTIONS <= sizeof((pc_config_t *)0)->src_sec_line / sizeof(int)
 /* Enum and bool fields are read and written as int. */
 _Static_assert(sizeof(pc_model_type_t) == sizeof(int) && sizeof(pc_layout_t) == sizeof(int) &&
                    sizeof(pc_optim_type_t) == sizeof(int) && sizeof(pc_format_t) == sizeof(int) &&
-                   sizeof(pc_on_error_t) == sizeof(int),
+                   sizeof(pc_on_error_t) == sizeof(int) && sizeof(pc_loss_t) == sizeof(int),
                "config enums must be int-sized");
+/* K_LIST items are read and written as consecutive ints. */
+_Static_assert(sizeof(pc_conv_t) == 2 * sizeof(int) && offsetof(pc_conv_t, filters) == 0 &&
+                   offsetof(pc_conv_t, size) == sizeof(int),
+               "pc_conv_t must be the ints of conv_members, in order");
+#define LIST_MAX_INTS 64 /* largest list field, in ints */
+_Static_assert(sizeof((pc_config_t *)0)->model.hidden <= LIST_MAX_INTS * sizeof(int) &&
+                   sizeof((pc_config_t *)0)->model.conv <= LIST_MAX_INTS * sizeof(int),
+               "raise LIST_MAX_INTS");
 
 /* ---- small helpers ---------------------------------------------------- */
 
@@ -215,6 +288,10 @@ static void enum_list(const enum_name_t *t, char *buf, size_t n) {
   }
 }
 
+static void list_format(const pc_config_t *cfg, const field_t *f, bool yaml, char *buf, size_t n);
+static int list_check(const pc_config_t *cfg, const field_t *f, char *why, size_t n);
+static int list_store_text(pc_config_t *cfg, const field_t *f, const char *s, char *why, size_t n);
+
 /* Shortest text that reads back as exactly v, so dumps round-trip. */
 static void format_double(double v, char *buf, size_t n) {
   for (int prec = 15; prec <= 17; prec++) {
@@ -245,6 +322,9 @@ static void format_value(const pc_config_t *cfg, const field_t *f, char *buf, si
     return;
   case K_STRING:
     snprintf(buf, n, "%.*s", (int)f->size, (const char *)field_cptr(cfg, f));
+    return;
+  case K_LIST:
+    list_format(cfg, f, false, buf, n);
     return;
   }
 }
@@ -280,16 +360,18 @@ static int check_u64(const field_t *f, uint64_t v, char *why, size_t n) {
 }
 
 static int check_double(const field_t *f, double v, const char *shown, char *why, size_t n) {
-  bool lo_ok = f->d.lo_open ? v > f->d.lo : v >= f->d.lo;
-  if (isfinite(v) && lo_ok && v <= f->d.hi)
+  bool lo_open = (f->d.open & OPEN) != 0, hi_open = (f->d.open & OPEN_HI) != 0;
+  bool lo_ok = lo_open ? v > f->d.lo : v >= f->d.lo;
+  bool hi_ok = hi_open ? v < f->d.hi : v <= f->d.hi;
+  if (isfinite(v) && lo_ok && hi_ok)
     return 0;
   char tmp[32];
   if (shown == NULL) {
     format_double(v, tmp, sizeof tmp);
     shown = tmp;
   }
-  return why_set(why, n, "must be in %c%g, %g], got " SHOW, f->d.lo_open ? '(' : '[', f->d.lo,
-                 f->d.hi, shown);
+  return why_set(why, n, "must be in %c%g, %g%c, got " SHOW, lo_open ? '(' : '[', f->d.lo,
+                 f->d.hi, hi_open ? ')' : ']', shown);
 }
 
 static int check_field(const pc_config_t *cfg, const field_t *f, char *why, size_t n) {
@@ -310,6 +392,8 @@ static int check_field(const pc_config_t *cfg, const field_t *f, char *why, size
     return why_set(why, n, "invalid value %d, expected one of %s", get_int(cfg, f), list);
   case K_STRING:
     return memchr(field_cptr(cfg, f), '\0', f->size) ? 0 : why_set(why, n, "not terminated");
+  case K_LIST:
+    return list_check(cfg, f, why, n);
   }
   return 0;
 }
@@ -387,6 +471,163 @@ static int parse_enum(const field_t *f, const char *s, int *out, char *why, size
   return why_set(why, n, "expected one of %s, got '" SHOW "'", list, s);
 }
 
+/* ---- list fields (K_LIST) --------------------------------------------- */
+
+/* Item errors name the item ("model.conv[1].size: ..."), so every reason
+ * about a list starts with the field or item it is about. */
+
+static size_t list_max(const field_t *f) {
+  return f->size / (f->list->nmembers * sizeof(int));
+}
+
+static int list_count(const pc_config_t *cfg, const field_t *f) {
+  int c;
+  memcpy(&c, (const char *)cfg + f->count_off, sizeof c);
+  return c;
+}
+
+/* Items to show: the count, clamped so a value edited in code cannot
+ * make us read past the array. */
+static size_t list_shown(const pc_config_t *cfg, const field_t *f) {
+  int c = list_count(cfg, f);
+  return c < 0 ? 0 : (size_t)c > list_max(f) ? list_max(f) : (size_t)c;
+}
+
+static void list_store(pc_config_t *cfg, const field_t *f, const int *vals, size_t count) {
+  int c = (int)count;
+  memset((char *)cfg + f->off, 0, f->size);
+  memcpy((char *)cfg + f->off, vals, count * f->list->nmembers * sizeof(int));
+  memcpy((char *)cfg + f->count_off, &c, sizeof c);
+}
+
+/* "model.hidden[0]", "model.conv[1].size" (m NULL: the item itself) */
+static void item_path(const field_t *f, size_t item, const member_t *m, char *buf, size_t n) {
+  bool named = m != NULL && m->name != NULL;
+  snprintf(buf, n, "%s.%s[%zu]%s%s", f->sec, f->name, item, named ? "." : "",
+           named ? m->name : "");
+}
+
+static int too_many(const field_t *f, size_t count, char *why, size_t n) {
+  return why_set(why, n, "%s.%s: at most %zu %s, got %zu", f->sec, f->name, list_max(f),
+                 f->list->item, count);
+}
+
+static int member_range_error(const field_t *f, size_t item, const member_t *m, const char *shown,
+                              char *why, size_t n) {
+  char path[96];
+  item_path(f, item, m, path, sizeof path);
+  return why_set(why, n, "%s: must be in [%d, %d], got " SHOW, path, m->lo, m->hi, shown);
+}
+
+static int parse_member(const field_t *f, size_t item, const member_t *m, const char *s, int *out,
+                        char *why, size_t n) {
+  char path[96];
+  item_path(f, item, m, path, sizeof path);
+  if (!is_integer_text(s))
+    return why_set(why, n, "%s: expected an integer, got '" SHOW "'", path, s);
+  errno = 0;
+  long long v = strtoll(s, NULL, 10);
+  if (errno == ERANGE || v < m->lo || v > m->hi)
+    return member_range_error(f, item, m, s, why, n);
+  *out = (int)v;
+  return 0;
+}
+
+/* One item of the text form, p[0..len): "256" or "32x5", blanks around it
+ * ignored. */
+static int parse_text_item(const field_t *f, size_t item, const char *p, size_t len, int *out,
+                           char *why, size_t n) {
+  const list_t *l = f->list;
+  char tok[64], path[96];
+  while (len > 0 && *p == ' ')
+    p++, len--;
+  while (len > 0 && p[len - 1] == ' ')
+    len--;
+  item_path(f, item, NULL, path, sizeof path);
+  if (len >= sizeof tok)
+    return why_set(why, n, "%s: too long, got '%.40s...'", path, p);
+  memcpy(tok, p, len);
+  tok[len] = '\0';
+  char *part = tok;
+  for (size_t m = 0; m < l->nmembers; m++) {
+    char *x = m + 1 < l->nmembers ? strchr(part, 'x') : NULL;
+    if (m + 1 < l->nmembers && x == NULL)
+      return why_set(why, n, "%s: expected %s, got '%s'", path, l->text_item, tok);
+    if (x != NULL)
+      *x = '\0';
+    if (parse_member(f, item, &l->members[m], part, &out[m], why, n) != 0)
+      return -1;
+    part = x != NULL ? x + 1 : part;
+  }
+  return 0;
+}
+
+/* The text form: items separated by ',' ("" or blanks: no items). The
+ * field is untouched on error. */
+static int list_store_text(pc_config_t *cfg, const field_t *f, const char *s, char *why, size_t n) {
+  int vals[LIST_MAX_INTS] = {0};
+  size_t count = 1, item = 0;
+  if (s[strspn(s, " ")] == '\0') {
+    list_store(cfg, f, vals, 0);
+    return 0;
+  }
+  for (const char *c = s; (c = strchr(c, ',')) != NULL; c++)
+    count++;
+  if (count > list_max(f))
+    return too_many(f, count, why, n);
+  for (const char *p = s; item < count; item++) {
+    size_t len = strcspn(p, ",");
+    if (parse_text_item(f, item, p, len, vals + item * f->list->nmembers, why, n) != 0)
+      return -1;
+    p += len + (p[len] != '\0');
+  }
+  list_store(cfg, f, vals, count);
+  return 0;
+}
+
+static int list_check(const pc_config_t *cfg, const field_t *f, char *why, size_t n) {
+  const list_t *l = f->list;
+  const int *vals = (const int *)((const char *)cfg + f->off);
+  int count = list_count(cfg, f);
+  char shown[16];
+  if (count < 0 || (size_t)count > list_max(f))
+    return why_set(why, n, "%s.%s: %d items, expected 0 to %zu", f->sec, f->name, count,
+                   list_max(f));
+  for (size_t i = 0; i < (size_t)count; i++) {
+    for (size_t m = 0; m < l->nmembers; m++) {
+      int v = vals[i * l->nmembers + m];
+      snprintf(shown, sizeof shown, "%d", v);
+      if (v < l->members[m].lo || v > l->members[m].hi)
+        return member_range_error(f, i, &l->members[m], shown, why, n);
+    }
+  }
+  return 0;
+}
+
+/* yaml: "[256, 128]", "[{filters: 32, size: 5}]"; else the text form
+ * "256,128", "32x5". */
+static void list_format(const pc_config_t *cfg, const field_t *f, bool yaml, char *buf, size_t n) {
+  const list_t *l = f->list;
+  const int *vals = (const int *)((const char *)cfg + f->off);
+  size_t count = list_shown(cfg, f), used = 0;
+#define PUT(...) (used += used < n ? (size_t)snprintf(buf + used, n - used, __VA_ARGS__) : 0)
+  buf[0] = '\0';
+  PUT("%s", yaml ? "[" : "");
+  for (size_t i = 0; i < count; i++) {
+    PUT("%s%s", i == 0 ? "" : yaml ? ", " : ",", yaml && l->nmembers > 1 ? "{" : "");
+    for (size_t m = 0; m < l->nmembers; m++) {
+      const char *sep = m == 0 ? "" : yaml ? ", " : "x";
+      if (yaml && l->members[m].name != NULL)
+        PUT("%s%s: %d", sep, l->members[m].name, vals[i * l->nmembers + m]);
+      else
+        PUT("%s%d", sep, vals[i * l->nmembers + m]);
+    }
+    PUT("%s", yaml && l->nmembers > 1 ? "}" : "");
+  }
+  PUT("%s", yaml ? "]" : "");
+#undef PUT
+}
+
 /* Parse NUL-terminated s for f and store it; the field is untouched on error. */
 static int store_text(pc_config_t *cfg, const field_t *f, const char *s, char *why, size_t n) {
   void *p = (char *)cfg + f->off;
@@ -398,6 +639,8 @@ static int store_text(pc_config_t *cfg, const field_t *f, const char *s, char *w
     memcpy(p, s, strlen(s));
     return 0;
   }
+  if (f->kind == K_LIST)
+    return list_store_text(cfg, f, s, why, n);
   if (f->kind == K_U64) {
     if ((rc = parse_u64(f, s, &uv, why, n)) == 0)
       memcpy(p, &uv, sizeof uv);
@@ -543,34 +786,62 @@ static void suggest_section(const char *key, size_t len, char *hint, size_t n) {
 
 /* ---- where a value came from ----------------------------------------- */
 
-static void describe_origin(const pc_config_t *cfg, size_t idx, char *buf, size_t n) {
+/* named: end with ": section.field" (without: the reason names it). "" for
+ * a default without a file. */
+static void describe_origin(const pc_config_t *cfg, size_t idx, bool named, char *buf, size_t n) {
   const field_t *f = &fields[idx];
   int src = cfg->src_line[idx];
   int sec_line = cfg->src_sec_line[section_index(f->sec, strlen(f->sec))];
+  char name[80] = "";
+  if (named)
+    snprintf(name, sizeof name, ": %s.%s", f->sec, f->name);
   if (src < 0) {
     char v[PC_PATH_MAX];
     format_value(cfg, f, v, sizeof v);
     snprintf(buf, n, "--set %s.%s=%s", f->sec, f->name, v);
   } else if (src > 0 || (cfg->path[0] && sec_line > 0)) {
-    snprintf(buf, n, "%s:%d: %s.%s", cfg->path, src > 0 ? src : sec_line, f->sec, f->name);
+    snprintf(buf, n, "%s:%d%s", cfg->path, src > 0 ? src : sec_line, name);
   } else if (cfg->path[0]) {
-    snprintf(buf, n, "%s: %s.%s", cfg->path, f->sec, f->name);
+    snprintf(buf, n, "%s%s", cfg->path, name);
   } else {
-    snprintf(buf, n, "%s.%s", f->sec, f->name);
+    snprintf(buf, n, "%s", named ? name + 2 : "");
   }
+}
+
+static int vfield_fail(const pc_config_t *cfg, size_t idx, bool named, pc_err_t *err,
+                       const char *fmt, va_list ap) __attribute__((format(printf, 5, 0)));
+
+static int vfield_fail(const pc_config_t *cfg, size_t idx, bool named, pc_err_t *err,
+                       const char *fmt, va_list ap) {
+  char where[WHERE_MAX], why[WHY_MAX];
+  vsnprintf(why, sizeof why, fmt, ap);
+  describe_origin(cfg, idx, named, where, sizeof where);
+  if (where[0] == '\0')
+    return pc_err_set(err, PC_ECONFIG, "%s", why);
+  return pc_err_set(err, PC_ECONFIG, "%s: %s", where, why);
 }
 
 static int field_fail(const pc_config_t *cfg, size_t idx, pc_err_t *err, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
 static int field_fail(const pc_config_t *cfg, size_t idx, pc_err_t *err, const char *fmt, ...) {
-  char where[WHERE_MAX], why[WHY_MAX];
   va_list ap;
   va_start(ap, fmt);
-  vsnprintf(why, sizeof why, fmt, ap);
+  int rc = vfield_fail(cfg, idx, true, err, fmt, ap);
   va_end(ap);
-  describe_origin(cfg, idx, where, sizeof where);
-  return pc_err_set(err, PC_ECONFIG, "%s: %s", where, why);
+  return rc;
+}
+
+/* For reasons that name the field themselves (list items: "model.conv[1].size: ..."). */
+static int place_fail(const pc_config_t *cfg, size_t idx, pc_err_t *err, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static int place_fail(const pc_config_t *cfg, size_t idx, pc_err_t *err, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  int rc = vfield_fail(cfg, idx, false, err, fmt, ap);
+  va_end(ap);
+  return rc;
 }
 
 static int file_fail(const pc_config_t *cfg, int line, pc_err_t *err, const char *fmt, ...)
@@ -631,6 +902,113 @@ static const char *key_text(struct fy_node *key, size_t *len) {
   return fy_node_get_scalar(key, len);
 }
 
+/* One integer of a list item from the file. *line: where it is, if known. */
+static int yaml_member(const field_t *f, size_t item, const member_t *m, struct fy_node *v,
+                       int *out, int *line, char *why, size_t n) {
+  char path[96], got[96], buf[64];
+  size_t len = 0;
+  const char *s;
+  *line = node_line(v) > 0 ? node_line(v) : *line;
+  if (v == NULL || fy_node_get_type(v) != FYNT_SCALAR || fy_node_is_alias(v)) {
+    item_path(f, item, m, path, sizeof path);
+    describe_node(v, got, sizeof got);
+    return why_set(why, n, "%s: expected an integer, got %s", path, got);
+  }
+  if ((s = fy_node_get_scalar(v, &len)) == NULL)
+    s = "", len = 0;
+  if (len >= sizeof buf) {
+    snprintf(buf, sizeof buf, "%.40s...", s);
+    return member_range_error(f, item, m, buf, why, n);
+  }
+  memcpy(buf, s, len);
+  buf[len] = '\0';
+  return parse_member(f, item, m, buf, out, why, n);
+}
+
+static const member_t *find_member(const list_t *l, const char *name, size_t len) {
+  for (size_t m = 0; m < l->nmembers; m++)
+    if (strlen(l->members[m].name) == len && memcmp(l->members[m].name, name, len) == 0)
+      return &l->members[m];
+  return NULL;
+}
+
+/* An item that is a mapping of the members: every one, once, nothing else. */
+static int yaml_mapping_item(const field_t *f, size_t item, struct fy_node *node, int *out,
+                             int *line, char *why, size_t n) {
+  const list_t *l = f->list;
+  char path[96], names[96] = "";
+  bool seen[LIST_MAX_INTS] = {false};
+  void *it = NULL;
+  struct fy_node_pair *p;
+  item_path(f, item, NULL, path, sizeof path);
+  for (size_t m = 0; m < l->nmembers; m++)
+    snprintf(names + strlen(names), sizeof names - strlen(names), "%s%s", m ? ", " : "",
+             l->members[m].name);
+  while ((p = fy_node_mapping_iterate(node, &it)) != NULL) {
+    size_t len = 0;
+    const char *key = key_text(fy_node_pair_key(p), &len);
+    const member_t *m = key ? find_member(l, key, len) : NULL;
+    *line = node_line(fy_node_pair_key(p)) > 0 ? node_line(fy_node_pair_key(p)) : *line;
+    if (key == NULL)
+      return why_set(why, n, "%s: expected a key name (%s)", path, names);
+    if (m == NULL)
+      return why_set(why, n, "%s: unknown key '%.*s' (an item has %s)", path,
+                     (int)(len > 60 ? 60 : len), key, names);
+    size_t mi = (size_t)(m - l->members);
+    if (seen[mi])
+      return why_set(why, n, "%s.%s: duplicate key", path, m->name);
+    seen[mi] = true;
+    if (yaml_member(f, item, m, fy_node_pair_value(p), &out[mi], line, why, n) != 0)
+      return -1;
+  }
+  for (size_t m = 0; m < l->nmembers; m++)
+    if (!seen[m])
+      return why_set(why, n, "%s: missing %s (an item is %s)", path, l->members[m].name,
+                     l->yaml_item);
+  return 0;
+}
+
+static int yaml_item(const field_t *f, size_t item, struct fy_node *node, int *out, int *line,
+                     char *why, size_t n) {
+  char path[96], got[96];
+  *line = node_line(node) > 0 ? node_line(node) : *line;
+  if (f->list->nmembers == 1)
+    return yaml_member(f, item, &f->list->members[0], node, out, line, why, n);
+  if (fy_node_get_type(node) == FYNT_MAPPING && !fy_node_is_alias(node))
+    return yaml_mapping_item(f, item, node, out, line, why, n);
+  item_path(f, item, NULL, path, sizeof path);
+  describe_node(node, got, sizeof got);
+  return why_set(why, n, "%s: expected a mapping such as %s, got %s", path, f->list->yaml_item,
+                 got);
+}
+
+/* A sequence, flow ([a, b]) or block (- a); the field is set only when
+ * every item is valid. */
+static int apply_list(pc_config_t *cfg, size_t idx, struct fy_node *val, int line, pc_err_t *err) {
+  const field_t *f = &fields[idx];
+  int vals[LIST_MAX_INTS] = {0}, at = line, total;
+  char why[WHY_MAX], got[96];
+  if (val == NULL || fy_node_get_type(val) != FYNT_SEQUENCE || fy_node_is_alias(val)) {
+    describe_node(val, got, sizeof got);
+    return file_fail(cfg, line, err, "%s.%s: expected a list such as %s, got %s", f->sec, f->name,
+                     f->list->example, got);
+  }
+  total = fy_node_sequence_item_count(val);
+  if (total < 0 || (size_t)total > list_max(f)) {
+    too_many(f, total < 0 ? 0 : (size_t)total, why, sizeof why);
+    return file_fail(cfg, line, err, "%s", why);
+  }
+  for (int i = 0; i < total; i++) {
+    struct fy_node *item = fy_node_sequence_get_by_index(val, i);
+    if (yaml_item(f, (size_t)i, item, vals + (size_t)i * f->list->nmembers, &at, why,
+                  sizeof why) != 0)
+      return file_fail(cfg, at, err, "%s", why);
+  }
+  list_store(cfg, f, vals, (size_t)total);
+  cfg->src_line[idx] = line;
+  return 0;
+}
+
 static int apply_field(pc_config_t *cfg, int sec, struct fy_node_pair *pair, pc_err_t *err) {
   struct fy_node *key = fy_node_pair_key(pair), *val = fy_node_pair_value(pair);
   int line = node_line(key);
@@ -654,6 +1032,8 @@ static int apply_field(pc_config_t *cfg, int sec, struct fy_node_pair *pair, pc_
   if (cfg->src_line[idx] > 0)
     return file_fail(cfg, line, err, "%s.%s: duplicate key (first set on line %d)", f->sec, f->name,
                      cfg->src_line[idx]);
+  if (f->kind == K_LIST)
+    return apply_list(cfg, idx, val, line, err);
   if (val == NULL || fy_node_get_type(val) != FYNT_SCALAR || fy_node_is_alias(val)) {
     describe_node(val, why, sizeof why);
     return file_fail(cfg, line, err, "%s.%s: expected a single value, got %s", f->sec, f->name,
@@ -977,6 +1357,95 @@ static int check_data_file(const pc_config_t *cfg, const char *name, bool requir
   return 0;
 }
 
+/* ---- cross-field rules of the models and their data ------------------- */
+
+static bool model_has_classes(pc_model_type_t t) {
+  return t == PC_MODEL_SOFTMAX || t == PC_MODEL_MLP || t == PC_MODEL_CNN;
+}
+
+static int check_model(const pc_config_t *cfg, pc_err_t *err) {
+  pc_model_type_t t = cfg->model.type;
+  const char *type = pc_config_model_name(t);
+  if (model_has_classes(t) && cfg->model.classes == 0)
+    return field_fail(cfg, field_index("model", "classes"), err,
+                      "required for model.type %s: the number of classes (2 or more)", type);
+  if (model_has_classes(t) && cfg->model.classes < 2)
+    return field_fail(cfg, field_index("model", "classes"), err,
+                      "model.type %s needs 2 or more classes, got %d", type, cfg->model.classes);
+  if (cfg->model.nhidden > 0 && t != PC_MODEL_MLP && t != PC_MODEL_CNN)
+    return field_fail(cfg, field_index("model", "hidden"), err,
+                      "only model.type mlp and cnn have hidden layers, not %s; remove it", type);
+  if (cfg->model.nconv > 0 && t != PC_MODEL_CNN)
+    return field_fail(cfg, field_index("model", "conv"), err,
+                      "only model.type cnn has convolution layers, not %s; remove it", type);
+  if (t == PC_MODEL_CNN && cfg->model.nconv == 0)
+    return field_fail(cfg, field_index("model", "conv"), err,
+                      "required for model.type cnn: at least one convolution layer, such as %s",
+                      conv_list.example);
+  return 0;
+}
+
+/* A path or name set for a format that does not read it. */
+static int only_for_format(const pc_config_t *cfg, const char *name, pc_format_t fmt,
+                           pc_err_t *err) {
+  size_t idx = field_index("data", name);
+  const char *v = field_cptr(cfg, &fields[idx]);
+  if (v[0] == '\0' || cfg->data.format == fmt)
+    return 0;
+  return field_fail(cfg, idx, err, "only data.format %s reads it, not %s; remove it",
+                    pc_config_format_name(fmt), pc_config_format_name(cfg->data.format));
+}
+
+static int check_format(const pc_config_t *cfg, pc_err_t *err) {
+  pc_format_t fmt = cfg->data.format;
+  size_t fi = field_index("data", "format");
+  /* Name the line that was written: a default format points at model.type. */
+  if (cfg->model.type == PC_MODEL_MF && fmt != PC_FORMAT_RATINGS)
+    return field_fail(cfg, cfg->src_line[fi] != 0 ? fi : field_index("model", "type"), err,
+                      "model.type mf trains on ratings: needs data.format ratings, got %s",
+                      pc_config_format_name(fmt));
+  if (cfg->model.type != PC_MODEL_MF && fmt == PC_FORMAT_RATINGS)
+    return field_fail(cfg, fi, err, "ratings are only for model.type mf (model.type is %s)",
+                      pc_config_model_name(cfg->model.type));
+  if (fmt == PC_FORMAT_CSV && cfg->data.label[0] == '\0')
+    return field_fail(cfg, field_index("data", "label"), err,
+                      "required for data.format csv: the label column, a header name or a "
+                      "0-based column number");
+  if (fmt == PC_FORMAT_IDX && cfg->data.labels[0] == '\0')
+    return field_fail(cfg, field_index("data", "labels"), err,
+                      "required for data.format idx: the labels file of data.train");
+  if (fmt == PC_FORMAT_IDX && cfg->data.test[0] != '\0' && cfg->data.test_labels[0] == '\0')
+    return field_fail(cfg, field_index("data", "test_labels"), err,
+                      "required for data.format idx when data.test is set: the labels file of "
+                      "data.test");
+  int rc = only_for_format(cfg, "label", PC_FORMAT_CSV, err);
+  rc = rc ? rc : only_for_format(cfg, "labels", PC_FORMAT_IDX, err);
+  rc = rc ? rc : only_for_format(cfg, "test_labels", PC_FORMAT_IDX, err);
+  if (rc == 0 && cfg->data.test_labels[0] != '\0' && cfg->data.test[0] == '\0')
+    rc = field_fail(cfg, field_index("data", "test_labels"), err,
+                    "set but data.test is not; set data.test or remove it");
+  if (rc == 0 && cfg->data.standardize && fmt != PC_FORMAT_CSV && fmt != PC_FORMAT_IDX)
+    rc = field_fail(cfg, field_index("data", "standardize"), err,
+                    "only for dense data (data.format csv or idx), not %s",
+                    pc_config_format_name(fmt));
+  return rc;
+}
+
+/* The hold-out takes the test set out of data.train: one way, no file. */
+static int check_holdout(const pc_config_t *cfg, pc_err_t *err) {
+  bool frac = cfg->data.test_fraction > 0, rows = cfg->data.test_rows > 0;
+  if (frac && rows)
+    return field_fail(cfg, field_index("data", "test_rows"), err,
+                      "data.test_fraction is set too (%g); hold out one way: drop one of them",
+                      cfg->data.test_fraction);
+  if ((frac || rows) && cfg->data.test[0] != '\0')
+    return field_fail(cfg, field_index("data", frac ? "test_fraction" : "test_rows"), err,
+                      "data.test is set too, and the hold-out would replace it; drop data.%s or "
+                      "data.test",
+                      frac ? "test_fraction" : "test_rows");
+  return 0;
+}
+
 static int check_cross(const pc_config_t *cfg, pc_err_t *err) {
   const char *sched = cfg->cluster.scheduler;
   bool sched_ok =
@@ -991,7 +1460,9 @@ static int check_cross(const pc_config_t *cfg, pc_err_t *err) {
     return field_fail(cfg, field_index("cluster", "node_timeout"), err,
                       "must be more than twice cluster.heartbeat (%g s), got %g s",
                       cfg->cluster.heartbeat, cfg->cluster.node_timeout);
-  return 0;
+  int rc = check_model(cfg, err);
+  rc = rc ? rc : check_format(cfg, err);
+  return rc ? rc : check_holdout(cfg, err);
 }
 
 /* ---- public API ------------------------------------------------------- */
@@ -1052,15 +1523,19 @@ int pc_config_validate(const pc_config_t *cfg, pc_err_t *err) {
   char why[WHY_MAX];
   for (size_t i = 0; i < NFIELDS; i++)
     if (check_field(cfg, &fields[i], why, sizeof why) != 0)
-      return field_fail(cfg, i, err, "%s", why);
+      return fields[i].kind == K_LIST ? place_fail(cfg, i, err, "%s", why)
+                                      : field_fail(cfg, i, err, "%s", why);
   return check_cross(cfg, err);
 }
 
 int pc_config_check_data(const pc_config_t *cfg, pc_err_t *err) {
   if (cfg == NULL)
     return pc_err_set(err, PC_EINVAL, "pc_config_check_data: NULL config");
+  static const char *const files[] = {"test", "labels", "test_labels"};
   int rc = check_data_file(cfg, "train", true, err);
-  return rc == 0 ? check_data_file(cfg, "test", false, err) : rc;
+  for (size_t i = 0; i < sizeof files / sizeof files[0] && rc == 0; i++)
+    rc = check_data_file(cfg, files[i], false, err);
+  return rc;
 }
 
 /* path NULL: defaults plus sets only. */
@@ -1264,6 +1739,17 @@ int pc_config_check_bind(const pc_config_t *cfg, pc_err_t *err) {
 /* ---- settings the whole cluster shares -------------------------------- */
 
 _Static_assert(NFIELDS <= PC_CONFIG_MAX_SHARED, "PC_CONFIG_MAX_SHARED must hold every field");
+/* Shared values must fit pc_setting_t.value (and Setting on the wire)
+ * whole, or two different settings could compare equal: the longest
+ * string and the longest list in its text form ("65536,65536,...",
+ * "1024x15,..."). */
+#define SETTING_VALUE_SIZE sizeof(((pc_setting_t *)0)->value)
+_Static_assert(sizeof(((pc_config_t *)0)->data.label) <= SETTING_VALUE_SIZE,
+               "data.label must fit pc_setting_t.value");
+_Static_assert(PC_MAX_HIDDEN * sizeof "65536," <= SETTING_VALUE_SIZE,
+               "model.hidden's text form must fit pc_setting_t.value");
+_Static_assert(PC_MAX_CONV * sizeof "1024x15," <= SETTING_VALUE_SIZE,
+               "model.conv's text form must fit pc_setting_t.value");
 
 size_t pc_config_shared(const pc_config_t *cfg, pc_setting_t *out, size_t cap) {
   size_t n = 0;
@@ -1271,8 +1757,6 @@ size_t pc_config_shared(const pc_config_t *cfg, pc_setting_t *out, size_t cap) {
     const field_t *f = &fields[i];
     if (!f->shared)
       continue;
-    /* pc_config_dump quotes strings, format_value does not: none is shared. */
-    assert(f->kind != K_STRING);
     if (cfg != NULL && out != NULL && n < cap) {
       snprintf(out[n].name, sizeof out[n].name, "%s.%s", f->sec, f->name);
       format_value(cfg, f, out[n].value, sizeof out[n].value);
@@ -1299,18 +1783,27 @@ static int dump_string(const char *s, size_t size, FILE *out) {
   return w;
 }
 
+/* Longest non-string value pc_config_dump writes: model.conv in YAML. */
+#define DUMP_VALUE_MAX 256
+_Static_assert(PC_MAX_CONV * sizeof "{filters: 1024, size: 15}, " + 2 <= DUMP_VALUE_MAX &&
+                   PC_MAX_HIDDEN * sizeof "65536, " + 2 <= DUMP_VALUE_MAX,
+               "raise DUMP_VALUE_MAX");
+
 void pc_config_dump(const pc_config_t *cfg, FILE *out) {
   if (cfg == NULL || out == NULL)
     return;
   fprintf(out, "# Parasol configuration (effective values; see docs/config.md)\n");
   for (size_t i = 0; i < NFIELDS; i++) {
     const field_t *f = &fields[i];
-    char val[64];
+    char val[DUMP_VALUE_MAX];
     if (i == 0 || strcmp(f->sec, fields[i - 1].sec) != 0)
       fprintf(out, "%s:\n", f->sec);
     int w = fprintf(out, "  %s: ", f->name);
     if (f->kind == K_STRING) {
       w += dump_string(field_cptr(cfg, f), f->size, out);
+    } else if (f->kind == K_LIST) {
+      list_format(cfg, f, true, val, sizeof val);
+      w += fprintf(out, "%s", val);
     } else {
       format_value(cfg, f, val, sizeof val);
       w += fprintf(out, "%s", val);
@@ -1326,5 +1819,10 @@ const char *pc_config_optim_name(pc_optim_type_t t) {
 
 const char *pc_config_model_name(pc_model_type_t t) {
   const char *name = enum_name(model_types, (int)t);
+  return name ? name : "unknown";
+}
+
+const char *pc_config_format_name(pc_format_t t) {
+  const char *name = enum_name(formats, (int)t);
   return name ? name : "unknown";
 }

@@ -68,9 +68,11 @@ typedef struct pc_config {
     pc_layout_t layout;    /* "sparse" (hashed) or "dense" (ranges), default sparse */
     int bias;              /* bool, default true: key `features` holds the bias */
     int classes;           /* softmax/mlp/cnn: 2..100000 (required); 0 = unset */
-    int hidden[PC_MAX_HIDDEN]; /* mlp/cnn dense layers' widths, each 1..65536 */
+    int hidden[PC_MAX_HIDDEN]; /* mlp/cnn dense layers' widths, each 1..65536; YAML
+                                  [256, 128], --set 256,128 */
     int nhidden;               /* default 0 ([]) */
-    pc_conv_t conv[PC_MAX_CONV]; /* cnn: convolution layers, default [] */
+    pc_conv_t conv[PC_MAX_CONV]; /* cnn: convolution layers, default []; YAML
+                                    [{filters: 32, size: 5}], --set 32x5,64x3 */
     int nconv;
     int rank;              /* mf: embedding rank 1..1024, default 16 */
     pc_loss_t loss;        /* linear: "squared" | "huber", default squared */
@@ -140,8 +142,10 @@ int pc_config_set(pc_config_t *cfg, const char *assignment, pc_err_t *err);
 int pc_config_validate(const pc_config_t *cfg, pc_err_t *err);
 
 /* For processes that read the data (workers, and `parasol launch` before it
- * starts any): data.train is set and a readable regular file, data.test is
- * one when set. Messages name the field and where it was set, e.g.
+ * starts any): data.train is set and a readable regular file; data.test,
+ * data.labels and data.test_labels are ones when set (a hold-out,
+ * data.test_fraction or data.test_rows, has no data.test). Messages name
+ * the field and where it was set, e.g.
  * "a9a.yaml:8: data.train: 'nope': cannot open: No such file or directory". */
 int pc_config_check_data(const pc_config_t *cfg, pc_err_t *err);
 
@@ -167,19 +171,25 @@ typedef struct pc_setting {
 #define PC_CONFIG_MAX_SHARED 64
 
 /* The settings that every node of one cluster must agree on: model.*,
- * optimizer.*, training.* except training.log_every, data.format,
- * data.on_error, data.max_bad_lines (not addresses, ports, counts,
- * timeouts, paths or output). Values formatted exactly as pc_config_dump
- * writes them, so equal settings give equal strings. Fills out[0..cap) in
- * field-table order (out may be NULL when cap is 0), returns the number of
- * shared settings (at most PC_CONFIG_MAX_SHARED). */
+ * optimizer.*, training.* except training.log_every and training.inflight,
+ * and data.format, data.label, data.label_offset, data.test_fraction,
+ * data.test_rows, data.standardize, data.on_error, data.max_bad_lines (not
+ * addresses, ports, counts, timeouts, paths or output). Each value is one
+ * canonical text, so equal settings give equal strings: numbers, bools
+ * and enums as pc_config_dump writes them ("0.1"), strings as they are
+ * (without the dump's quotes), lists in the form --set takes ("256,128",
+ * "32x5,64x3", "" when empty). Fills out[0..cap) in field-table order (out
+ * may be NULL when cap is 0), returns the number of shared settings (at
+ * most PC_CONFIG_MAX_SHARED). */
 size_t pc_config_shared(const pc_config_t *cfg, pc_setting_t *out, size_t cap);
 
 /* Write the effective configuration as YAML (same layout as the input). */
 void pc_config_dump(const pc_config_t *cfg, FILE *out);
 
-/* Name helpers for logs and files ("logistic", "adagrad", ...). */
+/* Name helpers for logs and files ("logistic", "adagrad", "csv", ...);
+ * "unknown" for a value outside the enum. */
 const char *pc_config_optim_name(pc_optim_type_t t);
 const char *pc_config_model_name(pc_model_type_t t);
+const char *pc_config_format_name(pc_format_t t);
 
 #endif

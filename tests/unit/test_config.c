@@ -1,8 +1,9 @@
 /* Unit tests for common/pc_config: defaults, the documented example,
  * every error kind (code, file, line and field in the message), UTF-8 and
  * size limits of the file, --set, the per-role checks (data files, the
- * scheduler to join, the address to bind), the shared settings and the
- * dump/load round trip. */
+ * scheduler to join, the address to bind), the shared settings, the
+ * dump/load round trip, and the fields of the other models: lists
+ * (model.hidden, model.conv) and the rules between model and data. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -137,6 +138,13 @@ static void test_defaults(void **state) {
   assert_int_equal(c.model.features, 124);
   assert_int_equal(c.model.layout, PC_LAYOUT_SPARSE);
   assert_int_equal(c.model.bias, 1);
+  assert_int_equal(c.model.classes, 0);
+  assert_int_equal(c.model.nhidden, 0);
+  assert_int_equal(c.model.nconv, 0);
+  assert_int_equal(c.model.rank, 16);
+  assert_int_equal(c.model.loss, PC_LOSS_SQUARED);
+  assert_true(c.model.huber_delta == 1.0);
+  assert_true(c.model.init_scale == 0.1);
   assert_int_equal(c.optimizer.type, PC_OPTIM_ADAGRAD);
   assert_true(c.optimizer.lr == 0.1);
   assert_true(c.optimizer.l2 == 0.0001);
@@ -150,6 +158,13 @@ static void test_defaults(void **state) {
   assert_string_equal(c.data.train, "");
   assert_string_equal(c.data.test, "");
   assert_int_equal(c.data.format, PC_FORMAT_LIBSVM);
+  assert_string_equal(c.data.label, "");
+  assert_string_equal(c.data.labels, "");
+  assert_string_equal(c.data.test_labels, "");
+  assert_int_equal(c.data.label_offset, 0);
+  assert_true(c.data.test_fraction == 0.0);
+  assert_int_equal(c.data.test_rows, 0);
+  assert_int_equal(c.data.standardize, 0);
   assert_int_equal(c.data.on_error, PC_ON_ERROR_ABORT);
   assert_int_equal(c.data.max_bad_lines, 1000);
   assert_string_equal(c.output.dir, "runs/default");
@@ -844,6 +859,469 @@ static void test_validate_after_edit(void **state) {
   assert_int_equal(pc_config_validate(&l.cfg, &err), 0);
 }
 
+/* ---- the fields of the other models (issue 8) ---------------------------- */
+
+static void dump_to_file(const pc_config_t *c, char *path, size_t n);
+static char *slurp(const char *path);
+static void assert_same_config(const pc_config_t *a, const pc_config_t *b);
+
+static void test_model_fields_load(void **state) {
+  (void)state;
+  load_t l;
+  load_yaml(&l, "model:\n  type: mlp\n  classes: 10\n  hidden: [256, 128]\n  rank: 20\n"
+                "  loss: huber\n  huber_delta: 0.5\n  init_scale: 0\n"
+                "data:\n  format: idx\n  labels: /d/train-labels\n  test: /d/t10k\n"
+                "  test_labels: /d/t10k-labels\n  label_offset: -1\n  standardize: true\n");
+  expect_loaded(&l);
+  const pc_config_t *c = &l.cfg;
+  assert_int_equal(c->model.type, PC_MODEL_MLP);
+  assert_int_equal(c->model.classes, 10);
+  assert_int_equal(c->model.nhidden, 2);
+  assert_int_equal(c->model.hidden[0], 256);
+  assert_int_equal(c->model.hidden[1], 128);
+  assert_int_equal(c->model.nconv, 0);
+  assert_int_equal(c->model.rank, 20);
+  assert_int_equal(c->model.loss, PC_LOSS_HUBER);
+  assert_true(c->model.huber_delta == 0.5);
+  assert_true(c->model.init_scale == 0.0);
+  assert_int_equal(c->data.format, PC_FORMAT_IDX);
+  assert_string_equal(c->data.labels, "/d/train-labels");
+  assert_string_equal(c->data.test_labels, "/d/t10k-labels");
+  assert_int_equal(c->data.label_offset, -1);
+  assert_int_equal(c->data.standardize, 1);
+  load_yaml(&l, "model: { type: softmax, classes: 10 }\n"
+                "data: { format: csv, label: '64', test_fraction: 0.25 }\n");
+  expect_loaded(&l);
+  assert_int_equal(l.cfg.data.format, PC_FORMAT_CSV);
+  assert_string_equal(l.cfg.data.label, "64");
+  assert_true(l.cfg.data.test_fraction == 0.25);
+  load_yaml(&l, "model: { type: linear, loss: squared }\ndata: { test_rows: 2000 }\n");
+  expect_loaded(&l);
+  assert_int_equal(l.cfg.model.type, PC_MODEL_LINEAR);
+  assert_int_equal(l.cfg.data.test_rows, 2000);
+  load_yaml(&l, "model: { type: mf, rank: 1024, init_scale: 10 }\ndata: { format: ratings }\n");
+  expect_loaded(&l);
+  assert_int_equal(l.cfg.model.type, PC_MODEL_MF);
+  assert_int_equal(l.cfg.data.format, PC_FORMAT_RATINGS);
+  assert_int_equal(l.cfg.model.rank, 1024);
+}
+
+/* Lists in block style, mappings in either style, and the empty list. */
+static void test_list_styles(void **state) {
+  (void)state;
+  load_t l;
+  load_yaml(&l, "model:\n  type: cnn\n  classes: 10\n  hidden:\n    - 128\n    - 64\n"
+                "  conv:\n    - filters: 32\n      size: 5\n    - {filters: 64, size: 3}\n");
+  expect_loaded(&l);
+  assert_int_equal(l.cfg.model.nhidden, 2);
+  assert_int_equal(l.cfg.model.hidden[0], 128);
+  assert_int_equal(l.cfg.model.hidden[1], 64);
+  assert_int_equal(l.cfg.model.nconv, 2);
+  assert_int_equal(l.cfg.model.conv[0].filters, 32);
+  assert_int_equal(l.cfg.model.conv[0].size, 5);
+  assert_int_equal(l.cfg.model.conv[1].filters, 64);
+  assert_int_equal(l.cfg.model.conv[1].size, 3);
+  load_yaml(&l, "model:\n  type: cnn\n  classes: 2\n  hidden: []\n"
+                "  conv: [{size: 15, filters: 1024}, {filters: 1, size: 1}, {filters: 2, size: 2},"
+                " {filters: 3, size: 3}]\n");
+  expect_loaded(&l);
+  assert_int_equal(l.cfg.model.nhidden, 0);
+  assert_int_equal(l.cfg.model.nconv, PC_MAX_CONV);
+  assert_int_equal(l.cfg.model.conv[0].filters, 1024);
+  assert_int_equal(l.cfg.model.conv[0].size, 15);
+  assert_int_equal(l.cfg.model.conv[3].filters, 3);
+  load_yaml(&l, "model:\n  type: mlp\n  classes: 2\n"
+                "  hidden: [1, 2, 3, 4, 5, 6, 7, 65536]\n");
+  expect_loaded(&l);
+  assert_int_equal(l.cfg.model.nhidden, PC_MAX_HIDDEN);
+  assert_int_equal(l.cfg.model.hidden[7], 65536);
+}
+
+/* After "model:\n  type: cnn\n  classes: 10\n" (lines 1-3). */
+static void test_list_errors_in_file(void **state) {
+  (void)state;
+  static const struct {
+    const char *yaml;
+    int line;
+    const char *why;
+  } cases[] = {
+      {"  hidden: 256\n", 4, "model.hidden: expected a list such as [256, 128], got '256'"},
+      {"  hidden:\n", 4, "model.hidden: expected a list such as [256, 128], got an empty value"},
+      {"  hidden: {a: 1}\n", 4, "model.hidden: expected a list such as [256, 128], got a mapping"},
+      {"  hidden: [1, 2, 3, 4, 5, 6, 7, 8, 9]\n", 4, "model.hidden: at most 8 layers, got 9"},
+      {"  hidden:\n    - 64\n    - 0\n", 6, "model.hidden[1]: must be in [1, 65536], got 0"},
+      {"  hidden: [64, wide]\n", 4, "model.hidden[1]: expected an integer, got 'wide'"},
+      {"  hidden: [64, 2.5]\n", 4, "model.hidden[1]: expected an integer, got '2.5'"},
+      {"  hidden: [[1]]\n", 4, "model.hidden[0]: expected an integer, got a sequence"},
+      {"  hidden: [65537]\n", 4, "model.hidden[0]: must be in [1, 65536], got 65537"},
+      {"  hidden: [99999999999999999999]\n", 4,
+       "model.hidden[0]: must be in [1, 65536], got 99999999999999999999"},
+      {"  hidden: [1]\n  hidden: [2]\n", 5, "model.hidden: duplicate key (first set on line 4)"},
+      {"  conv: &c [{filters: 1, size: 1}]\n  hidden: *c\n", 5,
+       "model.hidden: expected a list such as [256, 128], got an alias"},
+      {"  conv: 32x5\n", 4,
+       "model.conv: expected a list such as [{filters: 32, size: 5}], got '32x5'"},
+      {"  conv: [32]\n", 4,
+       "model.conv[0]: expected a mapping such as {filters: 32, size: 5}, got '32'"},
+      {"  conv:\n    - {filters: 32, size: 5}\n    - filters: 64\n      size: 16\n", 7,
+       "model.conv[1].size: must be in [1, 15], got 16"},
+      {"  conv:\n    - {filters: 32, size: 5}\n    - filters: 64\n      stride: 2\n", 7,
+       "model.conv[1]: unknown key 'stride' (an item has filters, size)"},
+      {"  conv:\n    - {filters: 32, size: 5}\n    - filters: 64\n", 6,
+       "model.conv[1]: missing size (an item is {filters: 32, size: 5})"},
+      {"  conv:\n    - size: 5\n", 5, "model.conv[0]: missing filters"},
+      {"  conv: [{filters: 0, size: 5}]\n", 4,
+       "model.conv[0].filters: must be in [1, 1024], got 0"},
+      {"  conv: [{filters: many, size: 5}]\n", 4,
+       "model.conv[0].filters: expected an integer, got 'many'"},
+      {"  conv: [{filters: [32], size: 5}]\n", 4,
+       "model.conv[0].filters: expected an integer, got a sequence"},
+      {"  conv: [{filters: 3, size: }]\n", 4, "model.conv[0].size: expected an integer"},
+      {"  conv: [{filters: 3, size: 5, size: 3}]\n", 4, "model.conv[0].size: duplicate key"},
+      {"  conv: [{filters: 1, size: 1}, {filters: 1, size: 1}, {filters: 1, size: 1},"
+       " {filters: 1, size: 1}, {filters: 1, size: 1}]\n",
+       4, "model.conv: at most 4 layers, got 5"},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    load_t l;
+    load_yaml(&l, "model:\n  type: cnn\n  classes: 10\n%s", cases[i].yaml);
+    expect_error(&l, cases[i].line, NULL, cases[i].why);
+  }
+}
+
+static void expect_set_ok(pc_config_t *c, const char *assignment) {
+  pc_err_t err;
+  if (pc_config_set(c, assignment, &err) != 0)
+    fail_msg("--set %s failed: %s", assignment, err.msg);
+}
+
+static void test_new_fields_from_set(void **state) {
+  (void)state;
+  pc_config_t c;
+  pc_config_defaults(&c);
+  static const char *const sets[] = {
+      "model.type=cnn",       "model.classes=10",         "model.hidden=256,128",
+      "model.conv=32x5,64x3", "model.rank=8",             "model.loss=huber",
+      "model.huber_delta=2",  "model.init_scale=0.01",    "data.format=idx",
+      "data.label=y",         "data.labels=/l",           "data.test_labels=/tl",
+      "data.label_offset=1",  "data.test_fraction=0.125", "data.test_rows=9",
+      "data.standardize=true"};
+  for (size_t i = 0; i < sizeof sets / sizeof sets[0]; i++)
+    expect_set_ok(&c, sets[i]);
+  assert_int_equal(c.model.type, PC_MODEL_CNN);
+  assert_int_equal(c.model.classes, 10);
+  assert_int_equal(c.model.nhidden, 2);
+  assert_int_equal(c.model.hidden[0], 256);
+  assert_int_equal(c.model.hidden[1], 128);
+  assert_int_equal(c.model.nconv, 2);
+  assert_int_equal(c.model.conv[1].filters, 64);
+  assert_int_equal(c.model.conv[1].size, 3);
+  assert_int_equal(c.model.rank, 8);
+  assert_int_equal(c.model.loss, PC_LOSS_HUBER);
+  assert_true(c.model.huber_delta == 2.0);
+  assert_true(c.model.init_scale == 0.01);
+  assert_int_equal(c.data.format, PC_FORMAT_IDX);
+  assert_string_equal(c.data.label, "y");
+  assert_string_equal(c.data.labels, "/l");
+  assert_string_equal(c.data.test_labels, "/tl");
+  assert_int_equal(c.data.label_offset, 1);
+  assert_true(c.data.test_fraction == 0.125);
+  assert_int_equal(c.data.test_rows, 9);
+  assert_int_equal(c.data.standardize, 1);
+  /* Blanks around items are fine; an empty value is the empty list. */
+  expect_set_ok(&c, "model.hidden= 64 , 32 ");
+  assert_int_equal(c.model.nhidden, 2);
+  assert_int_equal(c.model.hidden[1], 32);
+  expect_set_ok(&c, "model.hidden=");
+  assert_int_equal(c.model.nhidden, 0);
+  expect_set_ok(&c, "model.conv=1024x15,1x1,2x2,3x3");
+  assert_int_equal(c.model.nconv, 4);
+  assert_int_equal(c.model.conv[0].filters, 1024);
+  assert_int_equal(c.model.conv[0].size, 15);
+  expect_set_ok(&c, "model.conv=");
+  assert_int_equal(c.model.nconv, 0);
+}
+
+static void test_list_set_errors(void **state) {
+  (void)state;
+  expect_set_error("model.hidden=256,", "model.hidden[1]: expected an integer, got ''");
+  expect_set_error("model.hidden=,", "model.hidden[0]: expected an integer, got ''");
+  expect_set_error("model.hidden=1,2,3,4,5,6,7,8,9", "model.hidden: at most 8 layers, got 9");
+  expect_set_error("model.hidden=0", "model.hidden[0]: must be in [1, 65536], got 0");
+  expect_set_error("model.hidden=[256]", "model.hidden[0]: expected an integer, got '[256]'");
+  expect_set_error("model.hidden=64x3", "model.hidden[0]: expected an integer, got '64x3'");
+  expect_set_error("model.conv=32", "model.conv[0]: expected FILTERSxSIZE such as 32x5, got '32'");
+  expect_set_error("model.conv=32X5", "model.conv[0]: expected FILTERSxSIZE such as 32x5");
+  expect_set_error("model.conv=32x5,64x16", "model.conv[1].size: must be in [1, 15], got 16");
+  expect_set_error("model.conv=32x5x3", "model.conv[0].size: expected an integer, got '5x3'");
+  expect_set_error("model.conv=0x5", "model.conv[0].filters: must be in [1, 1024], got 0");
+  expect_set_error("model.conv=32x", "model.conv[0].size: expected an integer, got ''");
+  expect_set_error("model.conv=1x1,1x1,1x1,1x1,1x1", "model.conv: at most 4 layers, got 5");
+  /* A refused list leaves the one set before. */
+  pc_config_t c;
+  pc_err_t err;
+  pc_config_defaults(&c);
+  expect_set_ok(&c, "model.hidden=64,32");
+  expect_set_ok(&c, "model.conv=8x3");
+  assert_int_equal(pc_config_set(&c, "model.hidden=16,0", &err), PC_ECONFIG);
+  assert_int_equal(pc_config_set(&c, "model.conv=8x3,9", &err), PC_ECONFIG);
+  assert_int_equal(c.model.nhidden, 2);
+  assert_int_equal(c.model.hidden[0], 64);
+  assert_int_equal(c.model.hidden[1], 32);
+  assert_int_equal(c.model.nconv, 1);
+  assert_int_equal(c.model.conv[0].filters, 8);
+}
+
+static void test_new_fields_ranges(void **state) {
+  (void)state;
+  static const struct {
+    const char *yaml, *field, *why;
+  } cases[] = {
+      {"model: { classes: 100001 }\n", "model.classes", "must be in [0, 100000], got 100001"},
+      {"model: { classes: -1 }\n", "model.classes", "must be in [0, 100000], got -1"},
+      {"model: { rank: 0 }\n", "model.rank", "must be in [1, 1024], got 0"},
+      {"model: { rank: 1025 }\n", "model.rank", "must be in [1, 1024], got 1025"},
+      {"model: { huber_delta: 0 }\n", "model.huber_delta", "must be in (0, 1e+06], got 0"},
+      {"model: { huber_delta: 1e7 }\n", "model.huber_delta", "got 1e7"},
+      {"model: { init_scale: 10.5 }\n", "model.init_scale", "must be in [0, 10], got 10.5"},
+      {"model: { init_scale: -0.1 }\n", "model.init_scale", "must be in [0, 10], got -0.1"},
+      {"model: { loss: abs }\n", "model.loss", "expected one of 'squared', 'huber', got 'abs'"},
+      {"model: { type: svm }\n", "model.type",
+       "expected one of 'logistic', 'softmax', 'linear', 'mlp', 'cnn', 'mf', got 'svm'"},
+      {"data: { format: json }\n", "data.format",
+       "expected one of 'libsvm', 'csv', 'idx', 'ratings', got 'json'"},
+      {"data: { label_offset: 1000001 }\n", "data.label_offset",
+       "must be in [-1000000, 1000000], got 1000001"},
+      {"data: { test_fraction: 1 }\n", "data.test_fraction", "must be in [0, 1), got 1"},
+      {"data: { test_fraction: -0.5 }\n", "data.test_fraction", "must be in [0, 1), got -0.5"},
+      {"data: { test_rows: -1 }\n", "data.test_rows", "got -1"},
+      {"data: { standardize: yes }\n", "data.standardize", "expected true or false, got 'yes'"},
+      {"data: { label: [1] }\n", "data.label", "expected a single value, got a sequence"},
+      {"data: { label: 0123456789012345678901234567890123456789012345678901234567890123 }\n",
+       "data.label", "too long (at most 63 bytes)"},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    load_t l;
+    load_yaml(&l, "%s", cases[i].yaml);
+    expect_error(&l, 1, cases[i].field, cases[i].why);
+  }
+  expect_set_error("data.test_fraction=1", "must be in [0, 1), got 1");
+  expect_set_error("model.type=svm", "'logistic', 'softmax', 'linear', 'mlp', 'cnn', 'mf'");
+  expect_set_error("model.hiden=3", "(did you mean 'model.hidden'?)");
+  load_t l;
+  load_yaml(&l, "data:\n  test_fractoin: 0.2\n");
+  expect_error(&l, 2, "data.test_fractoin", "(did you mean 'test_fraction'?)");
+}
+
+/* A yaml that must load, or fail at line with the field and reason. */
+static void expect_rule(const char *yaml, int line, const char *field, const char *why) {
+  load_t l;
+  load_yaml(&l, "%s", yaml);
+  if (field == NULL)
+    expect_loaded(&l);
+  else
+    expect_error(&l, line, field, why);
+}
+
+static void test_model_rules(void **state) {
+  (void)state;
+  static const char need[] = "the number of classes (2 or more)";
+  expect_rule("model:\n  type: softmax\n", 1, "model.classes",
+              "required for model.type softmax: the number of classes (2 or more)");
+  expect_rule("model:\n  type: mlp\n  hidden: [8]\n", 1, "model.classes",
+              "required for model.type mlp");
+  expect_rule("model:\n  type: cnn\n  conv: [{filters: 8, size: 3}]\n", 1, "model.classes",
+              "required for model.type cnn");
+  expect_rule("data: { test_rows: 3 }\nmodel:\n  type: softmax\n", 2, "model.classes", need);
+  expect_rule("model:\n  type: mlp\n  classes: 1\n", 3, "model.classes",
+              "model.type mlp needs 2 or more classes, got 1");
+  expect_rule("model:\n  type: softmax\n  classes: 2\n", 0, NULL, NULL);
+  expect_rule("model:\n  type: mlp\n  classes: 10\n", 0, NULL, NULL); /* no hidden layer */
+  expect_rule("model:\n  hidden: [8]\n", 2, "model.hidden",
+              "only model.type mlp and cnn have hidden layers, not logistic; remove it");
+  expect_rule("model:\n  type: softmax\n  classes: 3\n  hidden: [8]\n", 4, "model.hidden",
+              "not softmax");
+  expect_rule("model:\n  type: mlp\n  classes: 3\n  conv: [{filters: 8, size: 3}]\n", 4,
+              "model.conv", "only model.type cnn has convolution layers, not mlp; remove it");
+  expect_rule("model:\n  type: cnn\n  classes: 3\n  hidden: [8]\n", 1, "model.conv",
+              "required for model.type cnn: at least one convolution layer, such as "
+              "[{filters: 32, size: 5}]");
+  expect_rule("model:\n  type: cnn\n  classes: 3\n  conv: [{filters: 8, size: 3}]\n", 0, NULL,
+              NULL);
+  expect_rule("model:\n  type: linear\n  loss: huber\n", 0, NULL, NULL);
+}
+
+static void test_format_rules(void **state) {
+  (void)state;
+  /* A default data.format: the message points at model.type. */
+  expect_rule("model:\n  type: mf\n", 2, "model.type",
+              "model.type mf trains on ratings: needs data.format ratings, got libsvm");
+  expect_rule("data:\n  format: csv\n  label: y\nmodel: { type: mf }\n", 2, "data.format",
+              "needs data.format ratings, got csv");
+  expect_rule("data:\n  format: ratings\n", 2, "data.format",
+              "ratings are only for model.type mf (model.type is logistic)");
+  expect_rule("model: { type: linear }\ndata:\n  format: ratings\n", 3, "data.format",
+              "(model.type is linear)");
+  expect_rule("model: { type: mf }\ndata:\n  format: ratings\n", 0, NULL, NULL);
+  expect_rule("data:\n  format: csv\n", 1, "data.label",
+              "required for data.format csv: the label column, a header name or a 0-based "
+              "column number");
+  expect_rule("data:\n  format: csv\n  label: price\n", 0, NULL, NULL);
+  expect_rule("data:\n  label: price\n", 2, "data.label",
+              "only data.format csv reads it, not libsvm; remove it");
+  expect_rule("data:\n  format: idx\n", 1, "data.labels",
+              "required for data.format idx: the labels file of data.train");
+  expect_rule("data:\n  format: idx\n  labels: l\n  test: t\n", 1, "data.test_labels",
+              "required for data.format idx when data.test is set: the labels file of data.test");
+  expect_rule("data:\n  format: idx\n  labels: l\n  test_labels: tl\n", 4, "data.test_labels",
+              "set but data.test is not; set data.test or remove it");
+  expect_rule("data:\n  format: idx\n  labels: l\n  test: t\n  test_labels: tl\n", 0, NULL, NULL);
+  expect_rule("data:\n  format: idx\n  labels: l\n  test_rows: 100\n", 0, NULL, NULL);
+  expect_rule("data:\n  format: csv\n  label: '0'\n  labels: l\n", 4, "data.labels",
+              "only data.format idx reads it, not csv; remove it");
+  expect_rule("data:\n  test: t\n  test_labels: tl\n", 3, "data.test_labels",
+              "only data.format idx reads it, not libsvm");
+  expect_rule("data:\n  standardize: true\n", 2, "data.standardize",
+              "only for dense data (data.format csv or idx), not libsvm");
+  expect_rule("model: { type: mf }\ndata: { format: ratings, standardize: true }\n", 2,
+              "data.standardize", "not ratings");
+  expect_rule("data: { format: csv, label: y, standardize: true }\n", 0, NULL, NULL);
+  expect_rule("data: { format: idx, labels: l, standardize: true }\n", 0, NULL, NULL);
+}
+
+static void test_holdout_rules(void **state) {
+  (void)state;
+  expect_rule("data:\n  test_fraction: 0.2\n  test_rows: 100\n", 3, "data.test_rows",
+              "data.test_fraction is set too (0.2); hold out one way: drop one of them");
+  expect_rule("data:\n  test: t\n  test_fraction: 0.2\n", 3, "data.test_fraction",
+              "data.test is set too, and the hold-out would replace it; drop data.test_fraction "
+              "or data.test");
+  expect_rule("data:\n  test_rows: 5\n  test: t\n", 2, "data.test_rows",
+              "drop data.test_rows or data.test");
+  expect_rule("data:\n  test_fraction: 0.2\n", 0, NULL, NULL);
+  expect_rule("data:\n  test_rows: 5\n", 0, NULL, NULL);
+  expect_rule("data:\n  test_fraction: 0\n  test_rows: 0\n  test: t\n", 0, NULL, NULL);
+}
+
+static void test_check_data_label_files(void **state) {
+  (void)state;
+  load_t l;
+  load_yaml(&l, "data:\n  format: idx\n  train: %s\n  labels: /tmp/pc_config_no_labels\n",
+            g_train);
+  check_data_after_load(&l);
+  expect_error(&l, 4, "data.labels", "'/tmp/pc_config_no_labels': cannot open: No such file");
+  load_yaml(&l, "data:\n  format: idx\n  train: %s\n  labels: %s\n  test: %s\n"
+                "  test_labels: /tmp\n",
+            g_train, g_train, g_test);
+  check_data_after_load(&l);
+  expect_error(&l, 6, "data.test_labels", "not a regular file");
+  load_yaml(&l, "data:\n  format: idx\n  train: %s\n  labels: %s\n  test: %s\n  test_labels: %s\n",
+            g_train, g_train, g_test, g_test);
+  check_data_after_load(&l);
+  expect_loaded(&l);
+  /* A hold-out has no data.test to check. */
+  load_yaml(&l, "data:\n  format: idx\n  train: %s\n  labels: %s\n  test_fraction: 0.1\n", g_train,
+            g_train);
+  check_data_after_load(&l);
+  expect_loaded(&l);
+}
+
+/* Lists edited in code after loading: the message names the item once. */
+static void test_validate_list_after_edit(void **state) {
+  (void)state;
+  load_t l;
+  load_yaml(&l, "model:\n  type: mlp\n  classes: 3\n  hidden: [64, 32]\n");
+  expect_loaded(&l);
+  l.cfg.model.hidden[1] = 0;
+  l.rc = pc_config_validate(&l.cfg, &l.err);
+  expect_error(&l, 4, NULL, "model.hidden[1]: must be in [1, 65536], got 0");
+  assert_null(strstr(l.err.msg, "model.hidden: model.hidden"));
+  l.cfg.model.hidden[1] = 32;
+  l.cfg.model.nhidden = PC_MAX_HIDDEN + 1;
+  l.rc = pc_config_validate(&l.cfg, &l.err);
+  expect_error(&l, 4, NULL, "model.hidden: 9 items, expected 0 to 8");
+  /* Named by its --set, which shows no more items than the array holds. */
+  pc_config_t c;
+  pc_err_t err;
+  pc_config_defaults(&c);
+  expect_set_ok(&c, "model.type=cnn");
+  expect_set_ok(&c, "model.classes=3");
+  expect_set_ok(&c, "model.conv=8x3");
+  c.model.nconv = 1000;
+  assert_int_equal(pc_config_validate(&c, &err), PC_ECONFIG);
+  assert_string_equal(err.msg, "--set model.conv=8x3,0x0,0x0,0x0: model.conv: 1000 items, "
+                               "expected 0 to 4");
+  c.model.nconv = 1;
+  c.model.conv[0].size = 16;
+  assert_int_equal(pc_config_validate(&c, &err), PC_ECONFIG);
+  assert_string_equal(err.msg, "--set model.conv=8x16: model.conv[0].size: must be in [1, 15], "
+                               "got 16");
+  /* A default, without a file: the reason alone. */
+  pc_config_defaults(&c);
+  c.model.nhidden = -1;
+  assert_int_equal(pc_config_validate(&c, &err), PC_ECONFIG);
+  assert_string_equal(err.msg, "model.hidden: -1 items, expected 0 to 8");
+}
+
+/* The longest lists still fit pc_setting_t.value whole. */
+static void test_shared_longest_lists(void **state) {
+  (void)state;
+  pc_config_t c;
+  pc_setting_t s[PC_CONFIG_MAX_SHARED];
+  char want[128];
+  pc_config_defaults(&c);
+  expect_set_ok(&c, "model.hidden=65536,65536,65536,65536,65536,65536,65536,65536");
+  expect_set_ok(&c, "model.conv=1024x15,1024x15,1024x15,1024x15");
+  expect_set_ok(&c, "data.label=012345678901234567890123456789012345678901234567890123456789012");
+  size_t n = pc_config_shared(&c, s, PC_CONFIG_MAX_SHARED);
+  assert_true(n <= PC_CONFIG_MAX_SHARED);
+  snprintf(want, sizeof want, "%s", "65536,65536,65536,65536,65536,65536,65536,65536");
+  assert_string_equal(s[5].name, "model.hidden");
+  assert_string_equal(s[5].value, want);
+  assert_string_equal(s[6].name, "model.conv");
+  assert_string_equal(s[6].value, "1024x15,1024x15,1024x15,1024x15");
+  assert_string_equal(s[21].name, "data.label");
+  assert_int_equal(strlen(s[21].value), 63);
+}
+
+static void test_dump_round_trip_models(void **state) {
+  (void)state;
+  static const char *const yaml[] = {
+      "model:\n  type: cnn\n  classes: 10\n  hidden: [128]\n"
+      "  conv:\n    - {filters: 32, size: 5}\n    - {filters: 1024, size: 15}\n"
+      "  rank: 3\n  init_scale: 0.123456789\n"
+      "data:\n  format: idx\n  labels: 'a b/l'\n  test: t\n  test_labels: \"x#y\"\n"
+      "  label_offset: -7\n  standardize: true\n",
+      "model: { type: mlp, classes: 100000, hidden: [1, 2, 3, 4, 5, 6, 7, 8] }\n"
+      "data: { format: csv, label: 'my \"label\": #1', test_fraction: 0.3 }\n",
+      "model: { type: linear, loss: huber, huber_delta: 1e6 }\n"
+      "data: { test_rows: 18446744073709551615 }\n",
+  };
+  for (size_t i = 0; i < sizeof yaml / sizeof yaml[0]; i++) {
+    load_t l;
+    load_yaml(&l, "%s", yaml[i]);
+    expect_loaded(&l);
+    char dump1[64], dump2[64];
+    dump_to_file(&l.cfg, dump1, sizeof dump1);
+    pc_config_t back;
+    pc_err_t err;
+    if (pc_config_load(&back, dump1, NULL, 0, &err) != 0)
+      fail_msg("dump %zu did not load back: %s", i, err.msg);
+    assert_same_config(&l.cfg, &back);
+    dump_to_file(&back, dump2, sizeof dump2);
+    char *t1 = slurp(dump1), *t2 = slurp(dump2);
+    assert_string_equal(t1, t2);
+    if (i == 0) {
+      expect_in(t1, "  hidden: [128] ");
+      expect_in(t1, "  conv: [{filters: 32, size: 5}, {filters: 1024, size: 15}] ");
+    }
+    free(t1);
+    free(t2);
+    unlink(dump1);
+    unlink(dump2);
+  }
+}
+
 /* ---- checks for processes that join or bind ------------------------------ */
 
 /* cluster.scheduler set by --set; why NULL: accepted. */
@@ -998,11 +1476,13 @@ static void test_check_bind_names_file_line(void **state) {
 /* ---- settings the whole cluster shares ----------------------------------- */
 
 static const char *const shared_names[] = {
-    "model.type",           "model.features",    "model.layout",   "model.bias",
-    "optimizer.type",       "optimizer.lr",      "optimizer.l2",   "optimizer.eps",
-    "optimizer.init_accum", "training.epochs",   "training.batch",
-    "training.seed",        "training.prefetch", "data.format",    "data.on_error",
-    "data.max_bad_lines"};
+    "model.type",         "model.features",     "model.layout",       "model.bias",
+    "model.classes",      "model.hidden",       "model.conv",         "model.rank",
+    "model.loss",         "model.huber_delta",  "model.init_scale",   "optimizer.type",
+    "optimizer.lr",       "optimizer.l2",       "optimizer.eps",      "optimizer.init_accum",
+    "training.epochs",    "training.batch",     "training.seed",      "training.prefetch",
+    "data.format",        "data.label",         "data.label_offset",  "data.test_fraction",
+    "data.test_rows",     "data.standardize",   "data.on_error",      "data.max_bad_lines"};
 #define NSHARED (sizeof shared_names / sizeof shared_names[0])
 
 static void test_shared_settings_list(void **state) {
@@ -1016,10 +1496,18 @@ static void test_shared_settings_list(void **state) {
     assert_string_equal(out[i].name, shared_names[i]);
   assert_string_equal(out[1].value, "124");
   assert_string_equal(out[3].value, "true");
-  assert_string_equal(out[4].value, "adagrad");
-  assert_string_equal(out[5].value, "0.1");
-  assert_string_equal(out[7].value, "1e-08");
-  assert_string_equal(out[15].value, "1000");
+  assert_string_equal(out[4].value, "0");
+  assert_string_equal(out[5].value, ""); /* model.hidden: no layers */
+  assert_string_equal(out[6].value, "");
+  assert_string_equal(out[7].value, "16");
+  assert_string_equal(out[8].value, "squared");
+  assert_string_equal(out[11].value, "adagrad");
+  assert_string_equal(out[12].value, "0.1");
+  assert_string_equal(out[14].value, "1e-08");
+  assert_string_equal(out[20].value, "libsvm");
+  assert_string_equal(out[21].value, "");
+  assert_string_equal(out[25].value, "false");
+  assert_string_equal(out[27].value, "1000");
   /* Like snprintf: the count whatever cap is, only cap entries written. */
   assert_int_equal(pc_config_shared(&c, NULL, 0), NSHARED);
   memset(out, 0x5a, sizeof out);
@@ -1060,6 +1548,8 @@ static void test_shared_settings_compare(void **state) {
                                       "training.log_every=0",
                                       "data.train=/x",
                                       "data.test=/y",
+                                      "data.labels=/x.labels",
+                                      "data.test_labels=/y.labels",
                                       "output.dir=elsewhere",
                                       "optimizer.lr=0.10"}; /* the same number, written otherwise */
   for (size_t i = 0; i < sizeof local / sizeof local[0]; i++)
@@ -1076,10 +1566,18 @@ static void test_shared_settings_compare(void **state) {
   assert_true(same_settings(sa + diff + 1, sb + diff + 1, n - diff - 1, &diff));
 }
 
-static void dump_to_file(const pc_config_t *c, char *path, size_t n);
-static char *slurp(const char *path);
 
-/* Each value is the text pc_config_dump writes for the field. */
+/* Strings and lists: the dump writes YAML, the shared value is the text. */
+static const struct {
+  const char *name, *value, *dumped;
+} text_forms[] = {
+    {"model.hidden", "256,128", "[256, 128]"},
+    {"model.conv", "32x5,64x3", "[{filters: 32, size: 5}, {filters: 64, size: 3}]"},
+    {"data.label", "my label: #1", "\"my label: #1\""},
+};
+
+/* Each value is the text pc_config_dump writes for the field (strings
+ * and lists: the same value in YAML). */
 static void test_shared_values_match_dump(void **state) {
   (void)state;
   pc_config_t c;
@@ -1091,7 +1589,21 @@ static void test_shared_values_match_dump(void **state) {
                                      "training.seed=18446744073709551615",
                                      "data.on_error=skip",
                                      "model.layout=dense",
-                                     "model.features=1099511627776"};
+                                     "model.features=1099511627776",
+                                     "model.type=cnn",
+                                     "model.classes=10",
+                                     "model.hidden=256, 128",
+                                     "model.conv=32x5,64x3",
+                                     "model.loss=huber",
+                                     "model.huber_delta=0.75",
+                                     "model.init_scale=0.25",
+                                     "model.rank=20",
+                                     "data.format=csv",
+                                     "data.label=my label: #1",
+                                     "data.label_offset=-1",
+                                     "data.test_fraction=0.2",
+                                     "data.test_rows=7",
+                                     "data.standardize=true"};
   pc_config_defaults(&c);
   for (size_t i = 0; i < sizeof sets / sizeof sets[0]; i++)
     assert_int_equal(pc_config_set(&c, sets[i], &err), 0);
@@ -1107,6 +1619,12 @@ static void test_shared_values_match_dump(void **state) {
     assert_non_null(dot);
     snprintf(section, sizeof section, "\n%.*s:\n", (int)(dot - s[i].name), s[i].name);
     snprintf(want, sizeof want, "  %s: %s ", dot + 1, s[i].value);
+    for (size_t t = 0; t < sizeof text_forms / sizeof text_forms[0]; t++) {
+      if (strcmp(s[i].name, text_forms[t].name) == 0) {
+        assert_string_equal(s[i].value, text_forms[t].value);
+        snprintf(want, sizeof want, "  %s: %s ", dot + 1, text_forms[t].dumped);
+      }
+    }
     const char *sec = strstr(text, section);
     assert_non_null(sec);
     if (strstr(sec, want) == NULL)
@@ -1149,6 +1667,13 @@ static void assert_same_config(const pc_config_t *a, const pc_config_t *b) {
   assert_true(a->cluster.node_timeout == b->cluster.node_timeout);
   assert_true(a->model.type == b->model.type && a->model.features == b->model.features);
   assert_true(a->model.layout == b->model.layout && a->model.bias == b->model.bias);
+  assert_true(a->model.classes == b->model.classes && a->model.rank == b->model.rank);
+  assert_int_equal(a->model.nhidden, b->model.nhidden);
+  assert_memory_equal(a->model.hidden, b->model.hidden, sizeof a->model.hidden);
+  assert_int_equal(a->model.nconv, b->model.nconv);
+  assert_memory_equal(a->model.conv, b->model.conv, sizeof a->model.conv);
+  assert_true(a->model.loss == b->model.loss && a->model.huber_delta == b->model.huber_delta);
+  assert_true(a->model.init_scale == b->model.init_scale);
   assert_true(a->optimizer.type == b->optimizer.type && a->optimizer.lr == b->optimizer.lr);
   assert_true(a->optimizer.l2 == b->optimizer.l2 && a->optimizer.eps == b->optimizer.eps);
   assert_true(a->optimizer.init_accum == b->optimizer.init_accum);
@@ -1159,6 +1684,13 @@ static void assert_same_config(const pc_config_t *a, const pc_config_t *b) {
   assert_string_equal(a->data.test, b->data.test);
   assert_true(a->data.format == b->data.format && a->data.on_error == b->data.on_error);
   assert_true(a->data.max_bad_lines == b->data.max_bad_lines);
+  assert_string_equal(a->data.label, b->data.label);
+  assert_string_equal(a->data.labels, b->data.labels);
+  assert_string_equal(a->data.test_labels, b->data.test_labels);
+  assert_true(a->data.label_offset == b->data.label_offset);
+  assert_true(a->data.test_fraction == b->data.test_fraction);
+  assert_true(a->data.test_rows == b->data.test_rows);
+  assert_true(a->data.standardize == b->data.standardize);
   assert_string_equal(a->output.dir, b->output.dir);
 }
 
@@ -1205,6 +1737,17 @@ static void test_names(void **state) {
   assert_string_equal(pc_config_optim_name(PC_OPTIM_ADAGRAD), "adagrad");
   assert_string_equal(pc_config_optim_name((pc_optim_type_t)99), "unknown");
   assert_string_equal(pc_config_model_name(PC_MODEL_LOGISTIC), "logistic");
+  assert_string_equal(pc_config_model_name(PC_MODEL_SOFTMAX), "softmax");
+  assert_string_equal(pc_config_model_name(PC_MODEL_LINEAR), "linear");
+  assert_string_equal(pc_config_model_name(PC_MODEL_MLP), "mlp");
+  assert_string_equal(pc_config_model_name(PC_MODEL_CNN), "cnn");
+  assert_string_equal(pc_config_model_name(PC_MODEL_MF), "mf");
+  assert_string_equal(pc_config_model_name((pc_model_type_t)99), "unknown");
+  assert_string_equal(pc_config_format_name(PC_FORMAT_LIBSVM), "libsvm");
+  assert_string_equal(pc_config_format_name(PC_FORMAT_CSV), "csv");
+  assert_string_equal(pc_config_format_name(PC_FORMAT_IDX), "idx");
+  assert_string_equal(pc_config_format_name(PC_FORMAT_RATINGS), "ratings");
+  assert_string_equal(pc_config_format_name((pc_format_t)0), "unknown");
 }
 
 int main(void) {
@@ -1252,6 +1795,19 @@ int main(void) {
       cmocka_unit_test(test_check_data_names_set_source),
       cmocka_unit_test(test_check_data_refuses_empty),
       cmocka_unit_test(test_validate_after_edit),
+      cmocka_unit_test(test_model_fields_load),
+      cmocka_unit_test(test_list_styles),
+      cmocka_unit_test(test_list_errors_in_file),
+      cmocka_unit_test(test_new_fields_from_set),
+      cmocka_unit_test(test_list_set_errors),
+      cmocka_unit_test(test_new_fields_ranges),
+      cmocka_unit_test(test_model_rules),
+      cmocka_unit_test(test_format_rules),
+      cmocka_unit_test(test_holdout_rules),
+      cmocka_unit_test(test_check_data_label_files),
+      cmocka_unit_test(test_validate_list_after_edit),
+      cmocka_unit_test(test_shared_longest_lists),
+      cmocka_unit_test(test_dump_round_trip_models),
       cmocka_unit_test(test_check_join),
       cmocka_unit_test(test_check_join_names_origin),
       cmocka_unit_test(test_check_bind_accepts),
