@@ -1,29 +1,36 @@
-/* Model files: explicit little-endian encoding, XXH3-64 trailer, atomic
- * save. Every field read from a file is checked before it sizes anything. */
+/* Model files, format version 3: explicit little-endian encoding, XXH3-64
+ * trailer, atomic save. Loading streams the file once: every count read
+ * is checked against the bytes left before it sizes anything, the
+ * checksum is compared at the end, and only then is the content checked
+ * (type, settings, shape, transform, table specs, keys, finite values),
+ * with the same rules pw_model_save applies before it writes. */
 #include "pw_model.h"
 
 #include <errno.h>
-#include <fcntl.h>
-#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <unistd.h>
 #include <xxhash.h>
 
 #include "pc_afile.h"
 
-#define PW_MODEL_MAGIC "PSLMODEL"
-#define PW_MODEL_HEADER 40u  /* magic 8, version 4, type 4, features 8, bias 4, flags 4, count 8 */
-#define PW_MODEL_TRAILER 8u  /* checksum */
-#define PW_MODEL_MAX_FEATURES ((uint64_t)1 << 40)
-#define PW_MODEL_DENSE_ITEM 4u   /* f32 */
-#define PW_MODEL_SPARSE_ITEM 12u /* u64 key + f32 */
-/* Bytes encoded/decoded per write/read: a multiple of both item sizes,
- * 24 KiB of stack. */
-#define PW_MODEL_IO_BYTES (2048u * PW_MODEL_SPARSE_ITEM)
+#define MAGIC "PSLMODEL"
+#define TRAILER 8u /* checksum */
+#define SHAPE_BYTES 24u
+#define TABLE_HEADER 68u /* name 32, kind 4, size 8, width 4, init 4, scale 4, optimize 4, count 8 */
+#define SETTING_NAME_MAX (sizeof ((pc_setting_t *)0)->name)
+#define SETTING_VALUE_MAX (sizeof ((pc_setting_t *)0)->value)
+#define SHAPE_MAX_FEATURES (UINT64_C(1) << PC_TABLE_SHIFT)
+#define SHAPE_MAX_SIDE 1048576u
+#define PREFIX "model."
+#define IO_FLOATS 4096u /* floats encoded or decoded per block */
+
+static void put_u16(unsigned char *p, uint16_t v) {
+  p[0] = (unsigned char)v;
+  p[1] = (unsigned char)(v >> 8);
+}
 
 static void put_u32(unsigned char *p, uint32_t v) {
   for (int i = 0; i < 4; i++)
@@ -34,6 +41,8 @@ static void put_u64(unsigned char *p, uint64_t v) {
   for (int i = 0; i < 8; i++)
     p[i] = (unsigned char)(v >> (8 * i));
 }
+
+static uint16_t get_u16(const unsigned char *p) { return (uint16_t)(p[0] | (p[1] << 8)); }
 
 static uint32_t get_u32(const unsigned char *p) {
   uint32_t v = 0;
@@ -61,298 +70,592 @@ static float bits_float(uint32_t u) {
   return f;
 }
 
-/* Items of the payload: weights (dense) or entries (sparse). */
-static uint64_t item_count(const pw_model_t *m) { return m->sparse ? m->nentries : m->nweights; }
-static size_t item_size(const pw_model_t *m) {
-  return m->sparse ? PW_MODEL_SPARSE_ITEM : PW_MODEL_DENSE_ITEM;
+/* ---- content checks, shared by save (PC_EINVAL) and load (PC_EMODEL) ---- */
+
+static int is_known_type(uint32_t t) { return t >= PC_MODEL_LOGISTIC && t <= PC_MODEL_MF; }
+
+/* name is one of the settings of this Parasol's config (known[0..n)). */
+static int is_known(const pc_setting_t *known, size_t n, const char *name) {
+  for (size_t i = 0; i < n; i++)
+    if (strcmp(known[i].name, name) == 0)
+      return 1;
+  return 0;
 }
 
-/* ---- checks shared by save and load ---- */
+static int check_setting_strings(const pw_model_t *m, size_t i, const char *path, int code,
+                                 pc_err_t *err) {
+  const pc_setting_t *s = &m->settings[i];
+  size_t nl = strnlen(s->name, SETTING_NAME_MAX), vl = strnlen(s->value, SETTING_VALUE_MAX);
+  if (nl == 0 || nl == SETTING_NAME_MAX || vl == SETTING_VALUE_MAX)
+    return pc_err_set(err, code, "%s: setting %zu: name empty or longer than %zu bytes, or "
+                      "value longer than %zu", path, i, SETTING_NAME_MAX - 1,
+                      SETTING_VALUE_MAX - 1);
+  if (strncmp(s->name, PREFIX, strlen(PREFIX)) != 0)
+    return pc_err_set(err, code, "%s: setting '%s' is not a model.* setting", path, s->name);
+  for (size_t k = 0; k < i; k++)
+    if (strcmp(m->settings[k].name, s->name) == 0)
+      return pc_err_set(err, code, "%s: setting '%s' appears twice", path, s->name);
+  return 0;
+}
 
-/* The first key that breaks the sparse rules, with why; 0 if none. */
-static int check_entries(const pw_model_t *m, const char *path, int code, pc_err_t *err) {
-  uint64_t nkeys = m->features + (uint64_t)m->bias;
-  for (uint64_t i = 0; i < m->nentries; i++) {
-    const pw_model_entry_t *e = &m->e[i];
-    if (e->key >= nkeys)
-      return pc_err_set(err, code, "%s: entry %llu: key %llu out of range (features %llu + "
-                        "bias %d)", path, (unsigned long long)i, (unsigned long long)e->key,
-                        (unsigned long long)m->features, m->bias);
-    if (i > 0 && e->key <= m->e[i - 1].key)
-      return pc_err_set(err, code, "%s: entry %llu: key %llu %s key %llu before it (keys must "
-                        "be strictly ascending)", path, (unsigned long long)i,
-                        (unsigned long long)e->key, e->key == m->e[i - 1].key ? "repeats the"
-                        : "is below the", (unsigned long long)m->e[i - 1].key);
-    if (!isfinite(e->w))
-      return pc_err_set(err, code, "%s: weight of key %llu is not finite", path,
-                        (unsigned long long)e->key);
+/* pc_config_set's message without its "--set NAME=VALUE: " prefix, which
+ * would only repeat what the caller's message says. */
+static const char *set_reason(const char *msg, const char *as) {
+  size_t n = strlen(as);
+  if (strncmp(msg, "--set ", 6) == 0 && strncmp(msg + 6, as, n) == 0 &&
+      strncmp(msg + 6 + n, ": ", 2) == 0)
+    return msg + 6 + n + 2;
+  return msg;
+}
+
+/* Replay the settings onto defaults; the one place that turns a model's
+ * settings into a config (pw_model_config, and the checks below). A
+ * model.type setting must agree with the type field; without one, the
+ * field decides. */
+static int replay_settings(const pw_model_t *m, pc_config_t *cfg, const char *path, int code,
+                           pc_err_t *err) {
+  pc_setting_t known[PC_CONFIG_MAX_SHARED];
+  pc_config_defaults(cfg);
+  size_t nknown = pc_config_shared(cfg, known, PC_CONFIG_MAX_SHARED);
+  nknown = nknown < PC_CONFIG_MAX_SHARED ? nknown : PC_CONFIG_MAX_SHARED;
+  int typed = 0;
+  for (size_t i = 0; i < m->nsettings; i++) {
+    const pc_setting_t *s = &m->settings[i];
+    if (!is_known(known, nknown, s->name))
+      return pc_err_set(err, code, "%s: unknown setting '%s' (written by a newer Parasol?): "
+                        "this Parasol cannot use the model; retrain it", path, s->name);
+    char as[SETTING_NAME_MAX + SETTING_VALUE_MAX + 1];
+    snprintf(as, sizeof as, "%s=%s", s->name, s->value);
+    pc_err_t why = {0};
+    if (pc_config_set(cfg, as, &why) < 0)
+      return pc_err_set(err, code, "%s: setting %s: %s", path, as, set_reason(why.msg, as));
+    typed |= strcmp(s->name, "model.type") == 0;
+  }
+  if (typed && cfg->model.type != m->type)
+    return pc_err_set(err, code, "%s: model type %d disagrees with its setting model.type = "
+                      "%s", path, (int)m->type, pc_config_model_name(cfg->model.type));
+  cfg->model.type = m->type;
+  return 0;
+}
+
+static int check_settings(const pw_model_t *m, const char *path, int code, pc_err_t *err) {
+  if (m->nsettings > PW_MODEL_MAX_SETTINGS)
+    return pc_err_set(err, code, "%s: %zu settings, at most %d", path, m->nsettings,
+                      PW_MODEL_MAX_SETTINGS);
+  for (size_t i = 0; i < m->nsettings; i++) {
+    int rc = check_setting_strings(m, i, path, code, err);
+    if (rc < 0)
+      return rc;
+  }
+  pc_config_t cfg;
+  return replay_settings(m, &cfg, path, code, err);
+}
+
+/* An image shape is all three sides or none, and covers the features. */
+static int check_shape(const pw_shape_t *s, const char *path, int code, pc_err_t *err) {
+  int sides = (s->height != 0) + (s->width != 0) + (s->channels != 0);
+  uint64_t area = (uint64_t)s->height * s->width * s->channels;
+  if (s->features > SHAPE_MAX_FEATURES || (s->dense != 0 && s->dense != 1) ||
+      (sides != 0 && sides != 3) || s->height > SHAPE_MAX_SIDE || s->width > SHAPE_MAX_SIDE ||
+      s->channels > SHAPE_MAX_SIDE || area > s->features)
+    return pc_err_set(err, code, "%s: bad data shape: features %llu, image %ux%ux%u, dense %d",
+                      path, (unsigned long long)s->features, s->height, s->width, s->channels,
+                      s->dense);
+  return 0;
+}
+
+static int check_transform(const pw_transform_t *t, const char *path, int code, pc_err_t *err) {
+  if (t->n > 0 && (t->mean == NULL || t->inv_std == NULL))
+    return pc_err_set(err, code, "%s: transform of %llu features without values", path,
+                      (unsigned long long)t->n);
+  for (uint64_t f = 0; f < t->n; f++)
+    if (!isfinite(t->mean[f]) || !isfinite(t->inv_std[f]) || !(t->inv_std[f] > 0))
+      return pc_err_set(err, code, "%s: transform of feature %llu: mean %g, 1/std %g (must be "
+                        "finite, 1/std > 0)", path, (unsigned long long)f,
+                        (double)t->mean[f], (double)t->inv_std[f]);
+  return 0;
+}
+
+static int check_counts(const pw_mtable_t *t, const char *path, int code, pc_err_t *err) {
+  const pc_table_t *s = &t->spec;
+  if (s->kind == PC_TABLE_DENSE ? t->count != s->size || t->keys != NULL : t->count > s->size)
+    return pc_err_set(err, code, "%s: table '%s': %s table of size %llu holds %llu rows", path,
+                      s->name, s->kind == PC_TABLE_DENSE ? "dense" : "sparse",
+                      (unsigned long long)s->size, (unsigned long long)t->count);
+  if (t->count > 0 && (t->vals == NULL || (s->kind == PC_TABLE_SPARSE && t->keys == NULL)))
+    return pc_err_set(err, code, "%s: table '%s': %llu rows without values or keys", path,
+                      s->name, (unsigned long long)t->count);
+  return 0;
+}
+
+static int check_keys(const pw_mtable_t *t, const char *path, int code, pc_err_t *err) {
+  for (uint64_t i = 0; t->keys != NULL && i < t->count; i++) {
+    uint64_t k = t->keys[i];
+    if (k >= t->spec.size)
+      return pc_err_set(err, code, "%s: table '%s': key %llu out of range (size %llu)", path,
+                        t->spec.name, (unsigned long long)k, (unsigned long long)t->spec.size);
+    if (i > 0 && k <= t->keys[i - 1])
+      return pc_err_set(err, code, "%s: table '%s': key %llu %s key %llu before it (keys must "
+                        "be strictly ascending)", path, t->spec.name, (unsigned long long)k,
+                        k == t->keys[i - 1] ? "repeats the" : "is below the",
+                        (unsigned long long)t->keys[i - 1]);
   }
   return 0;
 }
 
-static int check_weights(const pw_model_t *m, const char *path, int code, pc_err_t *err) {
-  for (uint64_t i = 0; i < m->nweights; i++)
-    if (!isfinite(m->w[i]))
-      return pc_err_set(err, code, "%s: weight %llu is not finite", path,
-                        (unsigned long long)i);
+static int check_values(const pw_mtable_t *t, const char *path, int code, pc_err_t *err) {
+  uint32_t w = t->spec.width;
+  for (uint64_t i = 0; i < t->count; i++)
+    for (uint32_t j = 0; j < w; j++)
+      if (!isfinite(t->vals[i * w + j]))
+        return pc_err_set(err, code, "%s: table '%s': value %u of key %llu is not finite",
+                          path, t->spec.name, j,
+                          (unsigned long long)(t->keys ? t->keys[i] : i));
   return 0;
+}
+
+static int check_tables(const pw_model_t *m, const char *path, int code, pc_err_t *err) {
+  pc_table_t specs[PC_TABLE_MAX];
+  if (m->ntables == 0 || m->ntables > PC_TABLE_MAX)
+    return pc_err_set(err, code, "%s: %zu tables, a model has 1 to %d", path, m->ntables,
+                      PC_TABLE_MAX);
+  for (size_t i = 0; i < m->ntables; i++)
+    specs[i] = m->tables[i].spec;
+  pc_err_t why = {0};
+  if (pc_table_check(specs, m->ntables, &why) < 0)
+    return pc_err_set(err, code, "%s: %s", path, why.msg);
+  for (size_t i = 0; i < m->ntables; i++) {
+    const pw_mtable_t *t = &m->tables[i];
+    int rc = check_counts(t, path, code, err);
+    if (rc == 0)
+      rc = check_keys(t, path, code, err);
+    if (rc == 0)
+      rc = check_values(t, path, code, err);
+    if (rc < 0)
+      return rc;
+  }
+  return 0;
+}
+
+static int check_model(const pw_model_t *m, const char *path, int code, pc_err_t *err) {
+  if (!is_known_type((uint32_t)m->type))
+    return pc_err_set(err, code, "%s: unknown model type %d", path, (int)m->type);
+  int rc = check_settings(m, path, code, err);
+  if (rc == 0)
+    rc = check_shape(&m->shape, path, code, err);
+  if (rc == 0)
+    rc = check_transform(&m->tf, path, code, err);
+  return rc == 0 ? check_tables(m, path, code, err) : rc;
 }
 
 /* ---- save ---- */
 
-static int check_model(const pw_model_t *m, const char *path, pc_err_t *err) {
-  if (m == NULL || path == NULL || (m->sparse ? m->e == NULL && m->nentries : m->w == NULL))
-    return pc_err_set(err, PC_EINVAL, "model save: NULL model, weights or path");
-  if (m->type != PC_MODEL_LOGISTIC)
-    return pc_err_set(err, PC_EINVAL, "%s: unknown model type %d", path, (int)m->type);
-  if (m->features == 0 || m->features > PW_MODEL_MAX_FEATURES || (m->bias != 0 && m->bias != 1))
-    return pc_err_set(err, PC_EINVAL, "%s: bad features %llu or bias %d", path,
-                      (unsigned long long)m->features, m->bias);
-  uint64_t nkeys = m->features + (uint64_t)m->bias;
-  if (m->sparse && (m->nweights != 0 || m->nentries > nkeys))
-    return pc_err_set(err, PC_EINVAL, "%s: sparse model with %llu entries for %llu keys", path,
-                      (unsigned long long)m->nentries, (unsigned long long)nkeys);
-  if (!m->sparse && (m->nweights != nkeys || m->nentries != 0))
-    return pc_err_set(err, PC_EINVAL, "%s: nweights %llu != features + bias", path,
-                      (unsigned long long)m->nweights);
-  return m->sparse ? check_entries(m, path, PC_EINVAL, err)
-                   : check_weights(m, path, PC_EINVAL, err);
+typedef struct writer {
+  FILE *f;
+  XXH3_state_t *st;
+} writer_t;
+
+static void w_bytes(writer_t *w, const void *p, size_t n) {
+  XXH3_64bits_update(w->st, p, n);
+  fwrite(p, 1, n, w->f);
 }
 
-static void encode_header(const pw_model_t *m, unsigned char *h) {
-  memcpy(h, PW_MODEL_MAGIC, 8);
-  put_u32(h + 8, PW_MODEL_VERSION);
-  put_u32(h + 12, (uint32_t)m->type);
-  put_u64(h + 16, m->features);
-  put_u32(h + 24, (uint32_t)m->bias);
-  put_u32(h + 28, m->sparse ? PW_MODEL_FLAG_SPARSE : 0);
-  put_u64(h + 32, item_count(m));
+static void w_u16(writer_t *w, uint16_t v) {
+  unsigned char b[2];
+  put_u16(b, v);
+  w_bytes(w, b, sizeof b);
 }
 
-/* Items [i, i + n) into blk. */
-static void encode_items(const pw_model_t *m, uint64_t i, size_t n, unsigned char *blk) {
-  for (size_t k = 0; k < n; k++) {
-    if (m->sparse) {
-      put_u64(blk + PW_MODEL_SPARSE_ITEM * k, m->e[i + k].key);
-      put_u32(blk + PW_MODEL_SPARSE_ITEM * k + 8, float_bits(m->e[i + k].w));
-    } else {
-      put_u32(blk + PW_MODEL_DENSE_ITEM * k, float_bits(m->w[i + k]));
-    }
-  }
+static void w_u32(writer_t *w, uint32_t v) {
+  unsigned char b[4];
+  put_u32(b, v);
+  w_bytes(w, b, sizeof b);
 }
 
-/* Header, items in blocks, checksum; write errors show in ferror(f). */
-static void write_body(FILE *f, const pw_model_t *m, XXH3_state_t *st) {
-  unsigned char h[PW_MODEL_HEADER], blk[PW_MODEL_IO_BYTES];
-  size_t isz = item_size(m), per = PW_MODEL_IO_BYTES / isz;
-  uint64_t count = item_count(m);
-  encode_header(m, h);
-  XXH3_64bits_reset(st);
-  XXH3_64bits_update(st, h, sizeof h);
-  fwrite(h, 1, sizeof h, f);
-  for (uint64_t i = 0; i < count && !ferror(f);) {
-    size_t k = count - i < per ? (size_t)(count - i) : per;
-    encode_items(m, i, k, blk);
-    XXH3_64bits_update(st, blk, k * isz);
-    fwrite(blk, 1, k * isz, f);
+static void w_u64(writer_t *w, uint64_t v) {
+  unsigned char b[8];
+  put_u64(b, v);
+  w_bytes(w, b, sizeof b);
+}
+
+static void w_floats(writer_t *w, const float *v, uint64_t n) {
+  unsigned char blk[4 * IO_FLOATS];
+  for (uint64_t i = 0; i < n && !ferror(w->f);) {
+    size_t k = n - i < IO_FLOATS ? (size_t)(n - i) : IO_FLOATS;
+    for (size_t j = 0; j < k; j++)
+      put_u32(blk + 4 * j, float_bits(v[i + j]));
+    w_bytes(w, blk, 4 * k);
     i += k;
   }
-  put_u64(h, XXH3_64bits_digest(st));
-  fwrite(h, 1, PW_MODEL_TRAILER, f);
+}
+
+static void w_head(writer_t *w, const pw_model_t *m) {
+  w_bytes(w, MAGIC, 8);
+  w_u32(w, PW_MODEL_VERSION);
+  w_u32(w, (uint32_t)m->type);
+  w_u32(w, (uint32_t)m->nsettings);
+  for (size_t i = 0; i < m->nsettings; i++) {
+    const pc_setting_t *s = &m->settings[i];
+    size_t nl = strlen(s->name), vl = strlen(s->value);
+    w_u16(w, (uint16_t)nl);
+    w_bytes(w, s->name, nl);
+    w_u16(w, (uint16_t)vl);
+    w_bytes(w, s->value, vl);
+  }
+  w_u64(w, m->shape.features);
+  w_u32(w, m->shape.height);
+  w_u32(w, m->shape.width);
+  w_u32(w, m->shape.channels);
+  w_u32(w, (uint32_t)m->shape.dense);
+  w_u64(w, m->tf.n);
+  w_floats(w, m->tf.mean, m->tf.n);
+  w_floats(w, m->tf.inv_std, m->tf.n);
+}
+
+static void w_table(writer_t *w, const pw_mtable_t *t) {
+  const pc_table_t *s = &t->spec;
+  char name[PC_TABLE_NAME_MAX] = {0}; /* NUL-padded, whatever follows the NUL in memory */
+  memcpy(name, s->name, strnlen(s->name, PC_TABLE_NAME_MAX));
+  w_bytes(w, name, sizeof name);
+  w_u32(w, (uint32_t)s->kind);
+  w_u64(w, s->size);
+  w_u32(w, s->width);
+  w_u32(w, (uint32_t)s->init);
+  w_u32(w, float_bits(s->scale));
+  w_u32(w, s->optimize ? 1u : 0u);
+  w_u64(w, t->count);
+  if (s->kind == PC_TABLE_DENSE) {
+    w_floats(w, t->vals, t->count * s->width);
+    return;
+  }
+  for (uint64_t i = 0; i < t->count && !ferror(w->f); i++) {
+    w_u64(w, t->keys[i]);
+    w_floats(w, t->vals + i * s->width, s->width);
+  }
+}
+
+static void write_model(writer_t *w, const pw_model_t *m) {
+  XXH3_64bits_reset(w->st);
+  w_head(w, m);
+  w_u32(w, (uint32_t)m->ntables);
+  for (size_t i = 0; i < m->ntables; i++)
+    w_table(w, &m->tables[i]);
+  unsigned char sum[TRAILER];
+  put_u64(sum, XXH3_64bits_digest(w->st));
+  fwrite(sum, 1, sizeof sum, w->f);
 }
 
 int pw_model_save(const pw_model_t *m, const char *path, pc_err_t *err) {
-  int rc = check_model(m, path, err);
+  if (m == NULL || path == NULL)
+    return pc_err_set(err, PC_EINVAL, "model save: NULL model or path");
+  int rc = check_model(m, path, PC_EINVAL, err);
   if (rc < 0)
     return rc;
-  XXH3_state_t *st = XXH3_createState();
-  if (st == NULL)
+  writer_t w = {.st = XXH3_createState()};
+  if (w.st == NULL)
     return pc_err_set(err, PC_ENOMEM, "%s: checksum state", path);
   pc_afile_t a;
   rc = pc_afile_open(&a, path, err);
   if (rc == PC_OK) {
-    write_body(a.f, m, st);
+    w.f = a.f;
+    write_model(&w, m);
     rc = pc_afile_commit(&a, err);
   }
-  XXH3_freeState(st);
+  XXH3_freeState(w.st);
   return rc;
 }
 
-/* ---- load ---- */
+/* ---- load: the structure, bounded by the bytes left ---- */
 
-static int read_all(int fd, unsigned char *p, size_t n) {
-  while (n > 0) {
-    ssize_t r = read(fd, p, n);
-    if (r < 0 && errno == EINTR)
-      continue;
-    if (r <= 0)
-      return -1;
-    p += r;
-    n -= (size_t)r;
-  }
+typedef struct reader {
+  FILE *f;
+  const char *path;
+  XXH3_state_t *st;
+  uint64_t off;  /* bytes consumed */
+  uint64_t body; /* file size without the checksum */
+} reader_t;
+
+static uint64_t r_left(const reader_t *r) { return r->body > r->off ? r->body - r->off : 0; }
+
+/* n bytes of `what` into p; "truncated" naming what and where when the
+ * file ends (before the checksum) first. */
+static int r_bytes(reader_t *r, void *p, uint64_t n, const char *what, pc_err_t *err) {
+  if (n > r_left(r))
+    return pc_err_set(err, PC_EMODEL, "%s: truncated: %s needs %llu bytes at offset %llu, %llu "
+                      "left", r->path, what, (unsigned long long)n,
+                      (unsigned long long)r->off, (unsigned long long)r_left(r));
+  if (n > 0 && fread(p, 1, (size_t)n, r->f) != n)
+    return pc_err_set(err, PC_EMODEL, "%s: read failed or the file shrank while loading",
+                      r->path);
+  XXH3_64bits_update(r->st, p, (size_t)n);
+  r->off += n;
   return 0;
 }
 
-static int bad_model(pc_err_t *err, const char *path, const char *why) {
-  return pc_err_set(err, PC_EMODEL, "%s: %s", path, why);
+static int r_u16(reader_t *r, uint16_t *v, const char *what, pc_err_t *err) {
+  unsigned char b[2];
+  int rc = r_bytes(r, b, sizeof b, what, err);
+  *v = get_u16(b);
+  return rc;
 }
 
-/* Only this Parasol's format is read: an old file would need its own
- * decoder kept forever, and retraining writes a current one. */
-static int check_version(uint32_t version, const char *path, pc_err_t *err) {
-  if (version == PW_MODEL_VERSION)
-    return 0;
-  return pc_err_set(err, PC_EMODEL, "%s: model file format version %u, but this Parasol reads "
-                    "only version %u: the file was written by %s Parasol; retrain the model "
-                    "with this version to save it again", path, version, PW_MODEL_VERSION,
-                    version < PW_MODEL_VERSION ? "an older" : "a newer");
+static int r_u32(reader_t *r, uint32_t *v, const char *what, pc_err_t *err) {
+  unsigned char b[4];
+  int rc = r_bytes(r, b, sizeof b, what, err);
+  *v = get_u32(b);
+  return rc;
 }
 
-/* Header fields after the version (read_header checked magic and version),
- * in file order; fills m (without weights). */
-static int decode_header(const unsigned char *h, pw_model_t *m, const char *path,
-                         pc_err_t *err) {
-  uint32_t type = get_u32(h + 12), bias = get_u32(h + 24), flags = get_u32(h + 28);
-  if (type != PC_MODEL_LOGISTIC)
-    return pc_err_set(err, PC_EMODEL, "%s: unknown model type %u", path, type);
-  m->type = (pc_model_type_t)type;
-  m->features = get_u64(h + 16);
-  if (m->features == 0 || m->features > PW_MODEL_MAX_FEATURES)
-    return pc_err_set(err, PC_EMODEL, "%s: features %llu out of range [1, 2^40]", path,
-                      (unsigned long long)m->features);
-  if (bias > 1)
-    return pc_err_set(err, PC_EMODEL, "%s: bias flag %u (must be 0 or 1)", path, bias);
-  if (flags & ~PW_MODEL_FLAG_SPARSE)
-    return pc_err_set(err, PC_EMODEL, "%s: unknown flags 0x%x", path, flags);
-  m->bias = (int)bias;
-  m->sparse = (flags & PW_MODEL_FLAG_SPARSE) != 0;
-  uint64_t count = get_u64(h + 32), nkeys = m->features + bias;
-  if (m->sparse && count > nkeys)
-    return pc_err_set(err, PC_EMODEL, "%s: %llu entries for features %llu + bias %u", path,
-                      (unsigned long long)count, (unsigned long long)m->features, bias);
-  if (!m->sparse && count != nkeys)
-    return pc_err_set(err, PC_EMODEL, "%s: nweights %llu != features %llu + bias %u", path,
-                      (unsigned long long)count, (unsigned long long)m->features, bias);
-  *(m->sparse ? &m->nentries : &m->nweights) = count;
-  return 0;
+static int r_u64(reader_t *r, uint64_t *v, const char *what, pc_err_t *err) {
+  unsigned char b[8];
+  int rc = r_bytes(r, b, sizeof b, what, err);
+  *v = get_u64(b);
+  return rc;
 }
 
-/* count is at most 2^40 + 1 here, so the expected size cannot overflow. */
-static int check_size(const pw_model_t *m, uint64_t size, const char *path, pc_err_t *err) {
-  uint64_t want = PW_MODEL_HEADER + item_size(m) * item_count(m) + PW_MODEL_TRAILER;
-  if (size == want)
-    return 0;
-  return pc_err_set(err, PC_EMODEL, "%s: %s: %llu bytes, expected %llu for %llu %s", path,
-                    size < want ? "truncated" : "trailing bytes", (unsigned long long)size,
-                    (unsigned long long)want, (unsigned long long)item_count(m),
-                    m->sparse ? "sparse entries" : "weights");
-}
-
-static void decode_items(pw_model_t *m, uint64_t i, size_t n, const unsigned char *blk) {
-  for (size_t k = 0; k < n; k++) {
-    if (m->sparse) {
-      m->e[i + k].key = get_u64(blk + PW_MODEL_SPARSE_ITEM * k);
-      m->e[i + k].w = bits_float(get_u32(blk + PW_MODEL_SPARSE_ITEM * k + 8));
-    } else {
-      m->w[i + k] = bits_float(get_u32(blk + PW_MODEL_DENSE_ITEM * k));
-    }
+/* n floats read straight into v, then decoded in place. */
+static int r_floats(reader_t *r, float *v, uint64_t n, const char *what, pc_err_t *err) {
+  int rc = r_bytes(r, v, 4 * n, what, err);
+  for (uint64_t i = 0; rc == 0 && i < n; i++) {
+    unsigned char b[4];
+    memcpy(b, &v[i], 4);
+    v[i] = bits_float(get_u32(b));
   }
+  return rc;
 }
 
-/* Read the items in blocks, hashing the raw bytes, then the trailer; the
- * content is checked only once the checksum says it is what was written. */
-static int read_items(int fd, pw_model_t *m, XXH3_state_t *st, const char *path,
-                      pc_err_t *err) {
-  unsigned char blk[PW_MODEL_IO_BYTES];
-  size_t isz = item_size(m), per = PW_MODEL_IO_BYTES / isz;
-  uint64_t count = item_count(m);
-  for (uint64_t i = 0; i < count;) {
-    size_t k = count - i < per ? (size_t)(count - i) : per;
-    if (read_all(fd, blk, k * isz) < 0)
-      return bad_model(err, path, "read failed or file shrank while loading");
-    XXH3_64bits_update(st, blk, k * isz);
-    decode_items(m, i, k, blk);
-    i += k;
-  }
-  if (read_all(fd, blk, PW_MODEL_TRAILER) < 0)
-    return bad_model(err, path, "read failed or file shrank while loading");
-  if (get_u64(blk) != XXH3_64bits_digest(st))
-    return bad_model(err, path, "checksum mismatch (file corrupt)");
-  return m->sparse ? check_entries(m, path, PC_EMODEL, err)
-                   : check_weights(m, path, PC_EMODEL, err);
-}
-
-/* Magic first, so a wrong file is called that rather than "truncated". */
-static int read_header(int fd, uint64_t size, unsigned char *h, const char *path,
-                       pc_err_t *err) {
-  size_t want = size < PW_MODEL_HEADER ? (size_t)size : PW_MODEL_HEADER;
-  if (read_all(fd, h, want) < 0)
-    return bad_model(err, path, "cannot read the header");
-  if (want < 8 || memcmp(h, PW_MODEL_MAGIC, 8) != 0)
-    return bad_model(err, path, "not a Parasol model file (bad magic)");
-  /* Before the size: an old file is named as such, whatever its length. */
-  if (want < 12)
-    return pc_err_set(err, PC_EMODEL, "%s: truncated: %llu bytes is shorter than the header",
-                      path, (unsigned long long)size);
-  int rc = check_version(get_u32(h + 8), path, err);
-  if (rc < 0)
-    return rc;
-  if (size < PW_MODEL_HEADER + PW_MODEL_TRAILER)
-    return pc_err_set(err, PC_EMODEL, "%s: truncated: %llu bytes is shorter than the header",
-                      path, (unsigned long long)size);
-  return 0;
-}
-
-/* Room for the items; the size check has bounded count by the file size. */
-static int alloc_items(pw_model_t *m, const char *path, pc_err_t *err) {
-  uint64_t n = item_count(m);
-  size_t esz = m->sparse ? sizeof *m->e : sizeof *m->w;
-  void *p = NULL;
-  if (n <= SIZE_MAX / esz)
-    p = malloc(n ? (size_t)n * esz : 1);
+static void *r_alloc(reader_t *r, uint64_t n, size_t esz, pc_err_t *err) {
+  void *p = n <= SIZE_MAX / esz ? malloc(n ? (size_t)n * esz : 1) : NULL;
   if (p == NULL)
-    return pc_err_set(err, PC_ENOMEM, "%s: out of memory for %llu %s", path,
-                      (unsigned long long)n, m->sparse ? "entries" : "weights");
-  if (m->sparse)
-    m->e = p;
-  else
-    m->w = p;
+    pc_err_set(err, PC_ENOMEM, "%s: out of memory for %llu items", r->path,
+               (unsigned long long)n);
+  return p;
+}
+
+/* Magic and version before any size: a wrong or other-version file is
+ * called that, whatever its length. Only this version is read: an old
+ * file would need its own decoder kept forever, and retraining writes a
+ * current one. */
+static int r_magic_version(reader_t *r, uint64_t size, pc_err_t *err) {
+  unsigned char h[12] = {0};
+  size_t got = fread(h, 1, sizeof h, r->f);
+  if (memcmp(h, MAGIC, got < 8 ? got : 8) != 0)
+    return pc_err_set(err, PC_EMODEL, "%s: not a Parasol model file (bad magic)", r->path);
+  if (got < sizeof h)
+    return pc_err_set(err, PC_EMODEL, "%s: truncated: %llu bytes, shorter than the header",
+                      r->path, (unsigned long long)size);
+  uint32_t v = get_u32(h + 8);
+  if (v != PW_MODEL_VERSION)
+    return pc_err_set(err, PC_EMODEL, "%s: version %u (written by %s Parasol): this Parasol "
+                      "reads version %u; retrain the model", r->path, v,
+                      v < PW_MODEL_VERSION ? "an older" : "a newer", PW_MODEL_VERSION);
+  XXH3_64bits_update(r->st, h, sizeof h);
+  r->off = sizeof h;
   return 0;
 }
 
-static int load_fd(int fd, pw_model_t *m, const char *path, pc_err_t *err) {
-  struct stat st;
-  unsigned char h[PW_MODEL_HEADER];
-  if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
-    return bad_model(err, path, "not a regular file");
-  int rc = read_header(fd, (uint64_t)st.st_size, h, path, err);
-  if (rc == 0)
-    rc = decode_header(h, m, path, err);
-  if (rc == 0)
-    rc = check_size(m, (uint64_t)st.st_size, path, err);
-  if (rc == 0)
-    rc = alloc_items(m, path, err);
+static int r_settings(reader_t *r, pw_model_t *m, pc_err_t *err) {
+  uint32_t n;
+  int rc = r_u32(r, &n, "the settings count", err);
+  if (rc == 0 && n > PW_MODEL_MAX_SETTINGS)
+    return pc_err_set(err, PC_EMODEL, "%s: %u settings, at most %d", r->path, n,
+                      PW_MODEL_MAX_SETTINGS);
+  for (uint32_t i = 0; rc == 0 && i < n; i++) {
+    pc_setting_t *s = &m->settings[i];
+    uint16_t nl = 0, vl = 0;
+    rc = r_u16(r, &nl, "a setting's name length", err);
+    if (rc == 0 && (nl == 0 || nl >= SETTING_NAME_MAX))
+      return pc_err_set(err, PC_EMODEL, "%s: setting %u: name of %u bytes, must be 1 to %zu",
+                        r->path, i, nl, SETTING_NAME_MAX - 1);
+    if (rc == 0)
+      rc = r_bytes(r, s->name, nl, "a setting's name", err);
+    if (rc == 0)
+      rc = r_u16(r, &vl, "a setting's value length", err);
+    if (rc == 0 && vl >= SETTING_VALUE_MAX)
+      return pc_err_set(err, PC_EMODEL, "%s: setting '%s': value of %u bytes, at most %zu",
+                        r->path, s->name, vl, SETTING_VALUE_MAX - 1);
+    if (rc == 0)
+      rc = r_bytes(r, s->value, vl, "a setting's value", err);
+    if (rc == 0 && (strlen(s->name) != nl || strlen(s->value) != vl))
+      return pc_err_set(err, PC_EMODEL, "%s: setting %u holds a NUL byte", r->path, i);
+    m->nsettings = i + 1;
+  }
+  return rc;
+}
+
+static int r_shape(reader_t *r, pw_shape_t *s, pc_err_t *err) {
+  unsigned char b[SHAPE_BYTES];
+  int rc = r_bytes(r, b, sizeof b, "the data shape", err);
+  s->features = get_u64(b);
+  s->height = get_u32(b + 8);
+  s->width = get_u32(b + 12);
+  s->channels = get_u32(b + 16);
+  uint32_t dense = get_u32(b + 20);
+  s->dense = dense > 1 ? 2 : (int)dense; /* 2: refused by check_shape */
+  return rc;
+}
+
+static int r_transform(reader_t *r, pw_transform_t *t, pc_err_t *err) {
+  uint64_t n;
+  int rc = r_u64(r, &n, "the transform size", err);
+  if (rc == 0 && n > r_left(r) / 8)
+    return pc_err_set(err, PC_EMODEL, "%s: truncated: a transform of %llu features needs %llu "
+                      "bytes at offset %llu, %llu left", r->path, (unsigned long long)n,
+                      (unsigned long long)n * 8, (unsigned long long)r->off,
+                      (unsigned long long)r_left(r));
+  if (rc < 0 || n == 0)
+    return rc;
+  t->mean = r_alloc(r, n, sizeof *t->mean, err);
+  t->inv_std = r_alloc(r, n, sizeof *t->inv_std, err);
+  if (t->mean == NULL || t->inv_std == NULL)
+    return PC_ENOMEM;
+  t->n = n;
+  rc = r_floats(r, t->mean, n, "the transform's means", err);
+  return rc == 0 ? r_floats(r, t->inv_std, n, "the transform's 1/std", err) : rc;
+}
+
+static void decode_spec(const unsigned char *h, pw_mtable_t *t, uint32_t id) {
+  pc_table_t *s = &t->spec;
+  memcpy(s->name, h, PC_TABLE_NAME_MAX);
+  s->id = id;
+  uint32_t kind = get_u32(h + 32), init = get_u32(h + 48), opt = get_u32(h + 56);
+  s->kind = kind == PC_TABLE_DENSE ? PC_TABLE_DENSE : PC_TABLE_SPARSE; /* r_table refuses others */
+  s->size = get_u64(h + 36);
+  s->width = get_u32(h + 44);
+  /* Out-of-range codes are kept out of range for pc_table_check to refuse. */
+  s->init = init <= PC_INIT_NORMAL ? (pc_init_t)init : (pc_init_t)-1;
+  s->scale = bits_float(get_u32(h + 52));
+  s->optimize = opt > 1 ? -1 : (int)opt;
+  t->count = get_u64(h + 60);
+}
+
+/* Bytes per stored row: bounded (width <= PC_TABLE_MAX_WIDTH) before use. */
+static uint64_t row_bytes(const pc_table_t *s) {
+  return (s->kind == PC_TABLE_SPARSE ? 8u : 0u) + 4u * (uint64_t)s->width;
+}
+
+static int r_rows(reader_t *r, pw_mtable_t *t, pc_err_t *err) {
+  const pc_table_t *s = &t->spec;
+  t->vals = r_alloc(r, t->count * s->width, sizeof *t->vals, err);
+  if (t->vals == NULL)
+    return PC_ENOMEM;
+  if (s->kind == PC_TABLE_DENSE)
+    return r_floats(r, t->vals, t->count * s->width, "dense values", err);
+  t->keys = r_alloc(r, t->count, sizeof *t->keys, err);
+  if (t->keys == NULL)
+    return PC_ENOMEM;
+  int rc = 0;
+  for (uint64_t i = 0; rc == 0 && i < t->count; i++) {
+    rc = r_u64(r, &t->keys[i], "a key", err);
+    if (rc == 0)
+      rc = r_floats(r, t->vals + i * s->width, s->width, "a row", err);
+  }
+  return rc;
+}
+
+static int r_table(reader_t *r, pw_mtable_t *t, uint32_t id, pc_err_t *err) {
+  unsigned char h[TABLE_HEADER];
+  int rc = r_bytes(r, h, sizeof h, "a table header", err);
   if (rc < 0)
     return rc;
-  XXH3_state_t *xs = XXH3_createState();
-  if (xs == NULL)
-    return pc_err_set(err, PC_ENOMEM, "%s: checksum state", path);
-  XXH3_64bits_reset(xs);
-  XXH3_64bits_update(xs, h, sizeof h);
-  rc = read_items(fd, m, xs, path, err);
-  XXH3_freeState(xs);
+  decode_spec(h, t, id);
+  uint32_t kind = get_u32(h + 32);
+  const pc_table_t *s = &t->spec;
+  if (kind > PC_TABLE_DENSE || s->width == 0 || s->width > PC_TABLE_MAX_WIDTH)
+    return pc_err_set(err, PC_EMODEL, "%s: table %u '%.32s': kind %u, width %u (kind 0 or 1, "
+                      "width 1..%u)", r->path, id, s->name, kind, s->width, PC_TABLE_MAX_WIDTH);
+  if (s->kind == PC_TABLE_DENSE && t->count != s->size)
+    return pc_err_set(err, PC_EMODEL, "%s: table '%.32s': dense table of size %llu holds %llu "
+                      "rows", r->path, s->name, (unsigned long long)s->size,
+                      (unsigned long long)t->count);
+  uint64_t rb = row_bytes(s);
+  if (t->count > r_left(r) / rb)
+    return pc_err_set(err, PC_EMODEL, "%s: truncated: table '%.32s' needs %llu x %llu bytes "
+                      "of rows at offset %llu, %llu left", r->path, s->name,
+                      (unsigned long long)t->count, (unsigned long long)rb,
+                      (unsigned long long)r->off, (unsigned long long)r_left(r));
+  return r_rows(r, t, err);
+}
+
+static int r_tables(reader_t *r, pw_model_t *m, pc_err_t *err) {
+  uint32_t n;
+  int rc = r_u32(r, &n, "the table count", err);
+  if (rc == 0 && (n == 0 || n > PC_TABLE_MAX))
+    return pc_err_set(err, PC_EMODEL, "%s: %u tables, a model has 1 to %d", r->path, n,
+                      PC_TABLE_MAX);
+  for (uint32_t i = 0; rc == 0 && i < n; i++) {
+    m->ntables = i + 1; /* so pw_model_free finds what this table allocates */
+    rc = r_table(r, &m->tables[i], i, err);
+  }
   return rc;
+}
+
+static int r_checksum(reader_t *r, pc_err_t *err) {
+  if (r->off != r->body)
+    return pc_err_set(err, PC_EMODEL, "%s: trailing bytes: %llu bytes after the last table",
+                      r->path, (unsigned long long)(r->body - r->off));
+  unsigned char b[TRAILER];
+  if (fread(b, 1, sizeof b, r->f) != sizeof b)
+    return pc_err_set(err, PC_EMODEL, "%s: read failed or the file shrank while loading",
+                      r->path);
+  if (get_u64(b) != XXH3_64bits_digest(r->st))
+    return pc_err_set(err, PC_EMODEL, "%s: checksum mismatch: the file is corrupt", r->path);
+  return 0;
+}
+
+/* Names as written: NUL-padded, so one table has one encoding. */
+static int check_padding(const pw_model_t *m, const char *path, pc_err_t *err) {
+  for (size_t i = 0; i < m->ntables; i++) {
+    const char *n = m->tables[i].spec.name;
+    for (size_t k = strnlen(n, PC_TABLE_NAME_MAX); k < PC_TABLE_NAME_MAX; k++)
+      if (n[k] != '\0')
+        return pc_err_set(err, PC_EMODEL, "%s: table %zu: name '%.32s' is not NUL-padded",
+                          path, i, n);
+  }
+  return 0;
+}
+
+static int load_stream(reader_t *r, pw_model_t *m, uint64_t size, pc_err_t *err) {
+  r->body = size >= TRAILER ? size - TRAILER : 0;
+  int rc = r_magic_version(r, size, err);
+  uint32_t type = 0;
+  if (rc == 0)
+    rc = r_u32(r, &type, "the model type", err);
+  m->type = (pc_model_type_t)type;
+  if (rc == 0)
+    rc = r_settings(r, m, err);
+  if (rc == 0)
+    rc = r_shape(r, &m->shape, err);
+  if (rc == 0)
+    rc = r_transform(r, &m->tf, err);
+  if (rc == 0)
+    rc = r_tables(r, m, err);
+  if (rc == 0)
+    rc = r_checksum(r, err);
+  if (rc == 0)
+    rc = check_padding(m, r->path, err);
+  return rc == 0 ? check_model(m, r->path, PC_EMODEL, err) : rc;
 }
 
 int pw_model_load(pw_model_t *m, const char *path, pc_err_t *err) {
   if (m == NULL || path == NULL)
     return pc_err_set(err, PC_EINVAL, "model load: NULL model or path");
   memset(m, 0, sizeof *m);
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0)
+  reader_t r = {.f = fopen(path, "rb"), .path = path};
+  if (r.f == NULL)
     return pc_err_set(err, PC_EMODEL, "%s: cannot open model file: %s", path, strerror(errno));
-  int rc = load_fd(fd, m, path, err);
-  close(fd);
+  struct stat st;
+  int rc;
+  if (fstat(fileno(r.f), &st) < 0 || !S_ISREG(st.st_mode))
+    rc = pc_err_set(err, PC_EMODEL, "%s: not a regular file", path);
+  else if ((r.st = XXH3_createState()) == NULL)
+    rc = pc_err_set(err, PC_ENOMEM, "%s: checksum state", path);
+  else {
+    XXH3_64bits_reset(r.st);
+    rc = load_stream(&r, m, (uint64_t)st.st_size, err);
+  }
+  XXH3_freeState(r.st);
+  fclose(r.f);
   if (rc < 0)
     pw_model_free(m);
   return rc;
@@ -361,58 +664,124 @@ int pw_model_load(pw_model_t *m, const char *path, pc_err_t *err) {
 void pw_model_free(pw_model_t *m) {
   if (m == NULL)
     return;
-  free(m->w);
-  free(m->e);
+  for (size_t i = 0; i < m->ntables && i < PC_TABLE_MAX; i++) {
+    free(m->tables[i].keys);
+    free(m->tables[i].vals);
+  }
+  free(m->tf.mean);
+  free(m->tf.inv_std);
   memset(m, 0, sizeof *m);
 }
 
-/* ---- sparse entries ---- */
+/* ---- describe, config ---- */
 
-static int entry_cmp(const void *a, const void *b) {
-  uint64_t x = ((const pw_model_entry_t *)a)->key, y = ((const pw_model_entry_t *)b)->key;
-  return (x > y) - (x < y);
-}
-
-int pw_model_sort(pw_model_t *m, pc_err_t *err) {
-  if (m == NULL || !m->sparse || (m->e == NULL && m->nentries))
-    return pc_err_set(err, PC_EINVAL, "pw_model_sort: not a sparse model");
-  if (m->nentries > 1)
-    qsort(m->e, (size_t)m->nentries, sizeof *m->e, entry_cmp);
-  for (uint64_t i = 1; i < m->nentries; i++)
-    if (m->e[i].key == m->e[i - 1].key)
-      return pc_err_set(err, PC_EINVAL, "model key %llu was collected twice",
-                        (unsigned long long)m->e[i].key);
+int pw_model_describe(pw_model_t *m, const pc_config_t *cfg, const pw_shape_t *shape,
+                      pc_err_t *err) {
+  if (m == NULL || cfg == NULL)
+    return pc_err_set(err, PC_EINVAL, "pw_model_describe: NULL model or config");
+  memset(m, 0, sizeof *m);
+  pc_setting_t all[PC_CONFIG_MAX_SHARED];
+  size_t n = pc_config_shared(cfg, all, PC_CONFIG_MAX_SHARED);
+  for (size_t i = 0; i < n && i < PC_CONFIG_MAX_SHARED; i++) {
+    if (strncmp(all[i].name, PREFIX, strlen(PREFIX)) != 0)
+      continue;
+    if (m->nsettings == PW_MODEL_MAX_SETTINGS)
+      return pc_err_set(err, PC_EINVAL, "model: more than %d model.* settings",
+                        PW_MODEL_MAX_SETTINGS);
+    m->settings[m->nsettings++] = all[i];
+  }
+  m->type = cfg->model.type;
+  if (shape != NULL)
+    m->shape = *shape;
   return PC_OK;
 }
 
-float pw_model_weight(const pw_model_t *m, uint64_t key) {
-  if (!m->sparse)
-    return key < m->nweights ? m->w[key] : 0.0f;
-  size_t lo = 0, hi = (size_t)m->nentries;
+int pw_model_config(const pw_model_t *m, pc_config_t *cfg, pc_err_t *err) {
+  if (m == NULL || cfg == NULL)
+    return pc_err_set(err, PC_EINVAL, "pw_model_config: NULL model or config");
+  if (m->nsettings > PW_MODEL_MAX_SETTINGS)
+    return pc_err_set(err, PC_EINVAL, "model: %zu settings, at most %d", m->nsettings,
+                      PW_MODEL_MAX_SETTINGS);
+  return replay_settings(m, cfg, "model", PC_EINVAL, err);
+}
+
+/* ---- sparse tables ---- */
+
+typedef struct keyed {
+  uint64_t key;
+  uint64_t from; /* row index before sorting */
+} keyed_t;
+
+static int keyed_cmp(const void *a, const void *b) {
+  uint64_t x = ((const keyed_t *)a)->key, y = ((const keyed_t *)b)->key;
+  return (x > y) - (x < y);
+}
+
+/* Move the rows so row i is the one that was at order[i].from, following
+ * each cycle of the permutation with one spare row. */
+static void permute_rows(float *vals, uint32_t width, keyed_t *order, uint64_t n, float *spare) {
+  size_t rb = (size_t)width * sizeof *vals;
+  for (uint64_t i = 0; i < n; i++) {
+    if (order[i].from == i)
+      continue;
+    memcpy(spare, vals + i * width, rb);
+    uint64_t j = i;
+    while (order[j].from != i) {
+      uint64_t k = order[j].from;
+      memcpy(vals + j * width, vals + k * width, rb);
+      order[j].from = j;
+      j = k;
+    }
+    memcpy(vals + j * width, spare, rb);
+    order[j].from = j;
+  }
+}
+
+int pw_mtable_sort(pw_mtable_t *t, pc_err_t *err) {
+  if (t == NULL || t->spec.kind != PC_TABLE_SPARSE || t->spec.width == 0 ||
+      (t->count > 0 && (t->keys == NULL || t->vals == NULL)))
+    return pc_err_set(err, PC_EINVAL, "pw_mtable_sort: not a sparse table with keys and values");
+  if (t->count < 2)
+    return PC_OK;
+  keyed_t *order = t->count <= SIZE_MAX / sizeof *order ? malloc((size_t)t->count * sizeof *order)
+                                                        : NULL;
+  float *spare = malloc((size_t)t->spec.width * sizeof *spare);
+  if (order == NULL || spare == NULL) {
+    free(order);
+    free(spare);
+    return pc_err_set(err, PC_ENOMEM, "table '%.32s': out of memory sorting %llu keys",
+                      t->spec.name, (unsigned long long)t->count);
+  }
+  for (uint64_t i = 0; i < t->count; i++)
+    order[i] = (keyed_t){t->keys[i], i};
+  qsort(order, (size_t)t->count, sizeof *order, keyed_cmp);
+  for (uint64_t i = 0; i < t->count; i++)
+    t->keys[i] = order[i].key;
+  permute_rows(t->vals, t->spec.width, order, t->count, spare);
+  free(order);
+  free(spare);
+  for (uint64_t i = 1; i < t->count; i++)
+    if (t->keys[i] == t->keys[i - 1])
+      return pc_err_set(err, PC_EINVAL, "table '%.32s': key %llu was collected twice",
+                        t->spec.name, (unsigned long long)t->keys[i]);
+  return PC_OK;
+}
+
+const float *pw_model_row(const pw_model_t *m, uint32_t table, uint64_t local) {
+  if (m == NULL || table >= m->ntables)
+    return NULL;
+  const pw_mtable_t *t = &m->tables[table];
+  if (local >= t->spec.size || t->vals == NULL)
+    return NULL;
+  if (t->spec.kind == PC_TABLE_DENSE)
+    return local < t->count ? t->vals + local * t->spec.width : NULL;
+  uint64_t lo = 0, hi = t->count;
   while (lo < hi) {
-    size_t mid = lo + (hi - lo) / 2;
-    if (m->e[mid].key < key)
+    uint64_t mid = lo + (hi - lo) / 2;
+    if (t->keys[mid] < local)
       lo = mid + 1;
     else
       hi = mid;
   }
-  return lo < m->nentries && m->e[lo].key == key ? m->e[lo].w : 0.0f;
-}
-
-/* ---- predict ---- */
-
-/* Never evaluates exp of a large positive number, so no overflow. */
-static double sigmoid(double z) {
-  if (z >= 0.0)
-    return 1.0 / (1.0 + exp(-z));
-  double e = exp(z);
-  return e / (1.0 + e);
-}
-
-float pw_model_predict_row(const pw_model_t *m, const pw_dataset_t *ds, size_t i) {
-  double z = m->bias ? (double)pw_model_weight(m, m->features) : 0.0;
-  for (size_t k = ds->row[i]; k < ds->row[i + 1]; k++)
-    if (ds->idx[k] < m->features)
-      z += (double)pw_model_weight(m, ds->idx[k]) * (double)ds->val[k];
-  return (float)sigmoid(z);
+  return lo < t->count && t->keys[lo] == local ? t->vals + lo * t->spec.width : NULL;
 }

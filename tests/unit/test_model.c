@@ -1,5 +1,8 @@
-/* pw_model: format v2 round trips (dense and sparse), every corruption
- * kind, old versions refused by name, prediction. */
+/* pw_model: format v3 round trip (sparse width-1, dense width-K, sparse
+ * width-r tables, transform, settings), row lookup, sorting, settings
+ * replay, and every refusal: truncation at each length, flipped bytes,
+ * other versions and magic, trailing bytes, and crafted files with a
+ * valid checksum that break one content rule each. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -14,47 +17,101 @@
 #include <unistd.h>
 #include <xxhash.h>
 
-#include "pc_hash.h"
 #include "pw_model.h"
 
-#define NF 5
-#define FILE_SIZE (40 + 4 * (NF + 1) + 8)
-#define BIG_FEATURES 50000000ULL
-#define NSPARSE 124
-#define SPARSE_SIZE (40 + 12 * NSPARSE + 8)
+#define WSIZE 1001u            /* table "w": 1000 features + bias */
+#define KCLS 3u                /* table "layer": 7 rows of 3 */
+#define LROWS 7u
+#define ESIZE (UINT64_C(1) << 40) /* table "emb": rank 4 */
+#define RANK 4u
+#define NTF 5u
 
 typedef struct fixture {
   char path[64];
-  unsigned char bytes[FILE_SIZE];
-  unsigned char sparse[SPARSE_SIZE]; /* sparse_model() as saved */
+  char tmp[80];
+  pw_model_t m;         /* the sample model, built by the test */
+  unsigned char *bytes; /* its file */
+  size_t size;
 } fixture_t;
 
-static float weights[NF + 1] = {0.5f, -1.25f, 3.0f, 0.0f, -0.001f, 0.25f};
-static pw_model_entry_t entries[NSPARSE];
+static uint64_t w_keys[] = {999, 3, 1000, 500}; /* unsorted: sample() sorts them */
+static uint64_t e_keys[] = {UINT64_C(77) << 30, 5, (UINT64_C(1) << 40) - 1};
 
-static pw_model_t sample_model(void) {
-  return (pw_model_t){.type = PC_MODEL_LOGISTIC, .features = NF, .bias = 1,
-                      .nweights = NF + 1, .w = weights};
+static float *floats(size_t n, float base) {
+  float *v = malloc(n * sizeof *v);
+  assert_non_null(v);
+  for (size_t i = 0; i < n; i++)
+    v[i] = base + 0.25f * (float)i - 1.0f;
+  return v;
 }
 
-/* 123 keys spread over 50M features (key 7 * i^3 + i) and the bias key. */
-static pw_model_t sparse_model(void) {
-  for (int i = 0; i < NSPARSE - 1; i++)
-    entries[i] = (pw_model_entry_t){7ULL * i * i * i + (uint64_t)i, 0.01f * (float)i - 0.5f};
-  entries[NSPARSE - 1] = (pw_model_entry_t){BIG_FEATURES, 0.75f};
-  return (pw_model_t){.type = PC_MODEL_LOGISTIC, .features = BIG_FEATURES, .bias = 1,
-                      .sparse = 1, .nentries = NSPARSE, .e = entries};
+static uint64_t *keys_copy(const uint64_t *k, size_t n) {
+  uint64_t *p = malloc(n * sizeof *p);
+  assert_non_null(p);
+  memcpy(p, k, n * sizeof *p);
+  return p;
 }
 
-static void read_bytes(const char *path, unsigned char *b, size_t n) {
+static void add_table(pw_model_t *m, const char *name, pc_table_kind_t kind, uint64_t size,
+                      uint32_t width, uint64_t count, const uint64_t *keys) {
+  pw_mtable_t *t = &m->tables[m->ntables];
+  snprintf(t->spec.name, sizeof t->spec.name, "%s", name);
+  t->spec.id = (uint32_t)m->ntables;
+  t->spec.kind = kind;
+  t->spec.size = size;
+  t->spec.width = width;
+  t->spec.init = kind == PC_TABLE_DENSE ? PC_INIT_UNIFORM : PC_INIT_NORMAL;
+  t->spec.scale = 0.5f;
+  t->spec.optimize = 1;
+  t->count = count;
+  t->keys = keys ? keys_copy(keys, count) : NULL;
+  t->vals = floats(count * width, (float)m->ntables);
+  m->ntables++;
+}
+
+/* Config with non-default model.* settings, described into m. */
+static void sample_config(pc_config_t *cfg) {
+  pc_err_t err = {0};
+  pc_config_defaults(cfg);
+  assert_int_equal(pc_config_set(cfg, "model.features=1000", &err), 0);
+  assert_int_equal(pc_config_set(cfg, "model.layout=dense", &err), 0);
+  assert_int_equal(pc_config_set(cfg, "optimizer.lr=0.5", &err), 0);
+}
+
+static void sample(pw_model_t *m) {
+  pc_config_t cfg;
+  pc_err_t err = {0};
+  sample_config(&cfg);
+  pw_shape_t shape = {.features = 1000, .height = 10, .width = 10, .channels = 1};
+  assert_int_equal(pw_model_describe(m, &cfg, &shape, &err), 0);
+  m->tf.n = NTF;
+  m->tf.mean = floats(NTF, 2.0f);
+  m->tf.inv_std = floats(NTF, 2.5f); /* 1.5 .. 2.5 */
+  add_table(m, "w", PC_TABLE_SPARSE, WSIZE, 1, 4, w_keys);
+  add_table(m, "layer", PC_TABLE_DENSE, LROWS, KCLS, LROWS, NULL);
+  add_table(m, "emb", PC_TABLE_SPARSE, ESIZE, RANK, 3, e_keys);
+  assert_int_equal(pw_mtable_sort(&m->tables[0], &err), 0);
+  assert_int_equal(pw_mtable_sort(&m->tables[2], &err), 0);
+}
+
+static unsigned char *slurp(const char *path, size_t *n) {
   FILE *fp = fopen(path, "rb");
   assert_non_null(fp);
-  assert_int_equal(fread(b, 1, n, fp), n);
-  assert_int_equal(fgetc(fp), EOF); /* exactly n bytes */
+  unsigned char *b = malloc(1 << 16);
+  assert_non_null(b);
+  *n = fread(b, 1, 1 << 16, fp);
+  assert_true(*n < (1 << 16));
   fclose(fp);
+  return b;
 }
 
-/* Save both sample models to a fresh temp path and keep their bytes. */
+static void spill(const char *path, const unsigned char *b, size_t n) {
+  FILE *fp = fopen(path, "wb");
+  assert_non_null(fp);
+  assert_int_equal(fwrite(b, 1, n, fp), n);
+  assert_int_equal(fclose(fp), 0);
+}
+
 static int setup(void **state) {
   fixture_t *f = calloc(1, sizeof *f);
   assert_non_null(f);
@@ -62,13 +119,11 @@ static int setup(void **state) {
   int fd = mkstemp(f->path);
   assert_true(fd >= 0);
   close(fd);
+  snprintf(f->tmp, sizeof f->tmp, "%s.tmp", f->path);
+  sample(&f->m);
   pc_err_t err = {0};
-  pw_model_t m = sparse_model();
-  assert_int_equal(pw_model_save(&m, f->path, &err), 0);
-  read_bytes(f->path, f->sparse, SPARSE_SIZE);
-  m = sample_model();
-  assert_int_equal(pw_model_save(&m, f->path, &err), 0);
-  read_bytes(f->path, f->bytes, FILE_SIZE);
+  assert_int_equal(pw_model_save(&f->m, f->path, &err), 0);
+  f->bytes = slurp(f->path, &f->size);
   *state = f;
   return 0;
 }
@@ -76,350 +131,476 @@ static int setup(void **state) {
 static int teardown(void **state) {
   fixture_t *f = *state;
   unlink(f->path);
+  unlink(f->tmp);
+  pw_model_free(&f->m);
+  free(f->bytes);
   free(f);
   return 0;
 }
 
-static void put_file(const fixture_t *f, const unsigned char *b, size_t n) {
-  FILE *fp = fopen(f->path, "wb");
-  assert_non_null(fp);
-  assert_int_equal(fwrite(b, 1, n, fp), n);
-  fclose(fp);
-}
-
-/* Load must fail with PC_EMODEL, naming the file and the reason. */
-static void expect_reject(const fixture_t *f, const char *reason) {
+/* Load path, expect PC_EMODEL with a message naming the file and `want`. */
+static void refused(const char *path, const char *want) {
   pw_model_t m;
   pc_err_t err = {0};
-  int rc = pw_model_load(&m, f->path, &err);
-  if (rc != PC_EMODEL || strstr(err.msg, f->path) == NULL || strstr(err.msg, reason) == NULL)
-    fail_msg("want '%s', got rc %d '%s'", reason, rc, err.msg);
-  assert_null(m.w);
-  assert_null(m.e);
+  int rc = pw_model_load(&m, path, &err);
+  if (rc != PC_EMODEL || strstr(err.msg, path) == NULL || strstr(err.msg, want) == NULL)
+    fail_msg("expected '%s', got rc %d: %s", want, rc, err.msg);
+  /* Freed and zeroed on error. */
+  assert_int_equal(m.ntables, 0);
+  assert_null(m.tf.mean);
 }
 
-static void put_le(unsigned char *b, uint64_t v, size_t width) {
-  for (size_t i = 0; i < width; i++)
-    b[i] = (unsigned char)(v >> (8 * i));
+/* Write b with its checksum recomputed, so only the content rules can
+ * refuse it, and expect `want`. */
+static void refused_valid_sum(fixture_t *f, unsigned char *b, size_t n, const char *want) {
+  uint64_t h = XXH3_64bits(b, n - 8);
+  for (int i = 0; i < 8; i++)
+    b[n - 8 + i] = (unsigned char)(h >> (8 * i));
+  spill(f->path, b, n);
+  refused(f->path, want);
 }
 
-static void rechecksum(unsigned char *b, size_t n) {
-  put_le(b + n - 8, XXH3_64bits(b, n - 8), 8);
+/* Byte offset of the table count, from the documented layout. */
+static size_t tables_offset(const pw_model_t *m) {
+  size_t off = 8 + 4 + 4 + 4;
+  for (size_t i = 0; i < m->nsettings; i++)
+    off += 2 + strlen(m->settings[i].name) + 2 + strlen(m->settings[i].value);
+  return off + 24 + 8 + 8 * m->tf.n;
+}
+
+static void put32(unsigned char *p, uint32_t v) {
+  for (int i = 0; i < 4; i++)
+    p[i] = (unsigned char)(v >> (8 * i));
+}
+
+static void put64(unsigned char *p, uint64_t v) {
+  for (int i = 0; i < 8; i++)
+    p[i] = (unsigned char)(v >> (8 * i));
+}
+
+/* ---- round trip ---- */
+
+static void same_table(const pw_mtable_t *a, const pw_mtable_t *b) {
+  assert_string_equal(a->spec.name, b->spec.name);
+  assert_int_equal(a->spec.id, b->spec.id);
+  assert_int_equal(a->spec.kind, b->spec.kind);
+  assert_int_equal(a->spec.size, b->spec.size);
+  assert_int_equal(a->spec.width, b->spec.width);
+  assert_int_equal(a->spec.init, b->spec.init);
+  assert_true(a->spec.scale == b->spec.scale);
+  assert_int_equal(a->spec.optimize, b->spec.optimize);
+  assert_int_equal(a->count, b->count);
+  assert_memory_equal(a->vals, b->vals, a->count * a->spec.width * sizeof(float));
+  if (a->spec.kind == PC_TABLE_SPARSE)
+    assert_memory_equal(a->keys, b->keys, a->count * sizeof(uint64_t));
+  else
+    assert_null(b->keys);
 }
 
 static void test_round_trip(void **state) {
   fixture_t *f = *state;
   pw_model_t m;
   pc_err_t err = {0};
-  put_file(f, f->bytes, FILE_SIZE);
   assert_int_equal(pw_model_load(&m, f->path, &err), 0);
   assert_int_equal(m.type, PC_MODEL_LOGISTIC);
-  assert_int_equal(m.features, NF);
-  assert_int_equal(m.bias, 1);
-  assert_int_equal(m.sparse, 0);
-  assert_int_equal(m.nweights, NF + 1);
-  assert_null(m.e);
-  assert_memory_equal(m.w, weights, sizeof weights);
+  assert_int_equal(m.nsettings, f->m.nsettings);
+  assert_memory_equal(m.settings, f->m.settings, m.nsettings * sizeof m.settings[0]);
+  assert_int_equal(m.shape.features, 1000);
+  assert_int_equal(m.shape.height, 10);
+  assert_int_equal(m.shape.width, 10);
+  assert_int_equal(m.shape.channels, 1);
+  assert_int_equal(m.shape.dense, 0);
+  assert_int_equal(m.tf.n, NTF);
+  assert_memory_equal(m.tf.mean, f->m.tf.mean, NTF * sizeof(float));
+  assert_memory_equal(m.tf.inv_std, f->m.tf.inv_std, NTF * sizeof(float));
+  assert_int_equal(m.ntables, 3);
+  for (size_t i = 0; i < 3; i++)
+    same_table(&f->m.tables[i], &m.tables[i]);
+  /* The size the docs give: 68 per table header, rows as documented. */
+  size_t want = tables_offset(&m) + 4 + 3 * 68 + 4 * (8 + 4) + LROWS * KCLS * 4 +
+                3 * (8 + 4 * RANK) + 8;
+  assert_int_equal(f->size, want);
   pw_model_free(&m);
-  assert_null(m.w);
-  /* explicit little-endian layout: version 2, type 1, features, bias 1, flags 0, count */
-  assert_memory_equal(f->bytes, "PSLMODEL", 8);
-  static const unsigned char v2[] = {2, 0, 0, 0, 1, 0, 0, 0, NF, 0, 0, 0, 0, 0, 0, 0,
-                                     1, 0, 0, 0, 0, 0, 0, 0, NF + 1, 0};
-  assert_memory_equal(f->bytes + 8, v2, sizeof v2);
-  assert_int_equal(f->bytes[40 + 7], 0xbf); /* -1.25f = 0xbfa00000 */
-  /* trailer: XXH3-64 of everything before it */
-  uint64_t sum = 0;
-  for (int i = 7; i >= 0; i--)
-    sum = sum << 8 | f->bytes[FILE_SIZE - 8 + i];
-  assert_true(sum == XXH3_64bits(f->bytes, FILE_SIZE - 8));
-  char tmp[80];
-  snprintf(tmp, sizeof tmp, "%s.tmp", f->path);
-  assert_int_equal(access(tmp, F_OK), -1);
+  pw_model_t zero;
+  memset(&zero, 0, sizeof zero);
+  assert_memory_equal(&m, &zero, sizeof m);
 }
 
-/* 124 weights of a 50M-feature model: 1536 bytes, not 200 MB. */
-static void test_sparse_round_trip(void **state) {
-  fixture_t *f = *state;
-  put_file(f, f->sparse, SPARSE_SIZE);
-  struct stat st;
-  assert_int_equal(stat(f->path, &st), 0);
-  assert_int_equal(st.st_size, SPARSE_SIZE);
-  assert_int_equal(f->sparse[28], 1); /* flags: sparse */
-  assert_int_equal(f->sparse[32], NSPARSE);
-  assert_int_equal(f->sparse[40 + 12 + 0], 8); /* second key: 7 + 1 */
+static void test_describe(void **state) {
+  (void)state;
+  pc_config_t cfg;
+  sample_config(&cfg);
   pw_model_t m;
   pc_err_t err = {0};
-  assert_int_equal(pw_model_load(&m, f->path, &err), 0);
-  assert_int_equal(m.sparse, 1);
-  assert_int_equal(m.features, BIG_FEATURES);
-  assert_int_equal(m.nentries, NSPARSE);
-  assert_int_equal(m.nweights, 0);
-  assert_null(m.w);
-  sparse_model();
-  for (int i = 0; i < NSPARSE; i++) {
-    assert_int_equal(m.e[i].key, entries[i].key);
-    assert_memory_equal(&m.e[i].w, &entries[i].w, sizeof(float));
+  pw_shape_t shape = {.features = 9, .dense = 1};
+  assert_int_equal(pw_model_describe(&m, &cfg, &shape, &err), 0);
+  assert_int_equal(m.type, PC_MODEL_LOGISTIC);
+  assert_true(m.nsettings >= 4); /* type, features, layout, bias at least */
+  int features = 0;
+  for (size_t i = 0; i < m.nsettings; i++) {
+    assert_memory_equal(m.settings[i].name, "model.", 6); /* not optimizer.lr */
+    if (strcmp(m.settings[i].name, "model.features") == 0)
+      features = strcmp(m.settings[i].value, "1000") == 0;
   }
-  assert_true(pw_model_weight(&m, 8) == entries[1].w);
-  assert_true(pw_model_weight(&m, 9) == 0.0f);
-  assert_true(pw_model_weight(&m, BIG_FEATURES) == 0.75f);
-  assert_true(pw_model_weight(&m, BIG_FEATURES + 1) == 0.0f);
-  pw_model_free(&m);
-  assert_null(m.e);
+  assert_true(features);
+  assert_int_equal(m.shape.features, 9);
+  assert_int_equal(m.shape.dense, 1);
+  assert_int_equal(m.ntables, 0);
+  assert_int_equal(m.tf.n, 0);
 }
 
-/* A sparse model over 2^40 features: saved, loaded and used without any
- * features-sized allocation (which would fail, or abort under ASan). */
-static void test_sparse_huge_features(void **state) {
+/* ---- rows and sorting ---- */
+
+static void test_row(void **state) {
   fixture_t *f = *state;
-  uint64_t big = (uint64_t)1 << 40;
-  pw_model_entry_t e[3] = {{5, 2.0f}, {big - 1, -1.0f}, {big, 0.5f}};
-  pw_model_t m = {.type = PC_MODEL_LOGISTIC, .features = big, .bias = 1, .sparse = 1,
-                  .nentries = 3, .e = e};
-  pc_err_t err = {0};
-  assert_int_equal(pw_model_save(&m, f->path, &err), 0);
-  pw_model_t back;
-  assert_int_equal(pw_model_load(&back, f->path, &err), 0);
-  float val[] = {1, 3};
-  size_t row[] = {0, 2};
-  uint64_t idx[] = {5, big - 1};
-  pw_dataset_t ds = {.n = 1, .nnz = 2, .row = row, .idx = idx, .val = val};
-  double z = 0.5 + 2.0 * 1 - 1.0 * 3;
-  assert_true(fabs(pw_model_predict_row(&back, &ds, 0) - 1.0 / (1.0 + exp(-z))) < 1e-6);
-  pw_model_free(&back);
-}
-
-/* A version-1 file, as the previous Parasol wrote it (FNV-1a trailer). */
-static void test_old_version_refused(void **state) {
-  fixture_t *f = *state;
-  unsigned char b[FILE_SIZE];
-  memcpy(b, f->bytes, FILE_SIZE);
-  put_le(b + 8, 1, 4);
-  put_le(b + FILE_SIZE - 8, pc_hash_fnv1a(b, FILE_SIZE - 8, PC_HASH_FNV_SEED), 8);
-  put_file(f, b, FILE_SIZE);
-  expect_reject(f, "model file format version 1, but this Parasol reads only version 2: the "
-                   "file was written by an older Parasol; retrain");
-  put_file(f, b, 16); /* short, but still named for its version */
-  expect_reject(f, "version 1, but");
-  put_le(b + 8, 3, 4);
-  put_file(f, b, FILE_SIZE);
-  expect_reject(f, "version 3, but this Parasol reads only version 2: the file was written by "
-                   "a newer Parasol");
-}
-
-static void test_truncated_and_trailing(void **state) {
-  fixture_t *f = *state;
-  put_file(f, f->bytes, FILE_SIZE - 1);
-  expect_reject(f, "truncated");
-  put_file(f, f->sparse, SPARSE_SIZE - 12);
-  expect_reject(f, "truncated: 1524 bytes, expected 1536 for 124 sparse entries");
-  put_file(f, f->bytes, 10);
-  expect_reject(f, "truncated");
-  put_file(f, f->bytes, 5);
-  expect_reject(f, "not a Parasol model file");
-  put_file(f, (const unsigned char *)"-1 3:1\n", 7);
-  expect_reject(f, "not a Parasol model file");
-  unsigned char more[FILE_SIZE + 1];
-  memcpy(more, f->bytes, FILE_SIZE);
-  more[FILE_SIZE] = 0;
-  put_file(f, more, sizeof more);
-  expect_reject(f, "trailing bytes");
-}
-
-static void test_checksum(void **state) {
-  fixture_t *f = *state;
-  unsigned char b[FILE_SIZE], s[SPARSE_SIZE];
-  memcpy(b, f->bytes, FILE_SIZE);
-  b[40 + 5] ^= 0x01; /* a weight's low bit */
-  put_file(f, b, FILE_SIZE);
-  expect_reject(f, "checksum mismatch");
-  memcpy(b, f->bytes, FILE_SIZE);
-  b[FILE_SIZE - 1] ^= 0x80;
-  put_file(f, b, FILE_SIZE);
-  expect_reject(f, "checksum mismatch");
-  memcpy(s, f->sparse, SPARSE_SIZE);
-  s[40 + 12 * 60 + 3] ^= 0x10; /* a key in the middle */
-  put_file(f, s, SPARSE_SIZE);
-  expect_reject(f, "checksum mismatch");
-}
-
-/* Header field value at off (u32 or u64) and the reason it must give. */
-static void header_case(const fixture_t *f, const unsigned char *orig, size_t len, size_t off,
-                        size_t width, uint64_t v, const char *reason) {
-  unsigned char b[SPARSE_SIZE];
-  memcpy(b, orig, len);
-  put_le(b + off, v, width);
-  rechecksum(b, len);
-  put_file(f, b, len);
-  expect_reject(f, reason);
-}
-
-static void test_header_fields(void **state) {
-  fixture_t *f = *state;
-  unsigned char b[FILE_SIZE];
-  memcpy(b, f->bytes, FILE_SIZE);
-  memcpy(b, "PSLMODEX", 8); /* no re-checksum: magic is checked first */
-  put_file(f, b, FILE_SIZE);
-  expect_reject(f, "not a Parasol model file");
-  const unsigned char *d = f->bytes, *s = f->sparse;
-  header_case(f, d, FILE_SIZE, 12, 4, 7, "unknown model type 7");
-  header_case(f, d, FILE_SIZE, 16, 8, 0, "features 0 out of range");
-  header_case(f, d, FILE_SIZE, 16, 8, (uint64_t)1 << 41, "out of range");
-  header_case(f, d, FILE_SIZE, 16, 8, NF - 1, "nweights 6 != features 4 + bias 1");
-  header_case(f, d, FILE_SIZE, 24, 4, 2, "bias flag 2");
-  header_case(f, d, FILE_SIZE, 28, 4, 2, "unknown flags 0x2");
-  header_case(f, d, FILE_SIZE, 16, 8, (uint64_t)1 << 40, "nweights 6 != features 1099511627776");
-  /* sparse: more entries than keys; a dense header on sparse bytes */
-  header_case(f, s, SPARSE_SIZE, 16, 8, 100, "124 entries for features 100 + bias 1");
-  header_case(f, s, SPARSE_SIZE, 28, 4, 0, "nweights 124 != features 50000000");
-}
-
-/* A consistent header claiming 2^40 + 1 weights (or entries) must fail on
- * the file size before anything is allocated from it. */
-static void test_huge_header(void **state) {
-  fixture_t *f = *state;
-  unsigned char b[FILE_SIZE];
-  memcpy(b, f->bytes, FILE_SIZE);
-  uint64_t feat = (uint64_t)1 << 40;
-  put_le(b + 16, feat, 8);
-  put_le(b + 32, feat + 1, 8);
-  rechecksum(b, FILE_SIZE);
-  put_file(f, b, FILE_SIZE);
-  expect_reject(f, "truncated");
-  put_le(b + 28, 1, 4); /* the same count as sparse entries */
-  rechecksum(b, FILE_SIZE);
-  put_file(f, b, FILE_SIZE);
-  expect_reject(f, "expected 13194139533372 for 1099511627777 sparse entries");
-}
-
-static void test_nan_weight(void **state) {
-  fixture_t *f = *state;
-  unsigned char b[FILE_SIZE];
-  memcpy(b, f->bytes, FILE_SIZE);
-  static const unsigned char qnan[] = {0x00, 0x00, 0xc0, 0x7f};
-  memcpy(b + 40 + 4 * 2, qnan, 4);
-  rechecksum(b, FILE_SIZE);
-  put_file(f, b, FILE_SIZE);
-  expect_reject(f, "weight 2 is not finite");
-}
-
-/* Sparse entry i's key (or value bits) changed, re-checksummed. */
-static void entry_case(const fixture_t *f, size_t i, int value, uint64_t v, const char *reason) {
-  unsigned char s[SPARSE_SIZE];
-  memcpy(s, f->sparse, SPARSE_SIZE);
-  put_le(s + 40 + 12 * i + (value ? 8 : 0), v, value ? 4 : 8);
-  rechecksum(s, SPARSE_SIZE);
-  put_file(f, s, SPARSE_SIZE);
-  expect_reject(f, reason);
-}
-
-static void test_sparse_entries_checked(void **state) {
-  fixture_t *f = *state;
-  sparse_model();
-  entry_case(f, 3, 0, entries[1].key, "entry 3: key 8 is below the key 58 before it");
-  entry_case(f, 3, 0, entries[2].key, "entry 3: key 58 repeats the key 58 before it");
-  entry_case(f, NSPARSE - 1, 0, BIG_FEATURES + 1,
-             "entry 123: key 50000001 out of range (features 50000000 + bias 1)");
-  entry_case(f, 10, 1, 0x7fc00000u, "weight of key 7010 is not finite");
-  entry_case(f, 10, 1, 0xff800000u, "weight of key 7010 is not finite");
-  /* Without the bias, the last key (== features) is out of range. */
-  unsigned char s[SPARSE_SIZE];
-  memcpy(s, f->sparse, SPARSE_SIZE);
-  put_le(s + 24, 0, 4);
-  rechecksum(s, SPARSE_SIZE);
-  put_file(f, s, SPARSE_SIZE);
-  expect_reject(f, "key 50000000 out of range (features 50000000 + bias 0)");
-}
-
-static void test_missing_and_bad_save(void **state) {
-  fixture_t *f = *state;
-  unlink(f->path);
-  expect_reject(f, "cannot open");
-  pw_model_t m = sample_model();
-  pc_err_t err = {0};
-  m.nweights = NF;
-  assert_int_equal(pw_model_save(&m, f->path, &err), PC_EINVAL);
-  m = sample_model();
-  float w[NF + 1];
-  memcpy(w, weights, sizeof w);
-  w[1] = INFINITY;
-  m.w = w;
-  assert_int_equal(pw_model_save(&m, f->path, &err), PC_EINVAL);
-  /* sparse: unsorted, duplicate, out of range, NaN */
-  pw_model_entry_t e[3] = {{1, 1.0f}, {4, 1.0f}, {2, 1.0f}};
-  m = (pw_model_t){.type = PC_MODEL_LOGISTIC, .features = NF, .sparse = 1, .nentries = 3,
-                   .e = e};
-  assert_int_equal(pw_model_save(&m, f->path, &err), PC_EINVAL);
-  assert_non_null(strstr(err.msg, "strictly ascending"));
-  e[2] = (pw_model_entry_t){4, 1.0f};
-  assert_int_equal(pw_model_save(&m, f->path, &err), PC_EINVAL);
-  e[2] = (pw_model_entry_t){NF, 1.0f}; /* the bias key, but bias is 0 */
-  assert_int_equal(pw_model_save(&m, f->path, &err), PC_EINVAL);
-  assert_non_null(strstr(err.msg, "out of range"));
-  e[2] = (pw_model_entry_t){NF - 1, NAN};
-  assert_int_equal(pw_model_save(&m, f->path, &err), PC_EINVAL);
-  assert_int_equal(access(f->path, F_OK), -1);
+  const pw_model_t *m = &f->m;
+  const pw_mtable_t *w = &m->tables[0], *l = &m->tables[1], *e = &m->tables[2];
+  /* sorted: 3, 500, 999, 1000 */
+  assert_ptr_equal(pw_model_row(m, 0, 3), w->vals + 0);
+  assert_ptr_equal(pw_model_row(m, 0, 1000), w->vals + 3);
+  assert_ptr_equal(pw_model_row(m, 0, 999), w->vals + 2);
+  assert_null(pw_model_row(m, 0, 4));    /* absent */
+  assert_null(pw_model_row(m, 0, 0));
+  assert_null(pw_model_row(m, 0, WSIZE)); /* >= size */
+  for (uint64_t k = 0; k < LROWS; k++)
+    assert_ptr_equal(pw_model_row(m, 1, k), l->vals + k * KCLS);
+  assert_null(pw_model_row(m, 1, LROWS));
+  assert_ptr_equal(pw_model_row(m, 2, 5), e->vals);
+  assert_ptr_equal(pw_model_row(m, 2, ESIZE - 1), e->vals + 2 * RANK);
+  assert_null(pw_model_row(m, 2, ESIZE));
+  assert_null(pw_model_row(m, 2, 6));
+  assert_null(pw_model_row(m, 3, 0)); /* no such table */
 }
 
 static void test_sort(void **state) {
   (void)state;
-  pw_model_entry_t e[4] = {{9, 1.0f}, {2, 2.0f}, {7, 3.0f}, {0, 4.0f}};
-  pw_model_t m = {.type = PC_MODEL_LOGISTIC, .features = 10, .sparse = 1, .nentries = 4, .e = e};
+  enum { N = 50, W = 3 };
+  pw_mtable_t t = {.spec = {.name = "emb", .kind = PC_TABLE_SPARSE, .size = 1000, .width = W}};
+  uint64_t keys[N];
+  float vals[N * W];
+  for (int i = 0; i < N; i++) { /* a permutation of 0..N-1, times 7 */
+    keys[i] = (uint64_t)((i * 17) % N) * 7;
+    for (int j = 0; j < W; j++)
+      vals[i * W + j] = (float)keys[i] + 0.1f * (float)j;
+  }
+  t.count = N;
+  t.keys = keys;
+  t.vals = vals;
   pc_err_t err = {0};
-  assert_int_equal(pw_model_sort(&m, &err), PC_OK);
-  static const uint64_t want[4] = {0, 2, 7, 9};
-  for (int i = 0; i < 4; i++)
-    assert_int_equal(e[i].key, want[i]);
-  assert_true(e[2].w == 3.0f);
-  assert_true(pw_model_weight(&m, 7) == 3.0f && pw_model_weight(&m, 8) == 0.0f);
-  e[3].key = 0;
-  assert_int_equal(pw_model_sort(&m, &err), PC_EINVAL);
-  assert_non_null(strstr(err.msg, "key 0 was collected twice"));
-  pw_model_t dense = sample_model();
-  assert_int_equal(pw_model_sort(&dense, &err), PC_EINVAL);
+  assert_int_equal(pw_mtable_sort(&t, &err), 0);
+  for (int i = 0; i < N; i++) {
+    assert_int_equal(keys[i], (uint64_t)i * 7);
+    for (int j = 0; j < W; j++) /* each row moved with its key */
+      assert_true(vals[i * W + j] == (float)keys[i] + 0.1f * (float)j);
+  }
+  keys[10] = keys[30];
+  assert_int_equal(pw_mtable_sort(&t, &err), PC_EINVAL);
+  assert_non_null(strstr(err.msg, "key 210 was collected twice"));
+  t.spec.kind = PC_TABLE_DENSE;
+  assert_int_equal(pw_mtable_sort(&t, &err), PC_EINVAL);
 }
 
-static void test_predict(void **state) {
+/* ---- refusals of damaged files ---- */
+
+static void test_truncated_every_length(void **state) {
+  fixture_t *f = *state;
+  for (size_t n = 0; n < f->size; n++) {
+    spill(f->path, f->bytes, n);
+    refused(f->path, "truncated");
+  }
+}
+
+static void test_message_names_what_is_missing(void **state) {
+  fixture_t *f = *state;
+  /* Cut inside the dense table's values (after its 68-byte header). */
+  size_t dense = tables_offset(&f->m) + 4 + 68 + 4 * 12 + 68;
+  spill(f->path, f->bytes, dense + 20 + 8);
+  refused(f->path, "truncated: table 'layer' needs 7 x 12 bytes of rows at offset");
+  refused(f->path, ", 20 left");
+}
+
+static void test_flipped_bytes(void **state) {
+  fixture_t *f = *state;
+  unsigned char *b = malloc(f->size);
+  assert_non_null(b);
+  for (size_t i = 0; i < f->size; i++) { /* every byte: refused, never a crash */
+    memcpy(b, f->bytes, f->size);
+    b[i] ^= 0x10;
+    spill(f->path, b, f->size);
+    pw_model_t m;
+    pc_err_t err = {0};
+    assert_int_equal(pw_model_load(&m, f->path, &err), PC_EMODEL);
+  }
+  /* A value byte or the checksum itself: only the checksum can tell. */
+  size_t at[] = {f->size - 9, f->size - 1, tables_offset(&f->m) + 4 + 68 + 8};
+  for (size_t k = 0; k < sizeof at / sizeof at[0]; k++) {
+    memcpy(b, f->bytes, f->size);
+    b[at[k]] ^= 0x01;
+    spill(f->path, b, f->size);
+    refused(f->path, "checksum mismatch: the file is corrupt");
+  }
+  free(b);
+}
+
+static void test_other_versions(void **state) {
+  fixture_t *f = *state;
+  unsigned char b[40] = "PSLMODEL";
+  put32(b + 8, 2); /* v2 header: type 1, features ...: named by its version whatever follows */
+  put32(b + 12, 1);
+  spill(f->path, b, sizeof b);
+  refused(f->path, "version 2 (written by an older Parasol): this Parasol reads version 3; "
+                   "retrain the model");
+  put32(b + 8, 4);
+  spill(f->path, b, sizeof b);
+  refused(f->path, "version 4 (written by a newer Parasol)");
+  memcpy(b, f->bytes, sizeof b);
+  b[7] = 'X';
+  spill(f->path, b, sizeof b);
+  refused(f->path, "not a Parasol model file (bad magic)");
+  spill(f->path, (const unsigned char *)"hello, world\n", 13);
+  refused(f->path, "bad magic");
+  refused("/nonexistent/model.bin", "cannot open model file");
+  refused("/", "not a regular file");
+}
+
+static void test_trailing_bytes(void **state) {
+  fixture_t *f = *state;
+  unsigned char *b = malloc(f->size + 1);
+  assert_non_null(b);
+  memcpy(b, f->bytes, f->size);
+  b[f->size] = 0;
+  spill(f->path, b, f->size + 1);
+  refused(f->path, "trailing bytes: 1 bytes after the last table");
+  free(b);
+}
+
+/* ---- crafted files with a valid checksum ---- */
+
+static void test_valid_sum_content_rules(void **state) {
+  fixture_t *f = *state;
+  unsigned char *b = malloc(f->size);
+  assert_non_null(b);
+  size_t t0 = tables_offset(&f->m) + 4;        /* table "w" header */
+  size_t w0 = t0 + 68;                         /* its first entry: key, value */
+  size_t l0 = w0 + 4 * 12;                     /* table "layer" header */
+
+  memcpy(b, f->bytes, f->size); /* control: recomputing the sum alone changes nothing */
+  uint64_t h = XXH3_64bits(b, f->size - 8);
+  for (int i = 0; i < 8; i++)
+    assert_int_equal(b[f->size - 8 + i], (unsigned char)(h >> (8 * i)));
+
+  memcpy(b, f->bytes, f->size);
+  put32(b + l0 + 68 + 4 * 5, 0x7fc00000u); /* a NaN in the dense table */
+  refused_valid_sum(f, b, f->size, "table 'layer': value 2 of key 1 is not finite");
+
+  memcpy(b, f->bytes, f->size);
+  put32(b + w0 + 8, 0x7f800000u); /* +inf in the sparse table */
+  refused_valid_sum(f, b, f->size, "table 'w': value 0 of key 3 is not finite");
+
+  memcpy(b, f->bytes, f->size);
+  put64(b + w0 + 12, 2); /* second key 500 -> 2, below the first (3) */
+  refused_valid_sum(f, b, f->size, "key 2 is below the key 3 before it");
+
+  memcpy(b, f->bytes, f->size);
+  put64(b + w0 + 12, 3); /* repeats */
+  refused_valid_sum(f, b, f->size, "key 3 repeats the key 3 before it");
+
+  memcpy(b, f->bytes, f->size);
+  put64(b + w0 + 3 * 12, WSIZE); /* last key = size */
+  refused_valid_sum(f, b, f->size, "table 'w': key 1001 out of range (size 1001)");
+
+  memcpy(b, f->bytes, f->size);
+  put32(b + l0 + 48, 7); /* initializer 7 */
+  refused_valid_sum(f, b, f->size, "table 'layer': unknown initializer");
+
+  memcpy(b, f->bytes, f->size);
+  memset(b + l0, 0, 32);
+  b[l0] = 'w'; /* two tables named w */
+  refused_valid_sum(f, b, f->size, "two tables named 'w'");
+
+  memcpy(b, f->bytes, f->size);
+  memcpy(b + l0 + 20, "x", 1); /* "layer\0...x" */
+  refused_valid_sum(f, b, f->size, "table 1: name 'layer' is not NUL-padded");
+
+  memcpy(b, f->bytes, f->size);
+  put32(b + 12, 9); /* model type 9 */
+  refused_valid_sum(f, b, f->size, "unknown model type 9");
+
+  memcpy(b, f->bytes, f->size);
+  put32(b + t0 - 4, 0); /* no tables */
+  refused_valid_sum(f, b, f->size, "0 tables, a model has 1 to 16");
+  free(b);
+}
+
+static void test_valid_sum_header_rules(void **state) {
+  fixture_t *f = *state;
+  unsigned char *b = malloc(f->size);
+  assert_non_null(b);
+  memcpy(b, f->bytes, f->size);
+  put32(b + 16, PW_MODEL_MAX_SETTINGS + 1);
+  refused_valid_sum(f, b, f->size, "65 settings, at most 64");
+
+  memcpy(b, f->bytes, f->size);
+  unsigned char *bias = memmem(b, f->size, "model.bias", 10);
+  assert_non_null(bias);
+  memcpy(bias, "model.bjas", 10); /* a setting a newer Parasol might write */
+  refused_valid_sum(f, b, f->size, "unknown setting 'model.bjas'");
+
+  memcpy(b, f->bytes, f->size);
+  unsigned char *feat = memmem(b, f->size, "model.features", 14);
+  assert_non_null(feat);
+  memcpy(feat + 14 + 2, "abcd", 4); /* value "1000" -> "abcd" */
+  refused_valid_sum(f, b, f->size, "setting model.features=abcd");
+
+  memcpy(b, f->bytes, f->size);
+  feat = memmem(b, f->size, "model.features", 14);
+  put32(feat - 2, 200); /* name length 200 (u16) and 2 bytes of the name */
+  refused_valid_sum(f, b, f->size, "name of 200 bytes, must be 1 to 47");
+
+  memcpy(b, f->bytes, f->size);
+  size_t tf = tables_offset(&f->m) - 8 * NTF; /* first mean */
+  put32(b + tf + 4 * NTF, 0); /* 1/std of feature 0 = 0 */
+  refused_valid_sum(f, b, f->size, "transform of feature 0");
+
+  memcpy(b, f->bytes, f->size);
+  put64(b + tf - 8, UINT64_C(1) << 60); /* transform size way past the file */
+  refused_valid_sum(f, b, f->size, "truncated: a transform of");
+
+  memcpy(b, f->bytes, f->size);
+  put32(b + tf - 8 - 24 + 16, 0); /* channels 0 with height and width 10 */
+  refused_valid_sum(f, b, f->size, "bad data shape");
+  free(b);
+}
+
+/* The model.type setting and the type field must agree. */
+static void test_type_disagrees(void **state) {
+  fixture_t *f = *state;
+  pc_err_t err = {0};
+  f->m.type = PC_MODEL_MF;
+  assert_int_equal(pw_model_save(&f->m, f->path, &err), PC_EINVAL);
+  assert_non_null(strstr(err.msg, "disagrees with its setting model.type"));
+  pc_config_t cfg;
+  assert_int_equal(pw_model_config(&f->m, &cfg, &err), PC_EINVAL);
+  f->m.type = PC_MODEL_LOGISTIC;
+}
+
+/* Without a model.type setting, the type field decides. */
+static void test_config_type_from_field(void **state) {
   (void)state;
-  /* rows: {0:1, 2:2}, {}, {1:100, 9:5 (ignored: >= features)} */
-  float label[] = {1, 0, 1}, val[] = {1, 2, 100, 5};
-  size_t row[] = {0, 2, 2, 4};
-  uint64_t idx[] = {0, 2, 1, 9};
-  pw_dataset_t ds = {.n = 3, .nnz = 4, .label = label, .row = row, .idx = idx, .val = val};
-  pw_model_t m = sample_model();
-  double z0 = 0.25 + 0.5 * 1 + 3.0 * 2;
-  assert_true(fabs(pw_model_predict_row(&m, &ds, 0) - 1.0 / (1.0 + exp(-z0))) < 1e-6);
-  assert_true(fabs(pw_model_predict_row(&m, &ds, 1) - 1.0 / (1.0 + exp(-0.25))) < 1e-6);
-  float p2 = pw_model_predict_row(&m, &ds, 2); /* z = -124.75: no overflow, no NaN */
-  assert_true(p2 >= 0.0f && p2 < 1e-30f);
-  /* The same weights held sparse (key 3 is 0: not stored) predict the same. */
-  pw_model_entry_t e[5] = {{0, 0.5f}, {1, -1.25f}, {2, 3.0f}, {4, -0.001f}, {5, 0.25f}};
-  pw_model_t s = {.type = PC_MODEL_LOGISTIC, .features = NF, .bias = 1, .sparse = 1,
-                  .nentries = 5, .e = e};
-  for (size_t i = 0; i < 3; i++)
-    assert_true(pw_model_predict_row(&s, &ds, i) == pw_model_predict_row(&m, &ds, i));
-  m.bias = 0;
-  m.nweights = NF;
-  val[2] = -100;
-  assert_true(pw_model_predict_row(&m, &ds, 2) == 1.0f);
+  pw_model_t m;
+  memset(&m, 0, sizeof m);
+  m.type = PC_MODEL_MF;
+  m.nsettings = 1;
+  snprintf(m.settings[0].name, sizeof m.settings[0].name, "model.features");
+  snprintf(m.settings[0].value, sizeof m.settings[0].value, "5");
+  pc_config_t cfg;
+  pc_err_t err = {0};
+  assert_int_equal(pw_model_config(&m, &cfg, &err), 0);
+  assert_int_equal(cfg.model.type, PC_MODEL_MF);
+  assert_int_equal(cfg.model.features, 5);
+  snprintf(m.settings[0].value, sizeof m.settings[0].value, "0");
+  assert_int_equal(pw_model_config(&m, &cfg, &err), PC_EINVAL);
+  assert_non_null(strstr(err.msg, "model: setting model.features=0: "));
+  assert_null(strstr(err.msg, "--set"));
+}
+
+/* ---- save ---- */
+
+static void same_file(fixture_t *f) {
+  size_t n;
+  unsigned char *now = slurp(f->path, &n);
+  assert_int_equal(n, f->size);
+  assert_memory_equal(now, f->bytes, n);
+  free(now);
+  assert_int_equal(access(f->tmp, F_OK), -1); /* no PATH.tmp left behind */
+}
+
+static void save_refused(fixture_t *f, const char *want) {
+  pc_err_t err = {0};
+  int rc = pw_model_save(&f->m, f->path, &err);
+  if (rc != PC_EINVAL || strstr(err.msg, want) == NULL)
+    fail_msg("expected '%s', got rc %d: %s", want, rc, err.msg);
+  same_file(f);
+}
+
+static void test_save_refuses(void **state) {
+  fixture_t *f = *state;
+  pw_mtable_t *l = &f->m.tables[1], *e = &f->m.tables[2];
+  float keep = l->vals[4];
+  l->vals[4] = NAN;
+  save_refused(f, "table 'layer': value 1 of key 1 is not finite");
+  l->vals[4] = keep;
+  uint64_t k = e->keys[1];
+  e->keys[1] = e->keys[0];
+  save_refused(f, "repeats the key");
+  e->keys[1] = k;
+  f->m.tables[1].count = LROWS - 1;
+  save_refused(f, "dense table of size 7 holds 6 rows");
+  f->m.tables[1].count = LROWS;
+  keep = f->m.tf.inv_std[2];
+  f->m.tf.inv_std[2] = -1;
+  save_refused(f, "transform of feature 2");
+  f->m.tf.inv_std[2] = keep;
+  /* Whatever follows a name's NUL in memory, the file pads it with zeros. */
+  memcpy(f->m.tables[1].spec.name + 6, "junk", 4);
+  pc_err_t err = {0};
+  assert_int_equal(pw_model_save(&f->m, f->path, &err), 0);
+  same_file(f);
+  snprintf(f->m.settings[0].name, sizeof f->m.settings[0].name, "model.nosuch");
+  save_refused(f, "unknown setting 'model.nosuch'");
+}
+
+/* ---- settings replay ---- */
+
+static void test_config_replays(void **state) {
+  fixture_t *f = *state;
+  pc_config_t cfg, orig;
+  pc_err_t err = {0};
+  pc_config_defaults(&orig);
+  assert_int_equal(pc_config_set(&orig, "model.features=777", &err), 0);
+  assert_int_equal(pc_config_set(&orig, "model.bias=false", &err), 0);
+  /* model.classes where this Parasol has it (issue 8's config fields). */
+  int classes = pc_config_set(&orig, "model.classes=10", NULL) == 0;
+  pw_model_t m;
+  assert_int_equal(pw_model_describe(&m, &orig, NULL, &err), 0);
+  m.tables[0] = f->m.tables[0]; /* borrowed: not freed below */
+  m.ntables = 1;
+  assert_int_equal(pw_model_save(&m, f->path, &err), 0);
+  pw_model_t back;
+  assert_int_equal(pw_model_load(&back, f->path, &err), 0);
+  assert_int_equal(pw_model_config(&back, &cfg, &err), 0);
+  assert_int_equal(cfg.model.features, 777);
+  assert_int_equal(cfg.model.bias, 0);
+  if (classes)
+    assert_int_equal(cfg.model.classes, 10);
+  /* Every model.* setting comes back as it was; the rest are defaults. */
+  pc_setting_t a[PC_CONFIG_MAX_SHARED], b[PC_CONFIG_MAX_SHARED];
+  size_t na = pc_config_shared(&orig, a, PC_CONFIG_MAX_SHARED);
+  assert_int_equal(pc_config_shared(&cfg, b, PC_CONFIG_MAX_SHARED), na);
+  for (size_t i = 0; i < na; i++)
+    if (strncmp(a[i].name, "model.", 6) == 0)
+      assert_string_equal(a[i].value, b[i].value);
+  assert_true(cfg.optimizer.lr == 0.1);
+  pw_model_free(&back);
 }
 
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_round_trip, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_sparse_round_trip, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_sparse_huge_features, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_old_version_refused, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_truncated_and_trailing, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_checksum, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_header_fields, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_huge_header, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_nan_weight, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_sparse_entries_checked, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_missing_and_bad_save, setup, teardown),
+      cmocka_unit_test(test_describe),
+      cmocka_unit_test_setup_teardown(test_row, setup, teardown),
       cmocka_unit_test(test_sort),
-      cmocka_unit_test(test_predict),
+      cmocka_unit_test_setup_teardown(test_truncated_every_length, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_message_names_what_is_missing, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_flipped_bytes, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_other_versions, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_trailing_bytes, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_valid_sum_content_rules, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_valid_sum_header_rules, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_type_disagrees, setup, teardown),
+      cmocka_unit_test(test_config_type_from_field),
+      cmocka_unit_test_setup_teardown(test_save_refuses, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_config_replays, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
