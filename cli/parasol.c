@@ -32,7 +32,8 @@
 #include "ps_store.h"
 #include "pw_data.h"
 #include "pw_eval.h"
-#include "pw_model.h"
+#include "pw_evaluate.h"
+#include "pw_score.h"
 #include "pw_worker.h"
 
 #ifndef PARASOL_VERSION
@@ -43,7 +44,17 @@
 enum { EXIT_RUN = 1, EXIT_USAGE = 2 };
 
 /* getopt_long codes; above any char so optopt tells them from short ones. */
-enum { OPT_SET = 256, OPT_RANK, OPT_ANNOUNCE, OPT_OUTPUT, OPT_THRESHOLD };
+enum {
+  OPT_SET = 256,
+  OPT_RANK,
+  OPT_ANNOUNCE,
+  OPT_OUTPUT,
+  OPT_THRESHOLD,
+  OPT_FORMAT,
+  OPT_LABEL,
+  OPT_LABELS,
+  OPT_JSON
+};
 
 struct cli_cmd;
 
@@ -58,6 +69,8 @@ typedef struct cli_args {
   int help;
   const char *output; /* predict: NULL = stdout */
   double threshold;   /* predict: class 1 when probability >= threshold */
+  pw_score_opts_t score; /* predict, eval: how to read DATA */
+  int json;           /* eval: one JSON object */
 } cli_args_t;
 
 typedef struct cli_cmd {
@@ -80,9 +93,14 @@ static const struct option scheduler_opts[] = {
     OPT_SET_ROW, {"announce", no_argument, NULL, OPT_ANNOUNCE}, OPT_HELP_ROW, OPT_END_ROW};
 static const struct option role_opts[] = {
     OPT_SET_ROW, {"rank", required_argument, NULL, OPT_RANK}, OPT_HELP_ROW, OPT_END_ROW};
+#define OPT_DATA_ROWS                                                                              \
+  {"format", required_argument, NULL, OPT_FORMAT}, {"label", required_argument, NULL, OPT_LABEL},  \
+      {"labels", required_argument, NULL, OPT_LABELS}
 static const struct option predict_opts[] = {{"output", required_argument, NULL, OPT_OUTPUT},
                                              {"threshold", required_argument, NULL, OPT_THRESHOLD},
-                                             OPT_HELP_ROW, OPT_END_ROW};
+                                             OPT_DATA_ROWS, OPT_HELP_ROW, OPT_END_ROW};
+static const struct option eval_opts[] = {{"json", no_argument, NULL, OPT_JSON}, OPT_DATA_ROWS,
+                                          OPT_HELP_ROW, OPT_END_ROW};
 static const struct option bare_opts[] = {OPT_HELP_ROW, OPT_END_ROW};
 
 static const char launch_help[] =
@@ -104,22 +122,34 @@ static const char role_help[] =
     "cluster.server_port and advertise cluster.advertise (default: the bind address).\n"
     "  --rank N          ask for rank N (default: the scheduler assigns one)\n"
     "  --set key=value   override a config entry\n";
+#define DATA_OPTS_HELP                                                                             \
+  "  --format F        read DATA as F (libsvm, csv, idx, ratings); default: as the\n"            \
+  "                    model was trained\n"                                                       \
+  "  --label COL       csv: the label column (name or 0-based number); default: the\n"           \
+  "                    model's data.label\n"                                                      \
+  "  --labels FILE     idx: the labels file that goes with the images file DATA\n"
 static const char predict_help[] =
-    "usage: parasol predict MODEL DATA|- [--output FILE] [--threshold T]\n"
-    "Load a model written by a training run (<output.dir>/model.bin) and print, for\n"
-    "every example of the LIBSVM file DATA ('-' = standard input), one line\n"
-    "'CLASS PROBABILITY': PROBABILITY is P(label = 1) with 6 decimals, CLASS is 1 when\n"
-    "PROBABILITY >= T and 0 otherwise. Labels are optional: a line may start with\n"
-    "index:value, and an empty line is an example with no features. Comment lines\n"
-    "('#') print nothing.\n"
+    "usage: parasol predict MODEL DATA|- [--output FILE] [--threshold T] [--format F]\n"
+    "Load a model written by a training run (<output.dir>/model.bin) and print one line\n"
+    "per example of DATA ('-' = standard input, LIBSVM only), read as the model was\n"
+    "trained (its data.format and label column; its standardization applied):\n"
+    "  binary (logistic):     'CLASS PROBABILITY', PROBABILITY = P(label = 1) with 6\n"
+    "                         decimals, CLASS 1 when PROBABILITY >= T\n"
+    "  multiclass (softmax, mlp, cnn): 'CLASS PROBABILITY' of the most probable class\n"
+    "  regression (linear, mf):        the predicted number\n"
+    "LIBSVM labels are optional: a line may start with index:value, and an empty line\n"
+    "is an example with no features. Comment lines ('#') print nothing.\n"
     "  --output FILE     write to FILE (through FILE.tmp, renamed once complete)\n"
-    "  --threshold T     class threshold in [0, 1], default 0.5; 0 makes every\n"
-    "                    class 1, 1 makes every class 0\n";
+    "  --threshold T     binary class threshold in [0, 1], default 0.5; 0 makes every\n"
+    "                    class 1, 1 makes every class 0\n" DATA_OPTS_HELP;
 static const char eval_help[] =
-    "usage: parasol eval MODEL DATA|-\n"
-    "Print accuracy (threshold 0.5), log-loss and AUC of MODEL on the LIBSVM file\n"
-    "DATA ('-' = standard input). Every example needs a label; a line without one is\n"
-    "an error that names it.\n";
+    "usage: parasol eval MODEL DATA|- [--json] [--format F]\n"
+    "Print the metrics of MODEL on DATA ('-' = standard input, LIBSVM only), one\n"
+    "'name value' line each: binary accuracy (threshold 0.5), logloss, auc;\n"
+    "multiclass accuracy, top5 (more than 5 classes), logloss and the confusion\n"
+    "matrix; regression rmse, mae. Every example needs a label; a line without one\n"
+    "is an error that names it.\n"
+    "  --json            print one JSON object (as metrics.json's \"test\")\n" DATA_OPTS_HELP;
 static const char version_help[] =
     "usage: parasol version   (or: parasol --version)\n"
     "Print the Parasol version and the version of each library as loaded at run time.\n";
@@ -141,10 +171,10 @@ static const cli_cmd_t commands[] = {
      "one CONFIG file", cmd_server},
     {"worker", "worker CONFIG", "run one worker", role_help, role_opts, 1, "one CONFIG file",
      cmd_worker},
-    {"predict", "predict MODEL DATA", "print class and P(label=1) for each example of a LIBSVM file",
+    {"predict", "predict MODEL DATA", "print a trained model's prediction for each example",
      predict_help, predict_opts, 2, "MODEL and DATA", cmd_predict},
-    {"eval", "eval MODEL DATA", "print accuracy, log-loss and AUC of a model on a LIBSVM file",
-     eval_help, bare_opts, 2, "MODEL and DATA", cmd_eval},
+    {"eval", "eval MODEL DATA", "print a trained model's test metrics on a data file", eval_help,
+     eval_opts, 2, "MODEL and DATA", cmd_eval},
     {"version", "version", "print the versions of Parasol and its libraries", version_help,
      bare_opts, 0, "no argument", cmd_version},
 };
@@ -243,6 +273,10 @@ static int take(cli_args_t *a, int c, const char *v) {
     fprintf(stderr, "parasol %s: --output needs a file name\n", cmd);
     return EXIT_USAGE;
   case OPT_SET: return take_set(a, v);
+  case OPT_FORMAT: a->score.format = v; return 0;
+  case OPT_LABEL: a->score.label = v; return 0;
+  case OPT_LABELS: a->score.labels = v; return 0;
+  case OPT_JSON: a->json = 1; return 0;
   case OPT_RANK:
     if (parse_rank(v, &a->rank) == 0)
       return 0;
@@ -351,18 +385,26 @@ static int cmd_worker(const cli_args_t *a) {
   return x != 0 ? x : report(pw_worker_run(&cfg, a->rank, &err), &err);
 }
 
-/* Every process of a local run shares this machine: a dense model's
- * weights and optimizer state on the servers plus worker 0's copy when it
+/* Every process of a local run shares this machine: the dense tables'
+ * values and optimizer state on the servers plus worker 0's copy when it
  * saves the model must fit together, or the kernel kills one mid-run. */
 static int check_launch_memory(const pc_config_t *cfg, pc_err_t *err) {
-  if (cfg->model.layout != PC_LAYOUT_DENSE)
-    return PC_OK;
-  uint64_t keys = cfg->model.features + (cfg->model.bias ? 1 : 0);
+  pc_table_t t[PC_TABLE_MAX];
+  size_t n = 0;
+  pc_err_t e = {0};
+  if (pw_worker_config_tables(cfg, t, &n, &e) != PC_OK)
+    return PC_OK; /* tables that need the data's shape: small models; workers check */
   ps_optim_t o;
   ps_optim_from_config(&o, cfg);
-  uint64_t servers = ps_store_dense_bytes(&o, keys), worker0 = pw_worker_model_bytes(cfg);
+  uint64_t servers = 0, worker0 = pw_worker_model_bytes(cfg);
+  for (size_t i = 0; i < n; i++) {
+    uint64_t b = t[i].kind == PC_TABLE_DENSE ? ps_store_dense_bytes(&o, &t[i], t[i].size) : 0;
+    servers = b > UINT64_MAX - servers ? UINT64_MAX : servers + b;
+  }
+  if (servers == 0)
+    return PC_OK;
   char what[200];
-  snprintf(what, sizeof what, "model.features=%llu with model.layout dense (the servers' weights "
+  snprintf(what, sizeof what, "model.features=%llu with dense tables (the servers' values "
            "and %s state, and worker 0's copy to save it)",
            (unsigned long long)cfg->model.features, pc_config_optim_name(cfg->optimizer.type));
   return pc_proc_check_memory(servers > UINT64_MAX - worker0 ? UINT64_MAX : servers + worker0,
@@ -401,39 +443,16 @@ static int cmd_launch(const cli_args_t *a) {
 
 /* ---- predict / eval ---- */
 
-static int load_data(const char *arg, int labels_optional, pw_dataset_t *ds, pc_err_t *err) {
-  pw_data_opts_t o = {.part = 0, .nparts = 1, .labels_optional = labels_optional};
-  if (strcmp(arg, "-") == 0)
-    return pw_data_load_libsvm_stream(ds, stdin, "<stdin>", &o, err);
-  return pw_data_load_libsvm(ds, arg, &o, err);
-}
-
-/* The model, the data and P(label = 1) of every example; *prob is owned by
- * the caller, ds freed by it with pw_data_free, even on error. */
-static int score(const cli_args_t *a, int labels_optional, pw_dataset_t *ds, float **prob) {
+/* The model and the data, read and transformed as in training; s is
+ * closed by the caller, even on error. */
+static int score(const cli_args_t *a, int labels_optional, pw_scored_t *s) {
   pc_err_t err = {0};
-  pw_model_t m = {0};
-  *prob = NULL;
-  int rc = pw_model_load(&m, a->pos[0], &err);
-  if (rc == PC_OK)
-    rc = load_data(a->pos[1], labels_optional, ds, &err);
-  if (rc == PC_OK && (*prob = malloc((ds->n ? ds->n : 1) * sizeof **prob)) == NULL)
-    rc = pc_err_set(&err, PC_ENOMEM, "predictions for %zu examples", ds->n);
-  for (size_t i = 0; rc == PC_OK && i < ds->n; i++)
-    (*prob)[i] = pw_model_predict_row(&m, ds, i);
-  pw_model_free(&m);
+  pw_score_opts_t o = a->score;
+  o.labels_optional = labels_optional;
+  int rc = pw_score_open(s, a->pos[0], a->pos[1], &o, &err);
   if (rc != PC_OK)
     fprintf(stderr, "parasol %s: error: %s\n", a->cmd->name, err.msg);
   return rc;
-}
-
-/* "CLASS PROBABILITY" lines. The probability is strictly below 1 even where
- * float rounding makes it 1.0, so T = 1 makes every class 0. */
-static int write_predictions(FILE *f, const float *prob, size_t n, double t) {
-  for (size_t i = 0; i < n; i++)
-    if (fprintf(f, "%d %.6f\n", t < 1.0 && prob[i] >= t, prob[i]) < 0)
-      return -1;
-  return fflush(f);
 }
 
 /* FILE is written whole or not at all (pc_afile); refused when it exists
@@ -475,14 +494,18 @@ static int cmd_predict(const cli_args_t *a) {
       return EXIT_RUN;
     out = file.f;
   }
-  pw_dataset_t ds = {0};
-  float *prob = NULL;
-  int werr = score(a, 1, &ds, &prob) == PC_OK ? 0 : -1;
+  pw_scored_t s;
+  pc_err_t err = {0};
+  int werr = score(a, 1, &s) == PC_OK ? 0 : -1;
   errno = 0;
-  if (werr == 0 && write_predictions(out, prob, ds.n, a->threshold) != 0)
+  if (werr == 0 && pw_score_write(&s, out, a->threshold, &err) != PC_OK) {
+    werr = errno != 0 ? errno : -1;
+    if (werr < 0)
+      fprintf(stderr, "parasol predict: error: %s\n", err.msg);
+  }
+  if (werr == 0 && fflush(out) != 0)
     werr = errno != 0 ? errno : EIO;
-  free(prob);
-  pw_data_free(&ds);
+  pw_score_close(&s);
   if (a->output != NULL)
     return close_output(&file, werr);
   if (werr > 0)
@@ -491,26 +514,26 @@ static int cmd_predict(const cli_args_t *a) {
 }
 
 static int cmd_eval(const cli_args_t *a) {
-  pw_dataset_t ds = {0};
-  float *prob = NULL;
+  pw_scored_t s;
+  pw_evalres_t res = {0};
   pc_err_t err = {0};
-  pw_metrics_t met;
-  int rc = score(a, 0, &ds, &prob);
-  if (rc == PC_OK && (rc = pw_eval_binary(prob, ds.label, ds.n, &met, &err)) != PC_OK)
+  int rc = score(a, 0, &s);
+  if (rc == PC_OK && (rc = pw_evaluate(s.ops, &s.model, &s.data, &res, &err)) != PC_OK)
     fprintf(stderr, "parasol eval: error: %s\n", err.msg);
-  if (rc == PC_OK)
-    printf("examples %zu\naccuracy %.6f\nlogloss %.6f\nauc %.6f\n", met.n, met.accuracy,
-           met.logloss, met.auc);
-  free(prob);
-  pw_data_free(&ds);
+  if (rc == PC_OK && a->json && (rc = pw_evalres_json(&res, stdout, &err)) != PC_OK)
+    fprintf(stderr, "parasol eval: error: %s\n", err.msg);
+  else if (rc == PC_OK && !a->json)
+    pw_evalres_print(&res, stdout);
+  pw_score_close(&s);
   if (fflush(stdout) != 0 && rc == PC_OK) {
     perror("parasol eval: writing standard output");
-    return EXIT_RUN;
+    rc = PC_ESYS;
   }
   char text[PC_METRICS_TEXT_MAX]; /* stdout is for scripts; this, in the launcher's digits */
   if (rc == PC_OK)
     fprintf(stderr, "parasol eval: %s  (%zu examples)\n",
-            pc_metrics_format(text, sizeof text, met.accuracy, met.logloss, met.auc), met.n);
+            pc_metrics_format(text, sizeof text, res.metrics, res.nmetrics), res.n);
+  pw_evalres_free(&res);
   return rc == PC_OK ? 0 : EXIT_RUN;
 }
 

@@ -82,6 +82,19 @@ static int is_known(const pc_setting_t *known, size_t n, const char *name) {
   return 0;
 }
 
+/* The settings a model file carries: the model's, and how its data is read
+ * (so that `eval` and `predict` read data as training did). */
+static const char *const carried_data[] = {"data.format", "data.label", "data.label_offset"};
+
+static int carried(const char *name) {
+  if (strncmp(name, PREFIX, strlen(PREFIX)) == 0)
+    return 1;
+  for (size_t i = 0; i < sizeof carried_data / sizeof carried_data[0]; i++)
+    if (strcmp(name, carried_data[i]) == 0)
+      return 1;
+  return 0;
+}
+
 static int check_setting_strings(const pw_model_t *m, size_t i, const char *path, int code,
                                  pc_err_t *err) {
   const pc_setting_t *s = &m->settings[i];
@@ -90,8 +103,9 @@ static int check_setting_strings(const pw_model_t *m, size_t i, const char *path
     return pc_err_set(err, code, "%s: setting %zu: name empty or longer than %zu bytes, or "
                       "value longer than %zu", path, i, SETTING_NAME_MAX - 1,
                       SETTING_VALUE_MAX - 1);
-  if (strncmp(s->name, PREFIX, strlen(PREFIX)) != 0)
-    return pc_err_set(err, code, "%s: setting '%s' is not a model.* setting", path, s->name);
+  if (!carried(s->name))
+    return pc_err_set(err, code, "%s: setting '%s' is not a model.* or data format setting",
+                      path, s->name);
   for (size_t k = 0; k < i; k++)
     if (strcmp(m->settings[k].name, s->name) == 0)
       return pc_err_set(err, code, "%s: setting '%s' appears twice", path, s->name);
@@ -683,7 +697,7 @@ int pw_model_describe(pw_model_t *m, const pc_config_t *cfg, const pw_shape_t *s
   pc_setting_t all[PC_CONFIG_MAX_SHARED];
   size_t n = pc_config_shared(cfg, all, PC_CONFIG_MAX_SHARED);
   for (size_t i = 0; i < n && i < PC_CONFIG_MAX_SHARED; i++) {
-    if (strncmp(all[i].name, PREFIX, strlen(PREFIX)) != 0)
+    if (!carried(all[i].name))
       continue;
     if (m->nsettings == PW_MODEL_MAX_SETTINGS)
       return pc_err_set(err, PC_EINVAL, "model: more than %d model.* settings",

@@ -49,7 +49,8 @@ typedef struct pw_mtable {
 
 typedef struct pw_model {
   pc_model_type_t type;
-  pc_setting_t settings[PW_MODEL_MAX_SETTINGS]; /* model.* as trained */
+  pc_setting_t settings[PW_MODEL_MAX_SETTINGS]; /* model.* and data.format, data.label,
+                                                 * data.label_offset as trained */
   size_t nsettings;
   pw_shape_t shape;
   pw_transform_t tf;  /* owned; n == 0 when none */
@@ -57,7 +58,8 @@ typedef struct pw_model {
   pw_mtable_t tables[PC_TABLE_MAX];
 } pw_model_t;
 
-/* Fill type, settings (the model.* entries of pc_config_shared) and shape
+/* Fill type, settings (the model.* entries of pc_config_shared, and how the
+ * data is read: data.format, data.label, data.label_offset) and shape
  * from a config and the data's shape; tables and transform stay empty. */
 int pw_model_describe(pw_model_t *m, const pc_config_t *cfg, const pw_shape_t *shape,
                       pc_err_t *err);
