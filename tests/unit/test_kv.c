@@ -51,6 +51,8 @@ static void *run_server(void *arg) {
 }
 
 static uint64_t g_features = FEATURES; /* model.features of the next cluster */
+static const pc_table_t *g_tables;     /* the next cluster's tables; NULL: logistic's */
+static size_t g_ntables;
 
 static cluster_t *cluster_start(pc_layout_t layout, int inflight) {
   cluster_t *c = calloc(1, sizeof *c);
@@ -74,8 +76,12 @@ static cluster_t *cluster_start(pc_layout_t layout, int inflight) {
   pc_err_t err = {0};
   pc_table_t tables[PC_TABLE_MAX];
   size_t nt = 0;
-  if (pw_worker_config_tables(&c->cfg, tables, &nt, &err) != PC_OK)
+  if (g_tables) {
+    memcpy(tables, g_tables, g_ntables * sizeof *tables);
+    nt = g_ntables;
+  } else if (pw_worker_config_tables(&c->cfg, tables, &nt, &err) != PC_OK) {
     fail_msg("pw_worker_config_tables: %s", err.msg);
+  }
   if (pw_kv_open(&c->kv, &c->cfg, 0, tables, nt, &err) != PC_OK)
     fail_msg("pw_kv_open: %s", err.msg);
   return c;
@@ -163,15 +169,15 @@ static void test_sparse_push_pull(void **state) {
   cluster_stop(c);
 }
 
-/* Dense layout: blocks across the server boundary, blocks reaching past
- * the dense ranges (those keys go by hash), and sparse and range requests
- * alternating so request slots are reused both ways. */
+/* Dense layout: blocks across the server boundary up to the table's end,
+ * and sparse and range requests alternating so request slots are reused
+ * both ways. */
 static void test_ranges_and_mixed(void **state) {
   (void)state;
   /* inflight 4 gives 5 request slots: with two requests per round, every
    * slot is used by sparse and range requests in turn. */
   cluster_t *c = cluster_start(PC_LAYOUT_DENSE, 4);
-  enum { B = 4990, E = FEATURES + 40 }; /* crosses 5000/5001 and the end (10001) */
+  enum { B = 4990, E = FEATURES + 1 }; /* crosses 5000/5001, ends at the table's end */
   float *g = malloc((E - B) * sizeof *g), *out = malloc((E - B) * sizeof *out);
   for (size_t i = 0; i < E - B; i++)
     g[i] = 0.5f + (float)i;
@@ -432,6 +438,214 @@ static void test_dump_dense(void **state) {
   cluster_stop(c);
 }
 
+/* A model of three tables: logistic-like weights, a sparse rank-5
+ * embedding with a normal initializer, a dense 1000 x 3 layer. */
+static const pc_table_t three_tables[] = {
+    {.name = "w", .id = 0, .kind = PC_TABLE_SPARSE, .size = FEATURES + 1, .width = 1,
+     .init = PC_INIT_ZEROS, .optimize = 1},
+    {.name = "emb", .id = 1, .kind = PC_TABLE_SPARSE, .size = 1000000, .width = 5,
+     .init = PC_INIT_NORMAL, .scale = 0.5f, .optimize = 1},
+    {.name = "layer", .id = 2, .kind = PC_TABLE_DENSE, .size = 1000, .width = 3,
+     .init = PC_INIT_UNIFORM, .scale = 0.1f, .optimize = 1},
+};
+
+static cluster_t *cluster_three(int inflight) {
+  g_tables = three_tables;
+  g_ntables = 3;
+  cluster_t *c = cluster_start(PC_LAYOUT_SPARSE, inflight);
+  g_tables = NULL;
+  return c;
+}
+
+/* Vectors of a table's width: a never-pushed key reads its initial vector
+ * (the same function of seed, table and key the servers use), a push
+ * changes each of its values, dense blocks span the servers, and requests
+ * that mix tables or run past a table are refused. */
+static void test_tables_width(void **state) {
+  (void)state;
+  cluster_t *c = cluster_three(4);
+  enum { N = 300, W = 5, L = 1000, LW = 3 };
+  const pc_table_t *emb = &three_tables[1], *layer = &three_tables[2];
+  uint64_t keys[N];
+  float g[N * W], out[N * W], want[W];
+  for (size_t i = 0; i < N; i++)
+    keys[i] = pc_table_key(1, (i * 7919u) % 1000000u);
+  pull_now(c, keys, N, out);
+  for (size_t i = 0; i < N; i++) {
+    pc_table_init_row(emb, c->cfg.training.seed, pc_table_local(keys[i]), want);
+    for (size_t j = 0; j < W; j++)
+      assert_float_equal(out[i * W + j], want[j], 0);
+  }
+  for (size_t k = 0; k < N * W; k++)
+    g[k] = 0.25f * (float)(k % 7) - 0.5f;
+  pc_err_t err = {0};
+  assert_int_equal(pw_kv_push(c->kv, keys, N, g, &err), PC_OK);
+  pull_now(c, keys, N, out);
+  for (size_t i = 0; i < N; i++) {
+    pc_table_init_row(emb, c->cfg.training.seed, pc_table_local(keys[i]), want);
+    for (size_t j = 0; j < W; j++) /* SGD, lr 1, no L2 */
+      assert_float_equal(out[i * W + j], want[j] - g[i * W + j], 1e-6);
+  }
+  float *lg = malloc(L * LW * sizeof *lg), *lo = malloc(L * LW * sizeof *lo);
+  range_now(c, pc_table_key(2, 0), pc_table_key(2, L), lo);
+  for (size_t i = 0; i < L; i++) {
+    pc_table_init_row(layer, c->cfg.training.seed, i, want);
+    for (size_t j = 0; j < LW; j++) {
+      assert_float_equal(lo[i * LW + j], want[j], 0);
+      assert_true(fabsf(want[j]) <= 0.1f);
+      lg[i * LW + j] = 1.0f;
+    }
+  }
+  assert_int_equal(pw_kv_push_range(c->kv, pc_table_key(2, 10), pc_table_key(2, L), lg + 10 * LW,
+                                    &err), PC_OK);
+  range_now(c, pc_table_key(2, 0), pc_table_key(2, L), lo);
+  for (size_t i = 0; i < L; i++) {
+    pc_table_init_row(layer, c->cfg.training.seed, i, want);
+    assert_float_equal(lo[i * LW + 2], want[2] - (i >= 10 ? 1.0f : 0.0f), 1e-6);
+  }
+  uint64_t mixed[2] = {pc_table_key(0, 3), pc_table_key(1, 3)}, t;
+  assert_int_equal(pw_kv_pull(c->kv, mixed, 2, out, &t, &err), PC_EINVAL);
+  assert_non_null(strstr(err.msg, "mixes tables"));
+  uint64_t none = pc_table_key(7, 1);
+  assert_int_equal(pw_kv_pull(c->kv, &none, 1, out, &t, &err), PC_EINVAL);
+  assert_int_equal(pw_kv_pull_range(c->kv, pc_table_key(1, 5), pc_table_key(2, 5), out, &t, &err),
+                   PC_ERANGE);
+  uint64_t past = pc_table_key(2, L); /* one past the layer: the server refuses it */
+  assert_int_equal(pw_kv_pull(c->kv, &past, 1, out, &t, &err), PC_OK);
+  assert_int_equal(pw_kv_wait(c->kv, t, &err), PC_EPEER);
+  free(lg);
+  free(lo);
+  cluster_stop(c);
+}
+
+/* Small requests of two widths in flight together go in batches, each of
+ * one width, and every value comes back right. */
+static void test_tables_batched(void **state) {
+  (void)state;
+  cluster_t *c = cluster_three(16);
+  enum { R = 200, W = 5 };
+  pc_err_t err = {0};
+  for (int r = 0; r < R; r++) {
+    uint64_t k1 = pc_table_key(1, (uint64_t)r), k0 = (uint64_t)r;
+    float g1[W] = {1, 2, 3, 4, (float)r}, g0 = (float)r;
+    assert_int_equal(pw_kv_push(c->kv, &k1, 1, g1, &err), PC_OK);
+    assert_int_equal(pw_kv_push(c->kv, &k0, 1, &g0, &err), PC_OK);
+  }
+  assert_int_equal(pw_kv_wait_all(c->kv, &err), PC_OK);
+  pw_kv_stats_t st;
+  pw_kv_stats(c->kv, &st);
+  assert_true(st.batches > 0);
+  float want[W];
+  for (int r = 0; r < R; r += 17) {
+    uint64_t k1 = pc_table_key(1, (uint64_t)r), k0 = (uint64_t)r;
+    float v1[W], v0;
+    pull_now(c, &k1, 1, v1);
+    pull_now(c, &k0, 1, &v0);
+    pc_table_init_row(&three_tables[1], c->cfg.training.seed, (uint64_t)r, want);
+    float g1[W] = {1, 2, 3, 4, (float)r};
+    for (int j = 0; j < W; j++)
+      assert_float_equal(v1[j], want[j] - g1[j], 1e-5);
+    assert_float_equal(v0, -(float)r, 0);
+  }
+  cluster_stop(c);
+}
+
+/* Dump of one table of vectors: exactly the pushed keys of that table. */
+static void test_dump_table(void **state) {
+  (void)state;
+  cluster_t *c = cluster_three(4);
+  enum { N = 50, W = 5 };
+  uint64_t keys[N], w0 = 17, got[4 * N];
+  float g[N * W], vals[4 * N * W], g0 = 1;
+  for (size_t i = 0; i < N; i++)
+    keys[i] = pc_table_key(1, 1000 + i);
+  for (size_t k = 0; k < N * W; k++)
+    g[k] = (float)k;
+  pc_err_t err = {0};
+  assert_int_equal(pw_kv_push(c->kv, keys, N, g, &err), PC_OK);
+  assert_int_equal(pw_kv_push(c->kv, &w0, 1, &g0, &err), PC_OK);
+  assert_int_equal(pw_kv_wait_all(c->kv, &err), PC_OK);
+  size_t n = 0;
+  for (uint32_t s = 0; s < NSERVERS; s++) {
+    uint64_t cursor = 0;
+    int done = 0;
+    while (!done) {
+      size_t got_n = 0;
+      assert_int_equal(pw_kv_dump(c->kv, s, 1, &cursor, 7, got + n, vals + n * W, &got_n, &done,
+                                  &err), PC_OK);
+      n += got_n;
+      assert_true(n <= 2 * N);
+    }
+  }
+  assert_int_equal(n, N);
+  float want[W];
+  for (size_t j = 0; j < n; j++) {
+    assert_int_equal(pc_table_of(got[j]), 1);
+    size_t i = pc_table_local(got[j]) - 1000;
+    assert_true(i < N);
+    pc_table_init_row(&three_tables[1], c->cfg.training.seed, 1000 + i, want);
+    for (size_t k = 0; k < W; k++)
+      assert_float_equal(vals[j * W + k], want[k] - g[i * W + k], 1e-4);
+  }
+  uint64_t cursor = 0;
+  int done = 0;
+  assert_int_equal(pw_kv_dump(c->kv, 0, 9, &cursor, 7, got, vals, &n, &done, &err), PC_EINVAL);
+  cluster_stop(c);
+}
+
+typedef struct opener {
+  pc_config_t *cfg;
+  const pc_table_t *tables;
+  size_t n;
+  int rc;
+  pc_err_t err;
+} opener_t;
+
+static void *open_thread(void *arg) {
+  opener_t *o = arg;
+  pw_kv_t *kv = NULL;
+  o->rc = pw_kv_open(&kv, o->cfg, -1, o->tables, o->n, &o->err);
+  pw_kv_close(&kv);
+  return NULL;
+}
+
+/* Two workers that declare different tables (another model or data of
+ * another shape) cannot join one cluster: the second is refused, naming
+ * the difference, and the run never starts. */
+static void test_tables_disagree(void **state) {
+  (void)state;
+  cluster_t *c = calloc(1, sizeof *c);
+  snprintf(c->dir, sizeof c->dir, "/tmp/parasol-kv-XXXXXX");
+  assert_non_null(mkdtemp(c->dir));
+  pc_config_defaults(&c->cfg);
+  snprintf(c->cfg.cluster.scheduler, sizeof c->cfg.cluster.scheduler, "ipc://%s/sched", c->dir);
+  snprintf(c->cfg.output.dir, sizeof c->cfg.output.dir, "%s", c->dir);
+  c->cfg.cluster.servers = NSERVERS;
+  c->cfg.cluster.workers = 2;
+  c->cfg.cluster.register_timeout = 2;
+  assert_int_equal(pthread_create(&c->sched, NULL, run_sched, c), 0);
+  for (int i = 0; i < NSERVERS; i++)
+    assert_int_equal(pthread_create(&c->servers[i], NULL, run_server, c), 0);
+  pc_table_t other[3];
+  memcpy(other, three_tables, sizeof other);
+  other[1].width = 6;
+  opener_t first = {&c->cfg, three_tables, 3, 0, {0}}, second = {&c->cfg, other, 3, 0, {0}};
+  pthread_t t;
+  assert_int_equal(pthread_create(&t, NULL, open_thread, &first), 0);
+  usleep(300000);
+  open_thread(&second);
+  assert_int_not_equal(second.rc, PC_OK);
+  assert_non_null(strstr(second.err.msg, "declares other model tables"));
+  assert_non_null(strstr(second.err.msg, "widths differ"));
+  pthread_join(t, NULL);
+  assert_int_not_equal(first.rc, PC_OK); /* the run never got its second worker */
+  pthread_join(c->sched, NULL);
+  for (int i = 0; i < NSERVERS; i++)
+    pthread_join(c->servers[i], NULL);
+  assert_int_not_equal(c->sched_rc, PC_OK);
+  free(c);
+}
+
 int main(void) {
   setenv("PARASOL_LOG_PREFIX", "1", 1);
   const struct CMUnitTest tests[] = {
@@ -443,6 +657,10 @@ int main(void) {
       cmocka_unit_test(test_nan_rejected),
       cmocka_unit_test(test_dump_sparse),
       cmocka_unit_test(test_dump_dense),
+      cmocka_unit_test(test_tables_width),
+      cmocka_unit_test(test_tables_batched),
+      cmocka_unit_test(test_dump_table),
+      cmocka_unit_test(test_tables_disagree),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
