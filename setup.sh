@@ -9,7 +9,7 @@ cd "$(dirname "$0")"
 
 PACKAGES=(build-essential cmake pkg-config libzmq3-dev libprotobuf-c-dev protobuf-c-compiler
           libopenblas-dev libuv1-dev libfyaml-dev libcmocka-dev libjansson-dev libxxhash-dev
-          jq) # jq: the integration tests and the benchmarks read metrics.json with it
+          zlib1g-dev jq) # jq: the integration tests and the benchmarks read metrics.json with it
 JOBS=$(nproc 2>/dev/null || echo 2)
 
 install_missing() {

@@ -1,4 +1,9 @@
-/* LIBSVM reader for one byte-range partition of a file.
+/* The readers' ops table and pw_data_load; the LIBSVM reader; subsets,
+ * hold-out and standardization. CSV, idx and ratings readers are in
+ * pw_data_csv.c, pw_data_idx.c, pw_data_ratings.c; what they share in
+ * pw_data_util.c.
+ *
+ * LIBSVM reads one byte-range partition of a file.
  *
  * The file is split into nparts near-equal byte ranges; a partition owns
  * every line whose first byte lies in its range. Only that range (plus the
@@ -7,6 +12,9 @@
  * A stream cannot be pread, so it is read whole into the same buffer and
  * the reader runs over it with nothing more to fetch. */
 #include "pw_data.h"
+#include "pw_data_util.h"
+
+#include "pc_hash.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -17,18 +25,15 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define PW_LINE_MAX ((size_t)16 << 20)       /* longest accepted line, bytes */
 #define PW_BUF_MAX (PW_LINE_MAX + 2)         /* a full line, its '\n', a NUL */
 #define PW_CHUNK ((size_t)1 << 20)           /* pread size inside the range */
 #define PW_TAIL_MIN ((size_t)4 << 10)        /* first pread past the range end */
-#define PW_REASON_MAX 256
 #define PW_TOK_SHOW 40                       /* token bytes quoted in messages */
 #define PW_SHOW_MAX (PW_TOK_SHOW * 4 + 1)    /* each may become \xHH */
-#define PW_NAME_MAX 1024                     /* a path as shown in messages */
 #define PW_BOM "\xEF\xBB\xBF"                /* UTF-8 byte-order mark */
 
 enum { RD_EOF = 0, RD_LINE = 1, RD_TOOLONG = 2 };
-enum { LINE_OK = 0, LINE_IGNORE = 1, LINE_BAD = 2 };
+enum { LINE_OK = PW_LINE_OK, LINE_IGNORE = PW_LINE_IGNORE, LINE_BAD = PW_LINE_BAD };
 
 /* Buffered pread reader. buf[off, len) is unconsumed; buf[0] is at file
  * offset base; scan is where the search for '\n' resumes. One byte of cap
@@ -46,6 +51,7 @@ typedef struct load {
   const char *path; /* as shown in messages: escaped */
   pw_data_opts_t opts;
   pw_dataset_t *ds;
+  pw_labeler_t lb; /* labels other than binary */
   rd_t rd;
   size_t rowcap, nzcap; /* label/row and idx/val capacities */
   uint64_t first_bad_at;
@@ -258,7 +264,7 @@ static char *tok_end(char *p) {
  * byte must show), and '\\' doubled so an escape cannot be faked. A path
  * (is_path) keeps its UTF-8 bytes and backslashes; only control bytes are
  * escaped. Stops, with whole escapes only, when out is full. */
-static void show(char *out, size_t cap, const char *s, size_t n, int is_path) {
+void pw_data_show(char *out, size_t cap, const char *s, size_t n, int is_path) {
   size_t o = 0;
   for (size_t i = 0; i < n; i++) {
     unsigned char c = (unsigned char)s[i];
@@ -282,7 +288,7 @@ __attribute__((cold, noinline)) static int bad(char *reason, const char *fmt,
                                                const char *tok, const char *end) {
   size_t n = (size_t)(end - tok);
   char shown[PW_SHOW_MAX];
-  show(shown, sizeof shown, tok, n > PW_TOK_SHOW ? PW_TOK_SHOW : n, 0);
+  pw_data_show(shown, sizeof shown, tok, n > PW_TOK_SHOW ? PW_TOK_SHOW : n, 0);
   snprintf(reason, PW_REASON_MAX, fmt, shown);
   return LINE_BAD;
 }
@@ -301,6 +307,18 @@ static int parse_label(char *tok, char *end, float *label, char *reason) {
   if (memchr(tok, ':', n) != NULL)
     return bad(reason, "missing label (line starts with '%s')", tok, end);
   return bad(reason, "bad label '%s' (expected -1, +1, 1 or 0)", tok, end);
+}
+
+/* A class or real label (opts.labels): any number, checked by the rules
+ * of its kind. Per line, not per value: the pair loop is untouched. */
+static int parse_label_kind(load_t *ld, char *tok, char *end, float *label) {
+  double v;
+  if (pw_parse_number(tok, (size_t)(end - tok), &v) < 0) {
+    if (memchr(tok, ':', (size_t)(end - tok)) != NULL)
+      return bad(ld->reason, "missing label (line starts with '%s')", tok, end);
+    return bad(ld->reason, "bad label '%s' (not a number)", tok, end);
+  }
+  return pw_label_value(&ld->lb, v, label, ld->reason);
 }
 
 /* Decimal digits only, so signs, spaces and hex are refused up front. */
@@ -408,6 +426,8 @@ static int line_label(load_t *ld, char *p, char **e, float *label) {
     *e = p;
     return LINE_OK;
   }
+  if (ld->opts.labels != PW_LABEL_BINARY)
+    return parse_label_kind(ld, p, *e, label);
   return parse_label(p, *e, label, ld->reason);
 }
 
@@ -573,6 +593,9 @@ static int load_all(load_t *ld, uint64_t size, pc_err_t *err) {
     rc = load_range(ld, start, end, err);
   if (rc < 0)
     pw_data_free(ld->ds);
+  else /* of this partition only: a sparse model takes model.features */
+    ld->ds->shape.features =
+        ld->ds->nnz == 0 ? 0 : ld->ds->max_index + (ld->ds->max_index < UINT64_MAX);
   return rc;
 }
 
@@ -593,6 +616,7 @@ static void load_init(load_t *ld, pw_dataset_t *ds, const char *name,
   *ld = (load_t){.path = name, .ds = ds, .opts = {.part = 0, .nparts = 1}};
   if (opts != NULL)
     ld->opts = *opts;
+  pw_labeler_init(&ld->lb, &ld->opts);
 }
 
 static int open_sized(const char *path, const char *name, uint64_t *size, pc_err_t *err) {
@@ -615,7 +639,7 @@ static int open_sized(const char *path, const char *name, uint64_t *size, pc_err
 int pw_data_load_libsvm(pw_dataset_t *ds, const char *path, const pw_data_opts_t *opts,
                         pc_err_t *err) {
   char name[PW_NAME_MAX];
-  show(name, sizeof name, path ? path : "", path ? strlen(path) : 0, 1);
+  pw_data_show(name, sizeof name, path ? path : "", path ? strlen(path) : 0, 1);
   int rc = check_args(ds, path, name, opts, err);
   if (rc < 0)
     return rc;
@@ -656,7 +680,7 @@ static int rd_slurp(rd_t *r, FILE *f, const char *name, pc_err_t *err) {
 int pw_data_load_libsvm_stream(pw_dataset_t *ds, FILE *f, const char *name_in,
                                const pw_data_opts_t *opts, pc_err_t *err) {
   char name[PW_NAME_MAX];
-  show(name, sizeof name, name_in ? name_in : "", name_in ? strlen(name_in) : 0, 1);
+  pw_data_show(name, sizeof name, name_in ? name_in : "", name_in ? strlen(name_in) : 0, 1);
   int rc = check_args(ds, f, name_in ? name : NULL, opts, err);
   if (rc < 0)
     return rc;
@@ -680,4 +704,208 @@ void pw_data_free(pw_dataset_t *ds) {
   free(ds->idx);
   free(ds->val);
   memset(ds, 0, sizeof *ds);
+}
+
+/* ---- Formats: one reader each (pw_data_util.h has the others). ---- */
+
+static const pw_reader_t readers[] = {
+    {.name = "libsvm", .format = PC_FORMAT_LIBSVM, .partial = 1, .load = pw_data_load_libsvm},
+    {.name = "csv", .format = PC_FORMAT_CSV, .partial = 0, .load = pw_data_load_csv},
+    {.name = "idx", .format = PC_FORMAT_IDX, .partial = 0, .load = pw_data_load_idx},
+    {.name = "ratings", .format = PC_FORMAT_RATINGS, .partial = 0, .load = pw_data_load_ratings},
+};
+
+const pw_reader_t *pw_reader_find(pc_format_t format) {
+  for (size_t i = 0; i < sizeof readers / sizeof readers[0]; i++)
+    if (readers[i].format == format)
+      return &readers[i];
+  return NULL;
+}
+
+/* Keep rows [lo, hi) of ds in place (a contiguous block: the rows of one
+ * partition). Shape and max_index stay the whole file's, so every worker
+ * declares the same model. */
+static void keep_rows(pw_dataset_t *ds, size_t lo, size_t hi) {
+  size_t a = ds->row[lo], b = ds->row[hi];
+  memmove(ds->label, ds->label + lo, (hi - lo) * sizeof *ds->label);
+  if (b > a) {
+    memmove(ds->idx, ds->idx + a, (b - a) * sizeof *ds->idx);
+    memmove(ds->val, ds->val + a, (b - a) * sizeof *ds->val);
+  }
+  for (size_t i = lo; i <= hi; i++)
+    ds->row[i - lo] = ds->row[i] - a;
+  ds->n = hi - lo;
+  ds->nnz = b - a;
+}
+
+int pw_data_load(pw_dataset_t *ds, pc_format_t format, const char *path,
+                 const pw_data_opts_t *opts, pc_err_t *err) {
+  const pw_reader_t *r = pw_reader_find(format);
+  pw_data_opts_t o = {.part = 0, .nparts = 1};
+  if (opts != NULL)
+    o = *opts;
+  if (ds == NULL || path == NULL || r == NULL)
+    return pc_err_set(err, PC_EINVAL, "pw_data_load: %s", r == NULL ? "unknown data.format"
+                                                                     : "NULL dataset or path");
+  if (o.nparts < 1 || o.part < 0 || o.part >= o.nparts)
+    return pc_err_set(err, PC_EINVAL, "%s: bad partition %d of %d", path, o.part, o.nparts);
+  if (r->partial)
+    return r->load(ds, path, &o, err);
+  int part = o.part, nparts = o.nparts;
+  o.part = 0;
+  o.nparts = 1;
+  int rc = r->load(ds, path, &o, err);
+  if (rc < 0 || nparts == 1)
+    return rc;
+  uint64_t n = ds->n; /* n < 2^40 and nparts <= 2^31: no overflow */
+  keep_rows(ds, (size_t)(n * (uint64_t)part / (uint64_t)nparts),
+            (size_t)(n * (uint64_t)(part + 1) / (uint64_t)nparts));
+  return 0;
+}
+
+void pw_data_opts_from_config(pw_data_opts_t *o, const pc_config_t *cfg, pw_label_kind_t kind,
+                              const char *path_labels, int part, int nparts) {
+  *o = (pw_data_opts_t){
+      .part = part,
+      .nparts = nparts,
+      .skip_bad = cfg->data.on_error == PC_ON_ERROR_SKIP,
+      .max_bad_lines = cfg->data.max_bad_lines,
+      .labels = kind,
+      .classes = kind == PW_LABEL_CLASS ? cfg->model.classes : 0,
+      .label_offset = kind == PW_LABEL_CLASS ? cfg->data.label_offset : 0,
+      .label = cfg->data.label[0] != '\0' ? cfg->data.label : NULL,
+      .labels_path = path_labels != NULL && path_labels[0] != '\0' ? path_labels : NULL,
+  };
+}
+
+/* ---- Subsets, hold-out, standardization. ---- */
+
+static int subset_alloc(pw_dataset_t *out, size_t n, size_t nnz) {
+  out->label = malloc((n > 0 ? n : 1) * sizeof *out->label);
+  out->row = malloc((n + 1) * sizeof *out->row);
+  out->idx = malloc((nnz > 0 ? nnz : 1) * sizeof *out->idx);
+  out->val = malloc((nnz > 0 ? nnz : 1) * sizeof *out->val);
+  return out->label && out->row && out->idx && out->val ? 0 : PC_ENOMEM;
+}
+
+int pw_data_subset(pw_dataset_t *out, const pw_dataset_t *in, const size_t *rows, size_t n,
+                   pc_err_t *err) {
+  if (out == NULL || in == NULL || (rows == NULL && n > 0))
+    return pc_err_set(err, PC_EINVAL, "pw_data_subset: NULL argument");
+  memset(out, 0, sizeof *out);
+  size_t nnz = 0;
+  for (size_t i = 0; i < n; i++) {
+    if (rows[i] >= in->n)
+      return pc_err_set(err, PC_EINVAL, "pw_data_subset: row %zu of a dataset of %zu", rows[i],
+                        in->n);
+    nnz += in->row[rows[i] + 1] - in->row[rows[i]];
+  }
+  if (n >= SIZE_MAX / sizeof(size_t) || subset_alloc(out, n, nnz) < 0) {
+    pw_data_free(out);
+    return pc_err_set(err, PC_ENOMEM, "pw_data_subset: %zu rows, %zu values", n, nnz);
+  }
+  out->row[0] = 0;
+  for (size_t i = 0; i < n; i++) {
+    size_t a = in->row[rows[i]], k = in->row[rows[i] + 1] - a, at = out->row[i];
+    memcpy(out->idx + at, in->idx + a, k * sizeof *in->idx);
+    memcpy(out->val + at, in->val + a, k * sizeof *in->val);
+    out->label[i] = in->label[rows[i]];
+    out->row[i + 1] = at + k;
+  }
+  out->n = n;
+  out->nnz = nnz;
+  out->max_index = in->max_index;
+  out->shape = in->shape;
+  return 0;
+}
+
+/* Row i is a test row when a hash of (seed, i), as a number in [0, 1), is
+ * below fraction: the same on every host and in every run. */
+static int holdout_pick(uint64_t seed, size_t i, double fraction) {
+  uint64_t h = pc_hash_u64(pc_hash_u64(seed) ^ (uint64_t)i);
+  return (double)(h >> 11) * 0x1.0p-53 < fraction;
+}
+
+int pw_data_holdout(size_t n, double fraction, uint64_t test_rows, uint64_t seed,
+                    unsigned char *is_test, pc_err_t *err) {
+  if (is_test == NULL && n > 0)
+    return pc_err_set(err, PC_EINVAL, "pw_data_holdout: NULL is_test");
+  if (test_rows > 0) {
+    if (test_rows >= n)
+      return pc_err_set(err, PC_EINVAL,
+                        "data.test_rows: %llu leaves no training row (the data has %zu rows)",
+                        (unsigned long long)test_rows, n);
+    for (size_t i = 0; i < n; i++)
+      is_test[i] = i >= n - test_rows;
+    return 0;
+  }
+  if (!(fraction > 0 && fraction < 1))
+    return pc_err_set(err, PC_EINVAL,
+                      "data.test_fraction: %g: a hold-out needs a fraction in (0, 1) or "
+                      "data.test_rows",
+                      fraction);
+  size_t tests = 0;
+  for (size_t i = 0; i < n; i++)
+    tests += is_test[i] = (unsigned char)holdout_pick(seed, i, fraction);
+  if (tests == 0 || tests == n)
+    return pc_err_set(err, PC_EINVAL,
+                      "data.test_fraction: %g of %zu rows (training.seed %llu) leaves no %s row",
+                      fraction, n, (unsigned long long)seed, tests == 0 ? "test" : "training");
+  return 0;
+}
+
+void pw_data_moments(const pw_dataset_t *ds, uint64_t nf, double *sum, double *sumsq,
+                     double *count) {
+  for (size_t k = 0; k < ds->nnz; k++) {
+    uint64_t f = ds->idx[k];
+    if (f < nf) {
+      double x = ds->val[k];
+      sum[f] += x;
+      sumsq[f] += x * x;
+    }
+  }
+  *count += (double)ds->n;
+}
+
+int pw_transform_from_moments(pw_transform_t *t, uint64_t nf, const double *sum,
+                              const double *sumsq, double count, pc_err_t *err) {
+  memset(t, 0, sizeof *t);
+  if (nf == 0)
+    return 0;
+  if (!(count > 0))
+    return pc_err_set(err, PC_EINVAL, "standardization: no training rows to take moments of");
+  if (nf > SIZE_MAX / sizeof(float) || (t->mean = malloc(nf * sizeof(float))) == NULL ||
+      (t->inv_std = malloc(nf * sizeof(float))) == NULL) {
+    pw_transform_free(t);
+    return pc_err_set(err, PC_ENOMEM, "standardization: %llu features",
+                      (unsigned long long)nf);
+  }
+  for (uint64_t f = 0; f < nf; f++) {
+    double mean = sum[f] / count, var = sumsq[f] / count - mean * mean;
+    /* Rounding leaves a constant feature a tiny variance: not worth
+     * scaling by 1e8, so anything below 1e-12 relative counts as 0. */
+    int constant = !(var > 1e-12 * (1.0 + mean * mean));
+    t->mean[f] = (float)mean;
+    t->inv_std[f] = constant ? 1.0f : (float)(1.0 / sqrt(var));
+  }
+  t->n = nf;
+  return 0;
+}
+
+void pw_data_apply_transform(pw_dataset_t *ds, const pw_transform_t *t) {
+  if (t == NULL || t->n == 0)
+    return;
+  for (size_t k = 0; k < ds->nnz; k++) {
+    uint64_t f = ds->idx[k];
+    if (f < t->n)
+      ds->val[k] = (ds->val[k] - t->mean[f]) * t->inv_std[f];
+  }
+}
+
+void pw_transform_free(pw_transform_t *t) {
+  if (t == NULL)
+    return;
+  free(t->mean);
+  free(t->inv_std);
+  memset(t, 0, sizeof *t);
 }

@@ -4,7 +4,7 @@
  * idx (gzip too) and rating triples, behind one ops table (pw_reader_t).
  * LIBSVM can load just one partition of a file (by byte range, aligned to
  * line starts), so W workers each parse only 1/W of it; the others read the
- * whole file and take every nparts-th block of rows (see pw_data_load).
+ * whole file and keep one contiguous block of its rows (see pw_data_load).
  *
  * Dense readers (csv, idx) store every feature of every row, zeros too,
  * indices 0..features-1 in order (shape.dense = 1). A ratings row holds two
@@ -37,7 +37,8 @@ typedef struct pw_shape {
 typedef struct pw_dataset {
   size_t n;          /* examples */
   size_t nnz;        /* stored non-zeros */
-  float *label;      /* [n], 0 or 1; NaN = no label (labels_optional only) */
+  float *label;      /* [n], by opts.labels: 0/1, a class, a number; NaN = no
+                      * label (labels_optional only) */
   size_t *row;       /* [n+1], offsets into idx/val */
   uint64_t *idx;     /* [nnz], feature indices as in the file */
   float *val;        /* [nnz] */
@@ -67,7 +68,9 @@ typedef struct pw_data_opts {
 /* A reader of one data format: the ops table the worker, `eval` and
  * `predict` go through. partial: the reader honours part/nparts itself
  * (by byte ranges); otherwise pw_data_load reads the whole file and keeps
- * every nparts-th block of rows. */
+ * partition part of nparts as the contiguous block of rows
+ * [part*n/nparts, (part+1)*n/nparts), with the whole file's shape and
+ * max_index (so every worker finds the same shape). */
 typedef struct pw_reader {
   const char *name; /* the data.format value */
   pc_format_t format;
@@ -84,9 +87,12 @@ const pw_reader_t *pw_reader_find(pc_format_t format);
 int pw_data_load(pw_dataset_t *ds, pc_format_t format, const char *path,
                  const pw_data_opts_t *opts, pc_err_t *err);
 
-/* Options for a dataset named by a config: format, label kind (given by
- * the caller: it is the model's), classes, label column and offset, skip
- * mode; part/nparts as given. path_labels: data.labels or data.test_labels. */
+/* Options for a dataset named by a config: label kind (given by the
+ * caller: it is the model's), classes and label_offset (class labels
+ * only), label column, skip mode; part/nparts as given. path_labels:
+ * data.labels or data.test_labels ("" or NULL: none). features is left 0
+ * (no bound) and labels_optional 0: the caller sets them where it wants
+ * them (the worker bounds LIBSVM training indices by model.features). */
 void pw_data_opts_from_config(pw_data_opts_t *o, const pc_config_t *cfg, pw_label_kind_t kind,
                               const char *path_labels, int part, int nparts);
 

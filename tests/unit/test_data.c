@@ -1,4 +1,6 @@
-/* pw_data: LIBSVM partitioned reader, from files and streams. */
+/* pw_data: LIBSVM partitioned reader, from files and streams; label kinds;
+ * the reader table; subsets, hold-out and standardization. (The other
+ * readers: test_readers.c.) */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -551,6 +553,275 @@ static void test_stream_a9a(void **state) {
   pw_data_free(&whole);
 }
 
+/* ---- Label kinds (LIBSVM), readers, subsets, hold-out, transform. ---- */
+
+static int load_kind(pw_dataset_t *ds, const char *text, pw_label_kind_t kind, int classes,
+                     int offset, pc_err_t *err, tmpfile_t *t) {
+  write_tmp_str(t, text);
+  pw_data_opts_t o = {.nparts = 1, .labels = kind, .classes = classes, .label_offset = offset};
+  memset(err, 0, sizeof *err);
+  return pw_data_load(ds, PC_FORMAT_LIBSVM, t->path, &o, err);
+}
+
+/* text fails with "path:want". */
+static void expect_kind_error(const char *text, pw_label_kind_t kind, int classes, int offset,
+                              const char *want) {
+  tmpfile_t t;
+  pw_dataset_t ds;
+  pc_err_t err;
+  assert_true(load_kind(&ds, text, kind, classes, offset, &err, &t) < 0);
+  char full[600];
+  snprintf(full, sizeof full, "%s%s", t.path, want);
+  if (strstr(err.msg, full) == NULL)
+    fail_msg("expected '%s', got '%s'", full, err.msg);
+  unlink(t.path);
+}
+
+static void test_libsvm_class_labels(void **state) {
+  (void)state;
+  tmpfile_t t;
+  pw_dataset_t ds;
+  pc_err_t err;
+  assert_int_equal(load_kind(&ds, "3 1:1\n0 2:1\n9 3:1\n", PW_LABEL_CLASS, 10, 0, &err, &t), 0);
+  assert_true(ds.label[0] == 3 && ds.label[1] == 0 && ds.label[2] == 9);
+  assert_int_equal(ds.shape.features, 4);
+  assert_int_equal(ds.shape.dense, 0);
+  pw_data_free(&ds);
+  unlink(t.path);
+  assert_int_equal(load_kind(&ds, "1 1:1\n10 2:1\n", PW_LABEL_CLASS, 10, 1, &err, &t), 0);
+  assert_true(ds.label[0] == 0 && ds.label[1] == 9);
+  pw_data_free(&ds);
+  unlink(t.path);
+  expect_kind_error("0 1:1\n10 1:1\n", PW_LABEL_CLASS, 10, 0,
+                    ":2: label 10 outside 0..9 (model.classes: 10)");
+  expect_kind_error("1 1:1\n10 1:1\n", PW_LABEL_CLASS, 10, 0,
+                    ":2: label 10 outside 0..9 (model.classes: 10); no label 0 before it: the "
+                    "labels look 1-based, set data.label_offset: 1");
+  expect_kind_error("-1 1:1\n", PW_LABEL_CLASS, 10, 0, ":1: label -1 outside 0..9");
+  expect_kind_error("1.5 1:1\n", PW_LABEL_CLASS, 10, 0, ":1: label 1.5 is not a whole number");
+  expect_kind_error("x 1:1\n", PW_LABEL_CLASS, 10, 0, ":1: bad label 'x' (not a number)");
+  expect_kind_error("1:1\n", PW_LABEL_CLASS, 10, 0, ":1: missing label");
+  /* No model.classes: any class >= 0. */
+  assert_int_equal(load_kind(&ds, "70000 1:1\n", PW_LABEL_CLASS, 0, 0, &err, &t), 0);
+  assert_true(ds.label[0] == 70000);
+  pw_data_free(&ds);
+  unlink(t.path);
+}
+
+static void test_libsvm_real_labels(void **state) {
+  (void)state;
+  tmpfile_t t;
+  pw_dataset_t ds;
+  pc_err_t err;
+  assert_int_equal(load_kind(&ds, "2.5 1:1\n-3e2 2:1\n", PW_LABEL_REAL, 0, 0, &err, &t), 0);
+  assert_true(ds.label[0] == 2.5f && ds.label[1] == -300.0f);
+  pw_data_free(&ds);
+  unlink(t.path);
+  expect_kind_error("1 1:1\nnan 1:1\n", PW_LABEL_REAL, 0, 0, ":2: label nan is not a finite");
+  expect_kind_error("inf 1:1\n", PW_LABEL_REAL, 0, 0, ":1: label inf is not a finite");
+  /* Binary stays exact: 2 is refused, +1 and -1 map to 1 and 0. */
+  expect_kind_error("2 1:1\n", PW_LABEL_BINARY, 0, 0, ":1: bad label '2'");
+  assert_int_equal(load_kind(&ds, "+1 1:1\n-1 1:1\n", PW_LABEL_BINARY, 0, 0, &err, &t), 0);
+  assert_true(ds.label[0] == 1 && ds.label[1] == 0);
+  pw_data_free(&ds);
+  unlink(t.path);
+}
+
+static void test_reader_table(void **state) {
+  (void)state;
+  const struct {
+    pc_format_t f;
+    const char *name;
+    int partial;
+  } want[] = {{PC_FORMAT_LIBSVM, "libsvm", 1},
+              {PC_FORMAT_CSV, "csv", 0},
+              {PC_FORMAT_IDX, "idx", 0},
+              {PC_FORMAT_RATINGS, "ratings", 0}};
+  for (size_t i = 0; i < 4; i++) {
+    const pw_reader_t *r = pw_reader_find(want[i].f);
+    assert_non_null(r);
+    assert_string_equal(r->name, want[i].name);
+    assert_int_equal(r->partial, want[i].partial);
+    assert_non_null(r->load);
+  }
+  assert_null(pw_reader_find((pc_format_t)99));
+  pw_dataset_t ds;
+  pc_err_t err = {0};
+  pw_data_opts_t o = {.nparts = 1};
+  assert_int_equal(pw_data_load(&ds, (pc_format_t)99, "x", &o, &err), PC_EINVAL);
+  o.part = 2;
+  o.nparts = 2;
+  assert_int_equal(pw_data_load(&ds, PC_FORMAT_CSV, "x", &o, &err), PC_EINVAL);
+  assert_non_null(strstr(err.msg, "bad partition 2 of 2"));
+}
+
+static void test_opts_from_config(void **state) {
+  (void)state;
+  pc_config_t c;
+  pc_config_defaults(&c);
+  c.model.classes = 10;
+  c.data.label_offset = 1;
+  snprintf(c.data.label, sizeof c.data.label, "digit");
+  c.data.on_error = PC_ON_ERROR_SKIP;
+  c.data.max_bad_lines = 7;
+  pw_data_opts_t o;
+  pw_data_opts_from_config(&o, &c, PW_LABEL_CLASS, "labels.gz", 2, 3);
+  assert_int_equal(o.part, 2);
+  assert_int_equal(o.nparts, 3);
+  assert_int_equal(o.labels, PW_LABEL_CLASS);
+  assert_int_equal(o.classes, 10);
+  assert_int_equal(o.label_offset, 1);
+  assert_string_equal(o.label, "digit");
+  assert_string_equal(o.labels_path, "labels.gz");
+  assert_int_equal(o.skip_bad, 1);
+  assert_int_equal(o.max_bad_lines, 7);
+  assert_int_equal(o.features, 0);
+  assert_int_equal(o.labels_optional, 0);
+  /* Real labels: classes and offset do not apply; "" = no labels file. */
+  pw_data_opts_from_config(&o, &c, PW_LABEL_REAL, "", 0, 1);
+  assert_int_equal(o.classes, 0);
+  assert_int_equal(o.label_offset, 0);
+  assert_null(o.labels_path);
+}
+
+static void make_dense(pw_dataset_t *ds, size_t n, size_t nf, const float *vals) {
+  memset(ds, 0, sizeof *ds);
+  ds->n = n;
+  ds->nnz = n * nf;
+  ds->label = malloc(n * sizeof *ds->label);
+  ds->row = malloc((n + 1) * sizeof *ds->row);
+  ds->idx = malloc(n * nf * sizeof *ds->idx);
+  ds->val = malloc(n * nf * sizeof *ds->val);
+  for (size_t i = 0; i <= n; i++)
+    ds->row[i] = i * nf;
+  for (size_t i = 0; i < n; i++)
+    ds->label[i] = (float)i;
+  for (size_t k = 0; k < n * nf; k++) {
+    ds->idx[k] = k % nf;
+    ds->val[k] = vals[k];
+  }
+  ds->shape = (pw_shape_t){.features = nf, .dense = 1};
+  ds->max_index = nf - 1;
+}
+
+static void test_subset(void **state) {
+  (void)state;
+  tmpfile_t t;
+  write_tmp_str(&t, "1 1:1 3:2\n0\n1 2:5\n0 4:1 5:1 6:1\n");
+  pw_dataset_t in, out;
+  pc_err_t err = {0};
+  assert_int_equal(load(&in, t.path, 0, 1, &err), 0);
+  const size_t rows[] = {3, 0, 3, 1};
+  assert_int_equal(pw_data_subset(&out, &in, rows, 4, &err), 0);
+  assert_int_equal(out.n, 4);
+  assert_int_equal(out.nnz, 3 + 2 + 3 + 0);
+  for (size_t i = 0; i < 4; i++)
+    assert_same_row(&out, i, &in, rows[i]);
+  assert_int_equal(out.max_index, in.max_index);
+  assert_int_equal(out.shape.features, in.shape.features);
+  pw_data_free(&out);
+  assert_int_equal(pw_data_subset(&out, &in, NULL, 0, &err), 0);
+  assert_int_equal(out.n, 0);
+  assert_int_equal(out.row[0], 0);
+  pw_data_free(&out);
+  const size_t bad[] = {0, 4};
+  assert_int_equal(pw_data_subset(&out, &in, bad, 2, &err), PC_EINVAL);
+  assert_non_null(strstr(err.msg, "row 4 of a dataset of 4"));
+  assert_null(out.label);
+  pw_data_free(&in);
+  unlink(t.path);
+}
+
+static void test_holdout(void **state) {
+  (void)state;
+  enum { N = 2000 };
+  static unsigned char a[N], b[N], c[N];
+  pc_err_t err = {0};
+  assert_int_equal(pw_data_holdout(N, 0.2, 0, 42, a, &err), 0);
+  assert_int_equal(pw_data_holdout(N, 0.2, 0, 42, b, &err), 0);
+  assert_int_equal(pw_data_holdout(N, 0.2, 0, 43, c, &err), 0);
+  assert_memory_equal(a, b, N); /* same seed: the same split */
+  assert_memory_not_equal(a, c, N);
+  size_t tests = 0;
+  for (size_t i = 0; i < N; i++)
+    tests += a[i];
+  assert_in_range(tests, 300, 500); /* 400 expected; sd about 18 */
+  /* Not a block: tests in both halves. */
+  size_t first = 0;
+  for (size_t i = 0; i < N / 2; i++)
+    first += a[i];
+  assert_in_range(first, 100, tests - 100);
+  /* test_rows: exactly the last rows, whatever the fraction. */
+  assert_int_equal(pw_data_holdout(10, 0.9, 3, 1, a, &err), 0);
+  for (size_t i = 0; i < 10; i++)
+    assert_int_equal(a[i], i >= 7);
+}
+
+static void test_holdout_refusals(void **state) {
+  (void)state;
+  unsigned char s[16];
+  pc_err_t err = {0};
+  assert_int_equal(pw_data_holdout(10, 0, 10, 1, s, &err), PC_EINVAL);
+  assert_non_null(strstr(err.msg, "data.test_rows: 10 leaves no training row (the data has 10"));
+  assert_int_equal(pw_data_holdout(10, 0, 11, 1, s, &err), PC_EINVAL);
+  assert_int_equal(pw_data_holdout(10, 0, 0, 1, s, &err), PC_EINVAL);
+  assert_non_null(strstr(err.msg, "data.test_fraction"));
+  assert_int_equal(pw_data_holdout(10, 1.0, 0, 1, s, &err), PC_EINVAL);
+  /* A fraction too small for so few rows picks none: refused, not silent. */
+  assert_int_equal(pw_data_holdout(3, 1e-9, 0, 1, s, &err), PC_EINVAL);
+  assert_non_null(strstr(err.msg, "leaves no test row"));
+  assert_int_equal(pw_data_holdout(3, 1 - 1e-9, 0, 1, s, &err), PC_EINVAL);
+  assert_non_null(strstr(err.msg, "leaves no training row"));
+}
+
+static void test_moments_and_transform(void **state) {
+  (void)state;
+  /* Feature 0: 1, 2, 3, 6 (mean 3, var 3.5); feature 1 constant 5;
+   * feature 2: -1, 1, -1, 1 (mean 0, var 1). */
+  const float v[] = {1, 5, -1, 2, 5, 1, 3, 5, -1, 6, 5, 1};
+  pw_dataset_t a, b;
+  make_dense(&a, 2, 3, v);
+  make_dense(&b, 2, 3, v + 6);
+  double sum[3] = {0}, sumsq[3] = {0}, count = 0;
+  pw_data_moments(&a, 3, sum, sumsq, &count);
+  pw_data_moments(&b, 3, sum, sumsq, &count); /* two workers' parts add up */
+  assert_true(count == 4);
+  assert_true(sum[0] == 12 && sumsq[0] == 50);
+  pw_transform_t t;
+  pc_err_t err = {0};
+  assert_int_equal(pw_transform_from_moments(&t, 3, sum, sumsq, count, &err), 0);
+  assert_int_equal(t.n, 3);
+  assert_float_equal(t.mean[0], 3, 1e-6);
+  assert_float_equal(t.inv_std[0], 1 / sqrt(3.5), 1e-6);
+  assert_float_equal(t.mean[1], 5, 1e-6);
+  assert_true(t.inv_std[1] == 1.0f); /* constant: centred, not scaled */
+  assert_float_equal(t.mean[2], 0, 1e-6);
+  assert_float_equal(t.inv_std[2], 1, 1e-6);
+  pw_data_apply_transform(&b, &t);
+  assert_float_equal(b.val[0], (3 - 3) / sqrt(3.5), 1e-6);
+  assert_float_equal(b.val[1], 0, 1e-6);
+  assert_float_equal(b.val[3], (6 - 3) / sqrt(3.5), 1e-6);
+  assert_float_equal(b.val[5], 1, 1e-6);
+  /* Only features below nf are counted and transformed. */
+  double s2[2] = {0}, q2[2] = {0}, c2 = 0;
+  pw_data_moments(&a, 2, s2, q2, &c2);
+  assert_true(s2[0] == 3 && s2[1] == 10 && c2 == 2);
+  pw_transform_t t2;
+  assert_int_equal(pw_transform_from_moments(&t2, 2, s2, q2, c2, &err), 0);
+  pw_data_apply_transform(&a, &t2);
+  assert_true(a.val[2] == -1 && a.val[5] == 1);
+  pw_transform_free(&t2);
+  pw_transform_free(&t);
+  assert_null(t.mean);
+  pw_transform_free(&t); /* twice is harmless */
+  assert_int_equal(pw_transform_from_moments(&t, 3, sum, sumsq, 0, &err), PC_EINVAL);
+  assert_int_equal(pw_transform_from_moments(&t, 0, NULL, NULL, 0, &err), 0);
+  assert_int_equal(t.n, 0);
+  pw_data_apply_transform(&a, &t); /* identity */
+  pw_data_free(&a);
+  pw_data_free(&b);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_a9a_whole),
@@ -567,6 +838,14 @@ int main(void) {
       cmocka_unit_test(test_stream_pipe),
       cmocka_unit_test(test_stream_empty_and_errors),
       cmocka_unit_test(test_stream_a9a),
+      cmocka_unit_test(test_libsvm_class_labels),
+      cmocka_unit_test(test_libsvm_real_labels),
+      cmocka_unit_test(test_reader_table),
+      cmocka_unit_test(test_opts_from_config),
+      cmocka_unit_test(test_subset),
+      cmocka_unit_test(test_holdout),
+      cmocka_unit_test(test_holdout_refusals),
+      cmocka_unit_test(test_moments_and_transform),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
