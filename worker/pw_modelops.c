@@ -1,10 +1,16 @@
 #include "pw_modelops.h"
 
 extern const pw_model_ops_t pw_m_logistic;
+extern const pw_model_ops_t pw_m_softmax;
+extern const pw_model_ops_t pw_m_linear;
+extern const pw_model_ops_t pw_m_mf;
 
 /* One line per model. */
 static const pw_model_ops_t *const registry[] = {
     &pw_m_logistic,
+    &pw_m_softmax,
+    &pw_m_linear,
+    &pw_m_mf,
 };
 
 const pw_model_ops_t *pw_model_ops_find(pc_model_type_t type) {
