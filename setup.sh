@@ -4,17 +4,22 @@
 #   ./setup.sh test      install what is missing, build, run the whole test suite
 #                        (a normal build and an ASan/UBSan build)
 #   ./setup.sh deps      only install what is missing (bench/run uses it)
+#   ./setup.sh reference install the reference tools bench/reference compares
+#                        against (liblinear, scikit-learn, PyTorch; large, optional,
+#                        not needed by the build or the tests)
 set -euo pipefail
 cd "$(dirname "$0")"
 
 PACKAGES=(build-essential cmake pkg-config libzmq3-dev libprotobuf-c-dev protobuf-c-compiler
           libopenblas-dev libuv1-dev libfyaml-dev libcmocka-dev libjansson-dev libxxhash-dev
           zlib1g-dev jq) # jq: the integration tests and the benchmarks read metrics.json with it
+REFERENCE_PACKAGES=(liblinear-tools python3-numpy python3-sklearn python3-torch)
 JOBS=$(nproc 2>/dev/null || echo 2)
 
-install_missing() {
-  local missing=()
-  for p in "${PACKAGES[@]}"; do
+install_missing() { # [package...], default: PACKAGES
+  local missing=() wanted=("$@")
+  [ $# -gt 0 ] || wanted=("${PACKAGES[@]}")
+  for p in "${wanted[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
   done
   [ ${#missing[@]} -eq 0 ] && return 0
@@ -57,8 +62,12 @@ case "${1:-}" in
   deps)
     install_missing
     ;;
+  reference)
+    install_missing "${REFERENCE_PACKAGES[@]}"
+    echo "== reference tools installed; run bench/reference"
+    ;;
   *)
-    echo "usage: $0 example|test|deps" >&2
+    echo "usage: $0 example|test|deps|reference" >&2
     exit 2
     ;;
 esac
