@@ -1,10 +1,14 @@
 #include "pw_modelops.h"
 
 extern const pw_model_ops_t pw_m_logistic;
+extern const pw_model_ops_t pw_m_mlp;
+extern const pw_model_ops_t pw_m_cnn;
 
 /* One line per model. */
 static const pw_model_ops_t *const registry[] = {
     &pw_m_logistic,
+    &pw_m_mlp,
+    &pw_m_cnn,
 };
 
 const pw_model_ops_t *pw_model_ops_find(pc_model_type_t type) {
