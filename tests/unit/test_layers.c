@@ -159,18 +159,17 @@ static void test_im2col_adjoint(void **s) {
   free(x), free(d), free(col), free(dx);
 }
 
-/* 5x4 maps of 2 channels pool to 2x2 (the last row dropped); a tie goes
- * to the first value of the window. */
-static void test_maxpool(void **s) {
-  (void)s;
-  enum { N = 2, H = 5, W = 4, C = 2, P = N * (H / 2) * (W / 2) * C };
-  float *x = rnd(N * H * W * C), y[P], dy[P], dx[N * H * W * C];
-  uint32_t arg[P];
-  x[((0 * H + 0) * W + 1) * C + 1] = 5, x[((0 * H + 1) * W + 0) * C + 1] = 5; /* tie */
+/* 5x4 maps of c channels pool to 2x2 (the last row dropped); ties go to
+ * the first value of the window in reading order. */
+static void check_maxpool(size_t C) {
+  enum { N = 2, H = 5, W = 4 };
+  size_t P = N * (H / 2) * (W / 2) * C, X = N * H * W * C;
+  float *x = rnd(X), *y = malloc(P * sizeof *y), *dy = rnd(P), *dx = malloc(X * sizeof *dx);
+  uint32_t *arg = malloc(P * sizeof *arg);
+  double *want = malloc(P * sizeof *want), *wdx = calloc(X, sizeof *wdx);
+  x[(0 * W + 1) * C + 1] = 5, x[(1 * W + 0) * C + 1] = 5; /* image 0, window 0, channel 1 */
+  x[(1 * W + 0) * C + 0] = 4, x[(1 * W + 1) * C + 0] = 4; /* channel 0: bottom pair tie */
   pw_maxpool_forward(x, N, H, W, C, y, arg);
-  double want[P], wdx[N * H * W * C] = {0};
-  for (size_t j = 0; j < P; j++)
-    dy[j] = urand();
   for (size_t i = 0, j = 0; i < N; i++)
     for (size_t py = 0; py < H / 2; py++)
       for (size_t px = 0; px < W / 2; px++)
@@ -187,10 +186,19 @@ static void test_maxpool(void **s) {
           assert_int_equal(arg[j] + i * H * W * C, best);
         }
   assert_close(y, want, P, 0);
-  assert_int_equal(arg[1], (0 * W + 1) * C + 1); /* the tie's first */
+  assert_int_equal(arg[1], (0 * W + 1) * C + 1);
+  assert_int_equal(arg[0], (1 * W + 0) * C + 0);
   pw_maxpool_backward(dy, arg, N, H, W, C, dx);
-  assert_close(dx, wdx, N * H * W * C, 0);
-  free(x);
+  assert_close(dx, wdx, X, 0);
+  free(x), free(y), free(dy), free(dx), free(arg), free(want), free(wdx);
+}
+
+/* 2 channels: the scalar tail alone; 11: a block of 8 and a tail. */
+static void test_maxpool(void **s) {
+  (void)s;
+  check_maxpool(2);
+  check_maxpool(11);
+  check_maxpool(16);
 }
 
 static void test_relu(void **s) {
