@@ -1,0 +1,30 @@
+/* Multilayer perceptron: the example's features densified, the dense
+ * layers of model.hidden with ReLU, a softmax over model.classes. Each
+ * layer is one dense table pulled as a range (pw_net.h has the layout). */
+#include "pw_model.h"
+#include "pw_modelops.h"
+#include "pw_net.h"
+
+static int mlp_init(void **state, const pc_config_t *cfg, const pw_shape_t *shape,
+                    pc_table_t *tables, size_t *ntables, pc_err_t *err) {
+  return pw_net_init(pw_net_mlp, state, cfg, shape, tables, ntables, err);
+}
+
+static int mlp_predict(const pw_model_t *m, const pw_dataset_t *ds, const size_t *rows, size_t n,
+                       float *out, pc_err_t *err) {
+  return pw_net_predict(pw_net_mlp, m, ds, rows, n, out, err);
+}
+
+const pw_model_ops_t pw_m_mlp = {
+    .name = "mlp",
+    .type = PC_MODEL_MLP,
+    .labels = PW_LABEL_CLASS,
+    .init = mlp_init,
+    .fini = pw_net_fini,
+    .batch_new = pw_net_batch_new,
+    .batch_free = pw_net_batch_free,
+    .batch_build = pw_net_batch_build,
+    .batch_grad = pw_net_batch_grad,
+    .outputs = pw_net_outputs,
+    .predict = mlp_predict,
+};
