@@ -86,15 +86,27 @@ static int open_log(ps_server_t *s, pc_err_t *err) {
   return rc == PC_OK ? pc_log_to_file(s->cfg->output.dir, name, err) : rc;
 }
 
+/* TEMPORARY (issue 8, until the server takes its tables from Welcome):
+ * the logistic model's one table "w", as worker/pw_m_logistic.c declares
+ * it, so the store's table API compiles here. */
+static pc_table_t server_table(const pc_config_t *cfg) {
+  return (pc_table_t){.name = "w", .id = 0,
+                      .kind = cfg->model.layout == PC_LAYOUT_DENSE ? PC_TABLE_DENSE
+                                                                   : PC_TABLE_SPARSE,
+                      .size = cfg->model.features + (cfg->model.bias ? 1 : 0), .width = 1,
+                      .init = PC_INIT_ZEROS, .optimize = 1};
+}
+
 /* A dense share is allocated up front and touched as training goes: check
  * it fits now, not when the kernel kills the server mid-run. */
 static int check_memory(ps_server_t *s, const ps_optim_t *o, uint64_t dense_keys,
                         pc_err_t *err) {
+  const pc_table_t t = server_table(s->cfg);
   char what[160];
   snprintf(what, sizeof what, "server %d's share of the dense model (%llu keys of "
            "model.features=%llu)", s->node.rank, (unsigned long long)dense_keys,
            (unsigned long long)s->cfg->model.features);
-  return pc_proc_check_memory(ps_store_dense_bytes(o, dense_keys), pc_proc_mem_available(),
+  return pc_proc_check_memory(ps_store_dense_bytes(o, &t, dense_keys), pc_proc_mem_available(),
                               what, "; use model.layout: sparse, fewer features, or more "
                               "servers on more machines", err);
 }
@@ -111,7 +123,9 @@ static int make_store(ps_server_t *s, pc_err_t *err) {
   ps_optim_t o;
   ps_optim_from_config(&o, s->cfg);
   int rc = check_memory(s, &o, dense_keys, err);
-  return rc == PC_OK ? ps_store_new(&s->store, &o, sr, nr, err) : rc;
+  const pc_table_t t = server_table(s->cfg);
+  return rc == PC_OK ? ps_store_new(&s->store, &o, s->cfg->training.seed, &t, 1, sr, nr, err)
+                     : rc;
 }
 
 /* A worker with a stale or wrong shard map must hear about it, not have
@@ -329,11 +343,11 @@ static void dump_reply(ps_server_t *s, pc_msg_t *m, int status, const uint64_t *
 /* Up to max keys from *it on; *done when no key is left after them. */
 static int dump_page(ps_server_t *s, ps_store_iter_t *it, uint64_t *keys, float *vals,
                      size_t max, size_t *n, int *done) {
-  while (*n < max && ps_store_iter_next(s->store, it, &keys[*n], &vals[*n], NULL))
-    (*n)++;
+  const float *w;
+  while (*n < max && ps_store_iter_next(s->store, it, &keys[*n], &w, NULL))
+    vals[(*n)++] = *w;
   ps_store_iter_t peek = *it;
   uint64_t k;
-  float w;
   *done = !ps_store_iter_next(s->store, &peek, &k, &w, NULL);
   return *done || (it->pos & ~DUMP_POS_MASK) == 0 ? PC_OK : PC_ERANGE;
 }
@@ -344,7 +358,7 @@ static int dump_page(ps_server_t *s, ps_store_iter_t *it, uint64_t *keys, float 
 static void on_dump(ps_server_t *s, pc_msg_t *m) {
   pc_range_t r[64]; /* as in make_store: the store's dense ranges */
   size_t nr = pc_shardmap_server_ranges(&s->node.map, (uint32_t)s->node.rank, r, 64);
-  ps_store_iter_t it = {(size_t)(m->dump_cursor >> DUMP_POS_BITS),
+  ps_store_iter_t it = {0, (size_t)(m->dump_cursor >> DUMP_POS_BITS),
                         m->dump_cursor & DUMP_POS_MASK};
   size_t max = m->dump_max_keys, n = 0; /* 1 to PC_WIRE_MAX_DUMP_KEYS (pc_wire_recv) */
   uint64_t *keys = NULL;
