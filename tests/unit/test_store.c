@@ -1185,6 +1185,17 @@ static void test_initial_values(void **state) {
   assert_int_equal(stats(a).sparse_keys, 3);
   pull_n(a, sk, 3, va);
   assert_memory_equal(va, want, sizeof want);
+  /* Every value of a stored key has its own state, from init_accum. */
+  ps_store_iter_t is = PS_STORE_ITER_INIT(0);
+  uint64_t key;
+  const float *w, *st;
+  int stored = 0;
+  while (ps_store_iter_next(a, &is, &key, &w, &st)) {
+    for (int v = 0; v < 4; v++)
+      assert_true(st[v] == 0.1f);
+    stored++;
+  }
+  assert_int_equal(stored, 3);
   /* Dense: initialized at creation, the same in a and b, not in c. */
   pull_n(a, dk, 3, va);
   pull_n(b, dk, 3, vb);
@@ -1197,8 +1208,6 @@ static void test_initial_values(void **state) {
   /* The iterator gives the same values, and the states start at
    * init_accum. */
   ps_store_iter_t it = PS_STORE_ITER_INIT(1);
-  uint64_t key;
-  const float *w, *st;
   assert_int_equal(ps_store_iter_next(a, &it, &key, &w, &st), 1);
   assert_int_equal(key, T1(10));
   assert_memory_equal(w, want, 3 * sizeof(float));
