@@ -78,9 +78,9 @@ typedef struct store_table {
 typedef struct store_tab store_tab_t;
 
 /* How one table's keys are pulled and pushed, chosen once per table when
- * the store is made: the logistic model's width-1 tables keep loops with
- * the entry size and the optimizer step inlined; any other table takes the
- * general path. push runs after push_check (every key belongs to the
+ * the store is made: the logistic model's tables (width 1, zeros) keep
+ * loops with the entry size and the optimizer step inlined; any other
+ * table takes the general path. push runs after push_check (every key belongs to the
  * table, every gradient is finite). */
 typedef struct store_ops {
   int (*pull)(const ps_store_t *s, const store_tab_t *t, const uint64_t *keys, size_t n,
@@ -594,12 +594,13 @@ static int tab_alloc_dense(const ps_store_t *s, store_tab_t *t, pc_err_t *err) {
 /* ---- sparse keys ------------------------------------------------------- */
 
 /* Write the initial values (and states) of the new entry of key at slot j.
- * Zeros tables write zeros, as any new entry must (the slot may hold an
- * entry that was moved on): no init call per key. */
+ * Zeros tables (zeros: 1, a constant in the width-1 fast paths, which only
+ * zeros tables take) write zeros, as any new entry must (the slot may hold
+ * an entry that was moved on): no init call per key. */
 STORE_INLINE void entry_init(const ps_store_t *s, store_tab_t *t, size_t esz, size_t width,
-                             int slots, size_t j, uint64_t key) {
+                             int slots, int zeros, size_t j, uint64_t key) {
   float *w = ent_w(&t->h, esz, j);
-  if (t->def.init == PC_INIT_ZEROS)
+  if (zeros)
     memset(w, 0, width * sizeof *w);
   else
     pc_table_init_row(&t->def, s->seed, key - t->base, w);
@@ -613,12 +614,12 @@ STORE_INLINE void entry_init(const ps_store_t *s, store_tab_t *t, size_t esz, si
 /* Slot of key, inserted with its initial values when new. The caller has
  * reserved room, so this never grows the table. */
 STORE_INLINE size_t table_upsert(const ps_store_t *s, store_tab_t *t, size_t esz, size_t width,
-                                 int slots, uint64_t key) {
+                                 int slots, int zeros, uint64_t key) {
   uint64_t h = store_hash(key);
   size_t i;
   if (!table_seek(&t->h, esz, h, &i)) {
     table_place(&t->h, esz, i, h);
-    entry_init(s, t, esz, width, slots, i, key);
+    entry_init(s, t, esz, width, slots, zeros, i, key);
   }
   return i;
 }
@@ -626,7 +627,8 @@ STORE_INLINE size_t table_upsert(const ps_store_t *s, store_tab_t *t, size_t esz
 /* Pull from a sparse table. A key never pushed reads its initial values
  * and is not stored. */
 STORE_INLINE int pull_sparse(const ps_store_t *s, const store_tab_t *t, size_t esz,
-                             size_t width, const uint64_t *keys, size_t n, float *out) {
+                             size_t width, int zeros, const uint64_t *keys, size_t n,
+                             float *out) {
   const store_table_t *h = &t->h;
   size_t pf = prefetch_start(h, esz, keys, n);
   for (size_t i = 0; i < n; i++) {
@@ -639,7 +641,7 @@ STORE_INLINE int pull_sparse(const ps_store_t *s, const store_tab_t *t, size_t e
     float *o = out + i * width;
     if (j != SIZE_MAX)
       memcpy(o, ent_w(h, esz, j), width * sizeof *o);
-    else if (t->def.init == PC_INIT_ZEROS)
+    else if (zeros)
       memset(o, 0, width * sizeof *o);
     else
       pc_table_init_row(&t->def, s->seed, k - t->base, o);
@@ -649,17 +651,17 @@ STORE_INLINE int pull_sparse(const ps_store_t *s, const store_tab_t *t, size_t e
 
 static int pull_sparse_ada1(const ps_store_t *s, const store_tab_t *t, const uint64_t *keys,
                             size_t n, float *out) {
-  return pull_sparse(s, t, STORE_ADA_ENTRY, 1, keys, n, out);
+  return pull_sparse(s, t, STORE_ADA_ENTRY, 1, 1, keys, n, out);
 }
 
 static int pull_sparse_sgd1(const ps_store_t *s, const store_tab_t *t, const uint64_t *keys,
                             size_t n, float *out) {
-  return pull_sparse(s, t, STORE_SGD_ENTRY, 1, keys, n, out);
+  return pull_sparse(s, t, STORE_SGD_ENTRY, 1, 1, keys, n, out);
 }
 
 static int pull_sparse_any(const ps_store_t *s, const store_tab_t *t, const uint64_t *keys,
                            size_t n, float *out) {
-  return pull_sparse(s, t, t->h.esz, t->width, keys, n, out);
+  return pull_sparse(s, t, t->h.esz, t->width, t->def.init == PC_INIT_ZEROS, keys, n, out);
 }
 
 /* Without scratch memory (see push_undoable), a push that could overflow
@@ -758,7 +760,7 @@ STORE_INLINE int push_undoable(ps_store_t *s, store_tab_t *t, size_t esz, const 
     if (j < pf)
       table_prefetch(h, esz, keys[x[n - 1 - (j + STORE_PREFETCH_AHEAD)].idx]);
     size_t i = x[n - 1 - j].idx;
-    size_t k = table_upsert(s, t, esz, 1, ada, keys[i]);
+    size_t k = table_upsert(s, t, esz, 1, ada, 1, keys[i]);
     push_step(&o, esz, ent_w(h, esz, k), ada ? ent_s(h, esz, 1, k) : NULL, grads[i]);
   }
   return PC_OK;
@@ -798,7 +800,7 @@ STORE_INLINE int push_sparse1(ps_store_t *s, store_tab_t *t, size_t esz, const u
   for (size_t i = 0; i < n; i++) {
     if (i < pf)
       table_prefetch(h, esz, keys[i + STORE_PREFETCH_AHEAD]);
-    size_t j = table_upsert(s, t, esz, 1, ada, keys[i]);
+    size_t j = table_upsert(s, t, esz, 1, ada, 1, keys[i]);
     if (ada)
       ps_optim_adagrad_step(ent_w(h, esz, j), ent_s(h, esz, 1, j), grads[i], lr, l2, eps);
     else
@@ -832,7 +834,7 @@ static int push_sparse_any(ps_store_t *s, store_tab_t *t, const uint64_t *keys,
   for (size_t i = 0; i < n; i++) {
     if (i < pf)
       table_prefetch(h, esz, keys[i + STORE_PREFETCH_AHEAD]);
-    size_t j = table_upsert(s, t, esz, width, t->slots, keys[i]);
+    size_t j = table_upsert(s, t, esz, width, t->slots, t->def.init == PC_INIT_ZEROS, keys[i]);
     t->rule->apply_n(&o, ent_w(h, esz, j), t->slots ? ent_s(h, esz, width, j) : NULL,
                      grads + i * width, width);
   }
@@ -907,7 +909,7 @@ static const store_ops_t OPS_DENSE_ANY = {pull_dense_any, push_dense_any};
 static const store_ops_t *tab_ops(const store_tab_t *t) {
   if (t->def.kind == PC_TABLE_DENSE)
     return t->width == 1 ? &OPS_DENSE1 : &OPS_DENSE_ANY;
-  if (t->width == 1 && t->def.optimize)
+  if (t->width == 1 && t->def.optimize && t->def.init == PC_INIT_ZEROS)
     return t->slots > 0 ? &OPS_SPARSE_ADA1 : &OPS_SPARSE_SGD1;
   return &OPS_SPARSE_ANY;
 }
@@ -1028,6 +1030,16 @@ static int grad_refused(ps_store_t *s, const store_tab_t *t, const uint64_t *key
   return PC_OK;
 }
 
+/* 1 when every key is one of t's. Branch-free, so it vectorizes: it runs
+ * over every pushed key. */
+static int all_in_table(const store_tab_t *t, const uint64_t *keys, size_t n) {
+  const uint64_t base = t->base, size = t->def.size;
+  unsigned bad = 0;
+  for (size_t i = 0; i < n; i++)
+    bad |= keys[i] - base >= size;
+  return !bad;
+}
+
 /* Everything that can refuse a push, checked before anything changes:
  * every key of t (and, dense, held here), every gradient finite. */
 static int push_check(ps_store_t *s, const store_tab_t *t, const uint64_t *keys,
@@ -1036,7 +1048,7 @@ static int push_check(ps_store_t *s, const store_tab_t *t, const uint64_t *keys,
     for (size_t i = 0; i < n; i++)
       if (dense_index(t, keys[i]) == SIZE_MAX)
         return key_refused(t, keys, i, n, err);
-  } else {
+  } else if (!all_in_table(t, keys, n)) {
     for (size_t i = 0; i < n; i++)
       if (!tab_has(t, keys[i]))
         return key_refused(t, keys, i, n, err);
