@@ -2,7 +2,8 @@
  * for the key sets of the sparse and bulk rows of pb_kv. A server is one
  * thread, so these are the ceilings of those rows on this machine.
  *
- * Rows, once per repetition (AdaGrad, keys random in a 100M-key space):
+ * Rows, once per repetition (AdaGrad, keys random in a 100M-key space,
+ * one sparse table of width 1 with zeros init: the logistic model's):
  *   store_sparse_mkeys_s   100-key pushes and pulls in turn over 409,600
  *                          keys (pb_kv's sparse set): keys per second
  *   store_bulk_mkeys_s     1M keys pushed then pulled, in calls of 512K
@@ -44,9 +45,11 @@ static uint64_t *random_keys(size_t n, uint64_t seed) {
 
 static ps_store_t *adagrad_store(void) {
   ps_optim_t o = {.type = PC_OPTIM_ADAGRAD, .lr = 0.1f, .eps = 1e-8f, .init_accum = 0.1f};
+  const pc_table_t w = {.name = "w", .id = 0, .kind = PC_TABLE_SPARSE, .size = SPACE,
+                        .width = 1, .init = PC_INIT_ZEROS, .optimize = 1};
   ps_store_t *s = NULL;
   pc_err_t err;
-  if (ps_store_new(&s, &o, NULL, 0, &err) != PC_OK)
+  if (ps_store_new(&s, &o, 1, &w, 1, NULL, 0, &err) != PC_OK)
     die("ps_store_new", &err);
   return s;
 }

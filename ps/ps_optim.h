@@ -1,5 +1,6 @@
-/* Server-side optimizers: how a pushed gradient changes a weight.
- * One weight w with one optional state slot s (AdaGrad's accumulator). */
+/* Server-side optimizers: how a pushed gradient changes a value. Every
+ * rule works per value: value w with one optional state slot s (AdaGrad's
+ * accumulator). A table without `optimize` uses the add rule instead. */
 #ifndef PS_OPTIM_H
 #define PS_OPTIM_H
 
@@ -32,6 +33,24 @@ void ps_optim_apply(const ps_optim_t *o, float *w, float *state, float g);
 /* Same over arrays (dense ranges): w[i], state[i] (may be NULL for SGD), g[i]. */
 void ps_optim_apply_n(const ps_optim_t *o, float *restrict w, float *restrict state,
                       const float *restrict g, size_t n);
+
+/* w[i] += g[i]: the rule of a table without `optimize` (sums, counters,
+ * statistics): no learning rate, no L2, no state. */
+void ps_optim_add_n(float *restrict w, const float *restrict g, size_t n);
+
+/* The update rule of one table's values, chosen once per table: an ops
+ * table, so the store calls one function per row and never switches on the
+ * optimizer per key. */
+typedef struct ps_optim_rule {
+  const char *name; /* "sgd", "adagrad", "add" */
+  int slots;        /* state floats per value */
+  /* As ps_optim_apply_n: n values, state NULL when slots == 0. */
+  void (*apply_n)(const ps_optim_t *o, float *restrict w, float *restrict state,
+                  const float *restrict g, size_t n);
+} ps_optim_rule_t;
+
+/* The rule for a table: o's optimizer when optimize, else the add rule. */
+const ps_optim_rule_t *ps_optim_rule(const ps_optim_t *o, int optimize);
 
 /* 1 when every g[i] is finite. Branch-free, so it vectorizes: it runs over
  * every pushed gradient. */

@@ -13,9 +13,14 @@
  * first-touch page faults on these machines (see NOTES.md). */
 #define STORE_HUGE ((size_t)2 << 20)
 
-/* A small first table: servers that own few sparse keys stay small, and
- * geometric growth (x4/3) amortises the rest. */
+/* A small first hash table: servers that own few sparse keys stay small,
+ * and geometric growth (x4/3) amortises the rest. At most STORE_TABLE_MIN
+ * slots (width-1 tables), fewer for wide entries so that a model with
+ * several wide sparse tables does not start with megabytes each; never
+ * below 16 slots, so the load factor always leaves a slot empty. */
 #define STORE_TABLE_MIN 1024
+#define STORE_TABLE_MIN_BYTES ((size_t)16 << 10)
+#define STORE_TABLE_FLOOR 16
 
 /* Mixed into the key before hashing. The shard map places keys by
  * pc_hash_u64(key); salting keeps the table's slot bits unrelated to
@@ -26,7 +31,7 @@
 /* Once the table outgrows the caches every key costs a memory miss; asking
  * for the slot of the key this many places ahead overlaps those misses
  * (measured ~1.6x on AdaGrad updates at 10M keys). Smaller tables stay in
- * cache and skip it, as do servers that hold only dense keys. */
+ * cache and skip it. */
 #define STORE_PREFETCH_AHEAD 16
 #define STORE_PREFETCH_MIN_CAP ((size_t)1 << 16)
 
@@ -39,46 +44,74 @@ typedef struct store_buf {
 } store_buf_t;
 
 typedef struct store_range {
-  uint64_t begin, end; /* [begin, end) */
-  size_t off;          /* index of begin in the dense arrays */
+  uint64_t begin, end; /* [begin, end), global keys */
+  size_t off;          /* key index of begin in the table's dense arrays */
 } store_range_t;
 
 /* Open addressing, Robin Hood linear probing, array of structs: a slot is
- * one entry holding the key's hash, its weight and (AdaGrad) its state, so
- * a probe step reads one cache line and an insert shift is one memmove.
- * AdaGrad entries are {uint64_t h; float w; float s;}, 16 bytes; SGD
- * entries are {uint64_t h; float w;} packed into 12 bytes (see
- * STORE_SGD_ENTRY). The h field holds store_hash(key), not the key: the
- * hash is a bijection (store_unhash gives the key back), and with it at
- * hand a probe learns any entry's home slot with one multiply, which Robin
- * Hood needs at every step. h == 0 marks an empty slot (only the reserved
- * PS_KEY_INVALID hashes to 0), so fresh zeroed memory is an empty table.
- * Keys are never deleted, so no tombstones. */
+ * one entry holding the key's hash, its `width` values and (AdaGrad) their
+ * `width` states, so a probe step reads one cache line (width 1) and an
+ * insert shift is one memmove. Entry layout: h at byte 0, values at 8,
+ * states at 8 + 4*width; esz = 8 + 4*width*(1 + slots). Width 1 gives the
+ * logistic model's {h, w, s} of 16 bytes (AdaGrad) and {h, w} packed into
+ * 12 (SGD, or no optimizer): 18 bytes per key at the lowest load against
+ * 24 for a padded 16; x86-64 and arm64 load unaligned 8-byte words at full
+ * speed, and at most 2 in 16 entries straddle a cache line. The h field
+ * holds store_hash(key), not the key: the hash is a bijection
+ * (store_unhash gives the key back), and with it at hand a probe learns any
+ * entry's home slot with one multiply, which Robin Hood needs at every
+ * step. h == 0 marks an empty slot (only the reserved PS_KEY_INVALID
+ * hashes to 0), so fresh zeroed memory is an empty table. Keys are never
+ * deleted, so no tombstones. */
 typedef struct store_table {
   unsigned char *e; /* cap entries of esz bytes */
-  size_t esz;       /* STORE_ADA_ENTRY or STORE_SGD_ENTRY */
-  size_t cap;       /* any size >= STORE_TABLE_MIN */
+  size_t esz;
+  size_t cap;       /* any size >= STORE_TABLE_FLOOR */
   size_t count;
   store_buf_t buf;
 } store_table_t;
 
-/* Entry sizes. Entry fields: h at byte 0, w at 8, s at 12 (AdaGrad only).
- * SGD packs to 12 bytes (18 bytes per key at the lowest load, against 24
- * for a padded 16): x86-64 and arm64 load unaligned 8-byte words at full
- * speed, and at most 2 in 16 entries straddle a cache line. The speed of
- * 12 against 16 has not been benchmarked (no SGD sparse benchmark yet). */
+/* The width-1 entry sizes, constants in the fast paths' loops. */
 #define STORE_ADA_ENTRY ((size_t)16)
 #define STORE_SGD_ENTRY ((size_t)12)
 
+typedef struct store_tab store_tab_t;
+
+/* How one table's keys are pulled and pushed, chosen once per table when
+ * the store is made: the logistic model's tables (width 1, zeros) keep
+ * loops with the entry size and the optimizer step inlined; any other
+ * table takes the general path. push runs after push_check (every key belongs to the
+ * table, every gradient is finite). */
+typedef struct store_ops {
+  int (*pull)(const ps_store_t *s, const store_tab_t *t, const uint64_t *keys, size_t n,
+              float *out);
+  int (*push)(ps_store_t *s, store_tab_t *t, const uint64_t *keys, const float *grads,
+              size_t n, pc_err_t *err);
+} store_ops_t;
+
+/* One table of the model as this server holds it. */
+struct store_tab {
+  pc_table_t def;
+  uint64_t base;    /* global key of local key 0 */
+  size_t width;
+  int slots;        /* state floats per value: 0, or 1 for AdaGrad with optimize */
+  const ps_optim_rule_t *rule;
+  const store_ops_t *ops;
+  /* Dense: the ranges owned, sorted, disjoint; values dw[d*width ..] and
+   * states ds[d*width ..] of key index d (ds NULL without state). */
+  store_range_t *ranges;
+  size_t nranges, ndense;
+  float *dw, *ds;
+  store_buf_t dense_buf;
+  /* Sparse: the hash table. */
+  store_table_t h;
+};
+
 struct ps_store {
   ps_optim_t optim;
-  int slots;         /* state floats per key (0 or 1) */
-  store_range_t *ranges; /* sorted by begin, disjoint */
-  size_t nranges;
-  float *dw, *ds; /* dense weights and state (ds NULL for SGD) */
-  size_t ndense;
-  store_buf_t dense_buf;
-  store_table_t tab;
+  uint64_t seed;
+  store_tab_t *tabs;
+  size_t ntabs;
   uint64_t pushes_rejected;
   /* Scratch for pushes larger than the table's free room (see
    * push_undoable): grown as needed, reused across pushes. */
@@ -205,7 +238,7 @@ static inline size_t store_disp(uint64_t h, size_t i, size_t cap) {
   return i >= home ? i - home : i + cap - home;
 }
 
-/* Entry fields. memcpy keeps the 12-byte SGD entries' unaligned hash loads
+/* Entry fields. memcpy keeps the 12-byte entries' unaligned hash loads
  * defined; it compiles to one load or store. */
 STORE_INLINE unsigned char *ent(const store_table_t *t, size_t esz, size_t i) {
   return t->e + i * esz;
@@ -221,8 +254,8 @@ STORE_INLINE float *ent_w(const store_table_t *t, size_t esz, size_t i) {
   return (float *)(void *)(ent(t, esz, i) + 8);
 }
 
-STORE_INLINE float *ent_s(const store_table_t *t, size_t esz, size_t i) {
-  return (float *)(void *)(ent(t, esz, i) + 12);
+STORE_INLINE float *ent_s(const store_table_t *t, size_t esz, size_t width, size_t i) {
+  return (float *)(void *)(ent(t, esz, i) + 8 + width * sizeof(float));
 }
 
 static int table_init(store_table_t *t, size_t cap, size_t esz, pc_err_t *err) {
@@ -248,7 +281,7 @@ static int table_init(store_table_t *t, size_t cap, size_t esz, pc_err_t *err) {
  * third line made no measurable difference). */
 STORE_INLINE void table_prefetch(const store_table_t *t, size_t esz, uint64_t key) {
   size_t i = store_slot(store_hash(key), t->cap);
-  size_t next = i + 64 / esz;
+  size_t next = i + (esz < 64 ? 64 / esz : 1);
   __builtin_prefetch(ent(t, esz, i), 1);
   __builtin_prefetch(ent(t, esz, next < t->cap ? next : i), 1);
 }
@@ -325,29 +358,14 @@ STORE_INLINE void table_open(store_table_t *t, size_t esz, size_t i) {
   table_move(t, esz, i, last - i);
 }
 
-/* Put the new stored hash h at slot i (from table_seek), with w = 0 and,
- * for AdaGrad entries, state = init. */
-STORE_INLINE void table_insert_at(store_table_t *t, size_t esz, size_t i, uint64_t h,
-                                  float init) {
+/* Put the new stored hash h at slot i (from table_seek); the caller fills
+ * in the values. */
+STORE_INLINE void table_place(store_table_t *t, size_t esz, size_t i, uint64_t h) {
   assert(t->count < table_max_keys(t->cap));
   if (ent_h(t, esz, i) != 0)
     table_open(t, esz, i);
-  unsigned char *p = ent(t, esz, i);
-  memcpy(p, &h, sizeof h);
-  *ent_w(t, esz, i) = 0.0f;
-  if (esz == STORE_ADA_ENTRY)
-    *ent_s(t, esz, i) = init;
+  memcpy(ent(t, esz, i), &h, sizeof h);
   t->count++;
-}
-
-/* Slot of key, inserted with w = 0 and state = init when new. The caller
- * has reserved room, so this never grows the table. */
-STORE_INLINE size_t table_upsert(store_table_t *t, size_t esz, uint64_t key, float init) {
-  uint64_t h = store_hash(key);
-  size_t i;
-  if (!table_seek(t, esz, h, &i))
-    table_insert_at(t, esz, i, h, init);
-  return i;
 }
 
 /* Move every entry of ot into the empty table nt. Slot order is nearly
@@ -372,52 +390,62 @@ STORE_INLINE void table_copy(store_table_t *nt, const store_table_t *ot, size_t 
       assert(!found); /* keys are distinct */
       (void)found;
     }
-    table_insert_at(nt, esz, j, h, 0.0f);
+    table_place(nt, esz, j, h);
     memcpy(ent(nt, esz, j), ent(ot, esz, i), esz);
     p = j;
     hp = home;
   }
 }
 
-static int table_rehash(ps_store_t *s, size_t new_cap, pc_err_t *err) {
+static int table_rehash(store_table_t *t, size_t new_cap, pc_err_t *err) {
   store_table_t nt;
-  int rc = table_init(&nt, new_cap, s->tab.esz, err);
+  int rc = table_init(&nt, new_cap, t->esz, err);
   if (rc != PC_OK)
     return rc;
-  if (s->tab.esz == STORE_ADA_ENTRY)
-    table_copy(&nt, &s->tab, STORE_ADA_ENTRY);
+  if (t->esz == STORE_ADA_ENTRY)
+    table_copy(&nt, t, STORE_ADA_ENTRY);
+  else if (t->esz == STORE_SGD_ENTRY)
+    table_copy(&nt, t, STORE_SGD_ENTRY);
   else
-    table_copy(&nt, &s->tab, STORE_SGD_ENTRY);
-  buf_free(&s->tab.buf);
-  s->tab = nt;
+    table_copy(&nt, t, t->esz);
+  buf_free(&t->buf);
+  *t = nt;
   return PC_OK;
 }
 
 /* Make room for `extra` more keys, growing by 4/3 as often as needed: each
  * step lands the load at >= 0.675 (see table_max_keys). */
-static int table_reserve(ps_store_t *s, size_t extra, pc_err_t *err) {
-  size_t count = s->tab.count;
-  if (extra <= table_max_keys(s->tab.cap) - count)
+static int table_reserve(store_table_t *t, size_t extra, pc_err_t *err) {
+  size_t count = t->count;
+  if (extra <= table_max_keys(t->cap) - count)
     return PC_OK;
   if (extra > SIZE_MAX / 2 - count)
     return pc_err_set(err, PC_ENOMEM, "cannot hold %zu more keys", extra);
   size_t need = count + extra;
-  size_t cap = s->tab.cap;
+  size_t cap = t->cap;
   while (table_max_keys(cap) < need) {
-    if (cap > SIZE_MAX / 2 / s->tab.esz)
+    if (cap > SIZE_MAX / 2 / t->esz)
       return pc_err_set(err, PC_ENOMEM, "hash table for %zu keys is too large", need);
     cap = table_next_cap(cap);
   }
-  return table_rehash(s, cap, err);
+  return table_rehash(t, cap, err);
+}
+
+/* First capacity of a table with entries of esz bytes. */
+static size_t table_first_cap(size_t esz) {
+  size_t cap = STORE_TABLE_MIN_BYTES / esz;
+  if (cap > STORE_TABLE_MIN)
+    return STORE_TABLE_MIN;
+  return cap < STORE_TABLE_FLOOR ? STORE_TABLE_FLOOR : cap;
 }
 
 /* ---- dense ranges ------------------------------------------------------ */
 
-/* Index of key in the dense arrays, or SIZE_MAX when no range holds it
- * (SIZE_MAX is never an index: the float array would not fit in memory). */
-static inline size_t dense_index(const ps_store_t *s, uint64_t key) {
-  const store_range_t *r = s->ranges;
-  size_t n = s->nranges;
+/* Key index of key in t's dense arrays, or SIZE_MAX when no range holds it
+ * (SIZE_MAX is never an index: the arrays would not fit in memory). */
+static inline size_t dense_index(const store_tab_t *t, uint64_t key) {
+  const store_range_t *r = t->ranges;
+  size_t n = t->nranges;
   if (n == 1) /* the common layout: one contiguous range per server */
     return key - r[0].begin < r[0].end - r[0].begin ? (size_t)(key - r[0].begin) : SIZE_MAX;
   /* Last range with begin <= key. */
@@ -439,179 +467,229 @@ static int range_cmp(const void *a, const void *b) {
   return x < y ? -1 : x > y;
 }
 
-/* Copy, sort and check the ranges; sets s->ranges, nranges and ndense. */
+/* The table that global key k belongs to, or NULL. */
+static inline store_tab_t *tab_of(const ps_store_t *s, uint64_t k) {
+  uint32_t id = pc_table_of(k);
+  return id < s->ntabs ? &s->tabs[id] : NULL;
+}
+
+/* 1 when k is a key of table t (right table, below its size). */
+static inline int tab_has(const store_tab_t *t, uint64_t k) {
+  return k - t->base < t->def.size;
+}
+
+/* Check one given range against the tables: non-empty, inside one dense
+ * table. Returns its table. */
+static int range_table(const ps_store_t *s, const ps_store_range_t *r, size_t i,
+                       store_tab_t **out, pc_err_t *err) {
+  if (r->begin >= r->end)
+    return pc_err_set(err, PC_EINVAL, "dense range %zu [%" PRIu64 ", %" PRIu64 ") is empty", i,
+                      r->begin, r->end);
+  store_tab_t *t = tab_of(s, r->begin);
+  if (t == NULL || t->def.kind != PC_TABLE_DENSE || !tab_has(t, r->end - 1))
+    return pc_err_set(err, PC_EINVAL,
+                      "dense range %zu [%" PRIu64 ", %" PRIu64 ") is not inside one dense table",
+                      i, r->begin, r->end);
+  *out = t;
+  return PC_OK;
+}
+
+/* Sort t's ranges, check they do not overlap and set their offsets. */
+static int tab_order_ranges(store_tab_t *t, pc_err_t *err) {
+  qsort(t->ranges, t->nranges, sizeof(store_range_t), range_cmp);
+  /* Bound the total so ndense * width * (bytes per value) cannot overflow. */
+  const uint64_t max_keys = SIZE_MAX / 16 / t->width;
+  uint64_t total = 0;
+  for (size_t i = 0; i < t->nranges; i++) {
+    store_range_t *r = &t->ranges[i];
+    if (i > 0 && r->begin < t->ranges[i - 1].end)
+      return pc_err_set(err, PC_EINVAL,
+                        "table '%s': dense ranges [%" PRIu64 ", %" PRIu64 ") and [%" PRIu64
+                        ", %" PRIu64 ") overlap",
+                        t->def.name, t->ranges[i - 1].begin, t->ranges[i - 1].end, r->begin,
+                        r->end);
+    if (r->end - r->begin > max_keys - total)
+      return pc_err_set(err, PC_ENOMEM, "table '%s': dense ranges hold more than %" PRIu64
+                        " keys", t->def.name, max_keys);
+    r->off = (size_t)total;
+    total += r->end - r->begin;
+  }
+  t->ndense = (size_t)total;
+  return PC_OK;
+}
+
+/* Hand each given range to its table. */
 static int store_set_ranges(ps_store_t *s, const ps_store_range_t *in, size_t n, pc_err_t *err) {
   if (n == 0)
     return PC_OK;
   if (in == NULL)
     return pc_err_set(err, PC_EINVAL, "%zu dense ranges given without an array", n);
-  if (n > SIZE_MAX / sizeof(store_range_t))
-    return pc_err_set(err, PC_ENOMEM, "%zu dense ranges are too many", n);
-  s->ranges = calloc(n, sizeof(store_range_t));
-  if (s->ranges == NULL)
-    return pc_err_set(err, PC_ENOMEM, "copying %zu dense ranges: out of memory", n);
-  s->nranges = n;
   for (size_t i = 0; i < n; i++) {
-    if (in[i].begin >= in[i].end)
-      return pc_err_set(err, PC_EINVAL, "dense range %zu [%" PRIu64 ", %" PRIu64 ") is empty",
-                        i, in[i].begin, in[i].end);
-    s->ranges[i].begin = in[i].begin;
-    s->ranges[i].end = in[i].end;
+    store_tab_t *t = NULL;
+    int rc = range_table(s, &in[i], i, &t, err);
+    if (rc != PC_OK)
+      return rc;
+    t->nranges++;
   }
-  qsort(s->ranges, n, sizeof(store_range_t), range_cmp);
-  /* Bound the total so ndense * (bytes per dense key) cannot overflow. */
-  const uint64_t max_keys = SIZE_MAX / 16;
-  uint64_t total = 0;
+  for (size_t k = 0; k < s->ntabs; k++) {
+    store_tab_t *t = &s->tabs[k];
+    if (t->nranges == 0)
+      continue;
+    t->ranges = calloc(t->nranges, sizeof(store_range_t));
+    if (t->ranges == NULL)
+      return pc_err_set(err, PC_ENOMEM, "copying %zu dense ranges: out of memory", t->nranges);
+    t->nranges = 0;
+  }
   for (size_t i = 0; i < n; i++) {
-    const store_range_t *r = &s->ranges[i];
-    if (i > 0 && r->begin < s->ranges[i - 1].end)
-      return pc_err_set(err, PC_EINVAL,
-                        "dense ranges [%" PRIu64 ", %" PRIu64 ") and [%" PRIu64 ", %" PRIu64
-                        ") overlap",
-                        s->ranges[i - 1].begin, s->ranges[i - 1].end, r->begin, r->end);
-    if (r->end - r->begin > max_keys - total)
-      return pc_err_set(err, PC_ENOMEM, "dense ranges hold more than %" PRIu64 " keys",
-                        max_keys);
-    s->ranges[i].off = (size_t)total;
-    total += r->end - r->begin;
+    store_tab_t *t = tab_of(s, in[i].begin);
+    t->ranges[t->nranges++] = (store_range_t){in[i].begin, in[i].end, 0};
   }
-  s->ndense = (size_t)total;
-  return PC_OK;
-}
-
-uint64_t ps_store_dense_bytes(const ps_optim_t *o, uint64_t nkeys) {
-  uint64_t per_key = sizeof(float) * (uint64_t)(1 + ps_optim_state_slots(o));
-  return nkeys > UINT64_MAX / per_key ? UINT64_MAX : nkeys * per_key;
-}
-
-static int store_alloc_dense(ps_store_t *s, pc_err_t *err) {
-  size_t per_key = sizeof(float) * (size_t)(1 + s->slots);
-  if (buf_alloc(&s->dense_buf, s->ndense * per_key) != PC_OK)
-    return pc_err_set(err, PC_ENOMEM, "dense arrays for %zu keys (%zu bytes): out of memory",
-                      s->ndense, s->ndense * per_key);
-  s->dw = s->dense_buf.p;
-  if (s->slots > 0 && s->ndense > 0) {
-    s->ds = s->dw + s->ndense;
-    /* Fresh memory is already 0; fill only when it must differ, to avoid
-     * touching every page up front for nothing. */
-    if (s->optim.init_accum != 0.0f)
-      for (size_t i = 0; i < s->ndense; i++)
-        s->ds[i] = s->optim.init_accum;
+  for (size_t k = 0; k < s->ntabs; k++) {
+    int rc = s->tabs[k].nranges > 0 ? tab_order_ranges(&s->tabs[k], err) : PC_OK;
+    if (rc != PC_OK)
+      return rc;
   }
   return PC_OK;
 }
 
-/* ---- public API -------------------------------------------------------- */
+/* Bytes per dense key of table t: values and their states. */
+static uint64_t dense_key_bytes(const store_tab_t *t) {
+  return (uint64_t)sizeof(float) * t->width * (uint64_t)(1 + t->slots);
+}
 
-int ps_store_new(ps_store_t **out, const ps_optim_t *optim, const ps_store_range_t *ranges,
-                 size_t nranges, pc_err_t *err) {
-  if (out == NULL || optim == NULL)
-    return pc_err_set(err, PC_EINVAL, "ps_store_new: NULL argument");
-  *out = NULL;
-  if (optim->type != PC_OPTIM_SGD && optim->type != PC_OPTIM_ADAGRAD)
-    return pc_err_set(err, PC_EINVAL, "unknown optimizer type %d", (int)optim->type);
-  ps_store_t *s = calloc(1, sizeof *s);
-  if (s == NULL)
-    return pc_err_set(err, PC_ENOMEM, "allocating the store: out of memory");
-  s->optim = *optim;
-  s->slots = ps_optim_state_slots(optim);
-  int rc = store_set_ranges(s, ranges, nranges, err);
-  if (rc == PC_OK)
-    rc = store_alloc_dense(s, err);
-  if (rc == PC_OK)
-    rc = table_init(&s->tab, STORE_TABLE_MIN, s->slots > 0 ? STORE_ADA_ENTRY : STORE_SGD_ENTRY,
-                    err);
-  if (rc != PC_OK) {
-    ps_store_destroy(&s);
-    return rc;
-  }
-  *out = s;
+uint64_t ps_store_dense_bytes(const ps_optim_t *o, const pc_table_t *t, uint64_t nkeys) {
+  uint64_t per_key = (uint64_t)sizeof(float) * t->width *
+                     (uint64_t)(1 + ps_optim_rule(o, t->optimize)->slots);
+  return per_key == 0 || nkeys > UINT64_MAX / per_key ? UINT64_MAX : nkeys * per_key;
+}
+
+/* The initial values of a dense table's keys. Fresh memory is already 0:
+ * zeros tables (and a zero init_accum) touch no page up front. */
+static void dense_init(const ps_store_t *s, store_tab_t *t) {
+  if (t->def.init != PC_INIT_ZEROS)
+    for (size_t r = 0; r < t->nranges; r++) {
+      const store_range_t *g = &t->ranges[r];
+      for (uint64_t k = g->begin; k < g->end; k++)
+        pc_table_init_row(&t->def, s->seed, k - t->base,
+                          t->dw + (g->off + (size_t)(k - g->begin)) * t->width);
+    }
+  if (t->ds != NULL && s->optim.init_accum != 0.0f)
+    for (size_t i = 0; i < t->ndense * t->width; i++)
+      t->ds[i] = s->optim.init_accum;
+}
+
+static int tab_alloc_dense(const ps_store_t *s, store_tab_t *t, pc_err_t *err) {
+  size_t bytes = t->ndense * (size_t)dense_key_bytes(t);
+  if (buf_alloc(&t->dense_buf, bytes) != PC_OK)
+    return pc_err_set(err, PC_ENOMEM,
+                      "table '%s': dense arrays for %zu keys (%zu bytes): out of memory",
+                      t->def.name, t->ndense, bytes);
+  t->dw = t->dense_buf.p;
+  if (t->slots > 0 && t->ndense > 0)
+    t->ds = t->dw + t->ndense * t->width;
+  dense_init(s, t);
   return PC_OK;
 }
 
-void ps_store_destroy(ps_store_t **sp) {
-  if (sp == NULL || *sp == NULL)
-    return;
-  ps_store_t *s = *sp;
-  buf_free(&s->tab.buf);
-  buf_free(&s->dense_buf);
-  free(s->scratch);
-  free(s->ranges);
-  free(s);
-  *sp = NULL;
+/* ---- sparse keys ------------------------------------------------------- */
+
+/* Write the initial values (and states) of the new entry of key at slot j.
+ * Zeros tables (zeros: 1, a constant in the width-1 fast paths, which only
+ * zeros tables take) write zeros, as any new entry must (the slot may hold
+ * an entry that was moved on): no init call per key. */
+STORE_INLINE void entry_init(const ps_store_t *s, store_tab_t *t, size_t esz, size_t width,
+                             int slots, int zeros, size_t j, uint64_t key) {
+  float *w = ent_w(&t->h, esz, j);
+  if (zeros)
+    memset(w, 0, width * sizeof *w);
+  else
+    pc_table_init_row(&t->def, s->seed, key - t->base, w);
+  if (slots > 0) {
+    float *st = ent_s(&t->h, esz, width, j);
+    for (size_t k = 0; k < width; k++)
+      st[k] = s->optim.init_accum;
+  }
 }
 
-STORE_INLINE int pull_keys(const ps_store_t *s, size_t esz, const uint64_t *keys, size_t n,
-                           float *out) {
-  const store_table_t *t = &s->tab;
-  size_t pf = prefetch_start(t, esz, keys, n);
+/* Slot of key, inserted with its initial values when new. The caller has
+ * reserved room, so this never grows the table. */
+STORE_INLINE size_t table_upsert(const ps_store_t *s, store_tab_t *t, size_t esz, size_t width,
+                                 int slots, int zeros, uint64_t key) {
+  uint64_t h = store_hash(key);
+  size_t i;
+  if (!table_seek(&t->h, esz, h, &i)) {
+    table_place(&t->h, esz, i, h);
+    entry_init(s, t, esz, width, slots, zeros, i, key);
+  }
+  return i;
+}
+
+/* Pull from a sparse table. A key never pushed reads its initial values
+ * and is not stored. */
+STORE_INLINE int pull_sparse(const ps_store_t *s, const store_tab_t *t, size_t esz,
+                             size_t width, int zeros, const uint64_t *keys, size_t n,
+                             float *out) {
+  const store_table_t *h = &t->h;
+  size_t pf = prefetch_start(h, esz, keys, n);
   for (size_t i = 0; i < n; i++) {
     if (i < pf)
-      table_prefetch(t, esz, keys[i + STORE_PREFETCH_AHEAD]);
+      table_prefetch(h, esz, keys[i + STORE_PREFETCH_AHEAD]);
     uint64_t k = keys[i];
-    if (k == PS_KEY_INVALID)
+    if (!tab_has(t, k))
       return PC_EINVAL;
-    size_t d = dense_index(s, k);
-    if (d != SIZE_MAX) {
-      out[i] = s->dw[d];
-      continue;
-    }
-    size_t j = table_find(t, esz, k);
-    out[i] = j != SIZE_MAX ? *ent_w(t, esz, j) : 0.0f;
+    size_t j = table_find(h, esz, k);
+    float *o = out + i * width;
+    if (j != SIZE_MAX)
+      memcpy(o, ent_w(h, esz, j), width * sizeof *o);
+    else if (zeros)
+      memset(o, 0, width * sizeof *o);
+    else
+      pc_table_init_row(&t->def, s->seed, k - t->base, o);
   }
   return PC_OK;
 }
 
-int ps_store_pull(ps_store_t *s, const uint64_t *keys, size_t n, float *out) {
-  if (s == NULL || (n > 0 && (keys == NULL || out == NULL)))
-    return PC_EINVAL;
-  if (s->tab.esz == STORE_ADA_ENTRY)
-    return pull_keys(s, STORE_ADA_ENTRY, keys, n, out);
-  return pull_keys(s, STORE_SGD_ENTRY, keys, n, out);
+static int pull_sparse_ada1(const ps_store_t *s, const store_tab_t *t, const uint64_t *keys,
+                            size_t n, float *out) {
+  return pull_sparse(s, t, STORE_ADA_ENTRY, 1, 1, keys, n, out);
 }
 
-/* Everything that can refuse a push, checked before anything changes. */
-static int push_check(ps_store_t *s, const uint64_t *keys, const float *grads, size_t n,
-                      pc_err_t *err) {
-  for (size_t i = 0; i < n; i++) {
-    if (keys[i] == PS_KEY_INVALID)
-      return pc_err_set(err, PC_EINVAL, "push item %zu of %zu: key %" PRIu64
-                        " is PS_KEY_INVALID (reserved)", i, n, keys[i]);
-    if (!isfinite(grads[i])) {
-      s->pushes_rejected++;
-      return pc_err_set(err, PC_EDATA,
-                        "push rejected: gradient for key %" PRIu64 " is %g (item %zu of %zu)",
-                        keys[i], (double)grads[i], i, n);
-    }
-  }
-  return PC_OK;
+static int pull_sparse_sgd1(const ps_store_t *s, const store_tab_t *t, const uint64_t *keys,
+                            size_t n, float *out) {
+  return pull_sparse(s, t, STORE_SGD_ENTRY, 1, 1, keys, n, out);
+}
+
+static int pull_sparse_any(const ps_store_t *s, const store_tab_t *t, const uint64_t *keys,
+                           size_t n, float *out) {
+  return pull_sparse(s, t, t->h.esz, t->width, t->def.init == PC_INIT_ZEROS, keys, n, out);
 }
 
 /* Without scratch memory (see push_undoable), a push that could overflow
  * the table counts its new keys first and grows the table before applying
  * anything (duplicates among them over-count, which only grows early). */
-STORE_INLINE size_t count_fresh(const ps_store_t *s, size_t esz, const uint64_t *keys,
+STORE_INLINE size_t count_fresh(const store_table_t *h, size_t esz, const uint64_t *keys,
                                 size_t n) {
   size_t fresh = 0;
-  size_t pf = prefetch_start(&s->tab, esz, keys, n);
+  size_t pf = prefetch_start(h, esz, keys, n);
   for (size_t i = 0; i < n; i++) {
     if (i < pf)
-      table_prefetch(&s->tab, esz, keys[i + STORE_PREFETCH_AHEAD]);
-    if (dense_index(s, keys[i]) != SIZE_MAX)
-      continue;
-    if (table_find(&s->tab, esz, keys[i]) == SIZE_MAX)
+      table_prefetch(h, esz, keys[i + STORE_PREFETCH_AHEAD]);
+    if (table_find(h, esz, keys[i]) == SIZE_MAX)
       fresh++;
   }
   return fresh;
 }
 
-static int push_reserve(ps_store_t *s, const uint64_t *keys, size_t n, pc_err_t *err) {
-  size_t fresh = s->tab.esz == STORE_ADA_ENTRY ? count_fresh(s, STORE_ADA_ENTRY, keys, n)
-                                               : count_fresh(s, STORE_SGD_ENTRY, keys, n);
-  return table_reserve(s, fresh, err);
+/* Room for every key as a new one, or the table grown for the new ones. */
+STORE_INLINE int push_reserve(store_tab_t *t, size_t esz, const uint64_t *keys, size_t n,
+                              pc_err_t *err) {
+  if (n <= table_max_keys(t->h.cap) - t->h.count)
+    return PC_OK;
+  return table_reserve(&t->h, count_fresh(&t->h, esz, keys, n), err);
 }
 
-/* One optimizer step on weight w (and state st for AdaGrad entries). */
+/* One optimizer step on a width-1 value w (and state st in AdaGrad
+ * entries): the fast paths' only entry sizes. */
 STORE_INLINE void push_step(const ps_optim_t *o, size_t esz, float *w, float *st, float g) {
   if (esz == STORE_ADA_ENTRY)
     ps_optim_adagrad_step(w, st, g, o->lr, o->l2, o->eps);
@@ -623,90 +701,67 @@ STORE_INLINE void push_step(const ps_optim_t *o, size_t esz, float *w, float *st
  * was updated in place, or the push index of a new key. */
 typedef union store_scratch {
   struct {
-    size_t at; /* table slot, or dense index | STORE_DENSE_BIT */
+    size_t at;  /* table slot */
     float w, s; /* values before the update */
   } undo;
   size_t idx;
 } store_scratch_t;
 
-/* Never set in a table slot or dense index (both are far below SIZE_MAX / 2). */
-#define STORE_DENSE_BIT (~(SIZE_MAX >> 1))
-
-/* A push larger than the table's free room, with one lookup per key. The
- * first pass updates every key already present (dense or in the table)
- * where it is, logging its old values, and sets the new keys aside, in
- * order. Only then is it known how many keys are new (duplicates among
- * them over-count, which only grows early): the table grows if needed, and
- * if that allocation fails the log is undone in reverse, so the store is
- * left exactly as it was. Then the new keys are inserted and updated in
- * push order. Updates of different keys commute, and all occurrences of
- * one key are either all present or all new, so each key still sees its
- * gradients in push order. x holds n items: the log grows up from x[0],
- * the new keys' indices down from x[n - 1] (together they are i items
- * after i keys, so they never meet). */
-STORE_INLINE int push_undoable(ps_store_t *s, size_t esz, const uint64_t *keys,
+/* A width-1 push larger than the table's free room, with one lookup per
+ * key. The first pass updates every key already present where it is,
+ * logging its old values, and sets the new keys aside, in order. Only then
+ * is it known how many keys are new (duplicates among them over-count,
+ * which only grows early): the table grows if needed, and if that
+ * allocation fails the log is undone in reverse, so the store is left
+ * exactly as it was. Then the new keys are inserted and updated in push
+ * order. Updates of different keys commute, and all occurrences of one key
+ * are either all present or all new, so each key still sees its gradients
+ * in push order. x holds n items: the log grows up from x[0], the new
+ * keys' indices down from x[n - 1] (together they are i items after i
+ * keys, so they never meet). */
+STORE_INLINE int push_undoable(ps_store_t *s, store_tab_t *t, size_t esz, const uint64_t *keys,
                                const float *grads, size_t n, store_scratch_t *x,
                                pc_err_t *err) {
-  store_table_t *t = &s->tab;
-  const ps_optim_t o = s->optim; /* a local copy: weight stores cannot alias it */
+  store_table_t *h = &t->h;
+  const int ada = esz == STORE_ADA_ENTRY;
+  const ps_optim_t o = s->optim; /* a local copy: value stores cannot alias it */
   size_t nu = 0, nf = n;
-  size_t pf = prefetch_start(t, esz, keys, n);
+  size_t pf = prefetch_start(h, esz, keys, n);
   for (size_t i = 0; i < n; i++) {
     if (i < pf)
-      table_prefetch(t, esz, keys[i + STORE_PREFETCH_AHEAD]);
-    size_t d = dense_index(s, keys[i]);
-    float *w, *st = NULL;
-    size_t at;
-    if (d != SIZE_MAX) {
-      w = &s->dw[d];
-      if (esz == STORE_ADA_ENTRY)
-        st = &s->ds[d];
-      at = d | STORE_DENSE_BIT;
-    } else {
-      size_t j = table_find(t, esz, keys[i]);
-      if (j == SIZE_MAX) {
-        x[--nf].idx = i;
-        continue;
-      }
-      w = ent_w(t, esz, j);
-      if (esz == STORE_ADA_ENTRY)
-        st = ent_s(t, esz, j);
-      at = j;
+      table_prefetch(h, esz, keys[i + STORE_PREFETCH_AHEAD]);
+    size_t j = table_find(h, esz, keys[i]);
+    if (j == SIZE_MAX) {
+      x[--nf].idx = i;
+      continue;
     }
-    x[nu].undo.at = at;
+    float *w = ent_w(h, esz, j), *st = ada ? ent_s(h, esz, 1, j) : NULL;
+    x[nu].undo.at = j;
     x[nu].undo.w = *w;
-    x[nu].undo.s = st != NULL ? *st : 0.0f;
+    x[nu].undo.s = ada ? *st : 0.0f;
     nu++;
     push_step(&o, esz, w, st, grads[i]);
   }
-  int rc = table_reserve(s, n - nf, err);
+  int rc = table_reserve(h, n - nf, err);
   if (rc != PC_OK) {
     while (nu-- > 0) {
       size_t at = x[nu].undo.at;
-      if (at & STORE_DENSE_BIT) {
-        at &= ~STORE_DENSE_BIT;
-        s->dw[at] = x[nu].undo.w;
-        if (esz == STORE_ADA_ENTRY)
-          s->ds[at] = x[nu].undo.s;
-      } else {
-        *ent_w(t, esz, at) = x[nu].undo.w;
-        if (esz == STORE_ADA_ENTRY)
-          *ent_s(t, esz, at) = x[nu].undo.s;
-      }
+      *ent_w(h, esz, at) = x[nu].undo.w;
+      if (ada)
+        *ent_s(h, esz, 1, at) = x[nu].undo.s;
     }
     return rc;
   }
   /* New keys, first one at x[n - 1]. A growth may have moved every entry:
    * nothing logged is used from here on. */
   size_t m = n - nf;
-  pf = prefetch_end(t, m);
+  pf = prefetch_end(h, m);
   for (size_t j = 0; j < m; j++) {
     if (j < pf)
-      table_prefetch(t, esz, keys[x[n - 1 - (j + STORE_PREFETCH_AHEAD)].idx]);
+      table_prefetch(h, esz, keys[x[n - 1 - (j + STORE_PREFETCH_AHEAD)].idx]);
     size_t i = x[n - 1 - j].idx;
-    size_t k = table_upsert(t, esz, keys[i], o.init_accum);
-    push_step(&o, esz, ent_w(t, esz, k), esz == STORE_ADA_ENTRY ? ent_s(t, esz, k) : NULL,
-              grads[i]);
+    size_t k = table_upsert(s, t, esz, 1, ada, 1, keys[i]);
+    push_step(&o, esz, ent_w(h, esz, k), ada ? ent_s(h, esz, 1, k) : NULL, grads[i]);
   }
   return PC_OK;
 }
@@ -725,108 +780,346 @@ static store_scratch_t *push_scratch(ps_store_t *s, size_t n) {
   return s->scratch;
 }
 
-static void push_sgd(ps_store_t *s, const uint64_t *keys, const float *grads, size_t n) {
-  const float lr = s->optim.lr, l2 = s->optim.l2;
-  store_table_t *t = &s->tab;
-  size_t pf = prefetch_start(t, STORE_SGD_ENTRY, keys, n);
+/* Width-1 SGD or AdaGrad push: straight in when the table has room for
+ * every key as a new one, else through push_undoable (or, without scratch
+ * memory, a counting pass first). */
+STORE_INLINE int push_sparse1(ps_store_t *s, store_tab_t *t, size_t esz, const uint64_t *keys,
+                              const float *grads, size_t n, pc_err_t *err) {
+  store_table_t *h = &t->h;
+  if (n > table_max_keys(h->cap) - h->count) {
+    store_scratch_t *x = push_scratch(s, n);
+    if (x != NULL)
+      return push_undoable(s, t, esz, keys, grads, n, x, err);
+    int rc = push_reserve(t, esz, keys, n, err);
+    if (rc != PC_OK)
+      return rc;
+  }
+  const float lr = s->optim.lr, l2 = s->optim.l2, eps = s->optim.eps;
+  const int ada = esz == STORE_ADA_ENTRY;
+  size_t pf = prefetch_start(h, esz, keys, n);
   for (size_t i = 0; i < n; i++) {
     if (i < pf)
-      table_prefetch(t, STORE_SGD_ENTRY, keys[i + STORE_PREFETCH_AHEAD]);
-    size_t d = dense_index(s, keys[i]);
-    float *w = d != SIZE_MAX ? &s->dw[d]
-                             : ent_w(t, STORE_SGD_ENTRY,
-                                     table_upsert(t, STORE_SGD_ENTRY, keys[i], 0.0f));
-    ps_optim_sgd_step(w, grads[i], lr, l2);
+      table_prefetch(h, esz, keys[i + STORE_PREFETCH_AHEAD]);
+    size_t j = table_upsert(s, t, esz, 1, ada, 1, keys[i]);
+    if (ada)
+      ps_optim_adagrad_step(ent_w(h, esz, j), ent_s(h, esz, 1, j), grads[i], lr, l2, eps);
+    else
+      ps_optim_sgd_step(ent_w(h, esz, j), grads[i], lr, l2);
   }
+  return PC_OK;
 }
 
-static void push_adagrad(ps_store_t *s, const uint64_t *keys, const float *grads, size_t n) {
-  const float lr = s->optim.lr, l2 = s->optim.l2, eps = s->optim.eps;
-  const float init = s->optim.init_accum;
-  store_table_t *t = &s->tab;
-  size_t pf = prefetch_start(t, STORE_ADA_ENTRY, keys, n);
+static int push_sparse_ada1(ps_store_t *s, store_tab_t *t, const uint64_t *keys,
+                            const float *grads, size_t n, pc_err_t *err) {
+  return push_sparse1(s, t, STORE_ADA_ENTRY, keys, grads, n, err);
+}
+
+static int push_sparse_sgd1(ps_store_t *s, store_tab_t *t, const uint64_t *keys,
+                            const float *grads, size_t n, pc_err_t *err) {
+  return push_sparse1(s, t, STORE_SGD_ENTRY, keys, grads, n, err);
+}
+
+/* Any sparse table: a counting pass first when the table may overflow (a
+ * wide row's update costs more than the second lookup), then each key's
+ * row updated by the table's rule. */
+static int push_sparse_any(ps_store_t *s, store_tab_t *t, const uint64_t *keys,
+                           const float *grads, size_t n, pc_err_t *err) {
+  const size_t esz = t->h.esz, width = t->width;
+  int rc = push_reserve(t, esz, keys, n, err);
+  if (rc != PC_OK)
+    return rc;
+  const ps_optim_t o = s->optim;
+  store_table_t *h = &t->h;
+  size_t pf = prefetch_start(h, esz, keys, n);
   for (size_t i = 0; i < n; i++) {
     if (i < pf)
-      table_prefetch(t, STORE_ADA_ENTRY, keys[i + STORE_PREFETCH_AHEAD]);
-    size_t d = dense_index(s, keys[i]);
-    float *w, *st;
-    if (d != SIZE_MAX) {
-      w = &s->dw[d];
-      st = &s->ds[d];
-    } else {
-      size_t j = table_upsert(t, STORE_ADA_ENTRY, keys[i], init);
-      w = ent_w(t, STORE_ADA_ENTRY, j);
-      st = ent_s(t, STORE_ADA_ENTRY, j);
-    }
-    ps_optim_adagrad_step(w, st, grads[i], lr, l2, eps);
+      table_prefetch(h, esz, keys[i + STORE_PREFETCH_AHEAD]);
+    size_t j = table_upsert(s, t, esz, width, t->slots, t->def.init == PC_INIT_ZEROS, keys[i]);
+    t->rule->apply_n(&o, ent_w(h, esz, j), t->slots ? ent_s(h, esz, width, j) : NULL,
+                     grads + i * width, width);
   }
+  return PC_OK;
+}
+
+/* ---- dense keys -------------------------------------------------------- */
+
+STORE_INLINE int pull_dense(const store_tab_t *t, size_t width, const uint64_t *keys, size_t n,
+                            float *out) {
+  for (size_t i = 0; i < n; i++) {
+    size_t d = dense_index(t, keys[i]);
+    if (d == SIZE_MAX)
+      return PC_EINVAL;
+    memcpy(out + i * width, t->dw + d * width, width * sizeof *out);
+  }
+  return PC_OK;
+}
+
+static int pull_dense1(const ps_store_t *s, const store_tab_t *t, const uint64_t *keys, size_t n,
+                       float *out) {
+  (void)s;
+  return pull_dense(t, 1, keys, n, out);
+}
+
+static int pull_dense_any(const ps_store_t *s, const store_tab_t *t, const uint64_t *keys,
+                          size_t n, float *out) {
+  (void)s;
+  return pull_dense(t, t->width, keys, n, out);
+}
+
+/* Width 1: the step inlined per key, one switch outside the loop. */
+static int push_dense1(ps_store_t *s, store_tab_t *t, const uint64_t *keys, const float *grads,
+                       size_t n, pc_err_t *err) {
+  (void)err;
+  const float lr = s->optim.lr, l2 = s->optim.l2, eps = s->optim.eps;
+  float *w = t->dw, *st = t->ds;
+  if (t->slots > 0) {
+    for (size_t i = 0; i < n; i++) {
+      size_t d = dense_index(t, keys[i]);
+      ps_optim_adagrad_step(&w[d], &st[d], grads[i], lr, l2, eps);
+    }
+  } else if (t->def.optimize) {
+    for (size_t i = 0; i < n; i++)
+      ps_optim_sgd_step(&w[dense_index(t, keys[i])], grads[i], lr, l2);
+  } else {
+    for (size_t i = 0; i < n; i++)
+      w[dense_index(t, keys[i])] += grads[i];
+  }
+  return PC_OK;
+}
+
+static int push_dense_any(ps_store_t *s, store_tab_t *t, const uint64_t *keys,
+                          const float *grads, size_t n, pc_err_t *err) {
+  (void)err;
+  const ps_optim_t o = s->optim;
+  const size_t width = t->width;
+  for (size_t i = 0; i < n; i++) {
+    size_t d = dense_index(t, keys[i]);
+    t->rule->apply_n(&o, t->dw + d * width, t->ds ? t->ds + d * width : NULL, grads + i * width,
+                     width);
+  }
+  return PC_OK;
+}
+
+static const store_ops_t OPS_SPARSE_ADA1 = {pull_sparse_ada1, push_sparse_ada1};
+static const store_ops_t OPS_SPARSE_SGD1 = {pull_sparse_sgd1, push_sparse_sgd1};
+static const store_ops_t OPS_SPARSE_ANY = {pull_sparse_any, push_sparse_any};
+static const store_ops_t OPS_DENSE1 = {pull_dense1, push_dense1};
+static const store_ops_t OPS_DENSE_ANY = {pull_dense_any, push_dense_any};
+
+static const store_ops_t *tab_ops(const store_tab_t *t) {
+  if (t->def.kind == PC_TABLE_DENSE)
+    return t->width == 1 ? &OPS_DENSE1 : &OPS_DENSE_ANY;
+  if (t->width == 1 && t->def.optimize && t->def.init == PC_INIT_ZEROS)
+    return t->slots > 0 ? &OPS_SPARSE_ADA1 : &OPS_SPARSE_SGD1;
+  return &OPS_SPARSE_ANY;
+}
+
+/* ---- public API -------------------------------------------------------- */
+
+static int tab_setup(const ps_store_t *s, store_tab_t *t, const pc_table_t *def, pc_err_t *err) {
+  t->def = *def;
+  t->base = pc_table_key(def->id, 0);
+  t->width = def->width;
+  t->rule = ps_optim_rule(&s->optim, def->optimize);
+  t->slots = t->rule->slots;
+  t->ops = tab_ops(t);
+  if (def->kind != PC_TABLE_SPARSE)
+    return PC_OK;
+  size_t esz = 8 + sizeof(float) * t->width * (size_t)(1 + t->slots);
+  return table_init(&t->h, table_first_cap(esz), esz, err);
+}
+
+static int store_make_tabs(ps_store_t *s, const pc_table_t *tables, size_t ntables,
+                           pc_err_t *err) {
+  int rc = pc_table_check(tables, ntables, err);
+  if (rc != PC_OK)
+    return rc;
+  s->tabs = calloc(ntables, sizeof *s->tabs);
+  if (s->tabs == NULL)
+    return pc_err_set(err, PC_ENOMEM, "allocating %zu tables: out of memory", ntables);
+  s->ntabs = ntables;
+  for (size_t i = 0; i < ntables && rc == PC_OK; i++)
+    rc = tab_setup(s, &s->tabs[i], &tables[i], err);
+  return rc;
+}
+
+int ps_store_new(ps_store_t **out, const ps_optim_t *optim, uint64_t seed,
+                 const pc_table_t *tables, size_t ntables, const ps_store_range_t *ranges,
+                 size_t nranges, pc_err_t *err) {
+  if (out == NULL || optim == NULL || (ntables > 0 && tables == NULL))
+    return pc_err_set(err, PC_EINVAL, "ps_store_new: NULL argument");
+  *out = NULL;
+  if (optim->type != PC_OPTIM_SGD && optim->type != PC_OPTIM_ADAGRAD)
+    return pc_err_set(err, PC_EINVAL, "unknown optimizer type %d", (int)optim->type);
+  ps_store_t *s = calloc(1, sizeof *s);
+  if (s == NULL)
+    return pc_err_set(err, PC_ENOMEM, "allocating the store: out of memory");
+  s->optim = *optim;
+  s->seed = seed;
+  int rc = store_make_tabs(s, tables, ntables, err);
+  if (rc == PC_OK)
+    rc = store_set_ranges(s, ranges, nranges, err);
+  for (size_t i = 0; i < s->ntabs && rc == PC_OK; i++)
+    if (s->tabs[i].def.kind == PC_TABLE_DENSE)
+      rc = tab_alloc_dense(s, &s->tabs[i], err);
+  if (rc != PC_OK) {
+    ps_store_destroy(&s);
+    return rc;
+  }
+  *out = s;
+  return PC_OK;
+}
+
+void ps_store_destroy(ps_store_t **sp) {
+  if (sp == NULL || *sp == NULL)
+    return;
+  ps_store_t *s = *sp;
+  for (size_t i = 0; i < s->ntabs; i++) {
+    buf_free(&s->tabs[i].h.buf);
+    buf_free(&s->tabs[i].dense_buf);
+    free(s->tabs[i].ranges);
+  }
+  free(s->tabs);
+  free(s->scratch);
+  free(s);
+  *sp = NULL;
+}
+
+uint32_t ps_store_width(const ps_store_t *s, uint64_t key) {
+  const store_tab_t *t = s != NULL ? tab_of(s, key) : NULL;
+  return t != NULL && tab_has(t, key) ? (uint32_t)t->width : 0;
+}
+
+int ps_store_pull(ps_store_t *s, const uint64_t *keys, size_t n, float *out) {
+  if (s == NULL || (n > 0 && (keys == NULL || out == NULL)))
+    return PC_EINVAL;
+  if (n == 0)
+    return PC_OK;
+  const store_tab_t *t = tab_of(s, keys[0]);
+  return t != NULL ? t->ops->pull(s, t, keys, n, out) : PC_EINVAL;
+}
+
+/* A key of a push that t cannot take: named with its item. */
+static int key_refused(const store_tab_t *t, const uint64_t *keys, size_t i, size_t n,
+                       pc_err_t *err) {
+  if (!tab_has(t, keys[i]))
+    return pc_err_set(err, PC_EINVAL,
+                      "push item %zu of %zu: key %" PRIu64 " (table %u, local key %" PRIu64
+                      ") is not a key of table '%s' (id %u, %" PRIu64 " keys)",
+                      i, n, keys[i], pc_table_of(keys[i]), pc_table_local(keys[i]), t->def.name,
+                      t->def.id, t->def.size);
+  return pc_err_set(err, PC_EINVAL,
+                    "push item %zu of %zu: key %" PRIu64 " of dense table '%s' is not held "
+                    "by this server", i, n, keys[i], t->def.name);
+}
+
+/* The first non-finite gradient of grads[0 .. n*width), named with its
+ * key: keys[i], or first + i for a range (keys NULL). */
+static int grad_refused(ps_store_t *s, const store_tab_t *t, const uint64_t *keys,
+                        uint64_t first, const float *grads, size_t n, pc_err_t *err) {
+  size_t w = t->width;
+  for (size_t v = 0; v < n * w; v++)
+    if (!isfinite(grads[v])) {
+      s->pushes_rejected++;
+      return pc_err_set(err, PC_EDATA,
+                        "push rejected: gradient for key %" PRIu64 " is %g (table '%s', "
+                        "value %zu of %zu; item %zu of %zu)",
+                        keys != NULL ? keys[v / w] : first + v / w, (double)grads[v], t->def.name,
+                        v % w, w, v / w, n);
+    }
+  return PC_OK;
+}
+
+/* 1 when every key is one of t's. Branch-free, so it vectorizes: it runs
+ * over every pushed key. */
+static int all_in_table(const store_tab_t *t, const uint64_t *keys, size_t n) {
+  const uint64_t base = t->base, size = t->def.size;
+  unsigned bad = 0;
+  for (size_t i = 0; i < n; i++)
+    bad |= keys[i] - base >= size;
+  return !bad;
+}
+
+/* Everything that can refuse a push, checked before anything changes:
+ * every key of t (and, dense, held here), every gradient finite. */
+static int push_check(ps_store_t *s, const store_tab_t *t, const uint64_t *keys,
+                      const float *grads, size_t n, pc_err_t *err) {
+  if (t->def.kind == PC_TABLE_DENSE) {
+    for (size_t i = 0; i < n; i++)
+      if (dense_index(t, keys[i]) == SIZE_MAX)
+        return key_refused(t, keys, i, n, err);
+  } else if (!all_in_table(t, keys, n)) {
+    for (size_t i = 0; i < n; i++)
+      if (!tab_has(t, keys[i]))
+        return key_refused(t, keys, i, n, err);
+  }
+  if (!ps_optim_all_finite(grads, n * t->width))
+    return grad_refused(s, t, keys, 0, grads, n, err);
+  return PC_OK;
 }
 
 int ps_store_push(ps_store_t *s, const uint64_t *keys, const float *grads, size_t n,
                   pc_err_t *err) {
   if (s == NULL || (n > 0 && (keys == NULL || grads == NULL)))
     return pc_err_set(err, PC_EINVAL, "ps_store_push: NULL argument");
-  int rc = push_check(s, keys, grads, n, err);
-  if (rc != PC_OK)
-    return rc;
-  /* Room for every key as a new one: apply straight away. */
-  if (n > table_max_keys(s->tab.cap) - s->tab.count) {
-    store_scratch_t *x = push_scratch(s, n);
-    if (x != NULL)
-      return s->tab.esz == STORE_ADA_ENTRY
-                 ? push_undoable(s, STORE_ADA_ENTRY, keys, grads, n, x, err)
-                 : push_undoable(s, STORE_SGD_ENTRY, keys, grads, n, x, err);
-    rc = push_reserve(s, keys, n, err);
-    if (rc != PC_OK)
-      return rc;
-  }
-  switch (s->optim.type) {
-  case PC_OPTIM_SGD:
-    push_sgd(s, keys, grads, n);
-    break;
-  case PC_OPTIM_ADAGRAD:
-    push_adagrad(s, keys, grads, n);
-    break;
-  }
-  return PC_OK;
+  if (n == 0)
+    return PC_OK;
+  store_tab_t *t = tab_of(s, keys[0]);
+  if (t == NULL)
+    return pc_err_set(err, PC_EINVAL, "push: key %" PRIu64 " belongs to no table (table %u of %zu)",
+                      keys[0], pc_table_of(keys[0]), s->ntabs);
+  int rc = push_check(s, t, keys, grads, n, err);
+  return rc == PC_OK ? t->ops->push(s, t, keys, grads, n, err) : rc;
 }
 
 void ps_store_stats(const ps_store_t *s, ps_store_stats_t *out) {
   memset(out, 0, sizeof *out);
-  out->sparse_keys = s->tab.count;
-  out->dense_keys = s->ndense;
-  out->sparse_capacity = s->tab.cap;
-  out->bytes = (uint64_t)s->tab.cap * s->tab.esz +
-               (uint64_t)s->ndense * sizeof(float) * (uint64_t)(1 + s->slots);
+  for (size_t i = 0; i < s->ntabs; i++) {
+    const store_tab_t *t = &s->tabs[i];
+    out->sparse_keys += t->h.count;
+    out->sparse_capacity += t->h.cap;
+    out->dense_keys += t->ndense;
+    out->bytes += (uint64_t)t->h.cap * t->h.esz + (uint64_t)t->ndense * dense_key_bytes(t);
+  }
   out->pushes_rejected = s->pushes_rejected;
 }
 
-
-int ps_store_iter_next(const ps_store_t *s, ps_store_iter_t *it, uint64_t *key, float *w,
-                       float *state) {
-  while (it->range < s->nranges) {
-    const store_range_t *r = &s->ranges[it->range];
+/* The next owned key of dense table t. */
+static int iter_dense(const store_tab_t *t, ps_store_iter_t *it, uint64_t *key, const float **w,
+                      const float **state) {
+  while (it->range < t->nranges) {
+    const store_range_t *r = &t->ranges[it->range];
     if (it->pos < r->end - r->begin) {
       *key = r->begin + it->pos;
-      size_t d = r->off + (size_t)it->pos;
-      *w = s->dw[d];
+      size_t d = (r->off + (size_t)it->pos) * t->width;
+      *w = t->dw + d;
       if (state != NULL)
-        *state = s->slots > 0 ? s->ds[d] : 0.0f;
+        *state = t->ds != NULL ? t->ds + d : NULL;
       it->pos++;
       return 1;
     }
     it->range++;
     it->pos = 0;
   }
-  const store_table_t *t = &s->tab;
-  for (; it->pos < t->cap; it->pos++) {
+  return 0;
+}
+
+int ps_store_iter_next(const ps_store_t *s, ps_store_iter_t *it, uint64_t *key, const float **w,
+                       const float **state) {
+  if (it->table >= s->ntabs)
+    return 0;
+  const store_tab_t *t = &s->tabs[it->table];
+  if (t->def.kind == PC_TABLE_DENSE)
+    return iter_dense(t, it, key, w, state);
+  const store_table_t *h = &t->h;
+  for (; it->pos < h->cap; it->pos++) {
     size_t i = (size_t)it->pos;
-    uint64_t h = ent_h(t, t->esz, i);
-    if (h != 0) {
-      *key = store_unhash(h);
-      *w = *ent_w(t, t->esz, i);
+    uint64_t e = ent_h(h, h->esz, i);
+    if (e != 0) {
+      *key = store_unhash(e);
+      *w = ent_w(h, h->esz, i);
       if (state != NULL)
-        *state = t->esz == STORE_ADA_ENTRY ? *ent_s(t, t->esz, i) : 0.0f;
+        *state = t->slots > 0 ? ent_s(h, h->esz, t->width, i) : NULL;
       it->pos++;
       return 1;
     }
@@ -836,11 +1129,19 @@ int ps_store_iter_next(const ps_store_t *s, ps_store_iter_t *it, uint64_t *key, 
 
 /* ---- key ranges -------------------------------------------------------- */
 
-/* Offset of [begin, end) in the dense arrays when one dense range holds all
- * of it, else SIZE_MAX. */
-static size_t dense_block(const ps_store_t *s, uint64_t begin, uint64_t end) {
-  size_t d = dense_index(s, begin);
-  if (d == SIZE_MAX || dense_index(s, end - 1) != d + (size_t)(end - 1 - begin))
+/* The table holding every key of [begin, end), or NULL. */
+static store_tab_t *range_tab(const ps_store_t *s, uint64_t begin, uint64_t end) {
+  store_tab_t *t = tab_of(s, begin);
+  return t != NULL && tab_has(t, end - 1) ? t : NULL;
+}
+
+/* Key index of begin in t's dense arrays when one dense range holds all of
+ * [begin, end), else SIZE_MAX. */
+static size_t dense_block(const store_tab_t *t, uint64_t begin, uint64_t end) {
+  if (t->def.kind != PC_TABLE_DENSE)
+    return SIZE_MAX;
+  size_t d = dense_index(t, begin);
+  if (d == SIZE_MAX || dense_index(t, end - 1) != d + (size_t)(end - 1 - begin))
     return SIZE_MAX;
   return d;
 }
@@ -850,9 +1151,12 @@ static size_t dense_block(const ps_store_t *s, uint64_t begin, uint64_t end) {
 int ps_store_pull_range(ps_store_t *s, uint64_t begin, uint64_t end, float *out) {
   if (s == NULL || begin >= end || end == PS_KEY_INVALID || out == NULL)
     return PC_EINVAL;
-  size_t d = dense_block(s, begin, end);
+  const store_tab_t *t = range_tab(s, begin, end);
+  if (t == NULL)
+    return PC_EINVAL;
+  size_t d = dense_block(t, begin, end), w = t->width;
   if (d != SIZE_MAX) {
-    memcpy(out, s->dw + d, (size_t)(end - begin) * sizeof *out);
+    memcpy(out, t->dw + d * w, (size_t)(end - begin) * w * sizeof *out);
     return PC_OK;
   }
   uint64_t keys[RANGE_CHUNK];
@@ -860,10 +1164,24 @@ int ps_store_pull_range(ps_store_t *s, uint64_t begin, uint64_t end, float *out)
     size_t n = end - k < RANGE_CHUNK ? (size_t)(end - k) : RANGE_CHUNK;
     for (size_t i = 0; i < n; i++)
       keys[i] = k + i;
-    int rc = ps_store_pull(s, keys, n, out + (k - begin));
+    int rc = t->ops->pull(s, t, keys, n, out + (size_t)(k - begin) * w);
     if (rc != PC_OK)
       return rc;
   }
+  return PC_OK;
+}
+
+/* Every key of [begin, end) (all in t) held here: a dense table may hold
+ * the block in several ranges, or not all of it. */
+static int range_held(const store_tab_t *t, uint64_t begin, uint64_t end, pc_err_t *err) {
+  if (t->def.kind != PC_TABLE_DENSE)
+    return PC_OK;
+  for (uint64_t k = begin; k < end; k++)
+    if (dense_index(t, k) == SIZE_MAX)
+      return pc_err_set(err, PC_EINVAL,
+                        "push of [%" PRIu64 ", %" PRIu64 "): key %" PRIu64
+                        " of dense table '%s' is not held by this server",
+                        begin, end, k, t->def.name);
   return PC_OK;
 }
 
@@ -871,27 +1189,26 @@ int ps_store_push_range(ps_store_t *s, uint64_t begin, uint64_t end, const float
                         pc_err_t *err) {
   if (s == NULL || begin >= end || end == PS_KEY_INVALID || grads == NULL)
     return pc_err_set(err, PC_EINVAL, "ps_store_push_range: bad arguments");
-  size_t n = (size_t)(end - begin);
-  int finite = ps_optim_all_finite(grads, n);
-  for (size_t i = 0; !finite && i < n; i++) /* find the first bad one to name it */
-    if (!isfinite(grads[i])) {
-      s->pushes_rejected++;
-      return pc_err_set(err, PC_EDATA, "push rejected: gradient for key %" PRIu64 " is %g",
-                        begin + i, (double)grads[i]);
-    }
-  size_t d = dense_block(s, begin, end);
+  store_tab_t *t = range_tab(s, begin, end);
+  if (t == NULL)
+    return pc_err_set(err, PC_EINVAL,
+                      "push of [%" PRIu64 ", %" PRIu64 "): not all keys of one table", begin,
+                      end);
+  size_t n = (size_t)(end - begin), w = t->width;
+  if (!ps_optim_all_finite(grads, n * w))
+    return grad_refused(s, t, NULL, begin, grads, n, err);
+  size_t d = dense_block(t, begin, end);
   if (d != SIZE_MAX) {
-    ps_optim_apply_n(&s->optim, s->dw + d, s->ds ? s->ds + d : NULL, grads, n);
+    t->rule->apply_n(&s->optim, t->dw + d * w, t->ds ? t->ds + d * w : NULL, grads, n * w);
     return PC_OK;
   }
+  int rc = range_held(t, begin, end, err);
   uint64_t keys[RANGE_CHUNK];
-  for (size_t off = 0; off < n; off += RANGE_CHUNK) {
+  for (size_t off = 0; off < n && rc == PC_OK; off += RANGE_CHUNK) {
     size_t c = n - off < RANGE_CHUNK ? n - off : RANGE_CHUNK;
     for (size_t i = 0; i < c; i++)
       keys[i] = begin + off + i;
-    int rc = ps_store_push(s, keys, grads + off, c, err);
-    if (rc != PC_OK)
-      return rc;
+    rc = t->ops->push(s, t, keys, grads + off * w, c, err);
   }
-  return PC_OK;
+  return rc;
 }

@@ -28,11 +28,12 @@ typedef struct ps_store_range {
   uint64_t begin, end; /* [begin, end) */
 } ps_store_range_t;
 
+/* Over all tables. */
 typedef struct ps_store_stats {
-  uint64_t sparse_keys;    /* keys in the hash table */
+  uint64_t sparse_keys;    /* keys in the sparse tables' hash tables */
   uint64_t dense_keys;     /* sum of dense range lengths */
   uint64_t sparse_capacity;/* hash table slots */
-  uint64_t bytes;          /* memory held for keys, weights and state */
+  uint64_t bytes;          /* memory held for keys, values and state */
   uint64_t pushes_rejected;/* pushes refused for non-finite gradients */
 } ps_store_stats_t;
 

@@ -133,6 +133,58 @@ static void test_state_slots_and_config(void **state) {
   assert_int_equal(ps_optim_state_slots(&o), 0);
 }
 
+static void test_add_rule(void **state) {
+  (void)state;
+  /* A table without optimize: w += g, whatever lr, l2 and the optimizer. */
+  const pc_optim_type_t types[2] = {PC_OPTIM_SGD, PC_OPTIM_ADAGRAD};
+  for (int t = 0; t < 2; t++) {
+    ps_optim_t o = optim(types[t], 0.1f, 0.5f, 0.25f);
+    const ps_optim_rule_t *r = ps_optim_rule(&o, 0);
+    assert_string_equal(r->name, "add");
+    assert_int_equal(r->slots, 0);
+    float w[3] = {1.0f, -2.0f, 0.5f};
+    const float g[3] = {0.25f, 2.0f, -1.5f};
+    r->apply_n(&o, w, NULL, g, 3);
+    assert_true(w[0] == 1.25f && w[1] == 0.0f && w[2] == -1.0f);
+  }
+  float w[2] = {1.0f, 2.0f};
+  const float g[2] = {3.0f, 4.0f};
+  ps_optim_add_n(w, g, 2);
+  assert_true(w[0] == 4.0f && w[1] == 6.0f);
+}
+
+static void test_rules_per_value(void **state) {
+  (void)state;
+  ps_optim_t ada = optim(PC_OPTIM_ADAGRAD, 0.5f, 0.0f, 0.0f);
+  const ps_optim_rule_t *r = ps_optim_rule(&ada, 1);
+  assert_string_equal(r->name, "adagrad");
+  assert_int_equal(r->slots, 1);
+  /* One accumulator per value: g = (3, 4, 0) then (4, 3, 12):
+   *   s = (9, 16, 0) -> (25, 25, 144); w = (-0.5, -0.5, 0) -> (-0.9, -0.8, -0.5) */
+  float w[3] = {0, 0, 0}, s[3] = {0, 0, 0};
+  const float g1[3] = {3, 4, 0}, g2[3] = {4, 3, 12};
+  r->apply_n(&ada, w, s, g1, 3);
+  assert_float_equal(s[0], 9, TOL);
+  assert_float_equal(s[1], 16, TOL);
+  assert_float_equal(w[1], -0.5, TOL);
+  assert_true(w[2] == 0.0f && s[2] == 0.0f);
+  r->apply_n(&ada, w, s, g2, 3);
+  assert_float_equal(s[2], 144, TOL);
+  assert_float_equal(w[0], -0.9, TOL);
+  assert_float_equal(w[1], -0.8, TOL);
+  assert_float_equal(w[2], -0.5, TOL);
+  ps_optim_t sgd = optim(PC_OPTIM_SGD, 0.1f, 0.01f, 0.0f);
+  r = ps_optim_rule(&sgd, 1);
+  assert_string_equal(r->name, "sgd");
+  assert_int_equal(r->slots, 0);
+  /* L2 per value: w = (0.5, 2), g = (0.2, 0): (0.4795, 2 - 0.1*0.02 = 1.998) */
+  float v[2] = {0.5f, 2.0f};
+  const float g[2] = {0.2f, 0.0f};
+  r->apply_n(&sgd, v, NULL, g, 2);
+  assert_float_equal(v[0], 0.4795, TOL);
+  assert_float_equal(v[1], 1.998, TOL);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_sgd_one_step),
@@ -143,6 +195,8 @@ int main(void) {
       cmocka_unit_test(test_init_accum_damps_first_step),
       cmocka_unit_test(test_apply_n_matches_apply),
       cmocka_unit_test(test_state_slots_and_config),
+      cmocka_unit_test(test_add_rule),
+      cmocka_unit_test(test_rules_per_value),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
