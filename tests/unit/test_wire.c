@@ -412,6 +412,11 @@ static void test_dump_malformed(void **state) {
   l[3] = dump_body(body, 0, PC_WIRE_MAX_DUMP_KEYS + 1);
   expect_drop(p, f, l, 4, PC_DROP_BODY, "dump of 65537 keys");
   expect_drop(p, f, l, 1, PC_DROP_BODY, "dump of 0 keys"); /* no body at all */
+  Parasol__Dump bad_table = PARASOL__DUMP__INIT;
+  bad_table.max_keys = 10;
+  bad_table.table = PC_TABLE_MAX; /* tables are 0 .. 15 */
+  l[3] = parasol__dump__pack(&bad_table, body);
+  expect_drop(p, f, l, 4, PC_DROP_BODY, "dump of table 16 (0 to 15)");
   memcpy(body, "\xff\xff\xff", 3);
   l[3] = 3;
   expect_drop(p, f, l, 4, PC_DROP_BODY, "not a Dump");
@@ -421,8 +426,9 @@ static void test_dump_malformed(void **state) {
                  dump_body(body, 0, 10)};
   expect_drop(p, fk, lk, 4, PC_DROP_SIZES, "not allowed for dump");
 
-  /* Replies: a page over the limit, keys without values, two values per
-   * key, a range header, an empty page that is not the last, no DumpReply. */
+  /* Replies: a page over the limit, keys without values, fewer values than
+   * keys x vals_per_key, a range header, an empty page that is not the
+   * last, no DumpReply. */
   const void *fr[] = {hb, "", "", body};
   size_t lr[] = {header_full(hb, PC_OP_DUMP_REPLY, PC_WIRE_MAX_DUMP_KEYS + 1, 1, 0, 0), 0, 0,
                  dump_reply_body(body, 5, 0)};
@@ -432,8 +438,8 @@ static void test_dump_malformed(void **state) {
                  dump_reply_body(body, 5, 0)};
   expect_drop(p, fp, lp, 4, PC_DROP_SIZES, "dump page of 3 keys with 3 keys, 0 values");
   lp[0] = header_full(hb, PC_OP_DUMP_REPLY, 3, 2, 0, 0);
-  lp[2] = 6 * sizeof(float);
-  expect_drop(p, fp, lp, 4, PC_DROP_SIZES, "dump page of 3 keys with 3 keys, 6 values");
+  lp[2] = 3 * sizeof(float);
+  expect_drop(p, fp, lp, 4, PC_DROP_SIZES, "values frame of 12 bytes for 6 values");
   uint64_t range[2] = {10, 12};
   const void *fg[] = {hb, range, vals, body};
   size_t lg[] = {header_full(hb, PC_OP_DUMP_REPLY, 2, 1, PC_WIRE_FLAG_RANGE, 0), sizeof range,
