@@ -28,7 +28,7 @@ refused outro "output.dir '$ro': cannot write there" --set output.dir="$ro"
 refused emptytrain "data.train=$WORK/empty.svm: '$WORK/empty.svm': the file is empty" --set data.train="$WORK/empty.svm"
 avail=$(awk '/^MemAvailable:/ { print $2 * 1024 }' /proc/meminfo)
 big=$(awk -v a="$avail" 'BEGIN { printf "%.0f", a / 4 }') # 8 B per dense AdaGrad key: twice what is free
-refused memory "model.features=$big with model.layout dense .* needs [0-9.]+ GiB, but this machine has [0-9.]+ GiB available" \
+refused memory "model.features=$big with dense tables .* needs [0-9.]+ GiB, but this machine has [0-9.]+ GiB available" \
   --set model.layout=dense --set model.features=$big --set output.dir="$WORK/big"
 # A server started by hand checks its own share.
 sets=(--set cluster.servers=1 --set cluster.workers=1 --set model.layout=dense --set model.features=$big
@@ -39,7 +39,7 @@ server=$ROLE_PID
 start_role worker bigworker "${sets[@]}"
 wait_gone $server 20 || fail "server with a model that cannot fit still running"
 wait $server && fail "server exited 0"
-grep -qE "server 0's share of the dense model \([0-9]+ keys of model.features=$big\) needs" "$WORK/bigserver.err" ||
+grep -qE "server 0's share of the model's dense tables \([0-9]+ keys; model.features=$big\) needs" "$WORK/bigserver.err" ||
   { cat "$WORK/bigserver.err"; fail "server did not say its share cannot fit"; }
 wait_gone $SCHED_PID 10 || fail "scheduler not stopped by the server's failure"
 wait_gone $ROLE_PID 10 || fail "worker not stopped by the server's failure"
