@@ -131,6 +131,26 @@ int pc_node_join(pc_node_t *n, void *zctx, const pc_config_t *cfg, pc_role_t rol
   return rc;
 }
 
+void pc_node_abandon(const pc_config_t *cfg, pc_role_t role, const char *reason) {
+  pc_node_t n;
+  pc_err_t err = {0};
+  void *ctx = zmq_ctx_new();
+  if (ctx == NULL)
+    return;
+  memset(&n, 0, sizeof n);
+  n.cfg = cfg;
+  n.role = role;
+  n.rank = -1;
+  n.sender = pc_wire_sender(role, 0xffffff);
+  n.sched = zmq_socket(ctx, ZMQ_DEALER);
+  if (n.sched != NULL && pc_wire_socket_setup(n.sched, 0, NODE_HWM, &err) == PC_OK &&
+      zmq_connect(n.sched, cfg->cluster.scheduler) == 0 &&
+      send_register(&n, -1, NULL, NULL, 0, &err) == PC_OK)
+    pc_node_leave(&n, reason);
+  pc_node_close(&n);
+  zmq_ctx_term(ctx);
+}
+
 void pc_node_close(pc_node_t *n) {
   if (n->sched) {
     /* A last message (a failure report) may still be queued: give it a

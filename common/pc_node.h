@@ -42,6 +42,13 @@ int pc_node_join(pc_node_t *n, void *zctx, const pc_config_t *cfg, pc_role_t rol
                  pc_err_t *err);
 void pc_node_close(pc_node_t *n);
 
+/* For a node that failed before it could join (a worker whose data cannot
+ * be read, so it has no tables to declare): register without tables and
+ * leave at once with the reason, so the scheduler stops the run now
+ * instead of waiting out cluster.register_timeout. Best effort, bounded by
+ * the linger of pc_node_close. */
+void pc_node_abandon(const pc_config_t *cfg, pc_role_t role, const char *reason);
+
 /* Send a heartbeat every cluster.heartbeat, whatever else this node sends;
  * fail with PC_EPEER when no message has come from the scheduler for
  * cluster.node_timeout after a heartbeat went out unanswered. A node busy

@@ -234,6 +234,8 @@ static int table_equal(const pc_table_t *a, const pc_table_t *b) {
 static int tables_agree(sched_t *s, const Parasol__Register *r, char *why, size_t len) {
   pc_table_t t[PC_TABLE_MAX];
   pc_err_t e = {0};
+  if (r->n_tables == 0) /* failed before it knew them (pc_node_abandon): it leaves next */
+    return 1;
   if (pc_wire_tables_from_pb(r->tables, r->n_tables, t, &e) != PC_OK) {
     snprintf(why, len, "the worker on host %.64s (pid %u) declared bad tables: %.200s", r->host,
              r->pid, e.msg);
@@ -406,6 +408,8 @@ static int send_welcomes(sched_t *s, pc_err_t *err) {
 static int all_registered(sched_t *s, pc_err_t *err) {
   if (place_pending(s) != PC_OK)
     return fail(s, err, "more nodes of one role registered than configured");
+  if (s->ntables == 0)
+    return fail(s, err, "no worker declared the model's tables");
   int rc = build_map(s, err);
   if (rc == PC_OK)
     rc = send_welcomes(s, err);

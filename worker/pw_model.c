@@ -695,6 +695,7 @@ int pw_model_describe(pw_model_t *m, const pc_config_t *cfg, const pw_shape_t *s
     return pc_err_set(err, PC_EINVAL, "pw_model_describe: NULL model or config");
   memset(m, 0, sizeof *m);
   pc_setting_t all[PC_CONFIG_MAX_SHARED];
+  memset(all, 0, sizeof all); /* no stack bytes after the strings' NULs */
   size_t n = pc_config_shared(cfg, all, PC_CONFIG_MAX_SHARED);
   for (size_t i = 0; i < n && i < PC_CONFIG_MAX_SHARED; i++) {
     if (!carried(all[i].name))

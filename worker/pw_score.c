@@ -19,6 +19,9 @@ static int read_data(pw_scored_t *s, const char *path, const pw_score_opts_t *o,
   pw_data_opts_t d;
   pw_data_opts_from_config(&d, &s->cfg, s->ops->labels, o->labels ? o->labels : "", 0, 1);
   d.labels_optional = o->labels_optional;
+  if (s->cfg.data.format == PC_FORMAT_IDX && !o->labels_optional && o->labels == NULL)
+    return pc_err_set(err, PC_EINVAL, "%s: idx images need their labels file to be evaluated: "
+                      "give it with --labels FILE", path);
   if (strcmp(path, "-") != 0)
     return pw_data_load(&s->data, s->cfg.data.format, path, &d, err);
   if (s->cfg.data.format != PC_FORMAT_LIBSVM)

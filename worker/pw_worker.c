@@ -568,6 +568,8 @@ int pw_worker_run(const pc_config_t *cfg, int rank_req, pc_err_t *err) {
    * unless it was the scheduler that stopped the run. */
   if (rc != PC_OK && w.node != NULL && !w.node->shut)
     pc_node_leave(w.node, err->msg[0] ? err->msg : parasol_strerror(rc));
+  else if (rc != PC_OK && w.kv == NULL && !pc_proc_stop_signal())
+    pc_node_abandon(cfg, PC_ROLE_WORKER, err->msg[0] ? err->msg : parasol_strerror(rc));
   train_free(&w, &t);
   pw_kv_close(&w.kv);
   worker_free(&w);
