@@ -9,6 +9,13 @@
  *   store_bulk_mkeys_s     1M keys pushed then pulled, in calls of 512K
  *                          keys (one pb_kv bulk message): push + pull keys
  *                          per second, counted as pb_kv counts them
+ *   store_mf_ratings_s     matrix factorization's traffic (examples/movielens-mf.yaml:
+ *                          SGD, rank 50): per minibatch of 256 ratings of
+ *                          943 users x 1682 items, pull then push the
+ *                          batch's distinct user and item rows of "emb"
+ *                          (width 50) and "bias" (width 1) and the "mean"
+ *                          row: ratings per second, the ceiling of
+ *                          bench/run's mf_ratings_s@1x1
  * The keys are stored before timing starts, as they are after pb_kv's
  * first repetition. */
 #include <stdint.h>
@@ -123,8 +130,82 @@ static void bulk_rows(void) {
   free(w);
 }
 
+#define MF_USERS 943
+#define MF_ITEMS 1682
+#define MF_RANK 50
+#define MF_BATCH 256
+
+static ps_store_t *mf_store(void) {
+  ps_optim_t o = {.type = PC_OPTIM_SGD, .lr = 2.4f, .l2 = 0.0005f};
+  const pc_table_t t[3] = {
+      {.name = "emb", .id = 0, .kind = PC_TABLE_SPARSE, .size = 4000, .width = MF_RANK,
+       .init = PC_INIT_NORMAL, .scale = 0.05f, .optimize = 1},
+      {.name = "bias", .id = 1, .kind = PC_TABLE_SPARSE, .size = 4000, .width = 1,
+       .init = PC_INIT_ZEROS, .optimize = 1},
+      {.name = "mean", .id = 2, .kind = PC_TABLE_DENSE, .size = 1, .width = 2,
+       .init = PC_INIT_ZEROS, .optimize = 0}};
+  const ps_store_range_t r = {pc_table_key(2, 0), pc_table_key(2, 1)};
+  ps_store_t *s = NULL;
+  pc_err_t err;
+  if (ps_store_new(&s, &o, 1, t, 3, &r, 1, &err) != PC_OK)
+    die("ps_store_new", &err);
+  return s;
+}
+
+/* The distinct user (2u) and item (2i + 1) keys of one batch of random
+ * ratings, as the mf model asks for them. */
+static size_t mf_batch_keys(uint64_t *state, uint64_t *emb, uint64_t *bias) {
+  static unsigned char seen[2 * MF_ITEMS + 2];
+  size_t n = 0;
+  memset(seen, 0, sizeof seen);
+  for (int r = 0; r < MF_BATCH; r++) {
+    *state ^= *state << 13, *state ^= *state >> 7, *state ^= *state << 17;
+    uint64_t k[2] = {2 * (*state % MF_USERS), 2 * ((*state >> 20) % MF_ITEMS) + 1};
+    for (int j = 0; j < 2; j++)
+      if (!seen[k[j]]) {
+        seen[k[j]] = 1;
+        emb[n] = pc_table_key(0, k[j]);
+        bias[n++] = pc_table_key(1, k[j]);
+      }
+  }
+  return n;
+}
+
+static void mf_rows(void) {
+  ps_store_t *s = mf_store();
+  uint64_t emb[2 * MF_BATCH], bias[2 * MF_BATCH], st = 12345;
+  float *e = filled(2 * MF_BATCH * MF_RANK, 0), *b = filled(2 * MF_BATCH, 0);
+  float *ge = filled(2 * MF_BATCH * MF_RANK, 0.001f), *gb = filled(2 * MF_BATCH, 0.001f);
+  float mean[2], gm[2] = {3.5f * MF_BATCH, MF_BATCH};
+  pc_err_t err;
+  for (int rep = 0; rep < bench_reps(); rep++) {
+    double t0 = bench_now(), el = 0;
+    long it = 0;
+    for (; el < min_seconds() || it < 100; it++) {
+      size_t n = mf_batch_keys(&st, emb, bias);
+      if (ps_store_pull(s, emb, n, e) != PC_OK || ps_store_pull(s, bias, n, b) != PC_OK ||
+          ps_store_pull_range(s, pc_table_key(2, 0), pc_table_key(2, 1), mean) != PC_OK)
+        die("pull", NULL);
+      push(s, emb, ge, n);
+      push(s, bias, gb, n);
+      if (ps_store_push_range(s, pc_table_key(2, 0), pc_table_key(2, 1), gm, &err) != PC_OK)
+        die("push mean", &err);
+      if ((it & 63) == 0)
+        el = bench_now() - t0;
+    }
+    el = bench_now() - t0;
+    bench_row("store_mf_ratings_s", (double)it * MF_BATCH / el, "ratings/s");
+  }
+  ps_store_destroy(&s);
+  free(e);
+  free(b);
+  free(ge);
+  free(gb);
+}
+
 int main(void) {
   sparse_rows();
   bulk_rows();
+  mf_rows();
   return 0;
 }

@@ -55,6 +55,9 @@ END {
   ratio("dense_64MiB_vs_memcpy", "dense_pushpull_gbps@64MiB", "memcpy_gbps")
   ratio("sparse_vs_store", "sparse_mkeys_s", "store_sparse_mkeys_s")
   ratio("bulk_vs_store", "bulk_mkeys_s", "store_bulk_mkeys_s")
+  ratio("mlp_vs_torch", "mlp_examples_s@1x1", "torch_mlp_examples_s")
+  ratio("cnn_vs_torch", "cnn_examples_s@1x1", "torch_cnn_examples_s")
+  ratio("mf_vs_store", "mf_ratings_s@1x1", "store_mf_ratings_s")
   target("dense push+pull @4MiB >= 0.80 x raw ZeroMQ tcp", "dense_vs_raw_tcp@4MiB", ">=", 0.80)
   target("dense push+pull @64MiB >= 2 GB/s", "dense_pushpull_gbps@64MiB", ">=", 2)
   target("small push+pull rtt <= 1.15 x raw ZeroMQ rtt", "small_op_rtt_vs_raw", "<=", 1.15)
@@ -64,6 +67,8 @@ END {
   target("a9a to 0.848 test accuracy <= 1.5 s wall", "a9a_seconds_to_0848", "<=", 1.5)
   target("AdaGrad store <= 24 bytes per sparse key", "bytes_per_key_adagrad", "<=", 24)
   target("dense storage <= 1.05 x its arrays", "dense_bytes_ratio", "<=", 1.05)
+  target("MNIST MLP 1x1 >= 0.6 x PyTorch examples/s", "mlp_vs_torch", ">=", 0.6)
+  target("MNIST CNN 1x1 >= 0.6 x PyTorch examples/s", "cnn_vs_torch", ">=", 0.6)
 
   printf "Parasol benchmarks (%s%s)\n\n", machine, quick ? ", --quick" : ""
   printf "%-36s %12s  %-23s %s\n", "figure", "median", "min - max (runs)", "unit"

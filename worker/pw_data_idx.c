@@ -97,7 +97,7 @@ static int idx_header(idx_file_t *f, uint32_t magic, uint32_t *dims, int ndims,
  * the file holds. */
 static int idx_count_rest(idx_file_t *f, uint64_t at, uint64_t *rest, pc_err_t *err) {
   unsigned char buf[IDX_CHUNK];
-  size_t got;
+  size_t got = 0;
   *rest = 0;
   do {
     int rc = idx_read(f, buf, sizeof buf, at + *rest, &got, err);

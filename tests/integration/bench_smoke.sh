@@ -8,6 +8,7 @@
 . "$(dirname "$0")/common.inc"
 BIN=$(dirname "$PARASOL")/bench
 # 1. The report: median of 3 and 4 values, ratio, met / not met, JSON.
+# (The model rows' ratios to PyTorch are checked in part 4.)
 cat > "$WORK/rows" <<'ROWS'
 ROW raw_zmq_tcp_gbps@4MiB 4 GB/s
 ROW raw_zmq_tcp_gbps@4MiB 5 GB/s
@@ -45,9 +46,11 @@ ok "pb_kv rows"
 # 2b. pb_store: the store's own rows, one per repetition, positive.
 BENCH_REPS=2 BENCH_QUICK=1 timeout 120 "$BIN/pb_store" > "$WORK/store" 2> "$WORK/store.err" ||
   { tail "$WORK/store.err"; fail "pb_store failed"; }
-for row in store_sparse_mkeys_s store_bulk_mkeys_s; do
+for row in store_sparse_mkeys_s:Mkeys/s store_bulk_mkeys_s:Mkeys/s store_mf_ratings_s:ratings/s; do
+  unit=${row#*:}
+  row=${row%:*}
   [ "$(grep -c "^ROW $row " "$WORK/store")" -eq 2 ] || fail "$row: want 2 rows"
-  v=$(sed -n "s/^ROW $row \([0-9.e+-]*\) Mkeys\/s$/\1/p" "$WORK/store" | head -1)
+  v=$(sed -n "s|^ROW $row \([0-9.e+-]*\) $unit$|\1|p" "$WORK/store" | head -1)
   assert_min "${v:-0}" 0.000001 "$row"
 done
 ok "pb_store rows"
@@ -61,3 +64,39 @@ sps=$(json_num "$WORK/ctr/metrics.json" train samples_per_s)
 assert_min "$sps" 1 "samples/s"
 assert_min "$ACC" 0.6 "accuracy on the synthetic set"
 ok "pb_gen data trains: $ACC"
+
+# 4. The models' rows (bench/models.inc): one launch per row at 1 server x
+# 1 worker, each a positive rate; the PyTorch rows are a rate, or "nan"
+# with the reason when python3-torch is not installed (./setup.sh
+# reference); the report divides them into the same-run ratios.
+B=$(dirname "$PARASOL")
+QUICK=1
+LOG="$WORK/models.log"
+. "$SRC/bench/train.inc"
+. "$SRC/bench/models.inc"
+model_row() { # fewer epochs than bench/run: the rows only have to exist
+  local name=$1 unit=$2 config=$3 out=$WORK/$1
+  shift 4
+  "$PARASOL" launch "$config" --set cluster.servers=1 --set cluster.workers=1 --set training.epochs=1 \
+    --set output.dir="$out" "$@" >> "$LOG" 2>&1 || { tail "$LOG"; fail "$name: launch failed"; }
+  echo "ROW $name $(json_field "$out/metrics.json" train samples_per_s) $unit"
+}
+B=$WORK model_rows > "$WORK/model-rows" 2> "$WORK/model-rows.err" || fail "model_rows failed"
+cat "$WORK/model-rows" "$WORK/model-rows.err"
+for row in mlp_examples_s@1x1 cnn_examples_s@1x1 mf_ratings_s@1x1; do
+  v=$(sed -n "s/^ROW $row \([0-9.e+-]*\) [a-z/]*$/\1/p" "$WORK/model-rows" | head -1)
+  assert_min "${v:-0}" 1 "$row"
+done
+for row in torch_mlp_examples_s torch_cnn_examples_s; do
+  v=$(sed -n "s/^ROW $row \([0-9.e+na-]*\) examples\/s$/\1/p" "$WORK/model-rows")
+  if [ "$v" = nan ]; then
+    grep -q "$row skipped: " "$WORK/model-rows.err" || fail "$row is nan without a reason"
+  else
+    assert_min "${v:-0}" 1 "$row"
+  fi
+done
+printf 'ROW %s\n' "store_mf_ratings_s 1000 ratings/s" >> "$WORK/model-rows"
+"$SRC/bench/report.awk" -v machine=test "$WORK/model-rows" > "$WORK/model-report"
+grep -qE '^mf_vs_store +[0-9.]+$' "$WORK/model-report" || { cat "$WORK/model-report"; fail "mf_vs_store ratio"; }
+grep -qE '^MNIST MLP 1x1 >= 0.6 x PyTorch' "$WORK/model-report" || fail "the MLP target is not reported"
+ok "model rows: $(tr '\n' ' ' < "$WORK/model-rows")"
