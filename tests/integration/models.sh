@@ -65,7 +65,13 @@ grep -qvE '^[0-9] (0\.[0-9]{6}|1\.000000)$' "$WORK/od.pred" && fail "optdigits: 
 pacc=$(paste -d, "$WORK/od.pred" data/optdigits/optdigits.tes |
   awk -F, '{ split($1, p, " "); n++; if (p[1] == $NF) c++ } END { printf "%.6f", c / n }')
 same "$pacc" "$acc" "optdigits: accuracy of predict's classes"
-ok "optdigits softmax: accuracy $acc; eval and predict agree"
+# Standardization: the moments of every worker's partition added on the
+# servers, so each of the 2 workers standardizes with all 3823 rows.
+for w in 0 1; do
+  grep -q "standardized 64 features over 3823 training examples" "$WORK/optdigits-softmax/logs/worker-$w.log" ||
+    fail "optdigits: worker $w did not standardize over the whole training set"
+done
+ok "optdigits softmax: accuracy $acc; eval and predict agree; both workers standardized over 3823 rows"
 
 # 3. An MLP on optdigits.
 example optdigits-mlp --set training.epochs=3
