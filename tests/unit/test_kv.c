@@ -54,7 +54,10 @@ static uint64_t g_features = FEATURES; /* model.features of the next cluster */
 static const pc_table_t *g_tables;     /* the next cluster's tables; NULL: logistic's */
 static size_t g_ntables;
 
-static cluster_t *cluster_start(pc_layout_t layout, int inflight) {
+/* A scheduler and NSERVERS servers in threads, in a fresh directory,
+ * waiting for `workers` workers for up to `timeout` s. */
+static cluster_t *cluster_boot(int workers, double timeout, void (*tune)(pc_config_t *, void *),
+                               void *arg) {
   cluster_t *c = calloc(1, sizeof *c);
   snprintf(c->dir, sizeof c->dir, "/tmp/parasol-kv-XXXXXX");
   assert_non_null(mkdtemp(c->dir));
@@ -62,17 +65,34 @@ static cluster_t *cluster_start(pc_layout_t layout, int inflight) {
   snprintf(c->cfg.cluster.scheduler, sizeof c->cfg.cluster.scheduler, "ipc://%s/sched", c->dir);
   snprintf(c->cfg.output.dir, sizeof c->cfg.output.dir, "%s", c->dir);
   c->cfg.cluster.servers = NSERVERS;
-  c->cfg.cluster.workers = 1;
-  c->cfg.cluster.register_timeout = 10;
-  c->cfg.model.features = g_features;
-  c->cfg.model.layout = layout;
-  c->cfg.optimizer.type = PC_OPTIM_SGD;
-  c->cfg.optimizer.lr = 1;
-  c->cfg.optimizer.l2 = 0;
-  c->cfg.training.inflight = inflight;
+  c->cfg.cluster.workers = workers;
+  c->cfg.cluster.register_timeout = timeout;
+  if (tune)
+    tune(&c->cfg, arg);
   assert_int_equal(pthread_create(&c->sched, NULL, run_sched, c), 0);
   for (int i = 0; i < NSERVERS; i++)
     assert_int_equal(pthread_create(&c->servers[i], NULL, run_server, c), 0);
+  return c;
+}
+
+typedef struct kv_tune {
+  pc_layout_t layout;
+  int inflight;
+} kv_tune_t;
+
+static void tune_kv(pc_config_t *cfg, void *arg) {
+  const kv_tune_t *t = arg;
+  cfg->model.features = g_features;
+  cfg->model.layout = t->layout;
+  cfg->optimizer.type = PC_OPTIM_SGD;
+  cfg->optimizer.lr = 1;
+  cfg->optimizer.l2 = 0;
+  cfg->training.inflight = t->inflight;
+}
+
+static cluster_t *cluster_start(pc_layout_t layout, int inflight) {
+  kv_tune_t t = {layout, inflight};
+  cluster_t *c = cluster_boot(1, 10, tune_kv, &t);
   pc_err_t err = {0};
   pc_table_t tables[PC_TABLE_MAX];
   size_t nt = 0;
@@ -618,18 +638,7 @@ static void *open_thread(void *arg) {
  * the difference, and the run never starts. */
 static void test_tables_disagree(void **state) {
   (void)state;
-  cluster_t *c = calloc(1, sizeof *c);
-  snprintf(c->dir, sizeof c->dir, "/tmp/parasol-kv-XXXXXX");
-  assert_non_null(mkdtemp(c->dir));
-  pc_config_defaults(&c->cfg);
-  snprintf(c->cfg.cluster.scheduler, sizeof c->cfg.cluster.scheduler, "ipc://%s/sched", c->dir);
-  snprintf(c->cfg.output.dir, sizeof c->cfg.output.dir, "%s", c->dir);
-  c->cfg.cluster.servers = NSERVERS;
-  c->cfg.cluster.workers = 2;
-  c->cfg.cluster.register_timeout = 2;
-  assert_int_equal(pthread_create(&c->sched, NULL, run_sched, c), 0);
-  for (int i = 0; i < NSERVERS; i++)
-    assert_int_equal(pthread_create(&c->servers[i], NULL, run_server, c), 0);
+  cluster_t *c = cluster_boot(2, 2, NULL, NULL);
   pc_table_t other[3];
   memcpy(other, three_tables, sizeof other);
   other[1].width = 6;
