@@ -130,6 +130,11 @@ static int find_label(csv_t *c, pc_err_t *err) {
       return 0;
     }
   long long k = col_number(label);
+  /* Data to predict on: without its label column, every column is a feature. */
+  if (c->o->labels_optional && (k < 0 ? c->head != NULL : (unsigned long long)k >= c->cols)) {
+    c->label_col = SIZE_MAX;
+    return 0;
+  }
   if (k < 0 && c->head != NULL)
     return no_such_name(c, label, err);
   if (k < 0)

@@ -46,6 +46,11 @@ int pw_score_open(pw_scored_t *s, const char *model_path, const char *data_path,
                     (int)s->model.type);
   if (rc == PC_OK)
     rc = read_data(s, data_path, o, err);
+  if (rc == PC_OK && s->model.shape.dense && s->data.shape.dense &&
+      s->data.shape.features != s->model.shape.features)
+    rc = pc_err_set(err, PC_EDATA, "%s: %llu features per example, but the model was trained on "
+                    "%llu", data_path, (unsigned long long)s->data.shape.features,
+                    (unsigned long long)s->model.shape.features);
   if (rc == PC_OK && s->model.tf.n)
     pw_data_apply_transform(&s->data, &s->model.tf);
   if (rc != PC_OK)

@@ -65,6 +65,16 @@ grep -qvE '^[0-9] (0\.[0-9]{6}|1\.000000)$' "$WORK/od.pred" && fail "optdigits: 
 pacc=$(paste -d, "$WORK/od.pred" data/optdigits/optdigits.tes |
   awk -F, '{ split($1, p, " "); n++; if (p[1] == $NF) c++ } END { printf "%.6f", c / n }')
 same "$pacc" "$acc" "optdigits: accuracy of predict's classes"
+# New data comes without labels: the same file without its label column.
+cut -d, -f1-64 data/optdigits/optdigits.tes > "$WORK/nolabel.csv"
+"$PARASOL" predict "$WORK/optdigits-softmax/model.bin" "$WORK/nolabel.csv" > "$WORK/od2.pred" ||
+  fail "optdigits: predict of unlabeled rows failed"
+cmp -s "$WORK/od.pred" "$WORK/od2.pred" || fail "optdigits: unlabeled rows predicted differently"
+cut -d, -f1-63 data/optdigits/optdigits.tes > "$WORK/short.csv"
+"$PARASOL" predict "$WORK/optdigits-softmax/model.bin" "$WORK/short.csv" > "$WORK/short.out" 2>&1 &&
+  fail "optdigits: predict of 63-column rows succeeded"
+grep -q "63 features per example, but the model was trained on 64" "$WORK/short.out" ||
+  { cat "$WORK/short.out"; fail "optdigits: the feature count refusal does not say why"; }
 # Standardization: the moments of every worker's partition added on the
 # servers, so each of the 2 workers standardizes with all 3823 rows.
 for w in 0 1; do

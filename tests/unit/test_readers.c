@@ -259,6 +259,25 @@ static void test_csv_unlabeled(void **state) {
   assert_dense_row(&ds, 1, (float[]){4, 5, 6}, 3);
   assert_true(isnan(ds.label[0]));
   pw_data_free(&ds);
+  /* The training config's label column (3: past the last) is simply absent
+   * from data to predict on; when labels are required it is an error. */
+  o = opts(PW_LABEL_REAL, 0, "3");
+  o.labels_optional = 1;
+  assert_int_equal(load(&ds, PC_FORMAT_CSV, t.path, &o, &err), 0);
+  assert_int_equal(ds.shape.features, 3);
+  assert_true(isnan(ds.label[1]));
+  pw_data_free(&ds);
+  o.labels_optional = 0;
+  expect_error(PC_FORMAT_CSV, t.path, &o, "label column 3 does not exist", (const char *)NULL);
+  unlink(t.path);
+  /* With a header: a label name not in it. */
+  write_str(&t, "a,b\n1,2\n");
+  o = opts(PW_LABEL_REAL, 0, "target");
+  o.labels_optional = 1;
+  assert_int_equal(load(&ds, PC_FORMAT_CSV, t.path, &o, &err), 0);
+  assert_int_equal(ds.shape.features, 2);
+  assert_int_equal(ds.n, 1);
+  pw_data_free(&ds);
   unlink(t.path);
 }
 
