@@ -184,6 +184,8 @@ static const field_t fields[] = {
     F_STR(SHARED, data, label, "", "csv: label column, a header name or a 0-based number"),
     F_STR(LOCAL, data, labels, "", "idx: labels file of data.train"),
     F_STR(LOCAL, data, test_labels, "", "idx: labels file of data.test"),
+    F_STR(LOCAL, data, source, "",
+          "where to get the data files; said when one is missing (e.g. a URL)"),
     F_INT(SHARED, data, label_offset, -1000000, 1000000, "0",
           "subtracted from every class label (1 for labels 1..K)"),
     F_DBL(SHARED, data, test_fraction, OPEN_HI, 0, 1, "0",
@@ -1348,6 +1350,9 @@ static int check_data_file(const pc_config_t *cfg, const char *name, bool requir
     return required ? field_fail(cfg, idx, err, "required but not set (the training data file)")
                     : 0;
   int fd = open_regular(path, &size, why, sizeof why);
+  if (fd < 0 && cfg->data.source[0] != '\0')
+    return field_fail(cfg, idx, err, "'%s': %s; get the data from %.200s (data.source)", path,
+                      why, cfg->data.source);
   if (fd < 0)
     return field_fail(cfg, idx, err, "'%s': %s", path, why);
   close(fd);

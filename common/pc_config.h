@@ -101,6 +101,7 @@ typedef struct pc_config {
     char label[64];          /* csv: label column, a header name or a 0-based number (required) */
     char labels[PC_PATH_MAX];      /* idx: labels file of data.train (required for idx) */
     char test_labels[PC_PATH_MAX]; /* idx: labels file of data.test */
+    char source[256];        /* where to get the data files: said when one is missing */
     int label_offset;        /* subtracted from every class label, -1e6..1e6, default 0 */
     double test_fraction;    /* hold out this fraction of data.train as the test set, [0, 1) */
     uint64_t test_rows;      /* or its last N rows; default 0 (neither) */

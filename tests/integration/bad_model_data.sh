@@ -46,3 +46,6 @@ refused mfformat "a9a.yaml:[0-9]+: data.format: model.type mf trains on ratings"
 # A cnn on data without an image shape.
 refused noimage "data.format: the cnn model needs images" examples/a9a.yaml --set model.type=cnn \
   --set model.classes=2 --set 'model.conv=8x3'
+# A data file that is not there: the message says where to get it (data.source).
+refused nodata "u1.missing': cannot open: .*; get the data from https://grouplens.org/datasets/movielens/100k/" \
+  examples/movielens-mf.yaml --set data.train="$WORK/u1.missing"
