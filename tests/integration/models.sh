@@ -91,6 +91,28 @@ evaluate optdigits-mlp data/optdigits/optdigits.tes
 same "$(eval_num optdigits-mlp accuracy)" "$acc" "optdigits mlp: eval accuracy"
 ok "optdigits mlp: accuracy $acc"
 
+# 3b. The same MLP with its roles started by hand, as on several machines:
+# the workers declare the model's tables when they register, and the
+# scheduler hands them to the server.
+CFG=examples/optdigits-mlp.yaml
+OUT="$WORK/byhand"
+sets=(--set cluster.servers=1 --set cluster.workers=2 --set training.epochs=3 --set output.dir="$OUT")
+"$PARASOL" scheduler $CFG "${sets[@]}" --announce > "$WORK/bh-sched.out" 2> "$WORK/bh-sched.err" &
+SP=$!
+BG_PIDS+=($SP)
+wait_for_line "$WORK/bh-sched.out" '^@endpoint ' 20 || fail "by hand: scheduler did not announce"
+EP=$(sed -n 's/^@endpoint //p' "$WORK/bh-sched.out")
+pids=()
+for role in server worker worker; do
+  "$PARASOL" $role $CFG "${sets[@]}" --set cluster.scheduler="$EP" 2>> "$WORK/bh-$role.err" &
+  pids+=($!)
+  BG_PIDS+=($!)
+done
+all_ok 120 $SP "${pids[@]}"
+acc=$(json_num "$OUT/metrics.json" test accuracy)
+assert_min "$acc" 0.9 "optdigits mlp by hand"
+ok "optdigits mlp, roles started by hand: accuracy $acc"
+
 # 4. MNIST (idx, gzip): softmax, MLP, CNN on the first 8 000 images, the
 # last 2 000 held out. eval reads the whole t10k file (--labels: the idx
 # labels file), so its accuracy is over all 10 000 images.
