@@ -19,7 +19,8 @@
 #ifndef PARASOL_SOURCE_DIR
 #define PARASOL_SOURCE_DIR "."
 #endif
-#define SHARED PARASOL_SOURCE_DIR "/../shared/data"
+#define SHARED PARASOL_SOURCE_DIR "/../shared/data" /* MovieLens: never copied here */
+#define DATA PARASOL_SOURCE_DIR "/data"                /* optdigits, MNIST t10k: copies */
 
 typedef struct tmp {
   char path[64];
@@ -589,11 +590,9 @@ static int need(const char *path) {
   return 0;
 }
 
-static void test_shared_optdigits(void **state) {
+static void test_data_optdigits(void **state) {
   (void)state;
-  const char *path = SHARED "/optdigits/optdigits.tra";
-  if (!need(path))
-    skip();
+  const char *path = DATA "/optdigits/optdigits.tra";
   pw_data_opts_t o = opts(PW_LABEL_CLASS, 10, "64");
   pw_dataset_t ds;
   pc_err_t err;
@@ -608,12 +607,10 @@ static void test_shared_optdigits(void **state) {
   pw_data_free(&ds);
 }
 
-static void test_shared_mnist(void **state) {
+static void test_data_mnist(void **state) {
   (void)state;
-  const char *img = SHARED "/mnist/t10k-images-idx3-ubyte.gz";
-  const char *lab = SHARED "/mnist/t10k-labels-idx1-ubyte.gz";
-  if (!need(img) || !need(lab))
-    skip();
+  const char *img = DATA "/mnist/t10k-images-idx3-ubyte.gz";
+  const char *lab = DATA "/mnist/t10k-labels-idx1-ubyte.gz";
   pw_data_opts_t o = opts(PW_LABEL_CLASS, 10, NULL);
   o.labels_path = lab;
   pw_dataset_t ds;
@@ -666,8 +663,8 @@ int main(void) {
       cmocka_unit_test(test_ratings_separators),
       cmocka_unit_test(test_ratings_bad),
       cmocka_unit_test(test_ratings_skip_and_classes),
-      cmocka_unit_test(test_shared_optdigits),
-      cmocka_unit_test(test_shared_mnist),
+      cmocka_unit_test(test_data_optdigits),
+      cmocka_unit_test(test_data_mnist),
       cmocka_unit_test(test_shared_movielens),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
