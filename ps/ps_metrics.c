@@ -199,6 +199,22 @@ static json_t *test_json(const Parasol__EvalResult *e) {
   return put(t, "lines_skipped", jcount(e->lines_skipped));
 }
 
+/* The complete per-epoch rows: [{epoch, seconds, samples, train_loss}]. */
+static json_t *epochs_json(const ps_epochs_t *e) {
+  json_t *a = json_array();
+  for (int i = 0; e != NULL && a != NULL && i < e->done; i++) {
+    json_t *row = json_pack("{s:i}", "epoch", i + 1);
+    row = put(row, "seconds", jreal(e->rows[i].seconds));
+    row = put(row, "samples", jcount(e->rows[i].samples));
+    row = put(row, "train_loss", jreal(ps_epochs_loss(e, i)));
+    if (row == NULL || json_array_append_new(a, row) != 0) {
+      json_decref(a);
+      return NULL;
+    }
+  }
+  return a;
+}
+
 static json_t *build(const ps_metrics_run_t *r) {
   const Parasol__EvalResult *e = evaluated(r);
   json_t *doc = json_pack("{s:i, s:s}", "format", PS_METRICS_FORMAT, "status",
@@ -210,6 +226,7 @@ static json_t *build(const ps_metrics_run_t *r) {
   if (e != NULL && e->n > 0 && ps_metrics_eval_check(e, NULL) == PC_OK)
     doc = put(doc, "test", test_json(e));
   doc = put(doc, "train", train_json(r));
+  doc = put(doc, "epochs", epochs_json(r->series));
   doc = put(doc, "workers", array_of(r, 1));
   doc = put(doc, "servers", array_of(r, 0));
   doc = put(doc, "balance", balance_json(r));

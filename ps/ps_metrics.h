@@ -14,6 +14,7 @@
 #include "parasol.pb-c.h"
 #include "pc_error.h"
 #include "pc_metrics.h"
+#include "ps_epochs.h"
 
 #define PS_METRICS_FORMAT 3
 #define PS_METRICS_FILE "metrics.json"
@@ -40,6 +41,7 @@ typedef struct ps_metrics_run {
                                          figures are written only when it
                                          passes ps_metrics_eval_check */
   uint64_t messages_dropped;          /* by the scheduler */
+  const ps_epochs_t *series;          /* per-epoch rows ("epochs"); NULL: none */
 } ps_metrics_run_t;
 
 /* Write <dir>/metrics.json: pretty-printed (2-space indent), reals with 17

@@ -19,6 +19,7 @@
 #include "pc_partition.h"
 #include "pc_proc.h"
 #include "pc_wire.h"
+#include "ps_epochs.h"
 #include "ps_metrics.h"
 
 #define SCHED_HWM 100000
@@ -72,6 +73,7 @@ typedef struct sched {
   char fail[PC_ERR_MSG_MAX];
   char refused[PC_ERR_MSG_MAX]; /* the last registration refused, for the deadline's message */
   pc_outdir_t outdir;           /* output.dir's run lock */
+  ps_epochs_t epochs;           /* the per-epoch series: metrics.csv, metrics.json */
   time_t wall_start;            /* for metrics.json */
 } sched_t;
 
@@ -499,6 +501,8 @@ static void on_progress(sched_t *s, snode_t *n, int rank, const pc_msg_t *m) {
     return;
   }
   n->prog = *p;
+  if (!p->done) /* a report per epoch; the last ("done") repeats the last epoch */
+    ps_epochs_add(&s->epochs, rank, p->epoch, p->samples, p->loss_sum, p->seconds);
   if (p->done && !n->done) {
     n->done = 1;
     PC_INFO("worker %d finished: %u epochs, %llu samples in %.2f s, last epoch loss %.4f", rank,
@@ -727,7 +731,8 @@ static int write_metrics(sched_t *s, const char *error, pc_err_t *err) {
   ps_metrics_run_t run = {.error = error, .started = s->wall_start, .ended = time(NULL),
                           .epochs = s->cfg->training.epochs, .workers = w,
                           .nworkers = s->nworkers, .servers = v, .nservers = s->nservers,
-                          .eval = s->eval, .messages_dropped = s->drops.total};
+                          .eval = s->eval, .messages_dropped = s->drops.total,
+                          .series = &s->epochs};
   if (rc == PC_OK && (rc = ps_metrics_write(s->cfg->output.dir, &run, err)) == PC_OK)
     PC_INFO("wrote %s/" PS_METRICS_FILE, s->cfg->output.dir);
   free(w);
@@ -759,7 +764,8 @@ static int write_config(const pc_config_t *cfg, pc_err_t *err) {
 
 /* An earlier run's outputs move to output.dir/previous before anything of
  * this run is written, so a file in output.dir is always this run's. */
-static const char *const run_outputs[] = {"metrics.json", "model.bin", "config.yaml", "logs"};
+static const char *const run_outputs[] = {"metrics.json", PS_EPOCHS_FILE, "model.bin",
+                                          "config.yaml", "logs"};
 
 /* Checked, locked for this run, cleared of an earlier run's outputs; then
  * this run's log and settings go in. */
@@ -775,6 +781,8 @@ static int take_outdir(sched_t *s, pc_err_t *err) {
     rc = pc_log_to_file(dir, "scheduler", err);
   if (rc == PC_OK)
     rc = write_config(s->cfg, err);
+  if (rc == PC_OK)
+    rc = ps_epochs_open(&s->epochs, dir, err);
   return rc;
 }
 
@@ -879,6 +887,7 @@ static void sched_free(sched_t *s) {
   if (s->zctx)
     zmq_ctx_term(s->zctx);
   pc_outdir_unlock(&s->outdir);
+  ps_epochs_free(&s->epochs);
 }
 
 int ps_scheduler_run(const pc_config_t *cfg, const ps_scheduler_opts_t *opts, pc_err_t *err) {
@@ -893,6 +902,8 @@ int ps_scheduler_run(const pc_config_t *cfg, const ps_scheduler_opts_t *opts, pc
     rc = pc_err_set(err, PC_ENOMEM, "scheduler state");
   if (rc == PC_OK)
     rc = pc_proc_catch_stop(err);
+  if (rc == PC_OK)
+    rc = ps_epochs_init(&s.epochs, cfg->training.epochs, s.nworkers, err);
   if (rc == PC_OK)
     rc = take_outdir(&s, err);
   if (rc == PC_OK)

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # What a run leaves in output.dir: config.yaml (every setting, defaults
-# filled in, loadable as a config), one log per process in logs/, and after
-# a second run the first run's outputs in previous/.
+# filled in, loadable as a config), one log per process in logs/, the
+# per-epoch series (metrics.csv, metrics.json "epochs"), and after a second
+# run the first run's outputs in previous/.
 . "$(dirname "$0")/common.inc"
 out="$WORK/run"
 launch_ok first --set output.dir="$out" --set training.epochs=2
@@ -18,6 +19,14 @@ for field in "servers: 2" "node_timeout: 10" "vnodes: 256" "epochs: 2" "max_bad_
   grep -q "^  $field" "$out/config.yaml" || { cat "$out/config.yaml"; fail "config.yaml lacks '$field'"; }
 done
 ok "logs and config.yaml written"
+# One row per epoch, in order, with every worker's examples (a9a: 32561).
+[ "$(head -1 "$out/metrics.csv")" = "epoch,seconds,samples,train_loss" ] || fail "metrics.csv header"
+[ "$(wc -l < "$out/metrics.csv")" -eq 3 ] || { cat "$out/metrics.csv"; fail "metrics.csv rows"; }
+awk -F, 'NR > 1 && ($1 != NR - 1 || $3 != 32561 || $4 <= 0 || $4 > 1) { exit 1 }' "$out/metrics.csv" ||
+  { cat "$out/metrics.csv"; fail "metrics.csv rows"; }
+[ "$(jq '.epochs | length' "$out/metrics.json")" -eq 2 ] || fail "metrics.json epochs"
+[ "$(jq '.epochs[1].epoch' "$out/metrics.json")" -eq 2 ] || fail "metrics.json epochs order"
+ok "metrics.csv and metrics.json hold one row per epoch"
 # config.yaml is a complete config: a run from it trains the same way.
 timeout 120 "$PARASOL" launch "$out/config.yaml" --set output.dir="$WORK/again" > "$WORK/again.log" 2>&1 ||
   { cat "$WORK/again.log"; fail "config.yaml does not load as a config"; }
@@ -30,5 +39,7 @@ grep -q "epochs: 2" "$out/previous/config.yaml" || fail "previous/config.yaml is
 grep -q "epochs: 1" "$out/config.yaml" || fail "config.yaml is not the second run's"
 [ -s "$out/previous/logs/worker-0.log" ] && [ -f "$out/previous/model.bin" ] || fail "first run's outputs not in previous/"
 [ "$(grep -c 'info listening on' "$out/logs/scheduler.log")" -eq 1 ] || fail "logs/ mixes two runs"
-grep -q "moved 4 outputs of an earlier run to $out/previous" "$WORK/second.log" || fail "the move was not logged"
+[ "$(wc -l < "$out/previous/metrics.csv")" -eq 3 ] && [ "$(wc -l < "$out/metrics.csv")" -eq 2 ] ||
+  fail "metrics.csv of the first run not in previous/"
+grep -q "moved 5 outputs of an earlier run to $out/previous" "$WORK/second.log" || fail "the move was not logged"
 ok "an earlier run's outputs kept in previous/"

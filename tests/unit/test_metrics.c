@@ -201,9 +201,10 @@ static void test_finished_every_field(void **state) {
   fixture_t f;
   fixture_init(&f);
   json_t *doc = write_and_load(&f);
-  static const char *const keys[] = {"format", "status",  "started", "ended",
-                                     "test",   "train",   "workers", "servers",
-                                     "balance", "messages_dropped_by_scheduler", "model"};
+  static const char *const keys[] = {"format",  "status",  "started", "ended",
+                                     "test",    "train",   "epochs",  "workers",
+                                     "servers", "balance", "messages_dropped_by_scheduler",
+                                     "model"};
   const char *key;
   json_t *v;
   size_t i = 0;

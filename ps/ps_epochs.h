@@ -1,0 +1,59 @@
+/* The run's per-epoch series, kept by the scheduler from the workers'
+ * progress reports: one row per epoch once every worker has reported it
+ * (examples, summed training loss, the slowest worker's time), appended to
+ * <output.dir>/metrics.csv as it completes and written into metrics.json's
+ * "epochs" at the end (docs/metrics.md).
+ *
+ * metrics.csv: a header line, then one line per epoch:
+ *   epoch,seconds,samples,train_loss
+ * seconds: from the start of training to the end of the epoch (the slowest
+ * worker's), samples: examples of that epoch over all workers, train_loss:
+ * their mean training loss (the model's own loss: log-loss, squared error).
+ * A figure that does not exist is left empty. The file is appended line by
+ * line and flushed, so a reader (or `parasol plot`) sees whole lines. */
+#ifndef PS_EPOCHS_H
+#define PS_EPOCHS_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "pc_error.h"
+
+#define PS_EPOCHS_FILE "metrics.csv"
+
+typedef struct ps_epoch {
+  uint64_t samples;
+  double loss_sum;
+  double seconds;  /* the slowest worker's, so far */
+  int reported;    /* workers that reported this epoch */
+} ps_epoch_t;
+
+typedef struct ps_epochs {
+  ps_epoch_t *rows;  /* [epochs], index = epoch - 1 (owned) */
+  int epochs, workers;
+  int done;          /* rows 0..done-1 are complete (and in the CSV) */
+  uint64_t *last;    /* [workers]: the last epoch each reported (owned) */
+  FILE *csv;         /* NULL: no file (not opened, or writing failed) */
+} ps_epochs_t;
+
+/* epochs: training.epochs; workers: cluster.workers. Allocates nothing
+ * per epoch until reports come; e zeroed on failure. */
+int ps_epochs_init(ps_epochs_t *e, int epochs, int workers, pc_err_t *err);
+void ps_epochs_free(ps_epochs_t *e);
+
+/* Create <dir>/metrics.csv with its header (replacing one there). */
+int ps_epochs_open(ps_epochs_t *e, const char *dir, pc_err_t *err);
+
+/* Worker `worker` finished epoch `epoch` (1-based) with `samples`
+ * examples, `loss_sum` summed loss, at `seconds` since it started
+ * training. A report out of range, or for an epoch that worker already
+ * reported, is ignored (returns 0). Returns 1 when it completed one or more
+ * rows (appended to the CSV). */
+int ps_epochs_add(ps_epochs_t *e, int worker, uint64_t epoch, uint64_t samples, double loss_sum,
+                  double seconds);
+
+/* The mean training loss of row i (NaN without samples). */
+double ps_epochs_loss(const ps_epochs_t *e, int i);
+
+#endif

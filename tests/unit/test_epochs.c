@@ -1,0 +1,112 @@
+/* The scheduler's per-epoch series (ps/ps_epochs.c): a row is complete
+ * only when every worker has reported that epoch; it then goes to
+ * metrics.csv, in epoch order, and into metrics.json's "epochs". */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <jansson.h>
+
+#include "ps_epochs.h"
+#include "ps_metrics.h"
+
+static char g_dir[64];
+
+static int setup(void **state) {
+  (void)state;
+  snprintf(g_dir, sizeof g_dir, "/tmp/parasol-epochs-XXXXXX");
+  return mkdtemp(g_dir) ? 0 : -1;
+}
+
+static char *read_csv(void) {
+  static char buf[4096];
+  char path[128];
+  snprintf(path, sizeof path, "%s/metrics.csv", g_dir);
+  FILE *f = fopen(path, "r");
+  assert_non_null(f);
+  size_t n = fread(buf, 1, sizeof buf - 1, f);
+  buf[n] = '\0';
+  fclose(f);
+  return buf;
+}
+
+/* Two workers, three epochs: rows complete in order as the slower worker
+ * catches up; duplicates and out-of-range reports change nothing. */
+static void test_rows_complete_in_order(void **state) {
+  (void)state;
+  ps_epochs_t e;
+  pc_err_t err = {0};
+  assert_int_equal(ps_epochs_init(&e, 3, 2, &err), PC_OK);
+  assert_int_equal(ps_epochs_open(&e, g_dir, &err), PC_OK);
+  assert_int_equal(ps_epochs_add(&e, 0, 1, 100, 50.0, 1.0), 0);
+  assert_int_equal(ps_epochs_add(&e, 0, 2, 100, 40.0, 2.0), 0); /* worker 1 still at 0 */
+  assert_int_equal(ps_epochs_add(&e, 0, 2, 100, 40.0, 2.0), 0); /* a repeat: ignored */
+  assert_int_equal(ps_epochs_add(&e, 2, 1, 100, 1.0, 1.0), 0);  /* no worker 2 */
+  assert_int_equal(ps_epochs_add(&e, 1, 4, 100, 1.0, 1.0), 0);  /* no epoch 4 */
+  assert_int_equal(ps_epochs_add(&e, 1, 1, 300, 30.0, 1.5), 1);
+  assert_int_equal(e.done, 1);
+  assert_int_equal(ps_epochs_add(&e, 1, 2, 300, 60.0, 2.5), 1);
+  assert_int_equal(e.done, 2);
+  assert_string_equal(read_csv(), "epoch,seconds,samples,train_loss\n"
+                                  "1,1.500000,400,0.2\n"
+                                  "2,2.500000,400,0.25\n");
+  ps_metrics_run_t run = {.started = 1, .ended = 2, .epochs = 3, .series = &e};
+  assert_int_equal(ps_metrics_write(g_dir, &run, &err), PC_OK);
+  char path[128];
+  snprintf(path, sizeof path, "%s/metrics.json", g_dir);
+  json_error_t je;
+  json_t *doc = json_load_file(path, 0, &je);
+  assert_non_null(doc);
+  json_t *rows = json_object_get(doc, "epochs");
+  assert_int_equal(json_array_size(rows), 2);
+  json_t *r1 = json_array_get(rows, 1);
+  assert_int_equal(json_integer_value(json_object_get(r1, "epoch")), 2);
+  assert_int_equal(json_integer_value(json_object_get(r1, "samples")), 400);
+  assert_true(fabs(json_real_value(json_object_get(r1, "train_loss")) - 0.25) < 1e-12);
+  assert_true(json_real_value(json_object_get(r1, "seconds")) == 2.5);
+  json_decref(doc);
+  ps_epochs_free(&e);
+}
+
+/* An epoch without examples has no loss: an empty CSV cell, null in JSON. */
+static void test_empty_epoch(void **state) {
+  (void)state;
+  ps_epochs_t e;
+  pc_err_t err = {0};
+  assert_int_equal(ps_epochs_init(&e, 1, 1, &err), PC_OK);
+  assert_int_equal(ps_epochs_open(&e, g_dir, &err), PC_OK);
+  assert_int_equal(ps_epochs_add(&e, 0, 1, 0, 0.0, 0.25), 1);
+  assert_string_equal(read_csv(), "epoch,seconds,samples,train_loss\n1,0.250000,0,\n");
+  assert_true(isnan(ps_epochs_loss(&e, 0)));
+  ps_epochs_free(&e);
+}
+
+static void test_bad_arguments(void **state) {
+  (void)state;
+  ps_epochs_t e;
+  pc_err_t err = {0};
+  assert_int_equal(ps_epochs_init(&e, 0, 1, &err), PC_EINVAL);
+  assert_null(e.rows);
+  assert_int_equal(ps_epochs_init(&e, 1, 1, &err), PC_OK);
+  assert_int_equal(ps_epochs_open(&e, "/nonexistent/dir", &err), PC_EIO);
+  assert_non_null(strstr(err.msg, "/nonexistent/dir/metrics.csv"));
+  assert_int_equal(ps_epochs_add(&e, 0, 1, 5, 1.0, 0.1), 1); /* no file: the series still grows */
+  assert_int_equal(e.done, 1);
+  ps_epochs_free(&e);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_rows_complete_in_order),
+      cmocka_unit_test(test_empty_epoch),
+      cmocka_unit_test(test_bad_arguments),
+  };
+  return cmocka_run_group_tests(tests, setup, NULL);
+}
