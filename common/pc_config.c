@@ -103,6 +103,10 @@ static const enum_name_t formats[] = {{"libsvm", PC_FORMAT_LIBSVM},
                                       {NULL, 0}};
 static const enum_name_t losses[] = {
     {"squared", PC_LOSS_SQUARED}, {"huber", PC_LOSS_HUBER}, {NULL, 0}};
+static const enum_name_t stop_metrics[] = {
+    {"none", PC_STOP_NONE}, {"accuracy", PC_STOP_ACCURACY}, {"logloss", PC_STOP_LOGLOSS},
+    {"auc", PC_STOP_AUC},   {"top5", PC_STOP_TOP5},         {"rmse", PC_STOP_RMSE},
+    {"mae", PC_STOP_MAE},   {NULL, 0}};
 static const enum_name_t on_errors[] = {
     {"abort", PC_ON_ERROR_ABORT}, {"skip", PC_ON_ERROR_SKIP}, {NULL, 0}};
 
@@ -178,12 +182,20 @@ static const field_t fields[] = {
     F_BOOL(SHARED, training, prefetch, "true",
            "pull the next mini-batch while computing this one (its weights may miss this "
            "batch's update)"),
+    F_INT(SHARED, training, eval_every, 1, 100000, "1",
+          "with data.valid: evaluate the model on it every N epochs"),
+    F_ENUM(SHARED, training, early_stop, stop_metrics, "none",
+           "stop when this validation metric stops improving; none = train every epoch"),
+    F_INT(SHARED, training, patience, 1, 100000, "3",
+          "evaluations without improvement before early stopping"),
     F_STR(LOCAL, data, train, "", "training file (required where data is read)"),
     F_STR(LOCAL, data, test, "", "evaluation file; empty = no evaluation"),
     F_ENUM(SHARED, data, format, formats, "libsvm", "input format"),
     F_STR(SHARED, data, label, "", "csv: label column, a header name or a 0-based number"),
     F_STR(LOCAL, data, labels, "", "idx: labels file of data.train"),
     F_STR(LOCAL, data, test_labels, "", "idx: labels file of data.test"),
+    F_STR(LOCAL, data, valid, "", "validation file, evaluated during training; empty = none"),
+    F_STR(LOCAL, data, valid_labels, "", "idx: labels file of data.valid"),
     F_STR(LOCAL, data, source, "",
           "where to get the data files; said when one is missing (e.g. a URL)"),
     F_INT(SHARED, data, label_offset, -1000000, 1000000, "0",
@@ -212,7 +224,8 @@ _Static_assert(NSECTIONS <= sizeof((pc_config_t *)0)->src_sec_line / sizeof(int)
 /* Enum and bool fields are read and written as int. */
 _Static_assert(sizeof(pc_model_type_t) == sizeof(int) && sizeof(pc_layout_t) == sizeof(int) &&
                    sizeof(pc_optim_type_t) == sizeof(int) && sizeof(pc_format_t) == sizeof(int) &&
-                   sizeof(pc_on_error_t) == sizeof(int) && sizeof(pc_loss_t) == sizeof(int),
+                   sizeof(pc_on_error_t) == sizeof(int) && sizeof(pc_loss_t) == sizeof(int) &&
+                   sizeof(pc_stop_metric_t) == sizeof(int),
                "config enums must be int-sized");
 /* K_LIST items are read and written as consecutive ints. */
 _Static_assert(sizeof(pc_conv_t) == 2 * sizeof(int) && offsetof(pc_conv_t, filters) == 0 &&
@@ -1429,6 +1442,18 @@ static int check_format(const pc_config_t *cfg, pc_err_t *err) {
   if (rc == 0 && cfg->data.test_labels[0] != '\0' && cfg->data.test[0] == '\0')
     rc = field_fail(cfg, field_index("data", "test_labels"), err,
                     "set but data.test is not; set data.test or remove it");
+  rc = rc ? rc : only_for_format(cfg, "valid_labels", PC_FORMAT_IDX, err);
+  if (rc == 0 && fmt == PC_FORMAT_IDX && cfg->data.valid[0] != '\0' &&
+      cfg->data.valid_labels[0] == '\0')
+    rc = field_fail(cfg, field_index("data", "valid_labels"), err,
+                    "required for data.format idx when data.valid is set: the labels file of "
+                    "data.valid");
+  if (rc == 0 && cfg->data.valid_labels[0] != '\0' && cfg->data.valid[0] == '\0')
+    rc = field_fail(cfg, field_index("data", "valid_labels"), err,
+                    "set but data.valid is not; set data.valid or remove it");
+  if (rc == 0 && cfg->training.early_stop != PC_STOP_NONE && cfg->data.valid[0] == '\0')
+    rc = field_fail(cfg, field_index("training", "early_stop"), err,
+                    "needs a validation set to watch: set data.valid");
   if (rc == 0 && cfg->data.standardize && fmt != PC_FORMAT_CSV && fmt != PC_FORMAT_IDX)
     rc = field_fail(cfg, field_index("data", "standardize"), err,
                     "only for dense data (data.format csv or idx), not %s",
@@ -1536,7 +1561,8 @@ int pc_config_validate(const pc_config_t *cfg, pc_err_t *err) {
 int pc_config_check_data(const pc_config_t *cfg, pc_err_t *err) {
   if (cfg == NULL)
     return pc_err_set(err, PC_EINVAL, "pc_config_check_data: NULL config");
-  static const char *const files[] = {"test", "labels", "test_labels"};
+  static const char *const files[] = {"test", "labels", "test_labels", "valid",
+                                      "valid_labels"};
   int rc = check_data_file(cfg, "train", true, err);
   for (size_t i = 0; i < sizeof files / sizeof files[0] && rc == 0; i++)
     rc = check_data_file(cfg, files[i], false, err);
@@ -1829,5 +1855,10 @@ const char *pc_config_model_name(pc_model_type_t t) {
 
 const char *pc_config_format_name(pc_format_t t) {
   const char *name = enum_name(formats, (int)t);
+  return name ? name : "unknown";
+}
+
+const char *pc_config_stop_metric_name(pc_stop_metric_t m) {
+  const char *name = enum_name(stop_metrics, (int)m);
   return name ? name : "unknown";
 }

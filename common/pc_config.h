@@ -36,6 +36,16 @@ typedef enum {
   PC_FORMAT_RATINGS = 4
 } pc_format_t;
 typedef enum { PC_LOSS_SQUARED = 0, PC_LOSS_HUBER = 1 } pc_loss_t;
+/* training.early_stop: the validation metric watched (docs/lifecycle.md). */
+typedef enum {
+  PC_STOP_NONE = 0,
+  PC_STOP_ACCURACY,
+  PC_STOP_LOGLOSS,
+  PC_STOP_AUC,
+  PC_STOP_TOP5,
+  PC_STOP_RMSE,
+  PC_STOP_MAE
+} pc_stop_metric_t;
 
 #define PC_MAX_HIDDEN 8
 #define PC_MAX_CONV 4
@@ -93,6 +103,9 @@ typedef struct pc_config {
     uint64_t seed;    /* any uint64, default 1 */
     double log_every; /* seconds between progress lines, [0, 3600], default 1; 0 = per epoch only */
     int prefetch;     /* bool, default true: pull batch t+1 while computing batch t */
+    int eval_every;   /* with data.valid: evaluate every N epochs, 1..100000, default 1 */
+    pc_stop_metric_t early_stop; /* none (default) or the validation metric to watch */
+    int patience;     /* evaluations without improvement before stopping, 1..100000, default 3 */
   } training;
   struct {
     char train[PC_PATH_MAX]; /* required by pc_config_check_data */
@@ -101,6 +114,8 @@ typedef struct pc_config {
     char label[64];          /* csv: label column, a header name or a 0-based number (required) */
     char labels[PC_PATH_MAX];      /* idx: labels file of data.train (required for idx) */
     char test_labels[PC_PATH_MAX]; /* idx: labels file of data.test */
+    char valid[PC_PATH_MAX];       /* validation file: evaluated during training; "" = none */
+    char valid_labels[PC_PATH_MAX];/* idx: labels file of data.valid */
     char source[256];        /* where to get the data files: said when one is missing */
     int label_offset;        /* subtracted from every class label, -1e6..1e6, default 0 */
     double test_fraction;    /* hold out this fraction of data.train as the test set, [0, 1) */
@@ -192,5 +207,6 @@ void pc_config_dump(const pc_config_t *cfg, FILE *out);
 const char *pc_config_optim_name(pc_optim_type_t t);
 const char *pc_config_model_name(pc_model_type_t t);
 const char *pc_config_format_name(pc_format_t t);
+const char *pc_config_stop_metric_name(pc_stop_metric_t m); /* "none", "logloss", ... */
 
 #endif

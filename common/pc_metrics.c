@@ -107,3 +107,11 @@ json_t *pc_metrics_json(uint64_t n, const pc_metric_t *m, size_t nm, size_t clas
     obj = put(obj, "confusion", confusion_json(classes, confusion));
   return obj;
 }
+
+int pc_metric_higher_better(const char *name) {
+  static const char *const higher[] = {"accuracy", "auc", "top5"};
+  for (size_t i = 0; i < sizeof higher / sizeof higher[0]; i++)
+    if (strcmp(name, higher[i]) == 0)
+      return 1;
+  return 0;
+}

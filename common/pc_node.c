@@ -229,6 +229,10 @@ int pc_node_recv(pc_node_t *n, pc_msg_t *m, pc_err_t *err) {
 }
 
 int pc_node_barrier(pc_node_t *n, uint64_t id, pc_err_t *err) {
+  return pc_node_barrier_flag(n, id, NULL, err);
+}
+
+int pc_node_barrier_flag(pc_node_t *n, uint64_t id, int *flag, pc_err_t *err) {
   pc_wire_hdr_t h;
   pc_wire_hdr_init(&h, PC_OP_BARRIER, id, n->sender);
   int rc = pc_wire_send(n->sched, NULL, &h, NULL, NULL, 0, NULL, 0, 0, err);
@@ -245,6 +249,8 @@ int pc_node_barrier(pc_node_t *n, uint64_t id, pc_err_t *err) {
       return rc;
     int op = (int)m.hdr.op;
     uint64_t rid = m.hdr.request_id;
+    if (flag != NULL && op == PC_OP_BARRIER_DONE && rid == id)
+      *flag = m.hdr.status == 1;
     if (op == PC_OP_SHUTDOWN)
       rc = pc_err_set(err, PC_ECANCELED, "the run failed before training began: %s",
                       n->shut_reason);

@@ -71,6 +71,9 @@ int pc_node_recv(pc_node_t *n, pc_msg_t *m, pc_err_t *err);
 /* Wait at barrier id until the scheduler releases it (or times out, or
  * says shut down: PC_ECANCELED with the reason in err). */
 int pc_node_barrier(pc_node_t *n, uint64_t id, pc_err_t *err);
+/* The same, with the scheduler's word on the way out: *flag = the release's
+ * status (1: training stops here, early stopping; 0: go on). */
+int pc_node_barrier_flag(pc_node_t *n, uint64_t id, int *flag, pc_err_t *err);
 
 /* Send a control message with an optional protobuf body (NULL). */
 int pc_node_send(pc_node_t *n, pc_op_t op, const void *pb_msg, pc_err_t *err);

@@ -7,7 +7,13 @@
 
 #include "pc_config.h"
 
-int ps_epochs_init(ps_epochs_t *e, int epochs, int workers, pc_err_t *err) {
+static void csv_close(ps_epochs_t *e) {
+  if (e->csv != NULL)
+    fclose(e->csv);
+  e->csv = NULL;
+}
+
+int ps_epochs_init(ps_epochs_t *e, int epochs, int workers, int validating, pc_err_t *err) {
   memset(e, 0, sizeof *e);
   if (epochs < 1 || workers < 1)
     return pc_err_set(err, PC_EINVAL, "ps_epochs_init: %d epochs, %d workers", epochs, workers);
@@ -19,12 +25,12 @@ int ps_epochs_init(ps_epochs_t *e, int epochs, int workers, pc_err_t *err) {
   }
   e->epochs = epochs;
   e->workers = workers;
+  e->validating = validating;
   return PC_OK;
 }
 
 void ps_epochs_free(ps_epochs_t *e) {
-  if (e->csv != NULL)
-    fclose(e->csv);
+  csv_close(e);
   free(e->rows);
   free(e->last);
   memset(e, 0, sizeof *e);
@@ -36,11 +42,6 @@ int ps_epochs_open(ps_epochs_t *e, const char *dir, pc_err_t *err) {
   e->csv = fopen(path, "w");
   if (e->csv == NULL)
     return pc_err_set(err, PC_EIO, "%s: %s", path, strerror(errno));
-  if (fputs("epoch,seconds,samples,train_loss\n", e->csv) < 0 || fflush(e->csv) != 0) {
-    fclose(e->csv);
-    e->csv = NULL;
-    return pc_err_set(err, PC_EIO, "%s: %s", path, strerror(errno));
-  }
   return PC_OK;
 }
 
@@ -49,21 +50,54 @@ double ps_epochs_loss(const ps_epochs_t *e, int i) {
   return r->samples ? r->loss_sum / (double)r->samples : NAN;
 }
 
-/* One complete row; a write error closes the file (the series in
- * metrics.json is still whole). */
-static void append(ps_epochs_t *e, int i) {
+static void put_num(FILE *f, double v) {
+  if (isfinite(v))
+    fprintf(f, ",%.9g", v);
+  else
+    fputc(',', f);
+}
+
+/* Row i's line: its validation cells in the header's column order. */
+static void put_row(ps_epochs_t *e, int i) {
+  const ps_epoch_t *r = &e->rows[i];
+  fprintf(e->csv, "%d,%.6f,%llu", i + 1, r->seconds, (unsigned long long)r->samples);
+  put_num(e->csv, ps_epochs_loss(e, i));
+  for (size_t c = 0; c < e->nnames; c++)
+    put_num(e->csv, pc_metrics_get(r->valid, r->nvalid, e->names[c].name));
+  fputc('\n', e->csv);
+}
+
+/* Rows written..upto-1 (and the header first); a write error closes the
+ * file (the series in metrics.json is still whole). */
+static void write_rows(ps_epochs_t *e, int upto) {
   if (e->csv == NULL)
     return;
-  const ps_epoch_t *r = &e->rows[i];
-  double loss = ps_epochs_loss(e, i);
-  char l[32] = "";
-  if (isfinite(loss))
-    snprintf(l, sizeof l, "%.9g", loss);
-  if (fprintf(e->csv, "%d,%.6f,%llu,%s\n", i + 1, r->seconds, (unsigned long long)r->samples,
-              l) < 0 ||
-      fflush(e->csv) != 0) {
-    fclose(e->csv);
-    e->csv = NULL;
+  if (!e->header) {
+    fputs("epoch,seconds,samples,train_loss", e->csv);
+    for (size_t c = 0; c < e->nnames; c++)
+      fprintf(e->csv, ",valid_%s", e->names[c].name);
+    fputc('\n', e->csv);
+    e->header = 1;
+  }
+  for (; e->written < upto; e->written++)
+    put_row(e, e->written);
+  if (ferror(e->csv) || fflush(e->csv) != 0)
+    csv_close(e);
+}
+
+void ps_epochs_flush(ps_epochs_t *e) { write_rows(e, e->done); }
+
+void ps_epochs_set_valid(ps_epochs_t *e, uint64_t epoch, uint64_t n, const pc_metric_t *m,
+                         size_t nm) {
+  if (epoch < 1 || epoch > (uint64_t)e->epochs || nm > PC_METRICS_MAX)
+    return;
+  ps_epoch_t *r = &e->rows[epoch - 1];
+  memcpy(r->valid, m, nm * sizeof *m);
+  r->nvalid = nm;
+  r->valid_n = n;
+  if (e->nnames == 0 && nm > 0) { /* the first evaluation names the columns */
+    memcpy(e->names, m, nm * sizeof *m);
+    e->nnames = nm;
   }
 }
 
@@ -80,9 +114,10 @@ int ps_epochs_add(ps_epochs_t *e, int worker, uint64_t epoch, uint64_t samples, 
   r->reported++;
   int completed = 0;
   while (e->done < e->epochs && e->rows[e->done].reported == e->workers) {
-    append(e, e->done);
     e->done++;
     completed = 1;
   }
+  if (completed && (!e->validating || e->nnames > 0))
+    write_rows(e, e->done);
   return completed;
 }

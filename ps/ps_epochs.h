@@ -5,12 +5,15 @@
  * "epochs" at the end (docs/metrics.md).
  *
  * metrics.csv: a header line, then one line per epoch:
- *   epoch,seconds,samples,train_loss
+ *   epoch,seconds,samples,train_loss[,valid_<metric>...]
  * seconds: from the start of training to the end of the epoch (the slowest
  * worker's), samples: examples of that epoch over all workers, train_loss:
  * their mean training loss (the model's own loss: log-loss, squared error).
- * A figure that does not exist is left empty. The file is appended line by
- * line and flushed, so a reader (or `parasol plot`) sees whole lines. */
+ * A figure that does not exist is left empty (an epoch without an
+ * evaluation when training.eval_every > 1). With a validation set the
+ * columns are known only at the first evaluation: rows wait until then.
+ * The file is appended line by line and flushed, so a reader (or `parasol
+ * plot`) sees whole lines. */
 #ifndef PS_EPOCHS_H
 #define PS_EPOCHS_H
 
@@ -19,6 +22,7 @@
 #include <stdio.h>
 
 #include "pc_error.h"
+#include "pc_metrics.h"
 
 #define PS_EPOCHS_FILE "metrics.csv"
 
@@ -27,6 +31,9 @@ typedef struct ps_epoch {
   double loss_sum;
   double seconds;  /* the slowest worker's, so far */
   int reported;    /* workers that reported this epoch */
+  pc_metric_t valid[PC_METRICS_MAX]; /* worker 0's evaluation on data.valid */
+  size_t nvalid;   /* 0: none this epoch */
+  uint64_t valid_n;
 } ps_epoch_t;
 
 typedef struct ps_epochs {
@@ -35,14 +42,20 @@ typedef struct ps_epochs {
   int done;          /* rows 0..done-1 are complete (and in the CSV) */
   uint64_t *last;    /* [workers]: the last epoch each reported (owned) */
   FILE *csv;         /* NULL: no file (not opened, or writing failed) */
+  int validating;    /* data.valid is set: the CSV waits for the metric names */
+  int written;       /* rows already in the CSV */
+  pc_metric_t names[PC_METRICS_MAX]; /* the validation columns (names only) */
+  size_t nnames;
+  int header;        /* the header is written */
 } ps_epochs_t;
 
-/* epochs: training.epochs; workers: cluster.workers. Allocates nothing
- * per epoch until reports come; e zeroed on failure. */
-int ps_epochs_init(ps_epochs_t *e, int epochs, int workers, pc_err_t *err);
+/* epochs: training.epochs; workers: cluster.workers; validating: whether
+ * worker 0 evaluates on data.valid. e zeroed on failure. */
+int ps_epochs_init(ps_epochs_t *e, int epochs, int workers, int validating, pc_err_t *err);
 void ps_epochs_free(ps_epochs_t *e);
 
-/* Create <dir>/metrics.csv with its header (replacing one there). */
+/* Create <dir>/metrics.csv (replacing one there); its header goes in with
+ * the first row. */
 int ps_epochs_open(ps_epochs_t *e, const char *dir, pc_err_t *err);
 
 /* Worker `worker` finished epoch `epoch` (1-based) with `samples`
@@ -52,6 +65,16 @@ int ps_epochs_open(ps_epochs_t *e, const char *dir, pc_err_t *err);
  * rows (appended to the CSV). */
 int ps_epochs_add(ps_epochs_t *e, int worker, uint64_t epoch, uint64_t samples, double loss_sum,
                   double seconds);
+
+/* Worker 0's evaluation on data.valid at the end of `epoch`: n examples,
+ * metrics m[0..nm). Call before worker 0's progress report of that epoch
+ * completes the row. Out of range: ignored. */
+void ps_epochs_set_valid(ps_epochs_t *e, uint64_t epoch, uint64_t n, const pc_metric_t *m,
+                         size_t nm);
+
+/* Write the rows complete but still waiting for the validation columns
+ * (a run that ends before its first evaluation). */
+void ps_epochs_flush(ps_epochs_t *e);
 
 /* The mean training loss of row i (NaN without samples). */
 double ps_epochs_loss(const ps_epochs_t *e, int i);

@@ -199,6 +199,21 @@ static json_t *test_json(const Parasol__EvalResult *e) {
   return put(t, "lines_skipped", jcount(e->lines_skipped));
 }
 
+/* The evaluation on data.valid that goes with the saved model: early
+ * stopping's best epoch, else the last evaluation of a complete row. */
+static const ps_epoch_t *kept_valid(const ps_metrics_run_t *r) {
+  const ps_epochs_t *e = r->series;
+  if (e == NULL)
+    return NULL;
+  if (r->best_epoch > 0 && r->best_epoch <= (uint32_t)e->epochs &&
+      e->rows[r->best_epoch - 1].nvalid > 0)
+    return &e->rows[r->best_epoch - 1];
+  for (int i = e->done - 1; i >= 0; i--)
+    if (e->rows[i].nvalid > 0)
+      return &e->rows[i];
+  return NULL;
+}
+
 /* The complete per-epoch rows: [{epoch, seconds, samples, train_loss}]. */
 static json_t *epochs_json(const ps_epochs_t *e) {
   json_t *a = json_array();
@@ -207,6 +222,9 @@ static json_t *epochs_json(const ps_epochs_t *e) {
     row = put(row, "seconds", jreal(e->rows[i].seconds));
     row = put(row, "samples", jcount(e->rows[i].samples));
     row = put(row, "train_loss", jreal(ps_epochs_loss(e, i)));
+    if (row != NULL && e->rows[i].nvalid > 0)
+      row = put(row, "valid", pc_metrics_json(e->rows[i].valid_n, e->rows[i].valid,
+                                              e->rows[i].nvalid, 0, NULL));
     if (row == NULL || json_array_append_new(a, row) != 0) {
       json_decref(a);
       return NULL;
@@ -227,6 +245,11 @@ static json_t *build(const ps_metrics_run_t *r) {
     doc = put(doc, "test", test_json(e));
   doc = put(doc, "train", train_json(r));
   doc = put(doc, "epochs", epochs_json(r->series));
+  const ps_epoch_t *v = kept_valid(r);
+  if (v != NULL)
+    doc = put(doc, "valid", pc_metrics_json(v->valid_n, v->valid, v->nvalid, 0, NULL));
+  if (r->best_epoch > 0)
+    doc = put(doc, "best_epoch", json_integer(r->best_epoch));
   doc = put(doc, "workers", array_of(r, 1));
   doc = put(doc, "servers", array_of(r, 0));
   doc = put(doc, "balance", balance_json(r));

@@ -42,6 +42,7 @@ typedef struct ps_metrics_run {
                                          passes ps_metrics_eval_check */
   uint64_t messages_dropped;          /* by the scheduler */
   const ps_epochs_t *series;          /* per-epoch rows ("epochs"); NULL: none */
+  uint32_t best_epoch;                /* early stopping's best evaluation; 0: none */
 } ps_metrics_run_t;
 
 /* Write <dir>/metrics.json: pretty-printed (2-space indent), reals with 17

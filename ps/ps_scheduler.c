@@ -74,6 +74,8 @@ typedef struct sched {
   char refused[PC_ERR_MSG_MAX]; /* the last registration refused, for the deadline's message */
   pc_outdir_t outdir;           /* output.dir's run lock */
   ps_epochs_t epochs;           /* the per-epoch series: metrics.csv, metrics.json */
+  int stop;                     /* worker 0 asked to stop early: the next release says so */
+  uint32_t best_epoch;          /* early stopping: worker 0's best evaluation so far */
   time_t wall_start;            /* for metrics.json */
 } sched_t;
 
@@ -111,6 +113,17 @@ static int send_to(sched_t *s, zmq_msg_t *id, pc_op_t op, uint64_t rid, const vo
   if (rc != PC_OK)
     PC_DEBUG("send %s failed: %s", pc_wire_op_name(op), err.msg);
   return rc;
+}
+
+/* A barrier's release; status 1 tells the workers to stop training here
+ * (early stopping, asked for by worker 0 before it reached the barrier). */
+static void send_release(sched_t *s, zmq_msg_t *id, uint64_t barrier) {
+  pc_wire_hdr_t h;
+  pc_err_t err;
+  pc_wire_hdr_init(&h, PC_OP_BARRIER_DONE, barrier, pc_wire_sender(PC_ROLE_SCHEDULER, 0));
+  h.status = s->stop ? 1 : 0;
+  if (pc_wire_send(s->router, id, &h, NULL, NULL, 0, NULL, 0, ZMQ_DONTWAIT, &err) != PC_OK)
+    PC_DEBUG("send %s failed: %s", pc_wire_op_name(h.op), err.msg);
 }
 
 /* failed: 0 the run finished, 1 it failed, 2 this node was refused. */
@@ -473,7 +486,7 @@ static void on_barrier(sched_t *s, snode_t *n, pc_role_t role, uint64_t id) {
   if (s->barrier_count < s->nworkers)
     return;
   for (int i = 0; i < s->nworkers; i++)
-    send_to(s, &s->workers[i].id, PC_OP_BARRIER_DONE, id, NULL);
+    send_release(s, &s->workers[i].id, id);
   if (id == BARRIER_READY)
     PC_INFO("all %d workers ready: training starts", s->nworkers);
   s->barrier_id++;
@@ -489,9 +502,39 @@ static int check_barrier_deadline(sched_t *s, pc_err_t *err) {
   for (int i = 0; i < s->nservers; i++)
     s->servers[i].at_barrier = s->barrier_id;
   list_missing(s, at_barrier, missing, sizeof missing);
-  return fail(s, err, "barrier %s timed out after %.0f s waiting for: %s",
-              s->barrier_id == BARRIER_READY ? "'ready'" : "'statistics'",
-              s->cfg->cluster.register_timeout, missing);
+  char name[32];
+  if (s->barrier_id == BARRIER_READY)
+    snprintf(name, sizeof name, "'ready'");
+  else
+    snprintf(name, sizeof name, "%llu", (unsigned long long)s->barrier_id);
+  return fail(s, err, "barrier %s timed out after %.0f s (cluster.register_timeout) waiting "
+              "for: %s", name, s->cfg->cluster.register_timeout, missing);
+}
+
+/* Worker 0's evaluation on data.valid; its names are checked as the test
+ * metrics' are (at most PC_METRICS_MAX, valid names), else dropped. */
+static void record_valid(sched_t *s, const Parasol__Progress *p) {
+  pc_metric_t m[PC_METRICS_MAX];
+  size_t n = 0;
+  for (size_t i = 0; i < p->n_valid && n < PC_METRICS_MAX; i++) {
+    const Parasol__Metric *v = p->valid[i];
+    if (v->name == NULL || pc_metric_name_check(v->name, NULL) != PC_OK)
+      continue;
+    snprintf(m[n].name, sizeof m[n].name, "%s", v->name);
+    m[n++].value = v->value;
+  }
+  ps_epochs_set_valid(&s->epochs, p->epoch, p->valid_n, m, n);
+  char text[PC_METRICS_TEXT_MAX];
+  PC_INFO("epoch %u validation: %s  (%llu examples)", p->epoch,
+          pc_metrics_format(text, sizeof text, m, n), (unsigned long long)p->valid_n);
+  s->best_epoch = p->best_epoch;
+  if (p->stop && !s->stop) {
+    s->stop = 1;
+    PC_INFO("early stopping after epoch %u (training.early_stop: no better %s for %d "
+            "evaluations; best at epoch %u)", p->epoch,
+            pc_config_stop_metric_name(s->cfg->training.early_stop), s->cfg->training.patience,
+            p->best_epoch);
+  }
 }
 
 static void on_progress(sched_t *s, snode_t *n, int rank, const pc_msg_t *m) {
@@ -501,6 +544,8 @@ static void on_progress(sched_t *s, snode_t *n, int rank, const pc_msg_t *m) {
     return;
   }
   n->prog = *p;
+  if (rank == 0 && !p->done && p->n_valid > 0)
+    record_valid(s, p);
   if (!p->done) /* a report per epoch; the last ("done") repeats the last epoch */
     ps_epochs_add(&s->epochs, rank, p->epoch, p->samples, p->loss_sum, p->seconds);
   if (p->done && !n->done) {
@@ -732,7 +777,8 @@ static int write_metrics(sched_t *s, const char *error, pc_err_t *err) {
                           .epochs = s->cfg->training.epochs, .workers = w,
                           .nworkers = s->nworkers, .servers = v, .nservers = s->nservers,
                           .eval = s->eval, .messages_dropped = s->drops.total,
-                          .series = &s->epochs};
+                          .series = &s->epochs, .best_epoch = s->best_epoch};
+  ps_epochs_flush(&s->epochs);
   if (rc == PC_OK && (rc = ps_metrics_write(s->cfg->output.dir, &run, err)) == PC_OK)
     PC_INFO("wrote %s/" PS_METRICS_FILE, s->cfg->output.dir);
   free(w);
@@ -903,7 +949,8 @@ int ps_scheduler_run(const pc_config_t *cfg, const ps_scheduler_opts_t *opts, pc
   if (rc == PC_OK)
     rc = pc_proc_catch_stop(err);
   if (rc == PC_OK)
-    rc = ps_epochs_init(&s.epochs, cfg->training.epochs, s.nworkers, err);
+    rc = ps_epochs_init(&s.epochs, cfg->training.epochs, s.nworkers, cfg->data.valid[0] != '\0',
+                        err);
   if (rc == PC_OK)
     rc = take_outdir(&s, err);
   if (rc == PC_OK)

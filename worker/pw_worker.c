@@ -9,6 +9,7 @@
 #include "parasol.pb-c.h"
 #include "pc_log.h"
 #include "pc_mem.h"
+#include "pc_metrics.h"
 #include "pc_node.h"
 #include "pc_outdir.h"
 #include "pc_proc.h"
@@ -20,8 +21,6 @@
 #include "pw_model.h"
 #include "pw_modelops.h"
 
-/* Barriers after the ready one (1, pc_node_barrier ids). */
-#define BARRIER_MOMENTS 2
 
 typedef struct pw_worker {
   const pc_config_t *cfg;
@@ -36,7 +35,15 @@ typedef struct pw_worker {
   pw_dataset_t all;       /* the whole training file, when read before joining */
   unsigned char *is_test; /* hold-out rows of `all` (data.test_fraction / test_rows) */
   pw_dataset_t test;      /* worker 0: the test set, read and checked before training */
+  pw_dataset_t valid;     /* worker 0: data.valid, evaluated during training */
   pw_transform_t tf;      /* data.standardize: the training data's, from every worker */
+  uint64_t next_barrier;  /* the id of this worker's next barrier: every worker passes the
+                           * same ones in the same order (1: ready) */
+  /* worker 0, training.early_stop: the best evaluation so far and its model */
+  double best_value;
+  uint32_t best_epoch;
+  int since_best;         /* evaluations since the best */
+  pw_model_t best;        /* owned; best.ntables == 0: none yet */
 } pw_worker_t;
 
 /* Fisher-Yates with a per-worker, per-epoch seed: reproducible runs. */
@@ -72,6 +79,10 @@ typedef struct pw_train {
   double start, last_log, loss_sum;
   uint64_t samples, total_samples;
   int epoch;
+  pc_metric_t valid[PC_METRICS_MAX]; /* worker 0: this epoch's evaluation on data.valid */
+  size_t nvalid;
+  uint64_t valid_n;
+  int stop;                          /* early stopping: no epoch after this one */
 } pw_train_t;
 
 /* A zero-copy push still reads the slot's gradient: wait before the
@@ -148,6 +159,18 @@ static int send_progress(pw_worker_t *w, const pw_train_t *t, int done, pc_err_t
   p.total_samples = t->total_samples;
   p.max_inflight = (uint32_t)st.max_inflight;
   p.lines_skipped = t->data.bad_lines;
+  Parasol__Metric pm[PC_METRICS_MAX], *pp[PC_METRICS_MAX];
+  for (size_t i = 0; i < t->nvalid && !done; i++) {
+    parasol__metric__init(&pm[i]);
+    pm[i].name = (char *)t->valid[i].name;
+    pm[i].value = t->valid[i].value;
+    pp[i] = &pm[i];
+  }
+  p.n_valid = done ? 0 : t->nvalid;
+  p.valid = pp;
+  p.valid_n = t->valid_n;
+  p.stop = t->stop;
+  p.best_epoch = w->best_epoch;
   return pc_node_send(w->node, PC_OP_PROGRESS, &p, err);
 }
 
@@ -172,29 +195,129 @@ static int run_epoch(pw_worker_t *w, pw_train_t *t, pc_err_t *err) {
   return rc;
 }
 
+static int validate(pw_worker_t *w, pw_train_t *t, pc_err_t *err);
+
+/* Whether this epoch ends with an evaluation on data.valid. */
+static int validating(const pw_worker_t *w, int epoch) {
+  const pc_config_t *c = w->cfg;
+  return c->data.valid[0] != '\0' &&
+         (epoch % c->training.eval_every == 0 || epoch == c->training.epochs);
+}
+
+/* The end of an epoch with an evaluation: every worker's pushes are in
+ * (first barrier), worker 0 evaluates the model while nobody pushes, then
+ * everyone goes on -- or stops, when worker 0 asked the scheduler to
+ * (early stopping), which the second barrier's release says. */
+static int end_epoch_validated(pw_worker_t *w, pw_train_t *t, pc_err_t *err) {
+  int stop = 0;
+  int rc = pc_node_barrier(w->node, w->next_barrier++, err);
+  if (rc == PC_OK && w->node->rank == 0)
+    rc = validate(w, t, err);
+  if (rc == PC_OK)
+    rc = send_progress(w, t, 0, err);
+  if (rc == PC_OK)
+    rc = pc_node_barrier_flag(w->node, w->next_barrier++, &stop, err);
+  t->stop = stop;
+  return rc;
+}
+
 static int run_epochs(pw_worker_t *w, pw_train_t *t, pc_err_t *err) {
   const pc_config_t *c = w->cfg;
   int rc = PC_OK;
   t->start = t->last_log = pc_proc_now();
-  for (t->epoch = 1; t->epoch <= c->training.epochs && rc == PC_OK; t->epoch++) {
+  for (t->epoch = 1; t->epoch <= c->training.epochs && rc == PC_OK && !t->stop; t->epoch++) {
     t->samples = 0;
     t->loss_sum = 0;
+    t->nvalid = 0;
     shuffle(t->order, t->data.n, c->training.seed * 1000003u + (uint64_t)w->node->rank * 7919u +
                                      (uint64_t)t->epoch);
     rc = run_epoch(w, t, err);
     if (rc == PC_OK)
       rc = pw_kv_wait_all(w->kv, err);
-    if (rc == PC_OK) {
+    if (rc == PC_OK)
       log_progress(w, t, t->data.n, 1);
-      rc = send_progress(w, t, 0, err);
-    }
+    if (rc == PC_OK)
+      rc = validating(w, t->epoch) ? end_epoch_validated(w, t, err) : send_progress(w, t, 0, err);
   }
-  t->epoch = c->training.epochs;
+  if (t->stop)
+    PC_INFO("early stopping after epoch %d (training.early_stop)", t->epoch - 1);
+  t->epoch--;
+  t->nvalid = 0;
+  return rc;
+}
+
+/* A copy of the standardization for a model kept apart (the best one). */
+static int transform_copy(pw_transform_t *dst, const pw_transform_t *src, pc_err_t *err) {
+  *dst = (pw_transform_t){0};
+  if (src->n == 0)
+    return PC_OK;
+  dst->mean = malloc(src->n * sizeof *dst->mean);
+  dst->inv_std = malloc(src->n * sizeof *dst->inv_std);
+  if (dst->mean == NULL || dst->inv_std == NULL) {
+    pw_transform_free(dst);
+    return pc_err_set(err, PC_ENOMEM, "a copy of the transform of %llu features",
+                      (unsigned long long)src->n);
+  }
+  memcpy(dst->mean, src->mean, src->n * sizeof *dst->mean);
+  memcpy(dst->inv_std, src->inv_std, src->n * sizeof *dst->inv_std);
+  dst->n = src->n;
+  return PC_OK;
+}
+
+/* training.early_stop: m is kept as the best model when its figure is
+ * better than the best so far (taken: *m is then emptied); t->stop once
+ * training.patience evaluations in a row have not been better. */
+static int track_best(pw_worker_t *w, pw_train_t *t, pw_model_t *m, pc_err_t *err) {
+  const pc_config_t *c = w->cfg;
+  const char *name = pc_config_stop_metric_name(c->training.early_stop);
+  double v = pc_metrics_get(t->valid, t->nvalid, name);
+  if (!isfinite(v))
+    return pc_err_set(err, PC_ECONFIG, "training.early_stop: %s is not among the validation "
+                      "metrics of model.type %s", name, w->ops->name);
+  int higher = pc_metric_higher_better(name);
+  if (w->best_epoch == 0 || (higher ? v > w->best_value : v < w->best_value)) {
+    int rc = transform_copy(&m->tf, &w->tf, err);
+    if (rc != PC_OK)
+      return rc;
+    pw_model_free(&w->best);
+    w->best = *m;
+    *m = (pw_model_t){0};
+    w->best_value = v;
+    w->best_epoch = (uint32_t)t->epoch;
+    w->since_best = 0;
+    return PC_OK;
+  }
+  t->stop = ++w->since_best >= c->training.patience;
+  return PC_OK;
+}
+
+/* Worker 0 at the end of an epoch, while no worker pushes: the model as it
+ * is, evaluated on data.valid; the figures go in this epoch's progress. */
+static int validate(pw_worker_t *w, pw_train_t *t, pc_err_t *err) {
+  const pc_config_t *c = w->cfg;
+  pw_model_t m = {0};
+  pw_evalres_t res = {0};
+  int rc = pw_model_describe(&m, c, &w->shape, err);
+  if (rc == PC_OK)
+    rc = pw_collect_model(w->kv, w->tables, w->ntables, &m, err);
+  if (rc == PC_OK)
+    rc = pw_evaluate(w->ops, &m, &w->valid, &res, err);
+  if (rc == PC_OK) {
+    t->nvalid = res.nmetrics;
+    memcpy(t->valid, res.metrics, res.nmetrics * sizeof *res.metrics);
+    t->valid_n = res.n;
+  } /* the scheduler logs the figures, with the early-stopping verdict */
+  if (rc == PC_OK && c->training.early_stop != PC_STOP_NONE)
+    rc = track_best(w, t, &m, err);
+  pw_evalres_free(&res);
+  pw_model_free(&m);
   return rc;
 }
 
 /* Worker 0's last job: collect the model, save it, evaluate it on the test
- * set, and report to the scheduler (an error travels in the report too). */
+ * set, and report to the scheduler (an error travels in the report too).
+ * With early stopping the best model is model.bin (and evaluated), the
+ * last one model.last.bin. */
 static int save_and_evaluate(pw_worker_t *w, pc_err_t *err) {
   const pc_config_t *c = w->cfg;
   char path[PC_PATH_MAX + 16], msg[PC_ERR_MSG_MAX] = "";
@@ -208,6 +331,16 @@ static int save_and_evaluate(pw_worker_t *w, pc_err_t *err) {
   if (rc == PC_OK) { /* the transform moves into the model (its last use) */
     m.tf = w->tf;
     w->tf = (pw_transform_t){0};
+  }
+  if (rc == PC_OK && w->best.ntables > 0) {
+    char last[PC_PATH_MAX + 24];
+    snprintf(last, sizeof last, "%s/model.last.bin", c->output.dir);
+    if ((rc = pw_model_save(&m, last, &e)) == PC_OK)
+      PC_INFO("saved the last model to %s; model.bin is the best (epoch %u)", last,
+              w->best_epoch);
+    pw_model_free(&m);
+    m = w->best;
+    w->best = (pw_model_t){0};
   }
   if (rc == PC_OK && (rc = pw_model_save(&m, path, &e)) == PC_OK)
     PC_INFO("saved model to %s", path);
@@ -332,6 +465,21 @@ static void train_free(pw_worker_t *w, pw_train_t *t) {
 /* The test set: data.test, or the hold-out rows of data.train. Read and
  * checked before training rather than after it: a bad line there must not
  * cost a whole run. */
+/* data.valid, as data.test is read (worker 0, before training). */
+static int load_valid(pw_worker_t *w, pc_err_t *err) {
+  const pc_config_t *c = w->cfg;
+  pw_data_opts_t o;
+  pw_data_opts_from_config(&o, c, w->ops->labels, c->data.valid_labels, 0, 1);
+  int rc = pw_data_load(&w->valid, c->data.format, c->data.valid, &o, err);
+  if (rc == PC_OK && w->valid.n == 0)
+    rc = pc_err_set(err, PC_EDATA, "%s (data.valid): no examples", c->data.valid);
+  if (rc == PC_OK)
+    warn_skipped(c->data.valid, &w->valid, "");
+  if (rc == PC_OK)
+    PC_INFO("the validation set: %zu examples from %s", w->valid.n, c->data.valid);
+  return rc;
+}
+
 static int load_test(pw_worker_t *w, pc_err_t *err) {
   const pc_config_t *c = w->cfg;
   int rc;
@@ -435,7 +583,7 @@ static int standardize(pw_worker_t *w, pw_train_t *t, pc_err_t *err) {
   if (rc == PC_OK)
     rc = pw_kv_wait_all(w->kv, err);
   if (rc == PC_OK)
-    rc = pc_node_barrier(w->node, BARRIER_MOMENTS, err);
+    rc = pc_node_barrier(w->node, w->next_barrier++, err);
   if (rc == PC_OK)
     rc = pw_kv_pull_range(w->kv, pc_table_key((uint32_t)id, 0),
                           pc_table_key((uint32_t)id, nf + 1), v, &ticket, err);
@@ -450,6 +598,7 @@ static int standardize(pw_worker_t *w, pw_train_t *t, pc_err_t *err) {
   if (rc == PC_OK) {
     pw_data_apply_transform(&t->data, &w->tf);
     pw_data_apply_transform(&w->test, &w->tf);
+    pw_data_apply_transform(&w->valid, &w->tf);
     PC_INFO("standardized %llu features over %.0f training examples", (unsigned long long)nf,
             (double)v[2 * nf]);
   }
@@ -495,7 +644,7 @@ static int check_model_room(pw_worker_t *w, pc_err_t *err) {
 
 /* Worker 0 writes model.bin into output.dir on its own host: that must be
  * writable, and an earlier run's model must not pass for this run's. */
-static const char *const model_outputs[] = {"model.bin"};
+static const char *const model_outputs[] = {"model.bin", "model.last.bin"};
 
 static int prepare(pw_worker_t *w, pc_err_t *err) {
   const pc_config_t *c = w->cfg;
@@ -506,11 +655,13 @@ static int prepare(pw_worker_t *w, pc_err_t *err) {
     rc = pc_log_to_file(c->output.dir, name, err);
   if (rc != PC_OK || w->node->rank != 0)
     return rc;
-  rc = pc_outdir_retire(c->output.dir, model_outputs, 1, NULL, err);
+  rc = pc_outdir_retire(c->output.dir, model_outputs, 2, NULL, err);
   if (rc == PC_OK)
     rc = check_model_room(w, err);
   if (rc == PC_OK && (c->data.test[0] != '\0' || holdout(c)))
     rc = load_test(w, err);
+  if (rc == PC_OK && c->data.valid[0] != '\0')
+    rc = load_valid(w, err);
   return rc;
 }
 
@@ -524,7 +675,7 @@ static int train(pw_worker_t *w, pw_train_t *t, pc_err_t *err) {
     w->is_test = NULL;
   }
   if (rc == PC_OK)
-    rc = pc_node_barrier(w->node, 1, err);
+    rc = pc_node_barrier(w->node, w->next_barrier++, err);
   if (rc == PC_OK && w->cfg->data.standardize)
     rc = standardize(w, t, err);
   if (rc == PC_OK)
@@ -539,6 +690,8 @@ static int train(pw_worker_t *w, pw_train_t *t, pc_err_t *err) {
 static void worker_free(pw_worker_t *w) {
   pw_data_free(&w->all);
   pw_data_free(&w->test);
+  pw_data_free(&w->valid);
+  pw_model_free(&w->best);
   free(w->is_test);
   pw_transform_free(&w->tf);
   if (w->mstate)
@@ -546,7 +699,7 @@ static void worker_free(pw_worker_t *w) {
 }
 
 int pw_worker_run(const pc_config_t *cfg, int rank_req, pc_err_t *err) {
-  pw_worker_t w = {.cfg = cfg};
+  pw_worker_t w = {.cfg = cfg, .next_barrier = 1};
   pw_train_t t = {0};
   int rc = pc_proc_catch_stop(err);
   if (rc == PC_OK)

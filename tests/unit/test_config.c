@@ -1280,8 +1280,36 @@ static void test_shared_longest_lists(void **state) {
   assert_string_equal(s[5].value, want);
   assert_string_equal(s[6].name, "model.conv");
   assert_string_equal(s[6].value, "1024x15,1024x15,1024x15,1024x15");
-  assert_string_equal(s[21].name, "data.label");
-  assert_int_equal(strlen(s[21].value), 63);
+  assert_string_equal(s[24].name, "data.label");
+  assert_int_equal(strlen(s[24].value), 63);
+}
+
+/* Validation and early stopping: the fields load, and the rules between
+ * them and data.valid name the field. */
+static void test_validation_fields(void **state) {
+  (void)state;
+  pc_config_t c;
+  pc_err_t err = {0};
+  pc_config_defaults(&c);
+  assert_int_equal(c.training.eval_every, 1);
+  assert_int_equal(c.training.early_stop, PC_STOP_NONE);
+  assert_int_equal(c.training.patience, 3);
+  expect_set_ok(&c, "data.valid=v.svm");
+  expect_set_ok(&c, "training.early_stop=logloss");
+  expect_set_ok(&c, "training.patience=5");
+  expect_set_ok(&c, "training.eval_every=2");
+  assert_int_equal(c.training.early_stop, PC_STOP_LOGLOSS);
+  assert_int_equal(pc_config_validate(&c, &err), PC_OK);
+  assert_string_equal(pc_config_stop_metric_name(PC_STOP_RMSE), "rmse");
+  expect_set_ok(&c, "data.valid=");
+  assert_int_equal(pc_config_validate(&c, &err), PC_ECONFIG);
+  assert_non_null(strstr(err.msg, "training.early_stop=logloss: needs a validation set to watch"));
+  assert_int_not_equal(pc_config_set(&c, "training.early_stop=f1", &err), PC_OK);
+  assert_non_null(strstr(err.msg, "training.early_stop"));
+  pc_config_defaults(&c);
+  expect_set_ok(&c, "data.valid_labels=l.idx");
+  assert_int_equal(pc_config_validate(&c, &err), PC_ECONFIG);
+  assert_non_null(strstr(err.msg, "data.valid_labels"));
 }
 
 static void test_dump_round_trip_models(void **state) {
@@ -1481,7 +1509,7 @@ static const char *const shared_names[] = {
     "model.loss",         "model.huber_delta",  "model.init_scale",   "optimizer.type",
     "optimizer.lr",       "optimizer.l2",       "optimizer.eps",      "optimizer.init_accum",
     "training.epochs",    "training.batch",     "training.seed",      "training.prefetch",
-    "data.format",        "data.label",         "data.label_offset",  "data.test_fraction",
+    "training.eval_every", "training.early_stop", "training.patience", "data.format",        "data.label",         "data.label_offset",  "data.test_fraction",
     "data.test_rows",     "data.standardize",   "data.on_error",      "data.max_bad_lines"};
 #define NSHARED (sizeof shared_names / sizeof shared_names[0])
 
@@ -1504,10 +1532,12 @@ static void test_shared_settings_list(void **state) {
   assert_string_equal(out[11].value, "adagrad");
   assert_string_equal(out[12].value, "0.1");
   assert_string_equal(out[14].value, "1e-08");
-  assert_string_equal(out[20].value, "libsvm");
-  assert_string_equal(out[21].value, "");
-  assert_string_equal(out[25].value, "false");
-  assert_string_equal(out[27].value, "1000");
+  assert_string_equal(out[20].value, "1");    /* training.eval_every */
+  assert_string_equal(out[21].value, "none"); /* training.early_stop */
+  assert_string_equal(out[23].value, "libsvm");
+  assert_string_equal(out[24].value, "");
+  assert_string_equal(out[28].value, "false");
+  assert_string_equal(out[30].value, "1000");
   /* Like snprintf: the count whatever cap is, only cap entries written. */
   assert_int_equal(pc_config_shared(&c, NULL, 0), NSHARED);
   memset(out, 0x5a, sizeof out);
@@ -1808,6 +1838,7 @@ int main(void) {
       cmocka_unit_test(test_validate_list_after_edit),
       cmocka_unit_test(test_shared_longest_lists),
       cmocka_unit_test(test_dump_round_trip_models),
+      cmocka_unit_test(test_validation_fields),
       cmocka_unit_test(test_check_join),
       cmocka_unit_test(test_check_join_names_origin),
       cmocka_unit_test(test_check_bind_accepts),

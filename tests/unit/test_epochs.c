@@ -43,7 +43,7 @@ static void test_rows_complete_in_order(void **state) {
   (void)state;
   ps_epochs_t e;
   pc_err_t err = {0};
-  assert_int_equal(ps_epochs_init(&e, 3, 2, &err), PC_OK);
+  assert_int_equal(ps_epochs_init(&e, 3, 2, 0, &err), PC_OK);
   assert_int_equal(ps_epochs_open(&e, g_dir, &err), PC_OK);
   assert_int_equal(ps_epochs_add(&e, 0, 1, 100, 50.0, 1.0), 0);
   assert_int_equal(ps_epochs_add(&e, 0, 2, 100, 40.0, 2.0), 0); /* worker 1 still at 0 */
@@ -80,7 +80,7 @@ static void test_empty_epoch(void **state) {
   (void)state;
   ps_epochs_t e;
   pc_err_t err = {0};
-  assert_int_equal(ps_epochs_init(&e, 1, 1, &err), PC_OK);
+  assert_int_equal(ps_epochs_init(&e, 1, 1, 0, &err), PC_OK);
   assert_int_equal(ps_epochs_open(&e, g_dir, &err), PC_OK);
   assert_int_equal(ps_epochs_add(&e, 0, 1, 0, 0.0, 0.25), 1);
   assert_string_equal(read_csv(), "epoch,seconds,samples,train_loss\n1,0.250000,0,\n");
@@ -88,13 +88,62 @@ static void test_empty_epoch(void **state) {
   ps_epochs_free(&e);
 }
 
+/* With a validation set the CSV waits for the first evaluation's metric
+ * names, then writes the header and every waiting row; an epoch without an
+ * evaluation has empty cells; metrics.json rows carry "valid", and the
+ * top-level "valid" is the best epoch's. */
+static void test_valid_columns(void **state) {
+  (void)state;
+  ps_epochs_t e;
+  pc_err_t err = {0};
+  assert_int_equal(ps_epochs_init(&e, 3, 1, 1, &err), PC_OK);
+  assert_int_equal(ps_epochs_open(&e, g_dir, &err), PC_OK);
+  assert_int_equal(ps_epochs_add(&e, 0, 1, 10, 5.0, 1.0), 1); /* eval_every 2: none yet */
+  assert_string_equal(read_csv(), "");
+  pc_metric_t m[2] = {{"accuracy", 0.75}, {"logloss", 0.5}};
+  ps_epochs_set_valid(&e, 2, 40, m, 2);
+  assert_int_equal(ps_epochs_add(&e, 0, 2, 10, 4.0, 2.0), 1);
+  assert_string_equal(read_csv(), "epoch,seconds,samples,train_loss,valid_accuracy,valid_logloss\n"
+                                  "1,1.000000,10,0.5,,\n"
+                                  "2,2.000000,10,0.4,0.75,0.5\n");
+  ps_metrics_run_t run = {.started = 1, .ended = 2, .epochs = 3, .series = &e, .best_epoch = 2};
+  assert_int_equal(ps_metrics_write(g_dir, &run, &err), PC_OK);
+  char path[128];
+  snprintf(path, sizeof path, "%s/metrics.json", g_dir);
+  json_error_t je;
+  json_t *doc = json_load_file(path, 0, &je);
+  assert_non_null(doc);
+  json_t *v = json_object_get(doc, "valid");
+  assert_true(json_real_value(json_object_get(v, "accuracy")) == 0.75);
+  assert_int_equal(json_integer_value(json_object_get(v, "n")), 40);
+  assert_int_equal(json_integer_value(json_object_get(doc, "best_epoch")), 2);
+  json_t *rows = json_object_get(doc, "epochs");
+  assert_null(json_object_get(json_array_get(rows, 0), "valid"));
+  assert_non_null(json_object_get(json_array_get(rows, 1), "valid"));
+  json_decref(doc);
+  ps_epochs_free(&e);
+}
+
+/* A run that ends before its first evaluation still writes its rows. */
+static void test_flush_without_valid(void **state) {
+  (void)state;
+  ps_epochs_t e;
+  pc_err_t err = {0};
+  assert_int_equal(ps_epochs_init(&e, 2, 1, 1, &err), PC_OK);
+  assert_int_equal(ps_epochs_open(&e, g_dir, &err), PC_OK);
+  assert_int_equal(ps_epochs_add(&e, 0, 1, 10, 5.0, 1.0), 1);
+  ps_epochs_flush(&e);
+  assert_string_equal(read_csv(), "epoch,seconds,samples,train_loss\n1,1.000000,10,0.5\n");
+  ps_epochs_free(&e);
+}
+
 static void test_bad_arguments(void **state) {
   (void)state;
   ps_epochs_t e;
   pc_err_t err = {0};
-  assert_int_equal(ps_epochs_init(&e, 0, 1, &err), PC_EINVAL);
+  assert_int_equal(ps_epochs_init(&e, 0, 1, 0, &err), PC_EINVAL);
   assert_null(e.rows);
-  assert_int_equal(ps_epochs_init(&e, 1, 1, &err), PC_OK);
+  assert_int_equal(ps_epochs_init(&e, 1, 1, 0, &err), PC_OK);
   assert_int_equal(ps_epochs_open(&e, "/nonexistent/dir", &err), PC_EIO);
   assert_non_null(strstr(err.msg, "/nonexistent/dir/metrics.csv"));
   assert_int_equal(ps_epochs_add(&e, 0, 1, 5, 1.0, 0.1), 1); /* no file: the series still grows */
@@ -107,6 +156,8 @@ int main(void) {
       cmocka_unit_test(test_rows_complete_in_order),
       cmocka_unit_test(test_empty_epoch),
       cmocka_unit_test(test_bad_arguments),
+      cmocka_unit_test(test_valid_columns),
+      cmocka_unit_test(test_flush_without_valid),
   };
   return cmocka_run_group_tests(tests, setup, NULL);
 }
