@@ -45,6 +45,17 @@ grep -q -- "--grid optimizer.lrr=0.1,0.2: .*unknown field 'optimizer.lrr'" "$WOR
 [ ! -e "$WORK/bad/sweep" ] || fail "a refused sweep created its directory"
 ok "bad --grid key refused with exit 2"
 
+# ---- a failed run: listed with its reason after the others, exit 1 ----
+timeout 120 "$PARASOL" sweep examples/a9a.yaml --grid model.features=10,124 \
+  --set training.epochs=1 --set output.dir="$WORK/fail" > "$WORK/fail.log" 2>&1
+rc=$?
+[ $rc = 1 ] || { cat "$WORK/fail.log"; fail "sweep with a failing run exited $rc, want 1"; }
+grep -qE '^2 +10 +failed .*index >= features' "$WORK/fail.log" ||
+  { cat "$WORK/fail.log"; fail "the failed run is not last with its reason"; }
+[ "$(jq -r '.runs[1].status + " " + .runs[0].status' "$WORK/fail/sweep/sweep.json")" = "failed finished" ] ||
+  fail "sweep.json: want the finished run first, the failed one after"
+ok "a failed run is listed last with its reason, exit 1"
+
 # ---- SIGINT stops every launcher and every role ----
 log="$WORK/int.log"
 "$PARASOL" sweep examples/a9a.yaml --grid optimizer.lr=0.01,0.5 --grid training.batch=64,256 \
