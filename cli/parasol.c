@@ -26,6 +26,7 @@
 #include "pc_metrics.h"
 #include "pc_proc.h"
 #include "pd_launch.h"
+#include "pd_sweep.h"
 #include "ps_scheduler.h"
 #include "ps_optim.h"
 #include "ps_server.h"
@@ -53,7 +54,9 @@ enum {
   OPT_FORMAT,
   OPT_LABEL,
   OPT_LABELS,
-  OPT_JSON
+  OPT_JSON,
+  OPT_GRID,
+  OPT_PARALLEL
 };
 
 struct cli_cmd;
@@ -71,6 +74,9 @@ typedef struct cli_args {
   double threshold;   /* predict: class 1 when probability >= threshold */
   pw_score_opts_t score; /* predict, eval: how to read DATA */
   int json;           /* eval: one JSON object */
+  const char *grids[PD_SWEEP_MAX_GRIDS]; /* sweep: "key=v1,v2" */
+  int ngrids;
+  int parallel;       /* sweep: runs at a time */
 } cli_args_t;
 
 typedef struct cli_cmd {
@@ -101,6 +107,9 @@ static const struct option predict_opts[] = {{"output", required_argument, NULL,
                                              OPT_DATA_ROWS, OPT_HELP_ROW, OPT_END_ROW};
 static const struct option eval_opts[] = {{"json", no_argument, NULL, OPT_JSON}, OPT_DATA_ROWS,
                                           OPT_HELP_ROW, OPT_END_ROW};
+static const struct option sweep_opts[] = {
+    OPT_SET_ROW, {"grid", required_argument, NULL, OPT_GRID},
+    {"parallel", required_argument, NULL, OPT_PARALLEL}, OPT_HELP_ROW, OPT_END_ROW};
 static const struct option bare_opts[] = {OPT_HELP_ROW, OPT_END_ROW};
 
 static const char launch_help[] =
@@ -150,6 +159,21 @@ static const char eval_help[] =
     "matrix; regression rmse, mae. Every example needs a label; a line without one\n"
     "is an error that names it.\n"
     "  --json            print one JSON object (as metrics.json's \"test\")\n" DATA_OPTS_HELP;
+static const char sweep_help[] =
+    "usage: parasol sweep CONFIG --grid key=v1,v2,... [--grid ...]... [--parallel N]\n"
+    "                     [--set key=value]...\n"
+    "Train every combination of the grids' values, each as `parasol launch CONFIG` with\n"
+    "output.dir=<output.dir>/sweep/<name> (name from the settings, e.g. lr=0.1,batch=64;\n"
+    "its output in <output.dir>/sweep/<name>.log), then print the runs best first by\n"
+    "their first metric (validation when metrics.json has it, else test) and write\n"
+    "<output.dir>/sweep/sweep.json and sweep.csv. Ctrl-C stops every run.\n"
+    "Exits 1 if any run failed (after the others end).\n"
+    "  --grid key=v1,v2  a config key and its values (separate them by ';' instead\n"
+    "                    when a value is a list: model.hidden=256,128;64); at most\n"
+    "                    1000 combinations\n"
+    "  --parallel N      runs at a time (default 1); N > 1 needs cluster.scheduler\n"
+    "                    and cluster.server_port on port 0\n"
+    "  --set key=value   override a config entry in every run\n";
 static const char version_help[] =
     "usage: parasol version   (or: parasol --version)\n"
     "Print the Parasol version and the version of each library as loaded at run time.\n";
@@ -161,6 +185,7 @@ static int cmd_worker(const cli_args_t *a);
 static int cmd_predict(const cli_args_t *a);
 static int cmd_eval(const cli_args_t *a);
 static int cmd_version(const cli_args_t *a);
+static int cmd_sweep(const cli_args_t *a);
 
 static const cli_cmd_t commands[] = {
     {"launch", "launch CONFIG", "run a whole cluster (scheduler, servers, workers) on this machine",
@@ -171,6 +196,8 @@ static const cli_cmd_t commands[] = {
      "one CONFIG file", cmd_server},
     {"worker", "worker CONFIG", "run one worker", role_help, role_opts, 1, "one CONFIG file",
      cmd_worker},
+    {"sweep", "sweep CONFIG", "train every combination of a few settings and rank them",
+     sweep_help, sweep_opts, 1, "one CONFIG file", cmd_sweep},
     {"predict", "predict MODEL DATA", "print a trained model's prediction for each example",
      predict_help, predict_opts, 2, "MODEL and DATA", cmd_predict},
     {"eval", "eval MODEL DATA", "print a trained model's test metrics on a data file", eval_help,
@@ -259,6 +286,16 @@ static int take_set(cli_args_t *a, const char *v) {
   return 0;
 }
 
+static int take_grid(cli_args_t *a, const char *v) {
+  if (a->ngrids == PD_SWEEP_MAX_GRIDS) {
+    fprintf(stderr, "parasol %s: more than %d --grid options\n", a->cmd->name,
+            PD_SWEEP_MAX_GRIDS);
+    return EXIT_USAGE;
+  }
+  a->grids[a->ngrids++] = v;
+  return 0;
+}
+
 /* One accepted option (or, as code 1, a positional argument). */
 static int take(cli_args_t *a, int c, const char *v) {
   const char *cmd = a->cmd->name;
@@ -277,6 +314,12 @@ static int take(cli_args_t *a, int c, const char *v) {
   case OPT_LABEL: a->score.label = v; return 0;
   case OPT_LABELS: a->score.labels = v; return 0;
   case OPT_JSON: a->json = 1; return 0;
+  case OPT_GRID: return take_grid(a, v);
+  case OPT_PARALLEL:
+    if (parse_rank(v, &a->parallel) == 0 && a->parallel >= 1)
+      return 0;
+    fprintf(stderr, "parasol %s: --parallel needs a positive integer, got '%s'\n", cmd, v);
+    return EXIT_USAGE;
   case OPT_RANK:
     if (parse_rank(v, &a->rank) == 0)
       return 0;
@@ -298,6 +341,7 @@ static int parse_args(const cli_cmd_t *c, int argc, char **argv, cli_args_t *a) 
   a->cmd = c;
   a->rank = -1;
   a->threshold = 0.5;
+  a->parallel = 1;
   opterr = 0;
   optind = 1;
   int ch;
@@ -439,6 +483,47 @@ static int cmd_launch(const cli_args_t *a) {
     return 0;
   PC_ERROR("%s", err.msg);
   return rc == PC_ECANCELED ? 130 : EXIT_RUN;
+}
+
+/* ---- sweep ---- */
+
+static int self_exe(char *buf, size_t len, const char *cmd) {
+  ssize_t n = readlink("/proc/self/exe", buf, len - 1);
+  if (n <= 0) {
+    fprintf(stderr, "parasol %s: readlink /proc/self/exe: %s\n", cmd, strerror(errno));
+    return -1;
+  }
+  buf[n] = '\0';
+  return 0;
+}
+
+static int cmd_sweep(const cli_args_t *a) {
+  char exe[PC_PATH_MAX];
+  if (self_exe(exe, sizeof exe, "sweep") != 0)
+    return EXIT_RUN;
+  pd_sweep_opts_t o = {.exe = exe, .config_path = a->pos[0], .sets = a->sets,
+                       .nsets = a->nsets, .grids = a->grids, .ngrids = a->ngrids,
+                       .parallel = a->parallel};
+  pd_sweep_t s;
+  pc_err_t err = {0};
+  int rc = pd_sweep_plan(&s, &o, &err);
+  if (rc != PC_OK) {
+    fprintf(stderr, "parasol sweep: error: %s\n", err.msg);
+    return rc == PC_ECONFIG ? EXIT_USAGE : EXIT_RUN;
+  }
+  signal(SIGPIPE, SIG_IGN); /* as launch: reap every run even when stdout goes away */
+  int signo = 0;
+  pc_err_t rerr = {0};
+  int run_rc = pd_sweep_run(&s, &o, &signo, &rerr);
+  rc = pd_sweep_report(&s, stdout, &err);
+  if (rc != PC_OK)
+    fprintf(stderr, "parasol sweep: error: %s\n", err.msg);
+  if (run_rc != PC_OK)
+    fprintf(stderr, "parasol sweep: %s\n", rerr.msg);
+  pd_sweep_free(&s);
+  if (run_rc == PC_ECANCELED)
+    return 128 + signo;
+  return run_rc == PC_OK && rc == PC_OK ? 0 : EXIT_RUN;
 }
 
 /* ---- predict / eval ---- */
