@@ -108,10 +108,14 @@ json_t *pc_metrics_json(uint64_t n, const pc_metric_t *m, size_t nm, size_t clas
   return obj;
 }
 
-int pc_metric_higher_better(const char *name) {
-  static const char *const higher[] = {"accuracy", "auc", "top5"};
-  for (size_t i = 0; i < sizeof higher / sizeof higher[0]; i++)
-    if (strcmp(name, higher[i]) == 0)
-      return 1;
+int pc_metric_direction(const char *name) {
+  static const struct {
+    const char *name;
+    int dir;
+  } dirs[] = {{"accuracy", 1}, {"auc", 1},  {"top5", 1},
+              {"logloss", -1}, {"rmse", -1}, {"mae", -1}};
+  for (size_t i = 0; i < sizeof dirs / sizeof dirs[0]; i++)
+    if (strcmp(name, dirs[i].name) == 0)
+      return dirs[i].dir;
   return 0;
 }

@@ -40,10 +40,10 @@ int pc_metric_name_check(const char *name, pc_err_t *err);
 /* The value of the metric called name in m[0..n), NaN if there is none. */
 double pc_metrics_get(const pc_metric_t *m, size_t n, const char *name);
 
-/* 1 when a larger value of the metric is better (accuracy, auc, top5), 0
- * when a smaller one is (logloss, rmse, mae): early stopping and sweeps
- * rank by it. */
-int pc_metric_higher_better(const char *name);
+/* 1 when a larger value of the metric is better (accuracy, auc, top5), -1
+ * when a smaller one is (logloss, rmse, mae), 0 for a name it does not
+ * know: early stopping and sweeps rank by it. */
+int pc_metric_direction(const char *name);
 
 /* {"n": n, <name>: <value>, ... in list order, "confusion": [[..], ..]}:
  * non-finite values as null; the confusion matrix (row = true class,

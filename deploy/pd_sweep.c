@@ -204,22 +204,6 @@ int pd_sweep_name_runs(pd_sweep_t *s, pc_err_t *err) {
 
 /* ---- ranking ---------------------------------------------------------- */
 
-typedef struct pd_metric_dir {
-  const char *name;
-  int dir;
-} pd_metric_dir_t;
-
-static const pd_metric_dir_t k_dirs[] = {
-    {"accuracy", 1}, {"auc", 1}, {"top5", 1}, {"logloss", -1}, {"rmse", -1}, {"mae", -1},
-};
-
-int pd_sweep_metric_direction(const char *name) {
-  for (size_t i = 0; i < sizeof k_dirs / sizeof k_dirs[0]; i++)
-    if (strcmp(k_dirs[i].name, name) == 0)
-      return k_dirs[i].dir;
-  return 0;
-}
-
 /* 0: ranked by its metric; 1: finished without one; then the others. */
 static int run_class(const pd_run_t *r) {
   if (r->status == PD_RUN_FINISHED)
@@ -243,7 +227,7 @@ void pd_sweep_rank(pd_run_t *runs, size_t n) {
   g_rank_dir = 0;
   for (size_t i = 0; i < n; i++)
     if (run_class(&runs[i]) == 0) {
-      g_rank_dir = pd_sweep_metric_direction(runs[i].metrics[0].name);
+      g_rank_dir = pc_metric_direction(runs[i].metrics[0].name);
       break;
     }
   qsort(runs, n, sizeof *runs, run_cmp);

@@ -96,12 +96,9 @@ const char *pd_sweep_value(const pd_sweep_t *s, size_t i, size_t g);
  * unique. "all" with no grid. */
 int pd_sweep_name_runs(pd_sweep_t *s, pc_err_t *err);
 
-/* +1 when higher is better (accuracy, auc, top5), -1 when lower is
- * (logloss, rmse, mae), 0 for a metric this table does not know. */
-int pd_sweep_metric_direction(const char *name);
 
 /* Sort runs best first: finished runs with a finite first metric by it
- * (direction from pd_sweep_metric_direction of the best-known run's first
+ * (direction from pc_metric_direction of the best-known run's first
  * metric), then the other finished runs, then failed, stopped and not-run
  * runs; ties keep enumeration order. */
 void pd_sweep_rank(pd_run_t *runs, size_t n);

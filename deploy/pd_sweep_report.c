@@ -121,7 +121,7 @@ static void table_row(const pd_sweep_t *s, size_t i, const pd_run_t *cols, FILE 
 static void table_print(const pd_sweep_t *s, FILE *out) {
   const pd_run_t *cols = columns_of(s);
   if (cols != NULL) {
-    int dir = pd_sweep_metric_direction(cols->metrics[0].name);
+    int dir = pc_metric_direction(cols->metrics[0].name);
     fprintf(out, "sweep: %zu runs, best first by %s %s%s\n", s->nruns, cols->split,
             cols->metrics[0].name, dir > 0 ? " (higher is better)" : dir < 0 ?
             " (lower is better)" : " (direction unknown: in run order)");

@@ -274,7 +274,7 @@ static int track_best(pw_worker_t *w, pw_train_t *t, pw_model_t *m, pc_err_t *er
   if (!isfinite(v))
     return pc_err_set(err, PC_ECONFIG, "training.early_stop: %s is not among the validation "
                       "metrics of model.type %s", name, w->ops->name);
-  int higher = pc_metric_higher_better(name);
+  int higher = pc_metric_direction(name) > 0;
   if (w->best_epoch == 0 || (higher ? v > w->best_value : v < w->best_value)) {
     int rc = transform_copy(&m->tf, &w->tf, err);
     if (rc != PC_OK)

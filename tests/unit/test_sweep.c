@@ -151,13 +151,13 @@ static pd_run_t run(size_t index, pd_run_status_t st, const char *metric, double
 
 static void test_direction(void **state) {
   (void)state;
-  assert_int_equal(pd_sweep_metric_direction("accuracy"), 1);
-  assert_int_equal(pd_sweep_metric_direction("auc"), 1);
-  assert_int_equal(pd_sweep_metric_direction("top5"), 1);
-  assert_int_equal(pd_sweep_metric_direction("logloss"), -1);
-  assert_int_equal(pd_sweep_metric_direction("rmse"), -1);
-  assert_int_equal(pd_sweep_metric_direction("mae"), -1);
-  assert_int_equal(pd_sweep_metric_direction("other"), 0);
+  assert_int_equal(pc_metric_direction("accuracy"), 1);
+  assert_int_equal(pc_metric_direction("auc"), 1);
+  assert_int_equal(pc_metric_direction("top5"), 1);
+  assert_int_equal(pc_metric_direction("logloss"), -1);
+  assert_int_equal(pc_metric_direction("rmse"), -1);
+  assert_int_equal(pc_metric_direction("mae"), -1);
+  assert_int_equal(pc_metric_direction("other"), 0);
 }
 
 static void test_rank_higher(void **state) {
