@@ -139,7 +139,7 @@ static int line_next(FILE *f, char **buf, size_t *cap, long lineno, const char *
   errno = 0;
   ssize_t n = getline(buf, cap, f);
   if (n < 0)
-    return errno == 0 || errno == EINVAL ? 0 /* EOF */
+    return errno == 0 ? 0 /* EOF */
            : pc_err_set(err, PC_EIO, "%s:%ld: cannot read: %s", path, lineno, strerror(errno));
   if (n > PD_PLOT_LINE_MAX)
     return pc_err_set(err, PC_EDATA, "%s:%ld: line longer than %d bytes", path, lineno,
@@ -516,7 +516,7 @@ static int read_runs(const char *const *dirs, int n, pd_plot_csv_t *runs, pc_err
 static int plot_draw(const pd_plot_csv_t *runs, int n, const char *png,
                      const pd_plot_opts_t *o, pc_err_t *err) {
   char exe[PC_AFILE_PATH_MAX];
-  plot_paths_t p;
+  plot_paths_t p = {.tmp = ""};
   int rc = plot_paths(png, &p, err);
   if (rc == PC_OK && o != NULL && o->gnuplot != NULL)
     snprintf(exe, sizeof exe, "%s", o->gnuplot);
@@ -529,7 +529,7 @@ static int plot_draw(const pd_plot_csv_t *runs, int n, const char *png,
     rc = run_gnuplot(exe, p.gp, p.tmp, timeout, err);
   if (rc == PC_OK)
     rc = commit_png(p.tmp, p.png, err);
-  if (rc != PC_OK)
+  if (rc != PC_OK && p.tmp[0] != '\0')
     unlink(p.tmp); /* never a half image */
   return rc;
 }
