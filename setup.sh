@@ -12,7 +12,9 @@ cd "$(dirname "$0")"
 
 PACKAGES=(build-essential cmake pkg-config libzmq3-dev libprotobuf-c-dev protobuf-c-compiler
           libopenblas-dev libuv1-dev libfyaml-dev libcmocka-dev libjansson-dev libxxhash-dev
-          zlib1g-dev jq) # jq: the integration tests and the benchmarks read metrics.json with it
+          zlib1g-dev jq gnuplot-nox)
+# jq: the integration tests and the benchmarks read metrics.json with it;
+# gnuplot-nox: curves.png and `parasol plot` (deploy/pd_plot.c)
 REFERENCE_PACKAGES=(liblinear-tools python3-numpy python3-sklearn python3-torch)
 JOBS=$(nproc 2>/dev/null || echo 2)
 

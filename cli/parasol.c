@@ -27,6 +27,7 @@
 #include "pc_proc.h"
 #include "pd_launch.h"
 #include "pd_sweep.h"
+#include "pd_plot.h"
 #include "ps_scheduler.h"
 #include "ps_optim.h"
 #include "ps_server.h"
@@ -42,6 +43,7 @@
 #endif
 
 #define MAX_SETS 256
+#define MAX_POS PD_PLOT_RUNS_MAX /* plot takes several run directories */
 enum { EXIT_RUN = 1, EXIT_USAGE = 2 };
 
 /* getopt_long codes; above any char so optopt tells them from short ones. */
@@ -63,14 +65,14 @@ struct cli_cmd;
 
 typedef struct cli_args {
   const struct cli_cmd *cmd;
-  const char *pos[2]; /* positional arguments (the first two) */
+  const char *pos[MAX_POS]; /* positional arguments (the first MAX_POS) */
   int npos;           /* how many were given */
   const char *sets[MAX_SETS];
   int nsets;
   int rank;
   int announce;
   int help;
-  const char *output; /* predict: NULL = stdout */
+  const char *output; /* predict: NULL = stdout; plot: NULL = the default */
   double threshold;   /* predict: class 1 when probability >= threshold */
   pw_score_opts_t score; /* predict, eval: how to read DATA */
   int json;           /* eval: one JSON object */
@@ -85,7 +87,7 @@ typedef struct cli_cmd {
   const char *summary;
   const char *help;
   const struct option *opts;
-  int npos;             /* positional arguments it needs */
+  int npos;             /* positional arguments it needs; -1: 1 to MAX_POS */
   const char *pos_what; /* how the error names them */
   int (*run)(const cli_args_t *a);
 } cli_cmd_t;
@@ -110,6 +112,8 @@ static const struct option eval_opts[] = {{"json", no_argument, NULL, OPT_JSON},
 static const struct option sweep_opts[] = {
     OPT_SET_ROW, {"grid", required_argument, NULL, OPT_GRID},
     {"parallel", required_argument, NULL, OPT_PARALLEL}, OPT_HELP_ROW, OPT_END_ROW};
+static const struct option plot_opts[] = {{"output", required_argument, NULL, OPT_OUTPUT},
+                                          OPT_HELP_ROW, OPT_END_ROW};
 static const struct option bare_opts[] = {OPT_HELP_ROW, OPT_END_ROW};
 
 static const char launch_help[] =
@@ -174,6 +178,17 @@ static const char sweep_help[] =
     "  --parallel N      runs at a time (default 1); N > 1 needs cluster.scheduler\n"
     "                    and cluster.server_port on port 0\n"
     "  --set key=value   override a config entry in every run\n";
+static const char plot_help[] =
+    "usage: parasol plot RUN_DIR [RUN_DIR...] [--output FILE.png]\n"
+    "Draw the training and validation curves of finished runs (each RUN_DIR's\n"
+    "metrics.csv) with gnuplot (Debian package gnuplot-nox) as a 900x600 PNG: a\n"
+    "losses panel (train_loss, valid_logloss, valid_rmse, valid_mae) and a scores\n"
+    "panel (valid_accuracy, valid_auc, valid_top5) against the epoch, one line per\n"
+    "run and series, named by the run directory. The gnuplot script is written\n"
+    "beside the image (curves.png -> curves.gp) to edit and re-run with gnuplot.\n"
+    "  --output FILE     the image (written through FILE.tmp, renamed once complete);\n"
+    "                    default: RUN_DIR/curves.png for one run, plot.png in the\n"
+    "                    current directory for several\n";
 static const char version_help[] =
     "usage: parasol version   (or: parasol --version)\n"
     "Print the Parasol version and the version of each library as loaded at run time.\n";
@@ -184,6 +199,7 @@ static int cmd_server(const cli_args_t *a);
 static int cmd_worker(const cli_args_t *a);
 static int cmd_predict(const cli_args_t *a);
 static int cmd_eval(const cli_args_t *a);
+static int cmd_plot(const cli_args_t *a);
 static int cmd_version(const cli_args_t *a);
 static int cmd_sweep(const cli_args_t *a);
 
@@ -202,6 +218,8 @@ static const cli_cmd_t commands[] = {
      predict_help, predict_opts, 2, "MODEL and DATA", cmd_predict},
     {"eval", "eval MODEL DATA", "print a trained model's test metrics on a data file", eval_help,
      eval_opts, 2, "MODEL and DATA", cmd_eval},
+    {"plot", "plot RUN_DIR...", "draw runs' training and validation curves as a PNG (gnuplot)",
+     plot_help, plot_opts, -1, "1 to 64 RUN_DIRs", cmd_plot},
     {"version", "version", "print the versions of Parasol and its libraries", version_help,
      bare_opts, 0, "no argument", cmd_version},
 };
@@ -272,7 +290,7 @@ static int refuse(const cli_args_t *a, int c, char **argv) {
 }
 
 static void add_positional(cli_args_t *a, const char *s) {
-  if (a->npos < 2)
+  if (a->npos < MAX_POS)
     a->pos[a->npos] = s;
   a->npos++;
 }
@@ -622,6 +640,25 @@ static int cmd_eval(const cli_args_t *a) {
   return rc == PC_OK ? 0 : EXIT_RUN;
 }
 
+/* ---- plot ---- */
+
+static int cmd_plot(const cli_args_t *a) {
+  char png[PC_PATH_MAX + 16];
+  if (a->output != NULL)
+    snprintf(png, sizeof png, "%s", a->output);
+  else if (a->npos == 1)
+    snprintf(png, sizeof png, "%s/%s", a->pos[0], PD_PLOT_PNG);
+  else
+    snprintf(png, sizeof png, "plot.png");
+  pc_err_t err = {0};
+  if (pd_plot(a->pos, a->npos, png, NULL, &err) != PC_OK) {
+    fprintf(stderr, "parasol plot: error: %s\n", err.msg);
+    return EXIT_RUN;
+  }
+  printf("%s\n", png);
+  return fflush(stdout) == 0 ? 0 : EXIT_RUN;
+}
+
 /* ---- version ---- */
 
 /* OpenBLAS's own description, loaded for this command only: linked into
@@ -689,7 +726,7 @@ int main(int argc, char **argv) {
     fputs(c->help, stdout);
     return 0;
   }
-  if (a.npos != c->npos) {
+  if (c->npos >= 0 ? a.npos != c->npos : a.npos < 1 || a.npos > MAX_POS) {
     fprintf(stderr, "parasol %s: expected %s, got %d (see 'parasol %s --help')\n", c->name,
             c->pos_what, a.npos, c->name);
     return EXIT_USAGE;

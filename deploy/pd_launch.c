@@ -20,6 +20,7 @@
 #include "pc_log.h"
 #include "pc_metrics.h"
 #include "pc_outdir.h"
+#include "pd_plot.h"
 
 #define PD_LINE_MAX 65536            /* longer child lines are split */
 #define PD_DRAIN_MS 2000             /* how long output may trail the last exit */
@@ -759,6 +760,21 @@ static void launch_summary(const pd_launch_t *l) {
             pc_metrics_format(text, sizeof text, m.metrics, m.nmetrics), m.n, path);
 }
 
+/* The curves of a finished run, when the scheduler wrote its per-epoch
+ * series: a picture, so a failure (no gnuplot, say) is only a warning. */
+static void launch_curves(const pd_launch_t *l) {
+  const char *dir = l->opts->cfg->output.dir;
+  char csv[PC_PATH_MAX + 16];
+  snprintf(csv, sizeof csv, "%s/%s", dir, PD_PLOT_CSV);
+  if (access(csv, F_OK) != 0)
+    return;
+  pc_err_t e = {0};
+  if (pd_plot_run(dir, &e) != PC_OK)
+    PC_WARN("curves.png not drawn: %s", e.msg);
+  else
+    PC_INFO("training curves -> %s/%s", dir, PD_PLOT_PNG);
+}
+
 /* ---- setup and the run ------------------------------------------------ */
 
 static int launch_check(const pd_launch_opts_t *o, pc_err_t *err) {
@@ -897,6 +913,7 @@ static int launch_loop(pd_launch_t *l, pc_err_t *err) {
   if (l->rc != PC_OK)
     return pc_err_set(err, l->rc, "%s", l->msg);
   launch_summary(l);
+  launch_curves(l);
   return PC_OK;
 }
 

@@ -810,8 +810,9 @@ static int write_config(const pc_config_t *cfg, pc_err_t *err) {
 
 /* An earlier run's outputs move to output.dir/previous before anything of
  * this run is written, so a file in output.dir is always this run's. */
-static const char *const run_outputs[] = {"metrics.json", PS_EPOCHS_FILE, "model.bin",
-                                          "config.yaml", "logs"};
+static const char *const run_outputs[] = {"metrics.json", PS_EPOCHS_FILE, "curves.png",
+                                          "curves.gp",    "model.bin",    "config.yaml",
+                                          "logs"};
 
 /* Checked, locked for this run, cleared of an earlier run's outputs; then
  * this run's log and settings go in. */

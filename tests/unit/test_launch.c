@@ -279,7 +279,8 @@ static int group_setup(void **state) {
 static int group_teardown(void **state) {
   (void)state;
   static const char *const files[] = {"fake.sh", "pids", "args", "env", "stdout",
-                                      "stderr", "metrics.json", "out/metrics.json", "out"};
+                                      "stderr", "metrics.json", "out/metrics.json",
+                                      "out/metrics.csv", "out/curves.png", "out/curves.gp", "out"};
   char path[160];
   for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
     path_in(path, sizeof path, files[i]);
@@ -634,6 +635,38 @@ static void test_summary_printed(void **state) {
   expect_log(want);
 }
 
+/* A finished run whose scheduler wrote metrics.csv gets its curves drawn;
+ * a bad metrics.csv is a warning, never a failed run; no metrics.csv, no
+ * picture and no word about one. */
+static void test_summary_curves(void **state) {
+  (void)state;
+  static const char fin[] = "{\"format\": 3, \"status\": \"finished\"}\n";
+  char csv[160], png[160], want[300];
+  path_in(csv, sizeof csv, "out/metrics.csv");
+  path_in(png, sizeof png, "out/curves.png");
+  remove(png);
+  run_with_metrics(fin, want, sizeof want);
+  assert_null(strstr(g_fx.log, "curves"));
+  assert_int_equal(access(png, F_OK), -1);
+
+  write_file(csv, "epoch,seconds,samples,train_loss,valid_accuracy\n1,0.1,5,0.5,0.8\n"
+                  "2,0.2,10,0.4,0.85\n");
+  run_with_metrics(fin, want, sizeof want);
+  snprintf(want, sizeof want, "training curves -> %s/out/curves.png", g_fx.dir);
+  expect_log(want);
+  char *img = slurp(png);
+  assert_memory_equal(img, "\x89PNG\r\n\x1a\n", 8);
+  free(img);
+
+  remove(png);
+  write_file(csv, "epoch,seconds,samples,train_loss\n1,0.1,5,x\n");
+  run_with_metrics(fin, want, sizeof want); /* asserts PC_OK */
+  snprintf(want, sizeof want, "curves.png not drawn: %s:2: train_loss 'x' is not a number", csv);
+  expect_log(want);
+  assert_int_equal(access(png, F_OK), -1);
+  remove(csv);
+}
+
 /* The test line is for finished runs only: a file that says the run failed
  * is reported as such, whatever figures it holds; an unreadable one is named. */
 static void test_summary_failed_or_bad(void **state) {
@@ -879,6 +912,7 @@ int main(void) {
       cmocka_unit_test_setup(test_missing_exe, case_setup),
       cmocka_unit_test_setup(test_bad_opts, case_setup),
       cmocka_unit_test_setup(test_summary_printed, case_setup),
+      cmocka_unit_test_setup(test_summary_curves, case_setup),
       cmocka_unit_test_setup(test_summary_failed_or_bad, case_setup),
       cmocka_unit_test(test_metrics_decoys),
       cmocka_unit_test(test_metrics_every_kind),
