@@ -33,6 +33,13 @@ got=$(sed -n 's/^logloss //p' "$WORK/es.eval")
 awk -v a="$got" -v b="$want" 'BEGIN { d = a - b; exit !(d < 1e-5 && d > -1e-5) }' ||
   fail "model.bin's validation logloss $got, metrics.json's valid $want"
 ok "early stopping: $rows epochs, best $best (valid logloss $want), model.bin is the best"
+# The launcher drew the curves of the run: a PNG of 900 x 600 (IHDR).
+png="$WORK/es/curves.png"
+[ "$(head -c 8 "$png" | od -An -tx1 | tr -d ' \n')" = 89504e470d0a1a0a ] || fail "curves.png is not a PNG"
+[ "$(od -An -tu1 -j16 -N8 "$png" | tr -s ' ' | sed 's/^ //')" = "0 0 3 132 0 0 2 88" ] ||
+  fail "curves.png is not 900 x 600: $(od -An -tu1 -j16 -N8 "$png")"
+grep -q "valid_logloss" "$WORK/es/curves.gp" || fail "curves.gp does not draw valid_logloss"
+ok "curves.png drawn: 900 x 600, with the validation curve"
 
 # 2. Every 2nd epoch, no early stopping: empty cells between evaluations.
 timeout 120 "$PARASOL" launch examples/a9a.yaml --set output.dir="$WORK/every2" \
