@@ -41,5 +41,6 @@ grep -q "epochs: 1" "$out/config.yaml" || fail "config.yaml is not the second ru
 [ "$(grep -c 'info listening on' "$out/logs/scheduler.log")" -eq 1 ] || fail "logs/ mixes two runs"
 [ "$(wc -l < "$out/previous/metrics.csv")" -eq 3 ] && [ "$(wc -l < "$out/metrics.csv")" -eq 2 ] ||
   fail "metrics.csv of the first run not in previous/"
-grep -q "moved 5 outputs of an earlier run to $out/previous" "$WORK/second.log" || fail "the move was not logged"
+[ -s "$out/previous/curves.png" ] || fail "the first run's curves.png not in previous/"
+grep -q "moved 7 outputs of an earlier run to $out/previous" "$WORK/second.log" || fail "the move was not logged"
 ok "an earlier run's outputs kept in previous/"
