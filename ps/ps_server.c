@@ -530,10 +530,13 @@ int ps_server_run(const pc_config_t *cfg, int rank_req, pc_err_t *err) {
   if (rc == PC_OK)
     rc = make_store(&s, err);
   if (rc == PC_OK) {
-    PC_INFO("serving shard %d of %u (%s, lr schedule %s, %s)", s.node.rank, s.node.num_servers,
+    PC_INFO("serving shard %d of %u (%s, %s)", s.node.rank, s.node.num_servers,
             pc_config_optim_name(cfg->optimizer.type),
-            pc_config_sched_name(cfg->optimizer.schedule),
             cfg->model.layout == PC_LAYOUT_DENSE ? "dense ranges" : "hashed keys");
+    if (!ps_sched_is_constant(&s.sched))
+      PC_INFO("learning rate: schedule %s, warm-up %llu steps, from the global step",
+              pc_config_sched_name(cfg->optimizer.schedule),
+              (unsigned long long)cfg->optimizer.warmup);
     rc = serve(&s, err);
   }
   if (s.drops.total)
