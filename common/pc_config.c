@@ -96,6 +96,11 @@ static const enum_name_t layouts[] = {
     {"sparse", PC_LAYOUT_SPARSE}, {"dense", PC_LAYOUT_DENSE}, {NULL, 0}};
 static const enum_name_t optim_types[] = {
     {"sgd", PC_OPTIM_SGD}, {"adagrad", PC_OPTIM_ADAGRAD}, {NULL, 0}};
+static const enum_name_t sched_types[] = {{"constant", PC_SCHED_CONSTANT},
+                                          {"step", PC_SCHED_STEP},
+                                          {"invsqrt", PC_SCHED_INVSQRT},
+                                          {"cosine", PC_SCHED_COSINE},
+                                          {NULL, 0}};
 static const enum_name_t formats[] = {{"libsvm", PC_FORMAT_LIBSVM},
                                       {"csv", PC_FORMAT_CSV},
                                       {"idx", PC_FORMAT_IDX},
@@ -172,6 +177,17 @@ static const field_t fields[] = {
     F_DBL(SHARED, optimizer, l2, CLOSED, 0, 100, "0.0001", "L2 regularisation strength"),
     F_DBL(SHARED, optimizer, eps, OPEN, 0, 1, "1e-8", "AdaGrad epsilon"),
     F_DBL(SHARED, optimizer, init_accum, CLOSED, 0, 100, "0", "AdaGrad initial accumulator"),
+    F_ENUM(SHARED, optimizer, schedule, sched_types, "constant",
+           "learning-rate schedule over the global step: constant, step, invsqrt or cosine"),
+    F_U64(SHARED, optimizer, warmup, 0, UINT64_C(1) << 40, "0",
+          "steps of linear warm-up from lr/warmup to lr; 0 = none"),
+    F_U64(SHARED, optimizer, step_every, 0, UINT64_C(1) << 40, "0",
+          "schedule step: multiply the lr by step_factor every this many steps"),
+    F_DBL(SHARED, optimizer, step_factor, OPEN, 0, 1, "0.1", "schedule step: the factor"),
+    F_U64(SHARED, optimizer, cosine_steps, 0, UINT64_C(1) << 40, "0",
+          "schedule cosine: total steps, warm-up included; the lr stays at its floor after"),
+    F_DBL(SHARED, optimizer, min_lr_fraction, CLOSED, 0, 1, "0",
+          "the decay's floor: lr x this (step, invsqrt, cosine)"),
     F_INT(SHARED, training, epochs, 1, 100000, "5", "passes over the training data"),
     F_INT(SHARED, training, batch, 1, 1000000, "256", "examples per mini-batch"),
     F_INT(LOCAL, training, inflight, 1, 1024, "4",
@@ -224,8 +240,8 @@ _Static_assert(NSECTIONS <= sizeof((pc_config_t *)0)->src_sec_line / sizeof(int)
 /* Enum and bool fields are read and written as int. */
 _Static_assert(sizeof(pc_model_type_t) == sizeof(int) && sizeof(pc_layout_t) == sizeof(int) &&
                    sizeof(pc_optim_type_t) == sizeof(int) && sizeof(pc_format_t) == sizeof(int) &&
-                   sizeof(pc_on_error_t) == sizeof(int) && sizeof(pc_loss_t) == sizeof(int) &&
-                   sizeof(pc_stop_metric_t) == sizeof(int),
+                   sizeof(pc_sched_type_t) == sizeof(int) && sizeof(pc_stop_metric_t) == sizeof(int) &&
+                   sizeof(pc_on_error_t) == sizeof(int) && sizeof(pc_loss_t) == sizeof(int),
                "config enums must be int-sized");
 /* K_LIST items are read and written as consecutive ints. */
 _Static_assert(sizeof(pc_conv_t) == 2 * sizeof(int) && offsetof(pc_conv_t, filters) == 0 &&
@@ -1476,6 +1492,29 @@ static int check_holdout(const pc_config_t *cfg, pc_err_t *err) {
   return 0;
 }
 
+/* A schedule's own fields: required by it, refused with another one (a
+ * step_every left with schedule constant would silently train at one lr). */
+static int check_schedule(const pc_config_t *cfg, pc_err_t *err) {
+  pc_sched_type_t t = cfg->optimizer.schedule;
+  const char *name = pc_config_sched_name(t);
+  uint64_t every = cfg->optimizer.step_every, total = cfg->optimizer.cosine_steps;
+  if (t == PC_SCHED_STEP && every == 0)
+    return field_fail(cfg, field_index("optimizer", "step_every"), err,
+                      "required for optimizer.schedule step: the steps between decays (> 0)");
+  if (t != PC_SCHED_STEP && every != 0)
+    return field_fail(cfg, field_index("optimizer", "step_every"), err,
+                      "only optimizer.schedule step reads it, not %s; remove it", name);
+  if (t == PC_SCHED_COSINE && total <= cfg->optimizer.warmup)
+    return field_fail(cfg, field_index("optimizer", "cosine_steps"), err,
+                      "optimizer.schedule cosine needs the total steps, more than "
+                      "optimizer.warmup (%" PRIu64 "), got %" PRIu64,
+                      cfg->optimizer.warmup, total);
+  if (t != PC_SCHED_COSINE && total != 0)
+    return field_fail(cfg, field_index("optimizer", "cosine_steps"), err,
+                      "only optimizer.schedule cosine reads it, not %s; remove it", name);
+  return 0;
+}
+
 static int check_cross(const pc_config_t *cfg, pc_err_t *err) {
   const char *sched = cfg->cluster.scheduler;
   bool sched_ok =
@@ -1491,6 +1530,7 @@ static int check_cross(const pc_config_t *cfg, pc_err_t *err) {
                       "must be more than twice cluster.heartbeat (%g s), got %g s",
                       cfg->cluster.heartbeat, cfg->cluster.node_timeout);
   int rc = check_model(cfg, err);
+  rc = rc ? rc : check_schedule(cfg, err);
   rc = rc ? rc : check_format(cfg, err);
   return rc ? rc : check_holdout(cfg, err);
 }
@@ -1845,6 +1885,11 @@ void pc_config_dump(const pc_config_t *cfg, FILE *out) {
 
 const char *pc_config_optim_name(pc_optim_type_t t) {
   const char *name = enum_name(optim_types, (int)t);
+  return name ? name : "unknown";
+}
+
+const char *pc_config_sched_name(pc_sched_type_t t) {
+  const char *name = enum_name(sched_types, (int)t);
   return name ? name : "unknown";
 }
 

@@ -29,6 +29,14 @@ typedef enum {
 } pc_model_type_t;
 typedef enum { PC_LAYOUT_SPARSE = 0, PC_LAYOUT_DENSE = 1 } pc_layout_t;
 typedef enum { PC_OPTIM_SGD = 1, PC_OPTIM_ADAGRAD = 2 } pc_optim_type_t;
+/* Learning-rate schedules (docs/schedules.md), applied by the servers from
+ * the global step (docs/protocol.md). */
+typedef enum {
+  PC_SCHED_CONSTANT = 0,
+  PC_SCHED_STEP = 1,
+  PC_SCHED_INVSQRT = 2,
+  PC_SCHED_COSINE = 3
+} pc_sched_type_t;
 typedef enum {
   PC_FORMAT_LIBSVM = 1,
   PC_FORMAT_CSV = 2,
@@ -95,6 +103,13 @@ typedef struct pc_config {
     double l2;            /* [0, 100], default 0.0001 */
     double eps;           /* AdaGrad epsilon (0, 1], default 1e-8 */
     double init_accum;    /* AdaGrad initial accumulator [0, 100], default 0 */
+    pc_sched_type_t schedule; /* constant|step|invsqrt|cosine, default constant */
+    uint64_t warmup;          /* steps of linear warm-up, 0..2^40, default 0 */
+    uint64_t step_every;      /* step: decay every N steps, 0..2^40 (> 0 for step), default 0 */
+    double step_factor;       /* step: multiply by this, (0, 1], default 0.1 */
+    uint64_t cosine_steps;    /* cosine: total steps, warm-up included, 0..2^40
+                                 (> warmup for cosine), default 0 */
+    double min_lr_fraction;   /* the decay stops at lr x this, [0, 1], default 0 */
   } optimizer;
   struct {
     int epochs;       /* 1..100000, default 5 */
@@ -205,6 +220,7 @@ void pc_config_dump(const pc_config_t *cfg, FILE *out);
 /* Name helpers for logs and files ("logistic", "adagrad", "csv", ...);
  * "unknown" for a value outside the enum. */
 const char *pc_config_optim_name(pc_optim_type_t t);
+const char *pc_config_sched_name(pc_sched_type_t t);
 const char *pc_config_model_name(pc_model_type_t t);
 const char *pc_config_format_name(pc_format_t t);
 const char *pc_config_stop_metric_name(pc_stop_metric_t m); /* "none", "logloss", ... */

@@ -12,6 +12,7 @@
 #include "pc_outdir.h"
 #include "pc_proc.h"
 #include "pc_wire.h"
+#include "ps_lrsched.h"
 #include "ps_store.h"
 
 #define SERVER_HWM 100000
@@ -23,6 +24,10 @@ typedef struct ps_server {
   void *router; /* workers connect here */
   pc_node_t node;
   ps_store_t *store;
+  ps_sched_t sched;
+  ps_steps_t steps;  /* the workers' clocks: the global step */
+  uint64_t lr_step;  /* the global step the store's lr was computed for */
+  int lr_set;        /* lr_step is valid */
   float *out; /* small pull replies, reused */
   size_t out_cap;
   pc_bufpool_t *pool; /* large pull replies, handed to ZeroMQ without a copy */
@@ -118,9 +123,28 @@ static int make_store(ps_server_t *s, pc_err_t *err) {
     bytes = b > UINT64_MAX - bytes ? UINT64_MAX : bytes + b;
   }
   int rc = check_memory(s, bytes, dense_keys, err);
-  return rc == PC_OK ? ps_store_new(&s->store, &o, s->cfg->training.seed, s->node.tables,
-                                    s->node.ntables, sr, nr, err)
-                     : rc;
+  if (rc == PC_OK)
+    rc = ps_store_new(&s->store, &o, s->cfg->training.seed, s->node.tables, s->node.ntables, sr,
+                      nr, err);
+  ps_sched_from_config(&s->sched, s->cfg);
+  return rc == PC_OK ? ps_steps_init(&s->steps, s->node.num_workers, err) : rc;
+}
+
+/* The learning rate of a request's pushes, from the global step with the
+ * sender's clock in it: computed once per request, and only when the
+ * step moved. Only workers' clocks count (a worker's rank is below
+ * num_workers: ps_steps_note ignores any other). */
+static void schedule_lr(ps_server_t *s, const pc_msg_t *m) {
+  if (ps_sched_is_constant(&s->sched))
+    return;
+  uint64_t step = s->steps.sum;
+  if (pc_wire_sender_role(m->hdr.sender) == PC_ROLE_WORKER)
+    step = ps_steps_note(&s->steps, (uint32_t)pc_wire_sender_rank(m->hdr.sender), m->hdr.clock);
+  if (s->lr_set && step == s->lr_step)
+    return;
+  ps_store_set_lr(s->store, (float)ps_sched_lr(&s->sched, step));
+  s->lr_step = step;
+  s->lr_set = 1;
 }
 
 /* Values per key of a message's table (its first key's; the store checks
@@ -267,6 +291,8 @@ static void on_push(ps_server_t *s, pc_msg_t *m) {
                     m->hdr.vals_per_key, w);
   if (rc == PC_OK)
     rc = check_owned(s, m, &err);
+  if (rc == PC_OK)
+    schedule_lr(s, m);
   if (rc == PC_OK && (m->hdr.flags & PC_WIRE_FLAG_RANGE))
     rc = ps_store_push_range(s->store, m->range_begin, m->range_end, m->vals, &err);
   else if (rc == PC_OK)
@@ -302,6 +328,7 @@ static void on_batch(ps_server_t *s, pc_msg_t *m) {
     reply(s, m, PC_OP_BATCH_REPLY, PC_ENOMEM, NULL, 0, 0, 0);
     return;
   }
+  schedule_lr(s, m); /* one clock per batch: the worker flushes its queue when it moves */
   size_t k = 0, v = 0, o = 0;
   for (size_t i = 0; i < m->nbatch; i++) {
     size_t n = (size_t)(m->batch[i] >> 1);
@@ -506,6 +533,10 @@ int ps_server_run(const pc_config_t *cfg, int rank_req, pc_err_t *err) {
     PC_INFO("serving shard %d of %u (%s, %s)", s.node.rank, s.node.num_servers,
             pc_config_optim_name(cfg->optimizer.type),
             cfg->model.layout == PC_LAYOUT_DENSE ? "dense ranges" : "hashed keys");
+    if (!ps_sched_is_constant(&s.sched))
+      PC_INFO("learning rate: schedule %s, warm-up %llu steps, from the global step",
+              pc_config_sched_name(cfg->optimizer.schedule),
+              (unsigned long long)cfg->optimizer.warmup);
     rc = serve(&s, err);
   }
   if (s.drops.total)
@@ -514,6 +545,7 @@ int ps_server_run(const pc_config_t *cfg, int rank_req, pc_err_t *err) {
   if (rc != PC_OK && s.node.rank >= 0 && !s.node.shut)
     pc_node_leave(&s.node, err->msg);
   ps_store_destroy(&s.store);
+  ps_steps_free(&s.steps);
   free(s.out);
   pc_node_close(&s.node);
   if (s.router)

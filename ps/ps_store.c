@@ -1072,6 +1072,8 @@ int ps_store_push(ps_store_t *s, const uint64_t *keys, const float *grads, size_
   return rc == PC_OK ? t->ops->push(s, t, keys, grads, n, err) : rc;
 }
 
+void ps_store_set_lr(ps_store_t *s, float lr) { s->optim.lr = lr; }
+
 void ps_store_stats(const ps_store_t *s, ps_store_stats_t *out) {
   memset(out, 0, sizeof *out);
   for (size_t i = 0; i < s->ntabs; i++) {

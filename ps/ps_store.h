@@ -71,6 +71,11 @@ int ps_store_pull_range(ps_store_t *s, uint64_t begin, uint64_t end, float *out)
 int ps_store_push_range(ps_store_t *s, uint64_t begin, uint64_t end, const float *grads,
                         pc_err_t *err);
 
+/* The learning rate of the pushes that follow (a schedule's, set by the
+ * server once per request). Every push reads it when it starts, so this
+ * costs the hot path nothing. */
+void ps_store_set_lr(ps_store_t *s, float lr);
+
 void ps_store_stats(const ps_store_t *s, ps_store_stats_t *out);
 
 /* Bytes that nkeys dense keys of table t take in a store with optimizer o:

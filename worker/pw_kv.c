@@ -135,6 +135,7 @@ struct pw_kv {
   pc_bufpool_t *pool;
   kv_dump_t dump;
   uint64_t next_dump;
+  uint64_t clock;     /* the caller's step, sent in every request's header */
   pw_kv_stats_t st;
   pc_wire_drops_t drops;
 };
@@ -460,6 +461,18 @@ int pw_kv_wait(pw_kv_t *kv, uint64_t ticket, pc_err_t *err) {
 
 int pw_kv_wait_all(pw_kv_t *kv, pc_err_t *err) { return wait_for(kv, KV_WAIT_ALL, 0, err); }
 
+/* Queued requests go out first, with the clock they were made under: a
+ * batch carries one clock. */
+int pw_kv_set_clock(pw_kv_t *kv, uint64_t clock, pc_err_t *err) {
+  for (uint32_t s = 0; s < kv->nservers && clock != kv->clock; s++) {
+    int rc = kv->queues[s].ents.n ? queue_flush(kv, s, err) : PC_OK;
+    if (rc != PC_OK)
+      return rc;
+  }
+  kv->clock = clock;
+  return PC_OK;
+}
+
 static int req_begin(pw_kv_t *kv, int is_pull, float *out, uint32_t width, kv_req_t **rp,
                      pc_err_t *err) {
   uint64_t t = ++kv->next_ticket;
@@ -551,6 +564,7 @@ static int queue_flush(pw_kv_t *kv, uint32_t s, pc_err_t *err) {
     id = kv->next_batch = 1;
   pc_wire_hdr_t h;
   pc_wire_hdr_init(&h, PC_OP_BATCH, KV_BATCH_BIT | id << 16 | slot, kv->node.sender);
+  h.clock = kv->clock;
   h.key_count = q->nkeys;
   h.vals_per_key = q->nvals ? q->width : 0;
   pc_wire_payload_t p = {.keys = q->keys, .nkeys = q->nkeys, .vals = q->nvals ? q->vals : NULL,
@@ -618,6 +632,7 @@ static int send_part(pw_kv_t *kv, kv_req_t *r, size_t part, const kv_send_t *m, 
     return rc;
   pc_wire_hdr_t h;
   pc_wire_hdr_init(&h, m->op, (r->ticket << KV_PART_BITS) | part, kv->node.sender);
+  h.clock = kv->clock;
   h.key_count = m->key_count;
   h.flags = m->flags;
   h.vals_per_key = m->vals ? r->width : 0;

@@ -66,6 +66,13 @@ int pw_kv_push_range(pw_kv_t *kv, uint64_t begin, uint64_t end, const float *val
 int pw_kv_push_range_nocopy(pw_kv_t *kv, uint64_t begin, uint64_t end, const float *vals,
                             uint64_t *ticket, pc_err_t *err);
 
+/* The caller's step (the training loop's minibatch count), sent as the
+ * header `clock` of every request from now on; servers sum the workers'
+ * latest clocks into the global step that learning-rate schedules read
+ * (docs/protocol.md). Requests still queued go out first, under the clock
+ * they were made with. Starts at 0. */
+int pw_kv_set_clock(pw_kv_t *kv, uint64_t clock, pc_err_t *err);
+
 /* Wait until the request with this ticket has completed. */
 int pw_kv_wait(pw_kv_t *kv, uint64_t ticket, pc_err_t *err);
 /* Wait until nothing is outstanding (all pushes acknowledged). */

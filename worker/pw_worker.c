@@ -78,6 +78,7 @@ typedef struct pw_train {
   pw_slot_t slot[2];
   double start, last_log, loss_sum;
   uint64_t samples, total_samples;
+  uint64_t steps; /* minibatches pushed, over all epochs: this worker's clock */
   int epoch;
   pc_metric_t valid[PC_METRICS_MAX]; /* worker 0: this epoch's evaluation on data.valid */
   size_t nvalid;
@@ -127,6 +128,8 @@ static int slot_train(pw_worker_t *w, pw_train_t *t, pw_slot_t *s, pc_err_t *err
   t->loss_sum += loss;
   t->samples += s->nrows;
   t->total_samples += s->nrows;
+  /* The servers' learning-rate schedules read the sum of these clocks. */
+  rc = pw_kv_set_clock(w->kv, t->steps++, err);
   for (size_t i = 0; i < s->nreqs && rc == PC_OK; i++) {
     pw_req_t *q = &s->reqs[i];
     rc = q->range ? pw_kv_push_range_nocopy(w->kv, q->begin, q->end, q->grad, &s->push[i], err)

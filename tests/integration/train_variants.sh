@@ -2,7 +2,9 @@
 # The other storage layout and optimizer end to end, and the in-flight bound:
 # (a) dense layout (model split into one contiguous range per server, held
 #     as arrays) with AdaGrad; (b) hashed sparse keys with plain SGD and one
-#     push in flight at most. Both must reach 0.84 on a9a.t.
+#     push in flight at most; (c) SGD under a cosine learning-rate schedule
+#     with warm-up over the run's ~650 global steps. All must reach 0.84 on
+#     a9a.t.
 . "$(dirname "$0")/common.inc"
 field_sum() { # metrics field -> "count sum" over servers
   jq -r --arg f "$2" '[.servers[][$f]] | "\(length) \(add)"' "$1"
@@ -27,3 +29,13 @@ m=$(inflight "$WORK/sgd/metrics.json")
 [ "$m" = "1" ] || fail "max in flight $m with training.inflight=1"
 assert_min "$ACC" 0.84 "sgd accuracy"
 ok "sparse layout + sgd: accuracy $ACC, max in flight $m"
+
+# 5 epochs x 128 minibatches of 256 over a9a's 32561 rows, plus a partial
+# one per worker per epoch: 650 global steps.
+launch_ok cosine --set optimizer.type=sgd --set optimizer.lr=0.5 --set optimizer.schedule=cosine \
+  --set optimizer.warmup=20 --set optimizer.cosine_steps=650 --set optimizer.min_lr_fraction=0.01 \
+  --set cluster.servers=2 --set cluster.workers=2
+grep -q "learning rate: schedule cosine, warm-up 20 steps" "$WORK/cosine.log" ||
+  fail "servers did not log the cosine schedule"
+assert_min "$ACC" 0.84 "cosine accuracy"
+ok "sgd + cosine schedule with warm-up: accuracy $ACC"

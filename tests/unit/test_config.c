@@ -150,6 +150,12 @@ static void test_defaults(void **state) {
   assert_true(c.optimizer.l2 == 0.0001);
   assert_true(c.optimizer.eps == 1e-8);
   assert_true(c.optimizer.init_accum == 0.0);
+  assert_int_equal(c.optimizer.schedule, PC_SCHED_CONSTANT);
+  assert_int_equal(c.optimizer.warmup, 0);
+  assert_int_equal(c.optimizer.step_every, 0);
+  assert_true(c.optimizer.step_factor == 0.1);
+  assert_int_equal(c.optimizer.cosine_steps, 0);
+  assert_true(c.optimizer.min_lr_fraction == 0.0);
   assert_int_equal(c.training.epochs, 5);
   assert_int_equal(c.training.batch, 256);
   assert_int_equal(c.training.inflight, 4);
@@ -1280,8 +1286,8 @@ static void test_shared_longest_lists(void **state) {
   assert_string_equal(s[5].value, want);
   assert_string_equal(s[6].name, "model.conv");
   assert_string_equal(s[6].value, "1024x15,1024x15,1024x15,1024x15");
-  assert_string_equal(s[24].name, "data.label");
-  assert_int_equal(strlen(s[24].value), 63);
+  assert_string_equal(s[30].name, "data.label");
+  assert_int_equal(strlen(s[30].value), 63);
 }
 
 /* Validation and early stopping: the fields load, and the rules between
@@ -1508,9 +1514,12 @@ static const char *const shared_names[] = {
     "model.classes",      "model.hidden",       "model.conv",         "model.rank",
     "model.loss",         "model.huber_delta",  "model.init_scale",   "optimizer.type",
     "optimizer.lr",       "optimizer.l2",       "optimizer.eps",      "optimizer.init_accum",
+    "optimizer.schedule", "optimizer.warmup",   "optimizer.step_every", "optimizer.step_factor",
+    "optimizer.cosine_steps", "optimizer.min_lr_fraction",
     "training.epochs",    "training.batch",     "training.seed",      "training.prefetch",
-    "training.eval_every", "training.early_stop", "training.patience", "data.format",        "data.label",         "data.label_offset",  "data.test_fraction",
-    "data.test_rows",     "data.standardize",   "data.on_error",      "data.max_bad_lines"};
+    "training.eval_every", "training.early_stop", "training.patience", "data.format",
+    "data.label",         "data.label_offset",  "data.test_fraction", "data.test_rows",
+    "data.standardize",   "data.on_error",      "data.max_bad_lines"};
 #define NSHARED (sizeof shared_names / sizeof shared_names[0])
 
 static void test_shared_settings_list(void **state) {
@@ -1532,12 +1541,15 @@ static void test_shared_settings_list(void **state) {
   assert_string_equal(out[11].value, "adagrad");
   assert_string_equal(out[12].value, "0.1");
   assert_string_equal(out[14].value, "1e-08");
-  assert_string_equal(out[20].value, "1");    /* training.eval_every */
-  assert_string_equal(out[21].value, "none"); /* training.early_stop */
-  assert_string_equal(out[23].value, "libsvm");
-  assert_string_equal(out[24].value, "");
-  assert_string_equal(out[28].value, "false");
-  assert_string_equal(out[30].value, "1000");
+  assert_string_equal(out[16].value, "constant");
+  assert_string_equal(out[17].value, "0");
+  assert_string_equal(out[19].value, "0.1");
+  assert_string_equal(out[26].value, "1");    /* training.eval_every */
+  assert_string_equal(out[27].value, "none"); /* training.early_stop */
+  assert_string_equal(out[29].value, "libsvm");
+  assert_string_equal(out[30].value, "");
+  assert_string_equal(out[34].value, "false");
+  assert_string_equal(out[36].value, "1000");
   /* Like snprintf: the count whatever cap is, only cap entries written. */
   assert_int_equal(pc_config_shared(&c, NULL, 0), NSHARED);
   memset(out, 0x5a, sizeof out);
@@ -1615,6 +1627,11 @@ static void test_shared_values_match_dump(void **state) {
   static const char *const sets[] = {"optimizer.lr=0.3",
                                      "optimizer.eps=1e-300",
                                      "optimizer.l2=0.1234567890123456789",
+                                     "optimizer.schedule=cosine",
+                                     "optimizer.warmup=100",
+                                     "optimizer.cosine_steps=1099511627776",
+                                     "optimizer.step_factor=0.5",
+                                     "optimizer.min_lr_fraction=0.01",
                                      "model.bias=false",
                                      "training.seed=18446744073709551615",
                                      "data.on_error=skip",
@@ -1761,11 +1778,101 @@ static void test_dump_round_trip(void **state) {
   unlink(dump2);
 }
 
+/* ---- learning-rate schedules ------------------------------------------ */
+
+static void test_schedule_fields_load(void **state) {
+  (void)state;
+  load_t l;
+  load_yaml(&l, "optimizer:\n  schedule: step\n  warmup: 50\n  step_every: 1000\n"
+                "  step_factor: 0.5\n  min_lr_fraction: 0.01\n");
+  expect_loaded(&l);
+  assert_int_equal(l.cfg.optimizer.schedule, PC_SCHED_STEP);
+  assert_int_equal(l.cfg.optimizer.warmup, 50);
+  assert_int_equal(l.cfg.optimizer.step_every, 1000);
+  assert_true(l.cfg.optimizer.step_factor == 0.5);
+  assert_true(l.cfg.optimizer.min_lr_fraction == 0.01);
+  load_yaml(&l, "optimizer: { schedule: cosine, cosine_steps: 5000, warmup: 4999 }\n");
+  expect_loaded(&l);
+  assert_int_equal(l.cfg.optimizer.schedule, PC_SCHED_COSINE);
+  assert_int_equal(l.cfg.optimizer.cosine_steps, 5000);
+  load_yaml(&l, "optimizer: { schedule: invsqrt, warmup: 100 }\n");
+  expect_loaded(&l);
+  assert_int_equal(l.cfg.optimizer.schedule, PC_SCHED_INVSQRT);
+  load_yaml(&l, "optimizer: { warmup: 100 }\n"); /* warm-up to a constant rate */
+  expect_loaded(&l);
+  assert_int_equal(l.cfg.optimizer.schedule, PC_SCHED_CONSTANT);
+}
+
+static void test_schedule_ranges(void **state) {
+  (void)state;
+  static const struct {
+    const char *yaml, *field, *why;
+  } cases[] = {
+      {"optimizer: { schedule: linear }\n", "optimizer.schedule",
+       "expected one of 'constant', 'step', 'invsqrt', 'cosine', got 'linear'"},
+      {"optimizer: { warmup: -1 }\n", "optimizer.warmup", "got -1"},
+      {"optimizer: { warmup: 1099511627777 }\n", "optimizer.warmup",
+       "must be in [0, 1099511627776], got 1099511627777"},
+      {"optimizer: { step_every: 2.5 }\n", "optimizer.step_every", "got '2.5'"},
+      {"optimizer: { step_factor: 0 }\n", "optimizer.step_factor", "must be in (0, 1], got 0"},
+      {"optimizer: { step_factor: 1.5 }\n", "optimizer.step_factor", "must be in (0, 1], got 1.5"},
+      {"optimizer: { cosine_steps: 1099511627777 }\n", "optimizer.cosine_steps",
+       "must be in [0, 1099511627776]"},
+      {"optimizer: { min_lr_fraction: 1.01 }\n", "optimizer.min_lr_fraction",
+       "must be in [0, 1], got 1.01"},
+      {"optimizer: { min_lr_fraction: -0.1 }\n", "optimizer.min_lr_fraction",
+       "must be in [0, 1], got -0.1"},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    load_t l;
+    load_yaml(&l, "%s", cases[i].yaml);
+    expect_error(&l, 1, cases[i].field, cases[i].why);
+  }
+  expect_set_error("optimizer.schedule=exp",
+                   "expected one of 'constant', 'step', 'invsqrt', 'cosine', got 'exp'");
+  expect_set_error("optimizer.step_factor=2", "must be in (0, 1], got 2");
+}
+
+/* Each schedule's own fields: required by it, refused with another one. */
+static void test_schedule_rules(void **state) {
+  (void)state;
+  /* unset: the line of its section */
+  expect_rule("optimizer:\n  schedule: step\n", 1, "optimizer.step_every",
+              "required for optimizer.schedule step: the steps between decays (> 0)");
+  expect_rule("optimizer:\n  schedule: step\n  step_every: 0\n", 3, "optimizer.step_every",
+              "required for optimizer.schedule step");
+  expect_rule("optimizer:\n  step_every: 100\n", 2, "optimizer.step_every",
+              "only optimizer.schedule step reads it, not constant; remove it");
+  expect_rule("optimizer:\n  schedule: cosine\n", 1, "optimizer.cosine_steps",
+              "optimizer.schedule cosine needs the total steps, more than optimizer.warmup (0), "
+              "got 0");
+  expect_rule("optimizer:\n  schedule: cosine\n  warmup: 10\n  cosine_steps: 10\n", 4,
+              "optimizer.cosine_steps", "more than optimizer.warmup (10), got 10");
+  expect_rule("optimizer:\n  schedule: invsqrt\n  cosine_steps: 10\n", 3,
+              "optimizer.cosine_steps", "only optimizer.schedule cosine reads it, not invsqrt");
+  expect_rule("optimizer:\n  schedule: step\n  step_every: 10\n", 0, NULL, NULL);
+  expect_rule("optimizer:\n  schedule: cosine\n  cosine_steps: 11\n  warmup: 10\n", 0, NULL,
+              NULL);
+  /* --set names itself */
+  load_t l;
+  static const char *const sets[] = {"optimizer.schedule=cosine", "optimizer.cosine_steps=3",
+                                     "optimizer.warmup=5"};
+  load_sets(&l, sets, 3, "cluster: { workers: 1 }\n");
+  assert_int_equal(l.rc, PC_ECONFIG);
+  expect_in(l.err.msg, "--set optimizer.cosine_steps=3: ");
+  expect_in(l.err.msg, "more than optimizer.warmup (5), got 3");
+}
+
 static void test_names(void **state) {
   (void)state;
   assert_string_equal(pc_config_optim_name(PC_OPTIM_SGD), "sgd");
   assert_string_equal(pc_config_optim_name(PC_OPTIM_ADAGRAD), "adagrad");
   assert_string_equal(pc_config_optim_name((pc_optim_type_t)99), "unknown");
+  assert_string_equal(pc_config_sched_name(PC_SCHED_CONSTANT), "constant");
+  assert_string_equal(pc_config_sched_name(PC_SCHED_STEP), "step");
+  assert_string_equal(pc_config_sched_name(PC_SCHED_INVSQRT), "invsqrt");
+  assert_string_equal(pc_config_sched_name(PC_SCHED_COSINE), "cosine");
+  assert_string_equal(pc_config_sched_name((pc_sched_type_t)99), "unknown");
   assert_string_equal(pc_config_model_name(PC_MODEL_LOGISTIC), "logistic");
   assert_string_equal(pc_config_model_name(PC_MODEL_SOFTMAX), "softmax");
   assert_string_equal(pc_config_model_name(PC_MODEL_LINEAR), "linear");
@@ -1848,6 +1955,9 @@ int main(void) {
       cmocka_unit_test(test_shared_settings_compare),
       cmocka_unit_test(test_shared_values_match_dump),
       cmocka_unit_test(test_dump_round_trip),
+      cmocka_unit_test(test_schedule_fields_load),
+      cmocka_unit_test(test_schedule_ranges),
+      cmocka_unit_test(test_schedule_rules),
       cmocka_unit_test(test_names),
   };
   return cmocka_run_group_tests(tests, group_setup, group_teardown);

@@ -625,6 +625,53 @@ typedef struct opener {
   pc_err_t err;
 } opener_t;
 
+static void tune_step(pc_config_t *cfg, void *arg) {
+  (void)arg;
+  tune_kv(cfg, &(kv_tune_t){PC_LAYOUT_SPARSE, 4});
+  cfg->optimizer.schedule = PC_SCHED_STEP;
+  cfg->optimizer.step_every = 2;
+  cfg->optimizer.step_factor = 0.5;
+}
+
+/* optimizer.schedule step (every 2 steps, factor 0.5; SGD lr 1): a push
+ * made at clock c moves its key by -g * 0.5^floor(c / 2). Two one-key
+ * pushes per step, to keys on both servers; the second may wait in a
+ * queue, and pw_kv_set_clock sends it under its own step's clock. */
+static void test_schedule_step(void **state) {
+  (void)state;
+  cluster_t *c = cluster_boot(1, 10, tune_step, NULL);
+  pc_err_t err = {0};
+  pc_table_t tables[PC_TABLE_MAX];
+  size_t nt = 0;
+  if (pw_worker_config_tables(&c->cfg, tables, &nt, &err) != PC_OK ||
+      pw_kv_open(&c->kv, &c->cfg, 0, tables, nt, &err) != PC_OK)
+    fail_msg("open: %s", err.msg);
+  uint64_t keys[2] = {3, 4};
+  const pc_shardmap_t *map = &pw_kv_node(c->kv)->map;
+  while (pc_shardmap_lookup(map, keys[1]) == pc_shardmap_lookup(map, keys[0]))
+    keys[1]++; /* bounded: half the keys are on the other server */
+  assert_true(keys[1] < FEATURES);
+  float one = 1.0f, out[2];
+  for (uint64_t clock = 0; clock < 5; clock++) {
+    assert_int_equal(pw_kv_set_clock(c->kv, clock, &err), PC_OK);
+    for (int i = 0; i < 2; i++)
+      assert_int_equal(pw_kv_push(c->kv, &keys[i], 1, &one, &err), PC_OK);
+  }
+  assert_int_equal(pw_kv_wait_all(c->kv, &err), PC_OK);
+  pull_now(c, keys, 2, out);
+  /* lr 1, 1, 0.5, 0.5, 0.25: exact in float */
+  assert_true(out[0] == -3.25f);
+  assert_true(out[1] == -3.25f);
+  /* The clock only moves the schedule: a step back and forth is the
+   * worker's own business, the server takes its latest. */
+  assert_int_equal(pw_kv_set_clock(c->kv, 0, &err), PC_OK);
+  assert_int_equal(pw_kv_push(c->kv, keys, 1, &one, &err), PC_OK);
+  assert_int_equal(pw_kv_wait_all(c->kv, &err), PC_OK);
+  pull_now(c, keys, 1, out);
+  assert_true(out[0] == -4.25f);
+  cluster_stop(c);
+}
+
 static void *open_thread(void *arg) {
   opener_t *o = arg;
   pw_kv_t *kv = NULL;
@@ -674,6 +721,7 @@ int main(void) {
       cmocka_unit_test(test_tables_batched),
       cmocka_unit_test(test_dump_table),
       cmocka_unit_test(test_tables_disagree),
+      cmocka_unit_test(test_schedule_step),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
