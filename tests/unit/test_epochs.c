@@ -37,6 +37,20 @@ static char *read_csv(void) {
   return buf;
 }
 
+/* metrics.json of a run with series e, read back. */
+static json_t *write_metrics(const ps_epochs_t *e, uint32_t best_epoch) {
+  ps_metrics_run_t run = {.started = 1, .ended = 2, .epochs = e->epochs, .series = e,
+                          .best_epoch = best_epoch};
+  pc_err_t err = {0};
+  assert_int_equal(ps_metrics_write(g_dir, &run, &err), PC_OK);
+  char path[128];
+  snprintf(path, sizeof path, "%s/metrics.json", g_dir);
+  json_error_t je;
+  json_t *doc = json_load_file(path, 0, &je);
+  assert_non_null(doc);
+  return doc;
+}
+
 /* Two workers, three epochs: rows complete in order as the slower worker
  * catches up; duplicates and out-of-range reports change nothing. */
 static void test_rows_complete_in_order(void **state) {
@@ -57,13 +71,7 @@ static void test_rows_complete_in_order(void **state) {
   assert_string_equal(read_csv(), "epoch,seconds,samples,train_loss\n"
                                   "1,1.500000,400,0.2\n"
                                   "2,2.500000,400,0.25\n");
-  ps_metrics_run_t run = {.started = 1, .ended = 2, .epochs = 3, .series = &e};
-  assert_int_equal(ps_metrics_write(g_dir, &run, &err), PC_OK);
-  char path[128];
-  snprintf(path, sizeof path, "%s/metrics.json", g_dir);
-  json_error_t je;
-  json_t *doc = json_load_file(path, 0, &je);
-  assert_non_null(doc);
+  json_t *doc = write_metrics(&e, 0);
   json_t *rows = json_object_get(doc, "epochs");
   assert_int_equal(json_array_size(rows), 2);
   json_t *r1 = json_array_get(rows, 1);
@@ -106,13 +114,7 @@ static void test_valid_columns(void **state) {
   assert_string_equal(read_csv(), "epoch,seconds,samples,train_loss,valid_accuracy,valid_logloss\n"
                                   "1,1.000000,10,0.5,,\n"
                                   "2,2.000000,10,0.4,0.75,0.5\n");
-  ps_metrics_run_t run = {.started = 1, .ended = 2, .epochs = 3, .series = &e, .best_epoch = 2};
-  assert_int_equal(ps_metrics_write(g_dir, &run, &err), PC_OK);
-  char path[128];
-  snprintf(path, sizeof path, "%s/metrics.json", g_dir);
-  json_error_t je;
-  json_t *doc = json_load_file(path, 0, &je);
-  assert_non_null(doc);
+  json_t *doc = write_metrics(&e, 2);
   json_t *v = json_object_get(doc, "valid");
   assert_true(json_real_value(json_object_get(v, "accuracy")) == 0.75);
   assert_int_equal(json_integer_value(json_object_get(v, "n")), 40);
