@@ -621,7 +621,7 @@ static int cmd_eval(const cli_args_t *a) {
   pw_evalres_t res = {0};
   pc_err_t err = {0};
   int rc = score(a, 0, &s);
-  if (rc == PC_OK && (rc = pw_evaluate(s.ops, &s.model, &s.data, &res, &err)) != PC_OK)
+  if (rc == PC_OK && (rc = pw_evaluate(s.ops, &s.model, &s.data, NULL, &res, &err)) != PC_OK)
     fprintf(stderr, "parasol eval: error: %s\n", err.msg);
   if (rc == PC_OK && a->json && (rc = pw_evalres_json(&res, stdout, &err)) != PC_OK)
     fprintf(stderr, "parasol eval: error: %s\n", err.msg);

@@ -8,7 +8,7 @@
 #define EVALUATE_CHUNK 1024
 
 int pw_evaluate(const pw_model_ops_t *ops, const pw_model_t *m, const pw_dataset_t *ds,
-                pw_evalres_t *res, pc_err_t *err) {
+                const pw_evaluate_tick_t *tick, pw_evalres_t *res, pc_err_t *err) {
   size_t k = ops->outputs(m);
   pw_eval_t *ev = NULL;
   float *out = malloc(EVALUATE_CHUNK * k * sizeof *out);
@@ -22,6 +22,8 @@ int pw_evaluate(const pw_model_ops_t *ops, const pw_model_t *m, const pw_dataset
     rc = ops->predict(m, ds, rows, n, out, err);
     if (rc == PC_OK)
       rc = pw_eval_add(ev, out, ds->label + b, n, err);
+    if (rc == PC_OK && tick != NULL)
+      rc = tick->fn(tick->arg, err);
   }
   if (rc == PC_OK)
     rc = pw_eval_finish(ev, res, err);

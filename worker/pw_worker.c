@@ -44,7 +44,12 @@ typedef struct pw_worker {
   uint32_t best_epoch;
   int since_best;         /* evaluations since the best */
   pw_model_t best;        /* owned; best.ntables == 0: none yet */
+  pw_evaluate_tick_t tick;/* heartbeats during worker 0's evaluations */
 } pw_worker_t;
+
+/* An evaluation of a large validation or test set must not read as a silent
+ * node: heartbeats go on between its chunks. */
+static int evaluate_tick(void *arg, pc_err_t *err) { return pc_node_tick(arg, err); }
 
 /* Fisher-Yates with a per-worker, per-epoch seed: reproducible runs. */
 static void shuffle(size_t *order, size_t n, uint64_t seed) {
@@ -304,7 +309,7 @@ static int validate(pw_worker_t *w, pw_train_t *t, pc_err_t *err) {
   if (rc == PC_OK)
     rc = pw_collect_model(w->kv, w->tables, w->ntables, &m, err);
   if (rc == PC_OK)
-    rc = pw_evaluate(w->ops, &m, &w->valid, &res, err);
+    rc = pw_evaluate(w->ops, &m, &w->valid, &w->tick, &res, err);
   if (rc == PC_OK) {
     t->nvalid = res.nmetrics;
     memcpy(t->valid, res.metrics, res.nmetrics * sizeof *res.metrics);
@@ -348,7 +353,7 @@ static int save_and_evaluate(pw_worker_t *w, pc_err_t *err) {
   if (rc == PC_OK && (rc = pw_model_save(&m, path, &e)) == PC_OK)
     PC_INFO("saved model to %s", path);
   if (rc == PC_OK && w->test.n)
-    rc = pw_evaluate(w->ops, &m, &w->test, &res, &e);
+    rc = pw_evaluate(w->ops, &m, &w->test, &w->tick, &res, &e);
   if (rc != PC_OK)
     snprintf(msg, sizeof msg, "%s", e.msg);
   int src = pw_evaluate_report(w->node, &res, w->test.bad_lines, path, msg, err);
@@ -711,6 +716,7 @@ int pw_worker_run(const pc_config_t *cfg, int rank_req, pc_err_t *err) {
     rc = pw_kv_open(&w.kv, cfg, rank_req, w.tables, w.nall, err);
   if (rc == PC_OK) {
     w.node = pw_kv_node(w.kv);
+    w.tick = (pw_evaluate_tick_t){evaluate_tick, w.node};
     pc_log_set_rank(w.node->rank);
     rc = train(&w, &t, err);
   }

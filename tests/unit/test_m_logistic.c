@@ -8,6 +8,7 @@
 #include <cmocka.h>
 
 #include "gradcheck.h"
+#include "pw_evaluate.h"
 #include "pw_logreg.h"
 #include "pw_model.h"
 #include "pw_modelops.h"
@@ -139,6 +140,50 @@ static void test_learns(void **s) {
   tl_dataset_free(&ds);
 }
 
+static int count_ticks(void *arg, pc_err_t *err) {
+  int *n = arg;
+  if (++*n == 3)
+    return pc_err_set(err, PC_ECANCELED, "stopped at tick 3");
+  return PC_OK;
+}
+
+/* pw_evaluate calls its tick after every chunk of predictions (a worker's
+ * heartbeats during a long evaluation), and a failing tick stops it. */
+static void test_evaluate_ticks(void **s) {
+  (void)s;
+  pc_config_t cfg;
+  config(&cfg, 2, PC_LAYOUT_DENSE, 0);
+  pw_model_t m;
+  pc_err_t err = {0};
+  pw_shape_t shape = {.features = 2};
+  assert_int_equal(pw_model_describe(&m, &cfg, &shape, &err), PC_OK);
+  m.ntables = 1;
+  m.tables[0].spec = (pc_table_t){.name = "w", .kind = PC_TABLE_DENSE, .size = 2, .width = 1};
+  m.tables[0].count = 2;
+  m.tables[0].vals = calloc(2, sizeof(float));
+  enum { N = 2500 }; /* three chunks of at most 1024 */
+  float *x = calloc(N * 2, sizeof *x), *y = calloc(N, sizeof *y);
+  for (size_t i = 0; i < N; i++)
+    y[i] = (float)(i % 2);
+  pw_dataset_t ds;
+  assert_int_equal(tl_dataset(&ds, x, y, N, 2, 1), PC_OK);
+  int ticks = 0;
+  pw_evaluate_tick_t tick = {count_ticks, &ticks};
+  pw_evalres_t res = {0};
+  assert_int_equal(pw_evaluate(ops(), &m, &ds, &tick, &res, &err), PC_ECANCELED);
+  assert_int_equal(ticks, 3);
+  assert_non_null(strstr(err.msg, "stopped at tick 3"));
+  ticks = -10; /* never reaches 3 again: the whole set */
+  assert_int_equal(pw_evaluate(ops(), &m, &ds, &tick, &res, &err), PC_OK);
+  assert_int_equal(ticks, -7);
+  assert_int_equal(res.n, N);
+  pw_evalres_free(&res);
+  tl_dataset_free(&ds);
+  free(x);
+  free(y);
+  pw_model_free(&m);
+}
+
 /* Every registered model has every op, a unique type, and the name
  * model.type uses for it: adding one is a file plus a registry line. */
 static void test_registry(void **s) {
@@ -168,7 +213,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_gradcheck), cmocka_unit_test(test_tables),
       cmocka_unit_test(test_predict),   cmocka_unit_test(test_learns),
-      cmocka_unit_test(test_registry),
+      cmocka_unit_test(test_registry),   cmocka_unit_test(test_evaluate_ticks),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
