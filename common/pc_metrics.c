@@ -65,12 +65,11 @@ double pc_metrics_get(const pc_metric_t *m, size_t n, const char *name) {
 
 _Static_assert(sizeof(json_int_t) == sizeof(int64_t), "jansson integers are 64-bit");
 
-static json_t *jcount(uint64_t v) {
+json_t *pc_json_count(uint64_t v) {
   return json_integer(v > (uint64_t)INT64_MAX ? INT64_MAX : (json_int_t)v);
 }
 
-/* Sets key to v (a new reference); any failure makes the object NULL. */
-static json_t *put(json_t *obj, const char *key, json_t *v) {
+json_t *pc_json_put(json_t *obj, const char *key, json_t *v) {
   if (obj != NULL && v != NULL && json_object_set_new(obj, key, v) == 0)
     return obj;
   json_decref(obj);
@@ -83,7 +82,7 @@ static json_t *confusion_json(size_t k, const uint64_t *c) {
   for (size_t r = 0; r < k && rows != NULL; r++) {
     json_t *row = json_array();
     for (size_t j = 0; j < k && row != NULL; j++)
-      if (json_array_append_new(row, jcount(c[r * k + j])) != 0) {
+      if (json_array_append_new(row, pc_json_count(c[r * k + j])) != 0) {
         json_decref(row);
         row = NULL;
       }
@@ -97,14 +96,14 @@ static json_t *confusion_json(size_t k, const uint64_t *c) {
 
 json_t *pc_metrics_json(uint64_t n, const pc_metric_t *m, size_t nm, size_t classes,
                         const uint64_t *confusion) {
-  json_t *obj = put(json_object(), "n", jcount(n));
+  json_t *obj = pc_json_put(json_object(), "n", pc_json_count(n));
   for (size_t i = 0; i < nm && obj != NULL; i++) {
     char name[PC_METRIC_NAME_MAX];
     snprintf(name, sizeof name, "%.*s", PC_METRIC_NAME_MAX - 1, m[i].name); /* bounded */
-    obj = put(obj, name, isfinite(m[i].value) ? json_real(m[i].value) : json_null());
+    obj = pc_json_put(obj, name, isfinite(m[i].value) ? json_real(m[i].value) : json_null());
   }
   if (classes > 0 && confusion != NULL)
-    obj = put(obj, "confusion", confusion_json(classes, confusion));
+    obj = pc_json_put(obj, "confusion", confusion_json(classes, confusion));
   return obj;
 }
 

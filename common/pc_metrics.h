@@ -45,6 +45,13 @@ double pc_metrics_get(const pc_metric_t *m, size_t n, const char *name);
  * know: early stopping and sweeps rank by it. */
 int pc_metric_direction(const char *name);
 
+/* The JSON writers' two helpers (metrics.json, eval --json): obj[key] = v
+ * taking v's reference, where any failure frees both and returns NULL, so
+ * a chain of calls needs one check at its end; and a counter, saturated at
+ * 2^63 - 1. */
+json_t *pc_json_put(json_t *obj, const char *key, json_t *v);
+json_t *pc_json_count(uint64_t v);
+
 /* {"n": n, <name>: <value>, ... in list order, "confusion": [[..], ..]}:
  * non-finite values as null; the confusion matrix (row = true class,
  * column = predicted, counts saturated at 2^63-1) only when classes > 0

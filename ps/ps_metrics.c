@@ -18,12 +18,6 @@
 
 static json_t *jreal(double v) { return isfinite(v) ? json_real(v) : json_null(); }
 
-_Static_assert(sizeof(json_int_t) == sizeof(int64_t), "jansson integers are 64-bit");
-
-static json_t *jcount(uint64_t v) {
-  return json_integer(v > (uint64_t)INT64_MAX ? INT64_MAX : (json_int_t)v);
-}
-
 static json_t *jmean(double sum, uint64_t n) { return n ? jreal(sum / (double)n) : json_null(); }
 
 /* JSON strings must be UTF-8; a host name off the wire or a reason cut to
@@ -62,9 +56,9 @@ static json_t *worker_json(int rank, const ps_metrics_worker_t *w) {
                      "max_inflight", "lines_skipped");
   return json_pack("{s:i, s:o, s:I, s:o, s:o, s:o, s:I, s:o}", "rank", rank, "host",
                    jstr(w->host), "epochs", (json_int_t)p->epoch, "samples",
-                   jcount(p->total_samples), "seconds", jreal(p->seconds), "last_epoch_loss",
+                   pc_json_count(p->total_samples), "seconds", jreal(p->seconds), "last_epoch_loss",
                    jmean(p->loss_sum, p->samples), "max_inflight", (json_int_t)p->max_inflight,
-                   "lines_skipped", jcount(p->lines_skipped));
+                   "lines_skipped", pc_json_count(p->lines_skipped));
 }
 
 /* Totals over the workers that have reported; all null when none has. */
@@ -87,9 +81,9 @@ static json_t *train_json(const ps_metrics_run_t *r) {
     return json_pack("{s:i, s:n, s:n, s:n, s:n, s:n}", "epochs", r->epochs, "samples",
                      "seconds", "samples_per_s", "last_epoch_loss", "lines_skipped");
   return json_pack("{s:i, s:o, s:o, s:o, s:o, s:o}", "epochs", r->epochs, "samples",
-                   jcount(total), "seconds", jreal(secs), "samples_per_s",
+                   pc_json_count(total), "seconds", jreal(secs), "samples_per_s",
                    secs > 0 ? jreal((double)total / secs) : json_null(), "last_epoch_loss",
-                   jmean(loss, samples), "lines_skipped", jcount(skipped));
+                   jmean(loss, samples), "lines_skipped", pc_json_count(skipped));
 }
 
 static json_t *server_json(int rank, const ps_metrics_server_t *v) {
@@ -99,11 +93,11 @@ static json_t *server_json(int rank, const ps_metrics_server_t *v) {
                      jstr(v->host), "keys", "sparse_keys", "dense_keys", "bytes", "pushes",
                      "pulls", "pushes_rejected", "messages_dropped");
   return json_pack("{s:i, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "rank", rank, "host",
-                   jstr(v->host), "keys", jcount(t->sparse_keys + t->dense_keys), "sparse_keys",
-                   jcount(t->sparse_keys), "dense_keys", jcount(t->dense_keys), "bytes",
-                   jcount(t->bytes), "pushes", jcount(t->pushes), "pulls", jcount(t->pulls),
-                   "pushes_rejected", jcount(t->pushes_rejected), "messages_dropped",
-                   jcount(t->messages_dropped));
+                   jstr(v->host), "keys", pc_json_count(t->sparse_keys + t->dense_keys), "sparse_keys",
+                   pc_json_count(t->sparse_keys), "dense_keys", pc_json_count(t->dense_keys), "bytes",
+                   pc_json_count(t->bytes), "pushes", pc_json_count(t->pushes), "pulls", pc_json_count(t->pulls),
+                   "pushes_rejected", pc_json_count(t->pushes_rejected), "messages_dropped",
+                   pc_json_count(t->messages_dropped));
 }
 
 /* Keys per server, over the servers that sent statistics. */
@@ -124,7 +118,7 @@ static json_t *balance_json(const ps_metrics_run_t *r) {
   if (n == 0)
     return json_pack("{s:n, s:n, s:n}", "keys_min", "keys_max", "max_over_mean");
   double mean = ksum / n;
-  return json_pack("{s:o, s:o, s:o}", "keys_min", jcount(kmin), "keys_max", jcount(kmax),
+  return json_pack("{s:o, s:o, s:o}", "keys_min", pc_json_count(kmin), "keys_max", pc_json_count(kmax),
                    "max_over_mean", mean > 0 ? jreal((double)kmax / mean) : json_null());
 }
 
@@ -139,15 +133,6 @@ static json_t *array_of(const ps_metrics_run_t *r, int workers) {
     }
   }
   return a;
-}
-
-/* Sets key to v (a new reference); any failure makes the document NULL. */
-static json_t *put(json_t *doc, const char *key, json_t *v) {
-  if (doc != NULL && v != NULL && json_object_set_new(doc, key, v) == 0)
-    return doc;
-  json_decref(doc);
-  json_decref(v);
-  return NULL;
 }
 
 /* Worker 0's evaluation, when it succeeded on a test set. */
@@ -196,7 +181,7 @@ static json_t *test_json(const Parasol__EvalResult *e) {
   size_t nm = ps_metrics_eval_list(e, m);
   const uint64_t *conf = e->n_confusion > 0 ? e->confusion : NULL;
   json_t *t = pc_metrics_json(e->n, m, nm, conf ? e->classes : 0, conf);
-  return put(t, "lines_skipped", jcount(e->lines_skipped));
+  return pc_json_put(t, "lines_skipped", pc_json_count(e->lines_skipped));
 }
 
 /* The evaluation on data.valid that goes with the saved model: early
@@ -219,11 +204,11 @@ static json_t *epochs_json(const ps_epochs_t *e) {
   json_t *a = json_array();
   for (int i = 0; e != NULL && a != NULL && i < e->done; i++) {
     json_t *row = json_pack("{s:i}", "epoch", i + 1);
-    row = put(row, "seconds", jreal(e->rows[i].seconds));
-    row = put(row, "samples", jcount(e->rows[i].samples));
-    row = put(row, "train_loss", jreal(ps_epochs_loss(e, i)));
+    row = pc_json_put(row, "seconds", jreal(e->rows[i].seconds));
+    row = pc_json_put(row, "samples", pc_json_count(e->rows[i].samples));
+    row = pc_json_put(row, "train_loss", jreal(ps_epochs_loss(e, i)));
     if (row != NULL && e->rows[i].nvalid > 0)
-      row = put(row, "valid", pc_metrics_json(e->rows[i].valid_n, e->rows[i].valid,
+      row = pc_json_put(row, "valid", pc_metrics_json(e->rows[i].valid_n, e->rows[i].valid,
                                               e->rows[i].nvalid, 0, NULL));
     if (row == NULL || json_array_append_new(a, row) != 0) {
       json_decref(a);
@@ -238,23 +223,23 @@ static json_t *build(const ps_metrics_run_t *r) {
   json_t *doc = json_pack("{s:i, s:s}", "format", PS_METRICS_FORMAT, "status",
                           r->error ? "failed" : "finished");
   if (r->error)
-    doc = put(doc, "error", jstr(r->error));
-  doc = put(doc, "started", jtime(r->started));
-  doc = put(doc, "ended", jtime(r->ended));
+    doc = pc_json_put(doc, "error", jstr(r->error));
+  doc = pc_json_put(doc, "started", jtime(r->started));
+  doc = pc_json_put(doc, "ended", jtime(r->ended));
   if (e != NULL && e->n > 0 && ps_metrics_eval_check(e, NULL) == PC_OK)
-    doc = put(doc, "test", test_json(e));
-  doc = put(doc, "train", train_json(r));
-  doc = put(doc, "epochs", epochs_json(r->series));
+    doc = pc_json_put(doc, "test", test_json(e));
+  doc = pc_json_put(doc, "train", train_json(r));
+  doc = pc_json_put(doc, "epochs", epochs_json(r->series));
   const ps_epoch_t *v = kept_valid(r);
   if (v != NULL)
-    doc = put(doc, "valid", pc_metrics_json(v->valid_n, v->valid, v->nvalid, 0, NULL));
+    doc = pc_json_put(doc, "valid", pc_metrics_json(v->valid_n, v->valid, v->nvalid, 0, NULL));
   if (r->best_epoch > 0)
-    doc = put(doc, "best_epoch", json_integer(r->best_epoch));
-  doc = put(doc, "workers", array_of(r, 1));
-  doc = put(doc, "servers", array_of(r, 0));
-  doc = put(doc, "balance", balance_json(r));
-  doc = put(doc, "messages_dropped_by_scheduler", jcount(r->messages_dropped));
-  return put(doc, "model", e != NULL && e->model_path && e->model_path[0] ? jstr(e->model_path)
+    doc = pc_json_put(doc, "best_epoch", json_integer(r->best_epoch));
+  doc = pc_json_put(doc, "workers", array_of(r, 1));
+  doc = pc_json_put(doc, "servers", array_of(r, 0));
+  doc = pc_json_put(doc, "balance", balance_json(r));
+  doc = pc_json_put(doc, "messages_dropped_by_scheduler", pc_json_count(r->messages_dropped));
+  return pc_json_put(doc, "model", e != NULL && e->model_path && e->model_path[0] ? jstr(e->model_path)
                                                                           : json_null());
 }
 

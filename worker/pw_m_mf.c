@@ -41,7 +41,7 @@ typedef struct mf_batch {
   size_t cap_rows;     /* rows that keyed/ident hold */
   uint64_t *bias_keys; /* global keys of table "bias" */
   float *emb, *gemb, *bias, *gbias;
-  size_t cap_keys;     /* keys that bias_keys, bias, gbias hold */
+  size_t cap_keys, cap_bias, cap_gbias; /* what bias_keys, bias, gbias hold */
   size_t cap_emb, cap_gemb;
   float mean[2], gmean[2];
 } mf_batch_t;
@@ -162,22 +162,12 @@ static int mf_reserve_keys(mf_batch_t *b, size_t nkeys) {
   size_t ne = nkeys * b->st->rank;
   if (ne / b->st->rank != nkeys ||
       pc_mem_reserve((void **)&b->emb, &b->cap_emb, ne, sizeof *b->emb) != PC_OK ||
-      pc_mem_reserve((void **)&b->gemb, &b->cap_gemb, ne, sizeof *b->gemb) != PC_OK)
+      pc_mem_reserve((void **)&b->gemb, &b->cap_gemb, ne, sizeof *b->gemb) != PC_OK ||
+      pc_mem_reserve((void **)&b->bias_keys, &b->cap_keys, nkeys, sizeof *b->bias_keys) !=
+          PC_OK ||
+      pc_mem_reserve((void **)&b->bias, &b->cap_bias, nkeys, sizeof *b->bias) != PC_OK ||
+      pc_mem_reserve((void **)&b->gbias, &b->cap_gbias, nkeys, sizeof *b->gbias) != PC_OK)
     return PC_ENOMEM;
-  if (nkeys <= b->cap_keys)
-    return PC_OK;
-  uint64_t *k = realloc(b->bias_keys, nkeys * sizeof *k);
-  if (k)
-    b->bias_keys = k;
-  float *v = realloc(b->bias, nkeys * sizeof *v);
-  if (v)
-    b->bias = v;
-  float *g = realloc(b->gbias, nkeys * sizeof *g);
-  if (g)
-    b->gbias = g;
-  if (!k || !v || !g)
-    return PC_ENOMEM;
-  b->cap_keys = nkeys;
   return PC_OK;
 }
 
