@@ -35,6 +35,7 @@
 #include "pw_data.h"
 #include "pw_eval.h"
 #include "pw_evaluate.h"
+#include "pw_init.h"
 #include "pw_score.h"
 #include "pw_worker.h"
 
@@ -58,7 +59,8 @@ enum {
   OPT_LABELS,
   OPT_JSON,
   OPT_GRID,
-  OPT_PARALLEL
+  OPT_PARALLEL,
+  OPT_INIT
 };
 
 struct cli_cmd;
@@ -79,6 +81,7 @@ typedef struct cli_args {
   const char *grids[PD_SWEEP_MAX_GRIDS]; /* sweep: "key=v1,v2" */
   int ngrids;
   int parallel;       /* sweep: runs at a time */
+  char init_set[PC_PATH_MAX + 16]; /* launch, worker: --init MODEL as "training.init=MODEL" */
 } cli_args_t;
 
 typedef struct cli_cmd {
@@ -96,11 +99,15 @@ typedef struct cli_cmd {
 #define OPT_SET_ROW {"set", required_argument, NULL, OPT_SET}
 #define OPT_END_ROW {NULL, 0, NULL, 0}
 
-static const struct option launch_opts[] = {OPT_SET_ROW, OPT_HELP_ROW, OPT_END_ROW};
+#define OPT_INIT_ROW {"init", required_argument, NULL, OPT_INIT}
+static const struct option launch_opts[] = {OPT_SET_ROW, OPT_INIT_ROW, OPT_HELP_ROW,
+                                            OPT_END_ROW};
 static const struct option scheduler_opts[] = {
     OPT_SET_ROW, {"announce", no_argument, NULL, OPT_ANNOUNCE}, OPT_HELP_ROW, OPT_END_ROW};
 static const struct option role_opts[] = {
     OPT_SET_ROW, {"rank", required_argument, NULL, OPT_RANK}, OPT_HELP_ROW, OPT_END_ROW};
+static const struct option worker_opts[] = {OPT_SET_ROW,  {"rank", required_argument, NULL, OPT_RANK},
+                                            OPT_INIT_ROW, OPT_HELP_ROW, OPT_END_ROW};
 #define OPT_DATA_ROWS                                                                              \
   {"format", required_argument, NULL, OPT_FORMAT}, {"label", required_argument, NULL, OPT_LABEL},  \
       {"labels", required_argument, NULL, OPT_LABELS}
@@ -117,10 +124,13 @@ static const struct option plot_opts[] = {{"output", required_argument, NULL, OP
 static const struct option bare_opts[] = {OPT_HELP_ROW, OPT_END_ROW};
 
 static const char launch_help[] =
-    "usage: parasol launch CONFIG [--set key=value]...\n"
+    "usage: parasol launch CONFIG [--init MODEL] [--set key=value]...\n"
     "Start 1 scheduler, cluster.servers servers and cluster.workers workers as local\n"
     "processes, show their output prefixed by role and rank, and print the test metrics.\n"
     "Ctrl-C stops every process. Exits non-zero if any process fails, naming it.\n"
+    "  --init MODEL      fine-tune: start from a trained model file (training.init);\n"
+    "                    its model type and tables must be this config's, or the run\n"
+    "                    is refused before anything starts (exit status 2)\n"
     "  --set key=value   override a config entry, e.g. --set cluster.workers=8\n";
 static const char scheduler_help[] =
     "usage: parasol scheduler CONFIG [--set key=value]... [--announce]\n"
@@ -129,11 +139,13 @@ static const char scheduler_help[] =
     "  --announce        print '@endpoint <endpoint>' on stdout once bound\n"
     "  --set key=value   override a config entry\n";
 static const char role_help[] =
-    "usage: parasol server|worker CONFIG [--rank N] [--set key=value]...\n"
+    "usage: parasol server|worker CONFIG [--rank N] [--set key=value]... (worker: [--init MODEL])\n"
     "Join the cluster whose scheduler is cluster.scheduler (give the real port, e.g.\n"
     "--set cluster.scheduler=tcp://10.0.0.1:7000). Servers bind cluster.bind:\n"
     "cluster.server_port and advertise cluster.advertise (default: the bind address).\n"
     "  --rank N          ask for rank N (default: the scheduler assigns one)\n"
+    "  --init MODEL      worker: fine-tune from a trained model file (training.init;\n"
+    "                    give it to every worker)\n"
     "  --set key=value   override a config entry\n";
 #define DATA_OPTS_HELP                                                                             \
   "  --format F        read DATA as F (libsvm, csv, idx, ratings); default: as the\n"            \
@@ -210,7 +222,7 @@ static const cli_cmd_t commands[] = {
      scheduler_opts, 1, "one CONFIG file", cmd_scheduler},
     {"server", "server CONFIG", "run one parameter server", role_help, role_opts, 1,
      "one CONFIG file", cmd_server},
-    {"worker", "worker CONFIG", "run one worker", role_help, role_opts, 1, "one CONFIG file",
+    {"worker", "worker CONFIG", "run one worker", role_help, worker_opts, 1, "one CONFIG file",
      cmd_worker},
     {"sweep", "sweep CONFIG", "train every combination of a few settings and rank them",
      sweep_help, sweep_opts, 1, "one CONFIG file", cmd_sweep},
@@ -304,6 +316,23 @@ static int take_set(cli_args_t *a, const char *v) {
   return 0;
 }
 
+/* --init MODEL is --set training.init=MODEL, in its place among the --sets
+ * (so the children of `launch` get it too). */
+static int take_init(cli_args_t *a, const char *v) {
+  const char *cmd = a->cmd->name;
+  if (a->init_set[0] != '\0') {
+    fprintf(stderr, "parasol %s: --init given twice\n", cmd);
+    return EXIT_USAGE;
+  }
+  if (*v == '\0' || strlen(v) >= PC_PATH_MAX) {
+    fprintf(stderr, "parasol %s: --init needs a model file name (at most %d bytes)\n", cmd,
+            PC_PATH_MAX - 1);
+    return EXIT_USAGE;
+  }
+  snprintf(a->init_set, sizeof a->init_set, "training.init=%s", v);
+  return take_set(a, a->init_set);
+}
+
 static int take_grid(cli_args_t *a, const char *v) {
   if (a->ngrids == PD_SWEEP_MAX_GRIDS) {
     fprintf(stderr, "parasol %s: more than %d --grid options\n", a->cmd->name,
@@ -333,6 +362,7 @@ static int take(cli_args_t *a, int c, const char *v) {
   case OPT_LABELS: a->score.labels = v; return 0;
   case OPT_JSON: a->json = 1; return 0;
   case OPT_GRID: return take_grid(a, v);
+  case OPT_INIT: return take_init(a, v);
   case OPT_PARALLEL:
     if (parse_rank(v, &a->parallel) == 0 && a->parallel >= 1)
       return 0;
@@ -494,6 +524,11 @@ static int cmd_launch(const cli_args_t *a) {
   pd_launch_opts_t o = {.exe = exe, .config_path = a->pos[0], .sets = a->sets,
                         .nsets = a->nsets, .cfg = &cfg};
   pc_err_t err = {0};
+  /* A model that does not fit is refused before any process starts. */
+  if (pw_init_check_config(&cfg, &err) != PC_OK) {
+    fprintf(stderr, "parasol launch: error: %s\n", err.msg);
+    return EXIT_USAGE;
+  }
   int rc = check_launch_memory(&cfg, &err);
   if (rc == PC_OK)
     rc = pd_launch_run(&o, &err);

@@ -204,6 +204,9 @@ static const field_t fields[] = {
            "stop when this validation metric stops improving; none = train every epoch"),
     F_INT(SHARED, training, patience, 1, 100000, "3",
           "evaluations without improvement before early stopping"),
+    F_STR(SHARED, training, init, "",
+          "fine-tuning: start from this trained model file (parasol launch --init); "
+          "empty = from scratch"),
     F_STR(LOCAL, data, train, "", "training file (required where data is read)"),
     F_STR(LOCAL, data, test, "", "evaluation file; empty = no evaluation"),
     F_ENUM(SHARED, data, format, formats, "libsvm", "input format"),
@@ -1391,6 +1394,24 @@ static int check_data_file(const pc_config_t *cfg, const char *name, bool requir
   return 0;
 }
 
+/* training.init, when set, is a readable non-empty regular file; whether
+ * it is a model that fits this config is the workers' check (pw_init). */
+static int check_init_file(const pc_config_t *cfg, pc_err_t *err) {
+  size_t idx = field_index("training", "init");
+  const char *path = cfg->training.init;
+  char why[WHY_MAX];
+  off_t size;
+  if (path[0] == '\0')
+    return 0;
+  int fd = open_regular(path, &size, why, sizeof why);
+  if (fd < 0)
+    return field_fail(cfg, idx, err, "'%s': %s", path, why);
+  close(fd);
+  if (size == 0)
+    return field_fail(cfg, idx, err, "'%s': the file is empty (0 bytes), not a model", path);
+  return 0;
+}
+
 /* ---- cross-field rules of the models and their data ------------------- */
 
 static bool model_has_classes(pc_model_type_t t) {
@@ -1606,7 +1627,7 @@ int pc_config_check_data(const pc_config_t *cfg, pc_err_t *err) {
   int rc = check_data_file(cfg, "train", true, err);
   for (size_t i = 0; i < sizeof files / sizeof files[0] && rc == 0; i++)
     rc = check_data_file(cfg, files[i], false, err);
-  return rc;
+  return rc == 0 ? check_init_file(cfg, err) : rc;
 }
 
 /* path NULL: defaults plus sets only. */

@@ -121,6 +121,7 @@ typedef struct pc_config {
     int eval_every;   /* with data.valid: evaluate every N epochs, 1..100000, default 1 */
     pc_stop_metric_t early_stop; /* none (default) or the validation metric to watch */
     int patience;     /* evaluations without improvement before stopping, 1..100000, default 3 */
+    char init[PC_PATH_MAX]; /* fine-tuning: a trained model file to start from; "" = none */
   } training;
   struct {
     char train[PC_PATH_MAX]; /* required by pc_config_check_data */
@@ -174,7 +175,8 @@ int pc_config_validate(const pc_config_t *cfg, pc_err_t *err);
 
 /* For processes that read the data (workers, and `parasol launch` before it
  * starts any): data.train is set and a readable regular file; data.test,
- * data.labels and data.test_labels are ones when set (a hold-out,
+ * data.labels, data.test_labels, data.valid, data.valid_labels and
+ * training.init are ones when set (a hold-out,
  * data.test_fraction or data.test_rows, has no data.test). Messages name
  * the field and where it was set, e.g.
  * "a9a.yaml:8: data.train: 'nope': cannot open: No such file or directory". */

@@ -314,6 +314,9 @@ static int unpack_header(pc_msg_t *m, pc_drop_t *d, pc_err_t *err) {
     return drop(d, PC_DROP_OP, err, "op %u", h->op);
   if (h->flags & ~PC_WIRE_FLAGS_KNOWN)
     return drop(d, PC_DROP_HEADER, err, "unknown flags 0x%x", h->flags);
+  if ((h->flags & PC_WIRE_FLAG_ASSIGN) && h->op != PC_OP_PUSH)
+    return drop(d, PC_DROP_HEADER, err, "the assign flag on a %s (only a push may assign)",
+                pc_wire_op_name(h->op));
   return PC_OK;
 }
 

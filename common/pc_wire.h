@@ -29,9 +29,14 @@
 #define PC_WIRE_MAX_DUMP_KEYS (1u << 16) /* keys in one DUMP_REPLY page */
 
 /* Header flags. RANGE: the keys frame holds two keys, [begin, end), and
- * key_count == end - begin: a dense block without a key per value. */
+ * key_count == end - begin: a dense block without a key per value.
+ * ASSIGN (PUSH only): the values replace the keys' values and their
+ * optimizer state starts afresh, instead of being a gradient (fine-tuning
+ * loads a trained model this way, training.init); any other op carrying it
+ * is dropped. */
 #define PC_WIRE_FLAG_RANGE 1u
-#define PC_WIRE_FLAGS_KNOWN PC_WIRE_FLAG_RANGE
+#define PC_WIRE_FLAG_ASSIGN 2u
+#define PC_WIRE_FLAGS_KNOWN (PC_WIRE_FLAG_RANGE | PC_WIRE_FLAG_ASSIGN)
 
 /* Frames of at least this many bytes go out zero-copy from a buffer pool. */
 #define PC_WIRE_ZC_MIN (64u << 10)

@@ -282,6 +282,17 @@ static void log_push_error(ps_server_t *s, const pc_msg_t *m, int rc, const pc_e
   }
 }
 
+/* A push applies gradients; one with the assign flag (fine-tuning's load,
+ * training.init) sets the values. */
+static int store_push(ps_server_t *s, const pc_msg_t *m, pc_err_t *err) {
+  int range = (m->hdr.flags & PC_WIRE_FLAG_RANGE) != 0;
+  if (m->hdr.flags & PC_WIRE_FLAG_ASSIGN)
+    return range ? ps_store_assign_range(s->store, m->range_begin, m->range_end, m->vals, err)
+                 : ps_store_assign(s->store, m->keys, m->vals, m->nkeys, err);
+  return range ? ps_store_push_range(s->store, m->range_begin, m->range_end, m->vals, err)
+               : ps_store_push(s->store, m->keys, m->vals, m->nkeys, err);
+}
+
 static void on_push(ps_server_t *s, pc_msg_t *m) {
   pc_err_t err;
   int rc = PC_OK;
@@ -293,10 +304,8 @@ static void on_push(ps_server_t *s, pc_msg_t *m) {
     rc = check_owned(s, m, &err);
   if (rc == PC_OK)
     schedule_lr(s, m);
-  if (rc == PC_OK && (m->hdr.flags & PC_WIRE_FLAG_RANGE))
-    rc = ps_store_push_range(s->store, m->range_begin, m->range_end, m->vals, &err);
-  else if (rc == PC_OK)
-    rc = ps_store_push(s->store, m->keys, m->vals, m->nkeys, &err);
+  if (rc == PC_OK)
+    rc = store_push(s, m, &err);
   s->pushes++;
   s->keys_pushed += m->hdr.key_count;
   log_push_error(s, m, rc, &err);

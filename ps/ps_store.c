@@ -1072,6 +1072,51 @@ int ps_store_push(ps_store_t *s, const uint64_t *keys, const float *grads, size_
   return rc == PC_OK ? t->ops->push(s, t, keys, grads, n, err) : rc;
 }
 
+/* ---- assignment (fine-tuning's load, training.init) ------------------- */
+
+/* The start of a key's optimizer state: what a fresh store holds. */
+static void state_reset(const ps_store_t *s, float *st, size_t nvals) {
+  for (size_t i = 0; st != NULL && i < nvals; i++)
+    st[i] = s->optim.init_accum;
+}
+
+/* Checked keys (push_check): dense ones by index, sparse ones inserted
+ * when new; each row set to vals and its state reset. */
+static int assign_keys(ps_store_t *s, store_tab_t *t, const uint64_t *keys, const float *vals,
+                       size_t n, pc_err_t *err) {
+  const size_t w = t->width;
+  if (t->def.kind == PC_TABLE_DENSE) {
+    for (size_t i = 0; i < n; i++) {
+      size_t d = dense_index(t, keys[i]);
+      memcpy(t->dw + d * w, vals + i * w, w * sizeof *vals);
+      state_reset(s, t->ds ? t->ds + d * w : NULL, w);
+    }
+    return PC_OK;
+  }
+  const size_t esz = t->h.esz;
+  int rc = push_reserve(t, esz, keys, n, err);
+  for (size_t i = 0; i < n && rc == PC_OK; i++) {
+    size_t j = table_upsert(s, t, esz, w, t->slots, t->def.init == PC_INIT_ZEROS, keys[i]);
+    memcpy(ent_w(&t->h, esz, j), vals + i * w, w * sizeof *vals);
+    state_reset(s, t->slots ? ent_s(&t->h, esz, w, j) : NULL, w);
+  }
+  return rc;
+}
+
+int ps_store_assign(ps_store_t *s, const uint64_t *keys, const float *vals, size_t n,
+                    pc_err_t *err) {
+  if (s == NULL || (n > 0 && (keys == NULL || vals == NULL)))
+    return pc_err_set(err, PC_EINVAL, "ps_store_assign: NULL argument");
+  if (n == 0)
+    return PC_OK;
+  store_tab_t *t = tab_of(s, keys[0]);
+  if (t == NULL)
+    return pc_err_set(err, PC_EINVAL, "assign: key %" PRIu64 " belongs to no table (table %u "
+                      "of %zu)", keys[0], pc_table_of(keys[0]), s->ntabs);
+  int rc = push_check(s, t, keys, vals, n, err);
+  return rc == PC_OK ? assign_keys(s, t, keys, vals, n, err) : rc;
+}
+
 void ps_store_set_lr(ps_store_t *s, float lr) { s->optim.lr = lr; }
 
 void ps_store_stats(const ps_store_t *s, ps_store_stats_t *out) {
@@ -1211,6 +1256,35 @@ int ps_store_push_range(ps_store_t *s, uint64_t begin, uint64_t end, const float
     for (size_t i = 0; i < c; i++)
       keys[i] = begin + off + i;
     rc = t->ops->push(s, t, keys, grads + off * w, c, err);
+  }
+  return rc;
+}
+
+int ps_store_assign_range(ps_store_t *s, uint64_t begin, uint64_t end, const float *vals,
+                          pc_err_t *err) {
+  if (s == NULL || begin >= end || end == PS_KEY_INVALID || vals == NULL)
+    return pc_err_set(err, PC_EINVAL, "ps_store_assign_range: bad arguments");
+  store_tab_t *t = range_tab(s, begin, end);
+  if (t == NULL)
+    return pc_err_set(err, PC_EINVAL,
+                      "assign of [%" PRIu64 ", %" PRIu64 "): not all keys of one table", begin,
+                      end);
+  size_t n = (size_t)(end - begin), w = t->width;
+  if (!ps_optim_all_finite(vals, n * w))
+    return grad_refused(s, t, NULL, begin, vals, n, err);
+  size_t d = dense_block(t, begin, end);
+  if (d != SIZE_MAX) {
+    memcpy(t->dw + d * w, vals, n * w * sizeof *vals);
+    state_reset(s, t->ds ? t->ds + d * w : NULL, n * w);
+    return PC_OK;
+  }
+  int rc = range_held(t, begin, end, err);
+  uint64_t keys[RANGE_CHUNK];
+  for (size_t off = 0; off < n && rc == PC_OK; off += RANGE_CHUNK) {
+    size_t c = n - off < RANGE_CHUNK ? n - off : RANGE_CHUNK;
+    for (size_t i = 0; i < c; i++)
+      keys[i] = begin + off + i;
+    rc = assign_keys(s, t, keys, vals + off * w, c, err);
   }
   return rc;
 }

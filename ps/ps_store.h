@@ -71,6 +71,17 @@ int ps_store_pull_range(ps_store_t *s, uint64_t begin, uint64_t end, float *out)
 int ps_store_push_range(ps_store_t *s, uint64_t begin, uint64_t end, const float *grads,
                         pc_err_t *err);
 
+/* Fine-tuning's load (training.init): like ps_store_push and
+ * ps_store_push_range, with the same checks (keys, finite values; a
+ * refused call changes nothing), but vals[i*width ..] replace the key's
+ * values instead of being a gradient, and its optimizer state starts
+ * afresh (optimizer.init_accum). A sparse key is stored even if it was
+ * never pushed. Tables without optimize are assigned too (not added to). */
+int ps_store_assign(ps_store_t *s, const uint64_t *keys, const float *vals, size_t n,
+                    pc_err_t *err);
+int ps_store_assign_range(ps_store_t *s, uint64_t begin, uint64_t end, const float *vals,
+                          pc_err_t *err);
+
 /* The learning rate of the pushes that follow (a schedule's, set by the
  * server once per request). Every push reads it when it starts, so this
  * costs the hot path nothing. */

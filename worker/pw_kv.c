@@ -56,6 +56,7 @@ typedef struct kv_req {
   int remaining;   /* parts without a reply */
   int zc_refs;     /* borrowed value frames ZeroMQ still reads (atomic) */
   int is_pull;
+  uint32_t flags;  /* header flags of every message: 0 or PC_WIRE_FLAG_ASSIGN */
   float *out;
   kv_part_t *parts;
   size_t nparts, cap;
@@ -486,6 +487,7 @@ static int req_begin(pw_kv_t *kv, int is_pull, float *out, uint32_t width, kv_re
   r->width = width;
   r->remaining = 0;
   r->is_pull = is_pull;
+  r->flags = 0;
   r->out = out;
   r->nparts = 0;
   *rp = r;
@@ -705,8 +707,8 @@ static int keys_part(pw_kv_t *kv, kv_req_t *r, uint32_t s, const uint64_t *keys,
       p->from[j] = (uint32_t)(base + from[j]);
     p->nfrom = n;
   }
-  kv_send_t m = {r->is_pull ? PC_OP_PULL : PC_OP_PUSH, keys, n, n, 0, r->is_pull ? NULL : vals,
-                 0};
+  kv_send_t m = {r->is_pull ? PC_OP_PULL : PC_OP_PUSH, keys, n, n, r->flags,
+                 r->is_pull ? NULL : vals, 0};
   return send_small(kv, r, part, &m, err);
 }
 
@@ -767,16 +769,28 @@ int pw_kv_pull(pw_kv_t *kv, const uint64_t *keys, size_t n, float *out, uint64_t
   return rc;
 }
 
-int pw_kv_push(pw_kv_t *kv, const uint64_t *keys, size_t n, const float *vals, pc_err_t *err) {
+static int push_keys(pw_kv_t *kv, const uint64_t *keys, size_t n, const float *vals,
+                     uint32_t flags, pc_err_t *err) {
   kv_req_t *r = NULL;
   uint32_t w = 0;
   int rc = keys_width(kv, keys, n, &w, err);
   if (rc == PC_OK)
     rc = req_begin(kv, 0, NULL, w, &r, err);
-  if (rc == PC_OK)
+  if (rc == PC_OK) {
+    r->flags = flags;
     rc = sparse_parts(kv, r, keys, n, vals, 0, err);
+  }
   kv->st.pushes++;
   return rc;
+}
+
+int pw_kv_push(pw_kv_t *kv, const uint64_t *keys, size_t n, const float *vals, pc_err_t *err) {
+  return push_keys(kv, keys, n, vals, 0, err);
+}
+
+int pw_kv_assign(pw_kv_t *kv, const uint64_t *keys, size_t n, const float *vals,
+                 pc_err_t *err) {
+  return push_keys(kv, keys, n, vals, PC_WIRE_FLAG_ASSIGN, err);
 }
 
 /* The dense range holding key k, or NULL; *next: the begin of the first
@@ -841,8 +855,8 @@ static int range_parts(pw_kv_t *kv, kv_req_t *r, uint64_t begin, uint64_t end,
       break;
     r->parts[part].nfrom = (size_t)(stop - k);
     uint64_t kr[2] = {k, stop};
-    kv_send_t m = {r->is_pull ? PC_OP_PULL : PC_OP_PUSH, kr, 2, stop - k, PC_WIRE_FLAG_RANGE,
-                   vals ? vals + (k - begin) * w : NULL, borrow};
+    kv_send_t m = {r->is_pull ? PC_OP_PULL : PC_OP_PUSH, kr, 2, stop - k,
+                   PC_WIRE_FLAG_RANGE | r->flags, vals ? vals + (k - begin) * w : NULL, borrow};
     rc = send_part(kv, r, part, &m, err);
     k = stop;
   }
@@ -878,14 +892,16 @@ int pw_kv_pull_range(pw_kv_t *kv, uint64_t begin, uint64_t end, float *out, uint
 }
 
 static int push_range(pw_kv_t *kv, uint64_t begin, uint64_t end, const float *vals, int borrow,
-                      uint64_t *ticket, pc_err_t *err) {
+                      uint32_t flags, uint64_t *ticket, pc_err_t *err) {
   kv_req_t *r = NULL;
   uint32_t w = 0;
   int rc = range_width(kv, begin, end, &w, err);
   if (rc == PC_OK)
     rc = req_begin(kv, 0, NULL, w, &r, err);
-  if (rc == PC_OK)
+  if (rc == PC_OK) {
+    r->flags = flags;
     rc = range_parts(kv, r, begin, end, vals, borrow, err);
+  }
   if (ticket)
     *ticket = r ? r->ticket : 0;
   kv->st.pushes++;
@@ -894,12 +910,17 @@ static int push_range(pw_kv_t *kv, uint64_t begin, uint64_t end, const float *va
 
 int pw_kv_push_range(pw_kv_t *kv, uint64_t begin, uint64_t end, const float *vals,
                      pc_err_t *err) {
-  return push_range(kv, begin, end, vals, 0, NULL, err);
+  return push_range(kv, begin, end, vals, 0, 0, NULL, err);
+}
+
+int pw_kv_assign_range(pw_kv_t *kv, uint64_t begin, uint64_t end, const float *vals,
+                       pc_err_t *err) {
+  return push_range(kv, begin, end, vals, 0, PC_WIRE_FLAG_ASSIGN, NULL, err);
 }
 
 int pw_kv_push_range_nocopy(pw_kv_t *kv, uint64_t begin, uint64_t end, const float *vals,
                             uint64_t *ticket, pc_err_t *err) {
-  return push_range(kv, begin, end, vals, 1, ticket, err);
+  return push_range(kv, begin, end, vals, 1, 0, ticket, err);
 }
 
 int pw_kv_dump(pw_kv_t *kv, uint32_t server, uint32_t table, uint64_t *cursor, size_t max,

@@ -66,6 +66,15 @@ int pw_kv_push_range(pw_kv_t *kv, uint64_t begin, uint64_t end, const float *val
 int pw_kv_push_range_nocopy(pw_kv_t *kv, uint64_t begin, uint64_t end, const float *vals,
                             uint64_t *ticket, pc_err_t *err);
 
+/* Fine-tuning's load (training.init): like pw_kv_push / pw_kv_push_range,
+ * but the values replace the keys' values on the servers, whose optimizer
+ * state for them starts afresh (the push carries PC_WIRE_FLAG_ASSIGN;
+ * never batched with other requests). */
+int pw_kv_assign(pw_kv_t *kv, const uint64_t *keys, size_t n, const float *vals,
+                 pc_err_t *err);
+int pw_kv_assign_range(pw_kv_t *kv, uint64_t begin, uint64_t end, const float *vals,
+                       pc_err_t *err);
+
 /* The caller's step (the training loop's minibatch count), sent as the
  * header `clock` of every request from now on; servers sum the workers'
  * latest clocks into the global step that learning-rate schedules read

@@ -17,6 +17,7 @@
 #include "pw_collect.h"
 #include "pw_data.h"
 #include "pw_evaluate.h"
+#include "pw_init.h"
 #include "pw_kv.h"
 #include "pw_model.h"
 #include "pw_modelops.h"
@@ -37,6 +38,9 @@ typedef struct pw_worker {
   pw_dataset_t test;      /* worker 0: the test set, read and checked before training */
   pw_dataset_t valid;     /* worker 0: data.valid, evaluated during training */
   pw_transform_t tf;      /* data.standardize: the training data's, from every worker */
+  pw_model_t init;        /* training.init: the model to start from, until worker 0 has
+                           * pushed it; its transform stays in init_tf */
+  pw_transform_t init_tf; /* training.init's transform (n == 0: none): the data's */
   uint64_t next_barrier;  /* the id of this worker's next barrier: every worker passes the
                            * same ones in the same order (1: ready) */
   /* worker 0, training.early_stop: the best evaluation so far and its model */
@@ -564,7 +568,49 @@ static int before_join(pw_worker_t *w, pc_err_t *err) {
                                       c->training.seed, w->is_test, err)
                     : pc_err_set(err, PC_ENOMEM, "hold-out of %zu rows", w->all.n);
   }
-  return rc == PC_OK ? declare_tables(w, err) : rc;
+  if (rc == PC_OK)
+    rc = declare_tables(w, err);
+  if (rc == PC_OK && c->training.init[0] != '\0')
+    rc = pw_init_load(&w->init, c, w->tables, w->ntables, w->shape.features, err);
+  return rc;
+}
+
+/* training.init: worker 0 assigns the model's values on the servers and
+ * waits for them before the ready barrier, which no worker passes (and
+ * so pulls) before then. Every worker keeps the model's transform. */
+static int load_init(pw_worker_t *w, pc_err_t *err) {
+  const pc_config_t *c = w->cfg;
+  int rc = PC_OK;
+  if (c->training.init[0] == '\0')
+    return PC_OK;
+  if (w->node->rank == 0)
+    rc = pw_init_push(w->kv, &w->init, err);
+  if (rc == PC_OK && w->node->rank == 0)
+    PC_INFO("the servers hold the model of %s (training.init: %zu table%s); the optimizer "
+            "state starts afresh", c->training.init, w->init.ntables,
+            w->init.ntables == 1 ? "" : "s");
+  w->init_tf = w->init.tf;
+  w->init.tf = (pw_transform_t){0};
+  pw_model_free(&w->init);
+  return rc;
+}
+
+static void apply_transform(pw_worker_t *w, pw_train_t *t) {
+  pw_data_apply_transform(&t->data, &w->tf);
+  pw_data_apply_transform(&w->test, &w->tf);
+  pw_data_apply_transform(&w->valid, &w->tf);
+}
+
+/* training.init with a transform: the model's weights fit features
+ * standardized by it, so the new data is read with it (not with its own
+ * moments) and the new model keeps it. */
+static void take_model_transform(pw_worker_t *w, pw_train_t *t) {
+  pw_transform_free(&w->tf);
+  w->tf = w->init_tf;
+  w->init_tf = (pw_transform_t){0};
+  apply_transform(w, t);
+  PC_INFO("standardized %llu features with the transform of %s (training.init)",
+          (unsigned long long)w->tf.n, w->cfg->training.init);
 }
 
 /* data.standardize: every worker adds its partition's moments into the
@@ -601,12 +647,10 @@ static int standardize(pw_worker_t *w, pw_train_t *t, pc_err_t *err) {
     sum[f] = v[2 * f];
     sq[f] = v[2 * f + 1];
   }
-  if (rc == PC_OK)
+  if (rc == PC_OK && w->init_tf.n == 0)
     rc = pw_transform_from_moments(&w->tf, nf, sum, sq, v[2 * nf], err);
-  if (rc == PC_OK) {
-    pw_data_apply_transform(&t->data, &w->tf);
-    pw_data_apply_transform(&w->test, &w->tf);
-    pw_data_apply_transform(&w->valid, &w->tf);
+  if (rc == PC_OK && w->init_tf.n == 0) {
+    apply_transform(w, t);
     PC_INFO("standardized %llu features over %.0f training examples", (unsigned long long)nf,
             (double)v[2 * nf]);
   }
@@ -683,9 +727,15 @@ static int train(pw_worker_t *w, pw_train_t *t, pc_err_t *err) {
     w->is_test = NULL;
   }
   if (rc == PC_OK)
+    rc = load_init(w, err);
+  if (rc == PC_OK)
     rc = pc_node_barrier(w->node, w->next_barrier++, err);
+  /* With data.standardize the moments are pushed even when training.init
+   * brings a transform: the barriers stay the same on every worker. */
   if (rc == PC_OK && w->cfg->data.standardize)
     rc = standardize(w, t, err);
+  if (rc == PC_OK && w->init_tf.n > 0)
+    take_model_transform(w, t);
   if (rc == PC_OK)
     rc = run_epochs(w, t, err);
   if (rc == PC_OK)
@@ -700,6 +750,8 @@ static void worker_free(pw_worker_t *w) {
   pw_data_free(&w->test);
   pw_data_free(&w->valid);
   pw_model_free(&w->best);
+  pw_model_free(&w->init);
+  pw_transform_free(&w->init_tf);
   free(w->is_test);
   pw_transform_free(&w->tf);
   if (w->mstate)
