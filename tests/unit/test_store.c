@@ -1271,6 +1271,92 @@ static void test_optimize_off_adds(void **state) {
   }
 }
 
+/* The optimizer state of key in table tab (width w), through the iterator. */
+static void state_of(const ps_store_t *s, uint32_t tab, uint64_t key, size_t w, float *out) {
+  ps_store_iter_t it = PS_STORE_ITER_INIT(tab);
+  uint64_t k;
+  const float *v, *st;
+  while (ps_store_iter_next(s, &it, &k, &v, &st))
+    if (k == key) {
+      assert_non_null(st);
+      memcpy(out, st, w * sizeof *out);
+      return;
+    }
+  fail_msg("key %" PRIu64 " not stored in table %u", key, tab);
+}
+
+/* Fine-tuning's load: assign sets values (sparse keys, new or pushed
+ * before; dense keys, by key and by range; a table without optimize is
+ * set, not added to) and resets the optimizer state to init_accum, so the
+ * next push is a fresh key's first step from the assigned value. A
+ * refused assign changes nothing. */
+static void test_assign(void **state) {
+  (void)state;
+  const float acc0 = 0.25f;
+  ps_optim_t o = optim(PC_OPTIM_ADAGRAD, 0.5f, 0.0f, acc0);
+  const pc_table_t t[3] = {table(0, PC_TABLE_SPARSE, SPACE, 1, PC_INIT_ZEROS, 0, 1),
+                           table(1, PC_TABLE_DENSE, 10, 3, PC_INIT_ZEROS, 0, 1),
+                           table(2, PC_TABLE_SPARSE, 100, 2, PC_INIT_UNIFORM, 1.0f, 0)};
+  const ps_store_range_t r[2] = {{T1(0), T1(4)}, {T1(6), T1(10)}};
+  ps_store_t *s = store_tables(&o, 1, t, 3, r, 2);
+  pc_err_t err = {0};
+  const uint64_t k0[2] = {5, 9};
+  const float g[2] = {3.0f, -1.0f};
+  push_n(s, k0, g, 1); /* key 5 has state now; key 9 is new to the store */
+  push_n(s, k0, g, 1);
+  const float a0[2] = {2.0f, -1.5f};
+  assert_int_equal(ps_store_assign(s, k0, a0, 2, &err), PC_OK);
+  float out[9], st[3];
+  pull_n(s, k0, 2, out);
+  assert_true(out[0] == 2.0f && out[1] == -1.5f);
+  state_of(s, 0, 5, 1, st);
+  assert_true(st[0] == acc0);
+  state_of(s, 0, 9, 1, st);
+  assert_true(st[0] == acc0);
+  /* The next push is a fresh first step from the assigned value. */
+  float w = 2.0f, sw = acc0;
+  ps_optim_adagrad_step(&w, &sw, 1.0f, 0.5f, 0.0f, 1e-8f);
+  const float one = 1.0f;
+  push_n(s, k0, &one, 1);
+  assert_true(pull1(s, 5) == w);
+
+  /* Dense, by range inside one range and by key. */
+  const uint64_t d1[2] = {T1(1), T1(7)};
+  push_n(s, d1, (const float[6]){1, 1, 1, 1, 1, 1}, 2);
+  const float dv[9] = {1, 2, 3, 4, 5, 6, 7, 8, 9};
+  assert_int_equal(ps_store_assign_range(s, T1(0), T1(3), dv, &err), PC_OK);
+  assert_int_equal(ps_store_pull_range(s, T1(0), T1(3), out), PC_OK);
+  assert_memory_equal(out, dv, sizeof dv);
+  state_of(s, 1, T1(1), 3, st);
+  assert_true(st[0] == acc0 && st[1] == acc0 && st[2] == acc0);
+  assert_int_equal(ps_store_assign(s, &d1[1], dv + 6, 1, &err), PC_OK);
+  pull_n(s, &d1[1], 1, out);
+  assert_true(out[0] == 7 && out[1] == 8 && out[2] == 9);
+  state_of(s, 1, T1(7), 3, st);
+  assert_true(st[0] == acc0 && st[2] == acc0);
+
+  /* A table without optimize is set, not added to. */
+  const uint64_t k2 = pc_table_key(2, 9);
+  push_n(s, &k2, (const float[2]){5, 5}, 1);
+  assert_int_equal(ps_store_assign(s, &k2, (const float[2]){-2, 0.5f}, 1, &err), PC_OK);
+  pull_n(s, &k2, 1, out);
+  assert_true(out[0] == -2.0f && out[1] == 0.5f);
+
+  /* Refused: a non-finite value, a dense key not held (T1(4), T1(5)),
+   * a block across the gap between ranges. Nothing changes. */
+  const float bad[2] = {1.0f, NAN};
+  assert_int_equal(ps_store_assign(s, k0, bad, 2, &err), PC_EDATA);
+  const uint64_t gap[2] = {T1(2), T1(4)};
+  assert_int_equal(ps_store_assign(s, gap, dv, 2, &err), PC_EINVAL);
+  assert_int_equal(ps_store_assign_range(s, T1(2), T1(7), dv, &err), PC_EINVAL);
+  assert_int_equal(ps_store_assign_range(s, T1(0), T1(2), (const float[6]){NAN}, &err),
+                   PC_EDATA);
+  assert_true(pull1(s, 9) == -1.5f && pull1(s, 5) == w);
+  assert_int_equal(ps_store_pull_range(s, T1(0), T1(3), out), PC_OK);
+  assert_memory_equal(out, dv, sizeof dv);
+  ps_store_destroy(&s);
+}
+
 /* ps_store_dense_bytes: values and states of nkeys keys of a table. */
 static void test_dense_bytes(void **state) {
   (void)state;
@@ -1346,6 +1432,7 @@ int main(void) {
       cmocka_unit_test(test_several_tables),
       cmocka_unit_test(test_initial_values),
       cmocka_unit_test(test_optimize_off_adds),
+      cmocka_unit_test(test_assign),
       cmocka_unit_test(test_dense_bytes),
       cmocka_unit_test(test_wide_non_finite_rejected),
   };

@@ -455,6 +455,40 @@ static void test_dump_malformed(void **state) {
 
 /* Trailing empty frames are not sent, and a receiver treats missing ones
  * as empty: a push reply is the header alone, a pull just header + keys. */
+/* The assign flag (fine-tuning's load) goes through on a push, keyed and
+ * by range, and is dropped on any other op; unknown flags are dropped. */
+static void test_assign_flag(void **state) {
+  pair_t *p = *state;
+  uint64_t keys[2] = {5, 9}, range[2] = {10, 12};
+  float vals[2] = {1.5f, -2.0f};
+  pc_wire_hdr_t h;
+  pc_wire_hdr_init(&h, PC_OP_PUSH, 7, pc_wire_sender(PC_ROLE_WORKER, 0));
+  h.key_count = 2;
+  h.vals_per_key = 1;
+  h.flags = PC_WIRE_FLAG_ASSIGN;
+  assert_int_equal(pc_wire_send(p->dealer, NULL, &h, keys, vals, 2, NULL, 0, 0, NULL), PC_OK);
+  pc_msg_t m;
+  pc_drop_t why;
+  pc_err_t err;
+  assert_int_equal(recv_router(p, &m, &why, &err), PC_OK);
+  assert_int_equal(m.hdr.flags, PC_WIRE_FLAG_ASSIGN);
+  assert_memory_equal(m.keys, keys, sizeof keys);
+  assert_memory_equal(m.vals, vals, sizeof vals);
+  pc_msg_close(&m);
+  h.flags = PC_WIRE_FLAG_ASSIGN | PC_WIRE_FLAG_RANGE;
+  assert_int_equal(pc_wire_send(p->dealer, NULL, &h, range, vals, 2, NULL, 0, 0, NULL), PC_OK);
+  assert_int_equal(recv_router(p, &m, &why, &err), PC_OK);
+  assert_int_equal(m.hdr.flags, PC_WIRE_FLAG_ASSIGN | PC_WIRE_FLAG_RANGE);
+  assert_true(m.range_begin == 10 && m.range_end == 12);
+  pc_msg_close(&m);
+  uint8_t hb[PC_WIRE_MAX_HEADER];
+  const void *f[] = {hb, keys};
+  size_t l[] = {header_full(hb, PC_OP_PULL, 2, 0, PC_WIRE_FLAG_ASSIGN, 0), sizeof keys};
+  expect_drop(p, f, l, 2, PC_DROP_HEADER, "the assign flag on a pull");
+  l[0] = header_full(hb, PC_OP_PUSH, 2, 0, 4, 0);
+  expect_drop(p, f, l, 2, PC_DROP_HEADER, "unknown flags 0x4");
+}
+
 static void test_trailing_frames_omitted(void **state) {
   pair_t *p = *state;
   pc_wire_hdr_t h;
@@ -535,6 +569,7 @@ static void test_shardmap_pb_round_trip(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_push_round_trip),
+      cmocka_unit_test(test_assign_flag),
       cmocka_unit_test(test_body_round_trip),
       cmocka_unit_test(test_garbage_and_truncation),
       cmocka_unit_test(test_version_op_sizes_limits),
