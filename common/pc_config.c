@@ -204,7 +204,7 @@ static const field_t fields[] = {
            "stop when this validation metric stops improving; none = train every epoch"),
     F_INT(SHARED, training, patience, 1, 100000, "3",
           "evaluations without improvement before early stopping"),
-    F_STR(SHARED, training, init, "",
+    F_STR(LOCAL, training, init, "",
           "fine-tuning: start from this trained model file (parasol launch --init); "
           "empty = from scratch"),
     F_STR(LOCAL, data, train, "", "training file (required where data is read)"),

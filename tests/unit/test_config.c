@@ -537,6 +537,31 @@ static void test_test_set_but_missing(void **state) {
   expect_loaded(&l);
 }
 
+/* training.init (fine-tuning): a readable, non-empty regular file when set;
+ * whether it is a model that fits is the workers' check. */
+static void test_init_file(void **state) {
+  (void)state;
+  load_t l;
+  load_yaml(&l, "training:\n  init: /tmp/pc_config_no_such_model\ndata:\n  train: %s\n",
+            g_train);
+  check_data_after_load(&l);
+  expect_error(&l, 2, "training.init", "No such file or directory");
+  char empty[] = "/tmp/pc_config_init_XXXXXX";
+  int fd = mkstemp(empty);
+  assert_true(fd >= 0);
+  close(fd);
+  load_yaml(&l, "training: { init: %s }\ndata: { train: %s }\n", empty, g_train);
+  check_data_after_load(&l);
+  unlink(empty);
+  expect_error(&l, 1, "training.init", "the file is empty");
+  load_yaml(&l, "training: { init: %s }\ndata: { train: %s }\n", g_train, g_train);
+  check_data_after_load(&l);
+  expect_loaded(&l);
+  load_yaml(&l, "data: { train: %s }\n", g_train);
+  expect_loaded(&l);
+  assert_string_equal(l.cfg.training.init, "");
+}
+
 /* Scheduler and servers load the same config as workers but never read
  * the data: missing files must not stop them. */
 static void test_load_ignores_data_files(void **state) {
@@ -1913,6 +1938,7 @@ int main(void) {
       cmocka_unit_test(test_train_required),
       cmocka_unit_test(test_train_must_be_readable_file),
       cmocka_unit_test(test_test_set_but_missing),
+      cmocka_unit_test(test_init_file),
       cmocka_unit_test(test_load_ignores_data_files),
       cmocka_unit_test(test_cross_field_checks),
       cmocka_unit_test(test_string_too_long),
