@@ -222,6 +222,8 @@ static const field_t fields[] = {
     F_DBL(SHARED, data, test_fraction, OPEN_HI, 0, 1, "0",
           "hold out this fraction of data.train (by training.seed) as the test set"),
     F_U64(SHARED, data, test_rows, 0, UINT64_MAX, "0", "or hold out its last N rows"),
+    F_DBL(SHARED, data, valid_fraction, OPEN_HI, 0, 1, "0",
+          "hold out this fraction of the training rows (by training.seed) as the validation set"),
     F_BOOL(SHARED, data, standardize, "false",
            "csv, idx: scale features to mean 0, variance 1 (training data statistics)"),
     F_ENUM(SHARED, data, on_error, on_errors, "abort", "on a malformed line: abort or skip it"),
@@ -1043,11 +1045,78 @@ static int apply_list(pc_config_t *cfg, size_t idx, struct fy_node *val, int lin
   return 0;
 }
 
+/* Fields that also take a mapping of related fields, written the way the
+ * docs show them: `early_stop: {metric: logloss, patience: 3}` sets
+ * training.early_stop and training.patience. */
+typedef struct {
+  const char *sec, *name;
+  const char *member[2]; /* mapping keys ... */
+  const char *field[2];  /* ... and the fields of sec they set */
+} compound_t;
+static const compound_t compounds[] = {
+    {"training", "early_stop", {"metric", "patience"}, {"early_stop", "patience"}}};
+
+static int apply_scalar(pc_config_t *cfg, size_t idx, struct fy_node *val, int line,
+                        pc_err_t *err);
+
+static int apply_compound_member(pc_config_t *cfg, const compound_t *c, struct fy_node_pair *p,
+                                 pc_err_t *err) {
+  struct fy_node *key = fy_node_pair_key(p);
+  int line = node_line(key);
+  size_t len = 0;
+  const char *name = key_text(key, &len);
+  for (size_t m = 0; name != NULL && m < 2; m++)
+    if (strlen(c->member[m]) == len && memcmp(c->member[m], name, len) == 0)
+      return apply_scalar(cfg, field_index(c->sec, c->field[m]), fy_node_pair_value(p), line, err);
+  return file_fail(cfg, line, err, "%s.%s: unknown key '%.*s' (expected %s and %s)", c->sec,
+                   c->name, name ? (int)len : 0, name ? name : "", c->member[0], c->member[1]);
+}
+
+static int apply_compound(pc_config_t *cfg, const field_t *f, struct fy_node *val, int line,
+                          pc_err_t *err) {
+  for (size_t i = 0; i < sizeof compounds / sizeof compounds[0]; i++) {
+    if (strcmp(compounds[i].sec, f->sec) != 0 || strcmp(compounds[i].name, f->name) != 0)
+      continue;
+    void *it = NULL;
+    struct fy_node_pair *p;
+    while ((p = fy_node_mapping_iterate(val, &it)) != NULL) {
+      int rc = apply_compound_member(cfg, &compounds[i], p, err);
+      if (rc != 0)
+        return rc;
+    }
+    return 0;
+  }
+  return file_fail(cfg, line, err, "%s.%s: expected a single value, got a mapping", f->sec,
+                   f->name);
+}
+
+static int apply_scalar(pc_config_t *cfg, size_t idx, struct fy_node *val, int line,
+                        pc_err_t *err) {
+  const field_t *f = &fields[idx];
+  size_t vlen = 0;
+  const char *text;
+  char why[WHY_MAX];
+  if (cfg->src_line[idx] > 0)
+    return file_fail(cfg, line, err, "%s.%s: duplicate key (first set on line %d)", f->sec, f->name,
+                     cfg->src_line[idx]);
+  if (val == NULL || fy_node_get_type(val) != FYNT_SCALAR || fy_node_is_alias(val)) {
+    describe_node(val, why, sizeof why);
+    return file_fail(cfg, line, err, "%s.%s: expected a single value, got %s", f->sec, f->name,
+                     why);
+  }
+  if ((text = fy_node_get_scalar(val, &vlen)) == NULL)
+    text = "", vlen = 0;
+  if (store_value(cfg, f, text, vlen, why, sizeof why) != 0)
+    return file_fail(cfg, line, err, "%s.%s: %s", f->sec, f->name, why);
+  cfg->src_line[idx] = line;
+  return 0;
+}
+
 static int apply_field(pc_config_t *cfg, int sec, struct fy_node_pair *pair, pc_err_t *err) {
   struct fy_node *key = fy_node_pair_key(pair), *val = fy_node_pair_value(pair);
   int line = node_line(key);
-  size_t len = 0, vlen = 0, idx;
-  const char *name = key_text(key, &len), *text;
+  size_t len = 0, idx;
+  const char *name = key_text(key, &len);
   char why[WHY_MAX];
   if (name == NULL)
     return file_fail(cfg, line, err, "%s: expected a field name as key", sections[sec]);
@@ -1063,22 +1132,15 @@ static int apply_field(pc_config_t *cfg, int sec, struct fy_node_pair *pair, pc_
                      why);
   }
   const field_t *f = &fields[idx];
-  if (cfg->src_line[idx] > 0)
-    return file_fail(cfg, line, err, "%s.%s: duplicate key (first set on line %d)", f->sec, f->name,
-                     cfg->src_line[idx]);
-  if (f->kind == K_LIST)
+  if (f->kind == K_LIST) {
+    if (cfg->src_line[idx] > 0)
+      return file_fail(cfg, line, err, "%s.%s: duplicate key (first set on line %d)", f->sec,
+                       f->name, cfg->src_line[idx]);
     return apply_list(cfg, idx, val, line, err);
-  if (val == NULL || fy_node_get_type(val) != FYNT_SCALAR || fy_node_is_alias(val)) {
-    describe_node(val, why, sizeof why);
-    return file_fail(cfg, line, err, "%s.%s: expected a single value, got %s", f->sec, f->name,
-                     why);
   }
-  if ((text = fy_node_get_scalar(val, &vlen)) == NULL)
-    text = "", vlen = 0;
-  if (store_value(cfg, f, text, vlen, why, sizeof why) != 0)
-    return file_fail(cfg, line, err, "%s.%s: %s", f->sec, f->name, why);
-  cfg->src_line[idx] = line;
-  return 0;
+  if (val != NULL && fy_node_get_type(val) == FYNT_MAPPING && !fy_node_is_alias(val))
+    return apply_compound(cfg, f, val, line, err);
+  return apply_scalar(cfg, idx, val, line, err);
 }
 
 static int apply_section(pc_config_t *cfg, struct fy_node_pair *pair, pc_err_t *err) {
@@ -1488,9 +1550,17 @@ static int check_format(const pc_config_t *cfg, pc_err_t *err) {
   if (rc == 0 && cfg->data.valid_labels[0] != '\0' && cfg->data.valid[0] == '\0')
     rc = field_fail(cfg, field_index("data", "valid_labels"), err,
                     "set but data.valid is not; set data.valid or remove it");
-  if (rc == 0 && cfg->training.early_stop != PC_STOP_NONE && cfg->data.valid[0] == '\0')
+  if (rc == 0 && cfg->data.valid_fraction > 0 && cfg->data.valid[0] != '\0')
+    rc = field_fail(cfg, field_index("data", "valid_fraction"), err,
+                    "data.valid is set too; take the validation set from one place: drop "
+                    "data.valid_fraction or data.valid");
+  if (rc == 0 && cfg->data.test_fraction + cfg->data.valid_fraction >= 1)
+    rc = field_fail(cfg, field_index("data", "valid_fraction"), err,
+                    "with data.test_fraction %g, leaves no training row (their sum must be "
+                    "below 1)", cfg->data.test_fraction);
+  if (rc == 0 && cfg->training.early_stop != PC_STOP_NONE && !pc_config_validating(cfg))
     rc = field_fail(cfg, field_index("training", "early_stop"), err,
-                    "needs a validation set to watch: set data.valid");
+                    "needs a validation set to watch: set data.valid or data.valid_fraction");
   if (rc == 0 && cfg->data.standardize && fmt != PC_FORMAT_CSV && fmt != PC_FORMAT_IDX)
     rc = field_fail(cfg, field_index("data", "standardize"), err,
                     "only for dense data (data.format csv or idx), not %s",
@@ -1922,6 +1992,10 @@ const char *pc_config_model_name(pc_model_type_t t) {
 const char *pc_config_format_name(pc_format_t t) {
   const char *name = enum_name(formats, (int)t);
   return name ? name : "unknown";
+}
+
+bool pc_config_validating(const pc_config_t *cfg) {
+  return cfg->data.valid[0] != '\0' || cfg->data.valid_fraction > 0;
 }
 
 const char *pc_config_stop_metric_name(pc_stop_metric_t m) {

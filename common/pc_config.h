@@ -7,6 +7,7 @@
 #ifndef PC_CONFIG_H
 #define PC_CONFIG_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -136,6 +137,8 @@ typedef struct pc_config {
     int label_offset;        /* subtracted from every class label, -1e6..1e6, default 0 */
     double test_fraction;    /* hold out this fraction of data.train as the test set, [0, 1) */
     uint64_t test_rows;      /* or its last N rows; default 0 (neither) */
+    double valid_fraction;   /* hold out this fraction of the training rows as the
+                                validation set, [0, 1), default 0; not with data.valid */
     int standardize;         /* bool, default false: dense features to mean 0, variance 1 */
     pc_on_error_t on_error;  /* "abort" | "skip", default abort */
     uint64_t max_bad_lines;  /* with skip: give up after this many, default 1000 */
@@ -225,6 +228,9 @@ const char *pc_config_optim_name(pc_optim_type_t t);
 const char *pc_config_sched_name(pc_sched_type_t t);
 const char *pc_config_model_name(pc_model_type_t t);
 const char *pc_config_format_name(pc_format_t t);
+/* Whether the run evaluates a validation set during training: data.valid
+ * or data.valid_fraction. */
+bool pc_config_validating(const pc_config_t *cfg);
 const char *pc_config_stop_metric_name(pc_stop_metric_t m); /* "none", "logloss", ... */
 
 #endif

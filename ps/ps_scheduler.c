@@ -950,7 +950,7 @@ int ps_scheduler_run(const pc_config_t *cfg, const ps_scheduler_opts_t *opts, pc
   if (rc == PC_OK)
     rc = pc_proc_catch_stop(err);
   if (rc == PC_OK)
-    rc = ps_epochs_init(&s.epochs, cfg->training.epochs, s.nworkers, cfg->data.valid[0] != '\0',
+    rc = ps_epochs_init(&s.epochs, cfg->training.epochs, s.nworkers, pc_config_validating(cfg),
                         err);
   if (rc == PC_OK)
     rc = take_outdir(&s, err);

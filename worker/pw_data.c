@@ -854,6 +854,30 @@ int pw_data_holdout(size_t n, double fraction, uint64_t test_rows, uint64_t seed
   return 0;
 }
 
+int pw_data_holdout_valid(size_t n, double fraction, uint64_t seed, unsigned char *split,
+                          pc_err_t *err) {
+  if (!(fraction > 0 && fraction < 1) || (split == NULL && n > 0))
+    return pc_err_set(err, PC_EINVAL, "data.valid_fraction: %g: needs a fraction in (0, 1)",
+                      fraction);
+  /* another stream of the same hash than the test hold-out's, so the two
+   * draws are independent */
+  uint64_t vseed = pc_hash_u64(seed ^ 0x76616c6964ull);
+  size_t valid = 0, train = 0;
+  for (size_t i = 0; i < n; i++) {
+    if (split[i] != PW_ROW_TRAIN)
+      continue;
+    if (holdout_pick(vseed, i, fraction))
+      split[i] = PW_ROW_VALID, valid++;
+    else
+      train++;
+  }
+  if (valid == 0 || train == 0)
+    return pc_err_set(err, PC_EINVAL,
+                      "data.valid_fraction: %g of %zu rows (training.seed %llu) leaves no %s row",
+                      fraction, n, (unsigned long long)seed, valid == 0 ? "validation" : "training");
+  return 0;
+}
+
 void pw_data_moments(const pw_dataset_t *ds, uint64_t nf, double *sum, double *sumsq,
                      double *count) {
   for (size_t k = 0; k < ds->nnz; k++) {

@@ -108,6 +108,16 @@ int pw_data_subset(pw_dataset_t *out, const pw_dataset_t *in, const size_t *rows
 int pw_data_holdout(size_t n, double fraction, uint64_t test_rows, uint64_t seed,
                     unsigned char *is_test, pc_err_t *err);
 
+/* What a row of data.train is for, once the hold-outs are drawn. */
+enum { PW_ROW_TRAIN = 0, PW_ROW_TEST = 1, PW_ROW_VALID = 2 };
+
+/* data.valid_fraction: each row still PW_ROW_TRAIN in split[0..n) becomes
+ * PW_ROW_VALID with probability fraction, by a hash of (seed, i) drawn
+ * independently of pw_data_holdout's. PC_EINVAL (with a message) when no
+ * validation or no training row is left. */
+int pw_data_holdout_valid(size_t n, double fraction, uint64_t seed, unsigned char *split,
+                          pc_err_t *err);
+
 /* Per-feature statistics for standardization, added over datasets (and
  * over workers: the sums travel through the servers). */
 typedef struct pw_transform {

@@ -212,7 +212,7 @@ static int validate(pw_worker_t *w, pw_train_t *t, pc_err_t *err);
 /* Whether this epoch ends with an evaluation on data.valid. */
 static int validating(const pw_worker_t *w, int epoch) {
   const pc_config_t *c = w->cfg;
-  return c->data.valid[0] != '\0' &&
+  return pc_config_validating(c) &&
          (epoch % c->training.eval_every == 0 || epoch == c->training.epochs);
 }
 
@@ -399,12 +399,48 @@ static int holdout(const pc_config_t *c) {
   return c->data.test_fraction > 0 || c->data.test_rows > 0;
 }
 
+/* Whether some rows of data.train are held out: as the test set, the
+ * validation set, or both. */
+static int splits_rows(const pc_config_t *c) {
+  return holdout(c) || c->data.valid_fraction > 0;
+}
+
+/* What each row of data.train is for (PW_ROW_*): the same on every worker,
+ * which all read the whole file. */
+static int draw_holdouts(pw_worker_t *w, pc_err_t *err) {
+  const pc_config_t *c = w->cfg;
+  size_t n = w->all.n;
+  w->is_test = calloc(n ? n : 1, 1);
+  if (w->is_test == NULL)
+    return pc_err_set(err, PC_ENOMEM, "hold-out of %zu rows", n);
+  int rc = PC_OK;
+  if (holdout(c))
+    rc = pw_data_holdout(n, c->data.test_fraction, c->data.test_rows, c->training.seed,
+                         w->is_test, err);
+  if (rc == PC_OK && c->data.valid_fraction > 0)
+    rc = pw_data_holdout_valid(n, c->data.valid_fraction, c->training.seed, w->is_test, err);
+  return rc;
+}
+
+/* The rows of `all` held out as `which` (PW_ROW_TEST, PW_ROW_VALID). */
+static int take_heldout(pw_worker_t *w, unsigned char which, pw_dataset_t *out, pc_err_t *err) {
+  size_t k = 0, *rows = malloc((w->all.n ? w->all.n : 1) * sizeof *rows);
+  if (rows == NULL)
+    return pc_err_set(err, PC_ENOMEM, "rows of %zu examples", w->all.n);
+  for (size_t i = 0; i < w->all.n; i++)
+    if (w->is_test[i] == which)
+      rows[k++] = i;
+  int rc = pw_data_subset(out, &w->all, rows, k, err);
+  free(rows);
+  return rc;
+}
+
 /* Whether the training file is read whole before joining: formats whose
  * reader cannot read a byte range, and any hold-out split (every worker
  * must see the same rows to agree on it). */
 static int read_whole(const pw_worker_t *w) {
   const pw_reader_t *r = pw_reader_find(w->cfg->data.format);
-  return r == NULL || !r->partial || holdout(w->cfg);
+  return r == NULL || !r->partial || splits_rows(w->cfg);
 }
 
 static void warn_skipped(const char *path, const pw_dataset_t *d, const char *what) {
@@ -421,7 +457,7 @@ static int take_partition(pw_worker_t *w, pw_dataset_t *out, pc_err_t *err) {
   if (rows == NULL)
     return pc_err_set(err, PC_ENOMEM, "rows of %zu examples", n);
   for (size_t i = 0; i < n; i++)
-    if (w->is_test == NULL || !w->is_test[i])
+    if (w->is_test == NULL || w->is_test[i] == PW_ROW_TRAIN)
       rows[k++] = i;
   size_t p = (size_t)w->node->rank, np = w->node->num_workers;
   size_t b = k * p / np, e = k * (p + 1) / np;
@@ -481,6 +517,13 @@ static void train_free(pw_worker_t *w, pw_train_t *t) {
 static int load_valid(pw_worker_t *w, pc_err_t *err) {
   const pc_config_t *c = w->cfg;
   pw_data_opts_t o;
+  if (c->data.valid_fraction > 0) {
+    int rc = take_heldout(w, PW_ROW_VALID, &w->valid, err);
+    if (rc == PC_OK)
+      PC_INFO("the validation set: %zu examples held out of %s (data.valid_fraction %g)",
+              w->valid.n, c->data.train, c->data.valid_fraction);
+    return rc;
+  }
   pw_data_opts_from_config(&o, c, w->ops->labels, c->data.valid_labels, 0, 1);
   int rc = pw_data_load(&w->valid, c->data.format, c->data.valid, &o, err);
   if (rc == PC_OK && w->valid.n == 0)
@@ -497,15 +540,7 @@ static int load_test(pw_worker_t *w, pc_err_t *err) {
   int rc;
   const char *name = c->data.test;
   if (holdout(c)) {
-    size_t k = 0;
-    size_t *rows = malloc((w->all.n ? w->all.n : 1) * sizeof *rows);
-    if (rows == NULL)
-      return pc_err_set(err, PC_ENOMEM, "rows of %zu examples", w->all.n);
-    for (size_t i = 0; i < w->all.n; i++)
-      if (w->is_test[i])
-        rows[k++] = i;
-    rc = pw_data_subset(&w->test, &w->all, rows, k, err);
-    free(rows);
+    rc = take_heldout(w, PW_ROW_TEST, &w->test, err);
     name = c->data.train;
   } else {
     pw_data_opts_t o;
@@ -562,12 +597,8 @@ static int before_join(pw_worker_t *w, pc_err_t *err) {
     if (rc == PC_OK && w->all.n == 0)
       rc = pc_err_set(err, PC_EDATA, "%s (data.train): no examples", c->data.train);
   }
-  if (rc == PC_OK && holdout(c)) {
-    w->is_test = malloc(w->all.n);
-    rc = w->is_test ? pw_data_holdout(w->all.n, c->data.test_fraction, c->data.test_rows,
-                                      c->training.seed, w->is_test, err)
-                    : pc_err_set(err, PC_ENOMEM, "hold-out of %zu rows", w->all.n);
-  }
+  if (rc == PC_OK && splits_rows(c))
+    rc = draw_holdouts(w, err);
   if (rc == PC_OK)
     rc = declare_tables(w, err);
   if (rc == PC_OK && c->training.init[0] != '\0')
@@ -712,7 +743,7 @@ static int prepare(pw_worker_t *w, pc_err_t *err) {
     rc = check_model_room(w, err);
   if (rc == PC_OK && (c->data.test[0] != '\0' || holdout(c)))
     rc = load_test(w, err);
-  if (rc == PC_OK && c->data.valid[0] != '\0')
+  if (rc == PC_OK && pc_config_validating(c))
     rc = load_valid(w, err);
   return rc;
 }

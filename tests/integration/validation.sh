@@ -63,3 +63,27 @@ grep -q "training.early_stop: rmse is not among the validation metrics of model.
   "$WORK/nometric.log" || { tail "$WORK/nometric.log"; fail "no message for the missing metric"; }
 assert_all_gone "$WORK/nometric.log"
 ok "early_stop on a metric the model lacks: refused by name"
+
+# 4. The validation set held out of the training file (data.valid_fraction),
+# as examples/optdigits-mlp.yaml does it, with early_stop written as a
+# mapping {metric, patience}: the validation rows are nobody's training rows,
+# the test set is still the whole test file.
+timeout 180 "$PARASOL" launch examples/optdigits-mlp.yaml --set output.dir="$WORK/frac" \
+  > "$WORK/frac.log" 2>&1 || { tail -20 "$WORK/frac.log"; fail "valid_fraction run failed"; }
+assert_all_gone "$WORK/frac.log"
+vn=$(jq .valid.n "$WORK/frac/metrics.json")
+[ "$vn" -gt 300 ] && [ "$vn" -lt 460 ] || fail "valid_fraction 0.1 of 3823 rows held out $vn"
+grep -q "the validation set: $vn examples held out of data/optdigits/optdigits.tra (data.valid_fraction 0.1)" \
+  "$WORK/frac/logs/worker-0.log" || fail "worker 0 does not log the held-out validation set"
+for w in 0 1; do
+  grep -q "standardized 64 features over $((3823 - vn)) training examples" "$WORK/frac/logs/worker-$w.log" ||
+    fail "worker $w did not train on the 3823 - $vn rows left"
+done
+[ "$(awk -F, 'NR == 2 { print $3 }' "$WORK/frac/metrics.csv")" -eq $((3823 - vn)) ] ||
+  fail "epoch 1 samples are not the $((3823 - vn)) training rows"
+[ "$(jq .test.n "$WORK/frac/metrics.json")" -eq 1797 ] || fail "test set is not optdigits.tes"
+assert_min "$(jq .test.accuracy "$WORK/frac/metrics.json")" 0.95 "optdigits mlp with early stopping"
+rows=$(($(wc -l < "$WORK/frac/metrics.csv") - 1))
+best=$(jq .best_epoch "$WORK/frac/metrics.json")
+[ "$rows" -eq 30 ] || [ "$rows" -eq $((best + 3)) ] || fail "stopped after $rows epochs, best $best, patience 3"
+ok "valid_fraction 0.1: $vn validation rows out of training, $rows epochs (best $best)"

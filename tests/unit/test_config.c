@@ -1337,10 +1337,50 @@ static void test_validation_fields(void **state) {
   assert_non_null(strstr(err.msg, "training.early_stop=logloss: needs a validation set to watch"));
   assert_int_not_equal(pc_config_set(&c, "training.early_stop=f1", &err), PC_OK);
   assert_non_null(strstr(err.msg, "training.early_stop"));
+  /* data.valid_fraction: a validation set too, but from one place only. */
+  expect_set_ok(&c, "data.valid_fraction=0.1");
+  assert_int_equal(pc_config_validate(&c, &err), PC_OK);
+  assert_true(pc_config_validating(&c));
+  expect_set_ok(&c, "data.valid=v.svm");
+  assert_int_equal(pc_config_validate(&c, &err), PC_ECONFIG);
+  assert_non_null(strstr(err.msg, "data.valid_fraction=0.1: data.valid is set too"));
+  expect_set_ok(&c, "data.valid=");
+  expect_set_ok(&c, "data.test_fraction=0.9");
+  assert_int_equal(pc_config_validate(&c, &err), PC_ECONFIG);
+  assert_non_null(strstr(err.msg, "data.valid_fraction=0.1: with data.test_fraction 0.9, leaves "
+                                  "no training row"));
+  assert_int_not_equal(pc_config_set(&c, "data.valid_fraction=1", &err), PC_OK);
   pc_config_defaults(&c);
+  assert_false(pc_config_validating(&c));
   expect_set_ok(&c, "data.valid_labels=l.idx");
   assert_int_equal(pc_config_validate(&c, &err), PC_ECONFIG);
   assert_non_null(strstr(err.msg, "data.valid_labels"));
+}
+
+/* early_stop also takes the mapping the docs write: {metric, patience}. */
+static void test_early_stop_mapping(void **state) {
+  (void)state;
+  load_t l;
+  load_yaml(&l, "data:\n  train: %s\n  valid: %s\ntraining:\n"
+                "  early_stop: {metric: auc, patience: 7}\n",
+            g_train, g_test);
+  expect_loaded(&l);
+  assert_int_equal(l.cfg.training.early_stop, PC_STOP_AUC);
+  assert_int_equal(l.cfg.training.patience, 7);
+  load_yaml(&l, "data:\n  valid: %s\ntraining:\n  early_stop:\n    metric: logloss\n", g_test);
+  expect_loaded(&l);
+  assert_int_equal(l.cfg.training.early_stop, PC_STOP_LOGLOSS);
+  assert_int_equal(l.cfg.training.patience, 3);
+  load_yaml(&l, "training:\n  early_stop: {metric: f1}\n");
+  expect_error(&l, 2, "training.early_stop", "f1");
+  load_yaml(&l, "training:\n  early_stop: {metric: auc, wait: 3}\n");
+  expect_error(&l, 2, "training.early_stop", "unknown key 'wait' (expected metric and patience)");
+  load_yaml(&l, "training:\n  patience: 2\n  early_stop: {metric: auc, patience: 3}\n");
+  expect_error(&l, 3, "training.patience", "duplicate key (first set on line 2)");
+  load_yaml(&l, "training:\n  early_stop: {metric: [auc]}\n");
+  expect_error(&l, 2, "training.early_stop", "expected a single value, got a sequence");
+  load_yaml(&l, "cluster:\n  workers: {n: 2}\n");
+  expect_error(&l, 2, "cluster.workers", "expected a single value, got a mapping");
 }
 
 static void test_dump_round_trip_models(void **state) {
@@ -1544,7 +1584,7 @@ static const char *const shared_names[] = {
     "training.epochs",    "training.batch",     "training.seed",      "training.prefetch",
     "training.eval_every", "training.early_stop", "training.patience", "data.format",
     "data.label",         "data.label_offset",  "data.test_fraction", "data.test_rows",
-    "data.standardize",   "data.on_error",      "data.max_bad_lines"};
+    "data.valid_fraction", "data.standardize",   "data.on_error",      "data.max_bad_lines"};
 #define NSHARED (sizeof shared_names / sizeof shared_names[0])
 
 static void test_shared_settings_list(void **state) {
@@ -1573,8 +1613,9 @@ static void test_shared_settings_list(void **state) {
   assert_string_equal(out[27].value, "none"); /* training.early_stop */
   assert_string_equal(out[29].value, "libsvm");
   assert_string_equal(out[30].value, "");
-  assert_string_equal(out[34].value, "false");
-  assert_string_equal(out[36].value, "1000");
+  assert_string_equal(out[34].value, "0");     /* data.valid_fraction */
+  assert_string_equal(out[35].value, "false");
+  assert_string_equal(out[37].value, "1000");
   /* Like snprintf: the count whatever cap is, only cap entries written. */
   assert_int_equal(pc_config_shared(&c, NULL, 0), NSHARED);
   memset(out, 0x5a, sizeof out);
@@ -1972,6 +2013,7 @@ int main(void) {
       cmocka_unit_test(test_shared_longest_lists),
       cmocka_unit_test(test_dump_round_trip_models),
       cmocka_unit_test(test_validation_fields),
+    cmocka_unit_test(test_early_stop_mapping),
       cmocka_unit_test(test_check_join),
       cmocka_unit_test(test_check_join_names_origin),
       cmocka_unit_test(test_check_bind_accepts),

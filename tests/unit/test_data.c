@@ -757,6 +757,46 @@ static void test_holdout(void **state) {
     assert_int_equal(a[i], i >= 7);
 }
 
+/* data.valid_fraction: drawn only among training rows, independently of
+ * the test hold-out, the same for the same seed. */
+static void test_holdout_valid(void **state) {
+  (void)state;
+  enum { N = 4000 };
+  static unsigned char a[N], b[N];
+  pc_err_t err = {0};
+  assert_int_equal(pw_data_holdout(N, 0.25, 0, 7, a, &err), 0);
+  memcpy(b, a, N);
+  assert_int_equal(pw_data_holdout_valid(N, 0.2, 7, a, &err), 0);
+  size_t count[3] = {0}, moved_test = 0;
+  for (size_t i = 0; i < N; i++) {
+    count[a[i]]++;
+    moved_test += b[i] == PW_ROW_TEST && a[i] != PW_ROW_TEST;
+  }
+  assert_int_equal(moved_test, 0);                   /* test rows stay test rows */
+  assert_in_range(count[PW_ROW_VALID], 480, 720);    /* 0.2 of ~3000: 600, sd ~22 */
+  assert_in_range(count[PW_ROW_TEST], 900, 1100);
+  /* Independent of the test draw: about a fifth of the would-be valid rows of
+   * a fresh split fall among the test rows. */
+  static unsigned char c[N];
+  memset(c, PW_ROW_TRAIN, N);
+  assert_int_equal(pw_data_holdout_valid(N, 0.2, 7, c, &err), 0);
+  size_t both = 0, valid = 0;
+  for (size_t i = 0; i < N; i++)
+    if (c[i] == PW_ROW_VALID)
+      valid++, both += b[i] == PW_ROW_TEST;
+  assert_in_range(both, valid / 4 - 60, valid / 4 + 60);
+  memset(b, PW_ROW_TRAIN, N);
+  assert_int_equal(pw_data_holdout_valid(N, 0.2, 7, b, &err), 0);
+  assert_memory_equal(b, c, N);
+  /* Refusals: no validation row, or no training row left. */
+  unsigned char s[4] = {0};
+  assert_int_equal(pw_data_holdout_valid(4, 1e-9, 1, s, &err), PC_EINVAL);
+  assert_non_null(strstr(err.msg, "data.valid_fraction: 1e-09 of 4 rows (training.seed 1) leaves "
+                                  "no validation row"));
+  assert_int_equal(pw_data_holdout_valid(4, 0, 1, s, &err), PC_EINVAL);
+  assert_non_null(strstr(err.msg, "needs a fraction in (0, 1)"));
+}
+
 static void test_holdout_refusals(void **state) {
   (void)state;
   unsigned char s[16];
@@ -844,7 +884,8 @@ int main(void) {
       cmocka_unit_test(test_opts_from_config),
       cmocka_unit_test(test_subset),
       cmocka_unit_test(test_holdout),
-      cmocka_unit_test(test_holdout_refusals),
+      cmocka_unit_test(test_holdout_valid),
+    cmocka_unit_test(test_holdout_refusals),
       cmocka_unit_test(test_moments_and_transform),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
