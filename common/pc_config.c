@@ -1436,7 +1436,7 @@ static int check_model(const pc_config_t *cfg, pc_err_t *err) {
   if (model_has_classes(t) && cfg->model.classes == 0 && cfg->data.format != PC_FORMAT_PREPARED)
     return field_fail(cfg, field_index("model", "classes"), err,
                       "required for model.type %s: the number of classes (2 or more)", type);
-  if (model_has_classes(t) && cfg->model.classes < 2)
+  if (model_has_classes(t) && cfg->model.classes < 2 && cfg->model.classes != 0)
     return field_fail(cfg, field_index("model", "classes"), err,
                       "model.type %s needs 2 or more classes, got %d", type, cfg->model.classes);
   if (cfg->model.nhidden > 0 && t != PC_MODEL_MLP && t != PC_MODEL_CNN)
