@@ -6,6 +6,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "pc_error.h"
 #include "pw_csvtext.h"
@@ -93,5 +94,34 @@ int pw_prep_split(const float *label, size_t n, int stratify, const double split
 
 /* Fisher-Yates over a[0, n) from the state *s (splitmix64). */
 void pw_prep_shuffle(size_t *a, size_t n, uint64_t *s);
+
+
+/* One run of `parasol prep`, shared by pw_prep.c (reading, splitting) and
+ * pw_prep_out.c (writing DIR, prep.json and the summary). */
+typedef struct pw_prep_run {
+  const pw_prep_opts_t *o;
+  pw_prep_table_t table;     /* csv only */
+  pw_recipe_t recipe;        /* csv only (features > 0 once fitted) */
+  char *recipe_json;         /* csv only (owned) */
+  pw_drops_t *drops;         /* table.drops (csv) or own_drops */
+  pw_drops_t own_drops;
+  uint64_t rows_in, rows_out;
+  pw_label_kind_t kind;
+  uint32_t classes;
+  pw_shape_t shape;
+  pw_dataset_t split[3];     /* train, valid, test (n == 0: not written) */
+  pw_transform_t tf;         /* n == 0: no --standardize */
+} pw_prep_run_t;
+
+/* Write DIR (o->out) from the run: the splits' shards and prep.json, in
+ * DIR/.prep.tmp-PID first, then renamed into place. */
+int pw_prep_write(const pw_prep_run_t *p, pc_err_t *err);
+/* The checks on DIR before any reading: not the input, empty or --force. */
+int pw_prep_check_out(const pw_prep_opts_t *o, pc_err_t *err);
+/* The human summary (stdout of `parasol prep`). */
+void pw_prep_print(const pw_prep_run_t *p, FILE *f);
+/* prep.json's content (docs/prep.md), as a new jansson object or NULL. */
+struct json_t;
+struct json_t *pw_prep_json(const pw_prep_run_t *p);
 
 #endif
