@@ -274,6 +274,42 @@ static int keep_classes(pw_prep_table_t *t, const double *vals, const char **str
   return 0;
 }
 
+/* --kind binary with more than two label values: the two most frequent
+ * are the classes (in their sorted order); rows with others are dropped. */
+static int top_two(const pw_prep_table_t *t, const rows_t *w, double *vals, const char **strs,
+                   size_t m, size_t *out, pc_err_t *err) {
+  size_t *count = calloc(m, sizeof *count), a = 0, b = 1, lc = t->label_col;
+  if (count == NULL)
+    return pc_err_set(err, PC_ENOMEM, "%s: out of memory", t->path);
+  for (size_t i = 0; i < w->n; i++) {
+    const char *s = w->cells[i * t->ncols + lc];
+    double v;
+    if (w->gone[i] || pw_csv_missing(s))
+      continue;
+    void *hit = !t->numeric[lc] ? bsearch(&s, strs, m, sizeof *strs, cmp_str)
+                : pw_csv_number(s, &v) == 0 ? bsearch(&v, vals, m, sizeof *vals, cmp_double)
+                                            : NULL;
+    if (hit != NULL)
+      count[t->numeric[lc] ? (size_t)((double *)hit - vals) : (size_t)((const char **)hit - strs)]++;
+  }
+  for (size_t i = 0; i < m; i++)
+    if (count[i] > count[a] || (count[i] > count[b] && i != a)) {
+      b = count[i] > count[a] ? a : i;
+      a = count[i] > count[a] ? i : a;
+    }
+  size_t lo = a < b ? a : b, hi = a < b ? b : a;
+  if (t->numeric[lc]) {
+    vals[0] = vals[lo];
+    vals[1] = vals[hi];
+  } else {
+    strs[0] = strs[lo];
+    strs[1] = strs[hi];
+  }
+  free(count);
+  *out = 2;
+  return 0;
+}
+
 static int choose_kind(pw_prep_table_t *t, const rows_t *w, const pw_prep_opts_t *o,
                        pc_err_t *err) {
   double *vals = malloc((w->n + 1) * sizeof *vals);
@@ -287,8 +323,11 @@ static int choose_kind(pw_prep_table_t *t, const rows_t *w, const pw_prep_opts_t
     t->kind = t->numeric[t->label_col] && !allint ? PW_LABEL_REAL
               : m == 2 ? PW_LABEL_BINARY : PW_LABEL_CLASS;
   if (rc == 0 && t->kind == PW_LABEL_BINARY && m > 2)
-    rc = pc_err_set(err, PC_EDATA, "%s: --kind binary, but the label column '%s' has %zu "
-                    "distinct values (use --kind class)", t->path, t->names[t->label_col], m);
+    rc = top_two(t, w, vals, strs, m, &m, err);
+  if (rc == 0 && t->kind != PW_LABEL_REAL && m < 2)
+    rc = pc_err_set(err, PC_EDATA, "%s: the label column '%s' has %zu distinct value%s: "
+                    "nothing to tell apart (use --kind real for a number)", t->path,
+                    t->names[t->label_col], m, m == 1 ? "" : "s");
   if (rc == 0 && t->kind != PW_LABEL_REAL)
     rc = keep_classes(t, vals, strs, m, err);
   free(vals);
