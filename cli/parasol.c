@@ -36,6 +36,8 @@
 #include "pw_eval.h"
 #include "pw_evaluate.h"
 #include "pw_init.h"
+#include "pw_prep.h"
+#include "pw_prepared.h"
 #include "pw_score.h"
 #include "pw_worker.h"
 
@@ -60,7 +62,16 @@ enum {
   OPT_JSON,
   OPT_GRID,
   OPT_PARALLEL,
-  OPT_INIT
+  OPT_INIT,
+  OPT_KIND,
+  OPT_MISSING,
+  OPT_STANDARDIZE,
+  OPT_SPLIT,
+  OPT_SHARDS,
+  OPT_SEED,
+  OPT_MAXCAT,
+  OPT_FORCE,
+  OPT_OUT
 };
 
 struct cli_cmd;
@@ -82,6 +93,7 @@ typedef struct cli_args {
   int ngrids;
   int parallel;       /* sweep: runs at a time */
   char init_set[PC_PATH_MAX + 16]; /* launch, worker: --init MODEL as "training.init=MODEL" */
+  pw_prep_opts_t prep; /* prep: all but format, label, labels (in score) */
 } cli_args_t;
 
 typedef struct cli_cmd {
@@ -121,6 +133,15 @@ static const struct option sweep_opts[] = {
     {"parallel", required_argument, NULL, OPT_PARALLEL}, OPT_HELP_ROW, OPT_END_ROW};
 static const struct option plot_opts[] = {{"output", required_argument, NULL, OPT_OUTPUT},
                                           OPT_HELP_ROW, OPT_END_ROW};
+static const struct option prep_opts[] = {
+    OPT_DATA_ROWS, {"kind", required_argument, NULL, OPT_KIND},
+    {"missing", required_argument, NULL, OPT_MISSING},
+    {"standardize", no_argument, NULL, OPT_STANDARDIZE},
+    {"split", required_argument, NULL, OPT_SPLIT}, {"shards", required_argument, NULL, OPT_SHARDS},
+    {"seed", required_argument, NULL, OPT_SEED},
+    {"max-categories", required_argument, NULL, OPT_MAXCAT},
+    {"force", no_argument, NULL, OPT_FORCE}, {"out", required_argument, NULL, OPT_OUT},
+    OPT_HELP_ROW, OPT_END_ROW};
 static const struct option bare_opts[] = {OPT_HELP_ROW, OPT_END_ROW};
 
 static const char launch_help[] =
@@ -201,6 +222,31 @@ static const char plot_help[] =
     "  --output FILE     the image (written through FILE.tmp, renamed once complete);\n"
     "                    default: RUN_DIR/curves.png for one run, plot.png in the\n"
     "                    current directory for several\n";
+static const char prep_help[] =
+    "usage: parasol prep INPUT --format csv|libsvm|idx|ratings --out DIR [--label COL]\n"
+    "                    [--labels FILE] [--kind binary|class|real] [--missing mean|zero|drop]\n"
+    "                    [--standardize] [--split TRAIN,VALID,TEST] [--shards N] [--seed S]\n"
+    "                    [--max-categories K] [--force]\n"
+    "Read raw data, drop dirty rows (each reason counted, with its first line numbers),\n"
+    "encode a CSV's columns (numbers; text as one-hot categories, hashed past K), split\n"
+    "it by the seed (stratified by class) and write DIR/train, DIR/valid, DIR/test as N\n"
+    "shards each, plus DIR/prep.json (docs/prep.md). INPUT is never written.\n"
+    "  --format F        csv (default), libsvm, idx (with --labels), ratings\n"
+    "  --label COL       csv: the label column (name or 0-based number); default: the last\n"
+    "  --labels FILE     idx: the labels file that goes with the images file INPUT\n"
+    "  --kind K          binary, class or real; default: from the labels (csv: numbers\n"
+    "                    with a fraction -> real, two values -> binary, else class;\n"
+    "                    libsvm binary, idx class, ratings real)\n"
+    "  --missing M       a missing cell: mean (of the training split, default), zero, or\n"
+    "                    drop the row\n"
+    "  --standardize     scale features to mean 0, deviation 1 (training split's figures)\n"
+    "  --split T,V,E     fractions summing to 1, train above 0 (default 0.8,0.1,0.1)\n"
+    "  --shards N        shards per split, 1..4096 (default 1)\n"
+    "  --seed S          seed of the split and the shuffle (default 1)\n"
+    "  --max-categories K  one-hot up to K categories, hashed into K buckets past it\n"
+    "                    (default 32)\n"
+    "  --force           write into a non-empty DIR (its prep.json and splits replaced)\n"
+    "  --out DIR         where to write (created if missing)\n";
 static const char version_help[] =
     "usage: parasol version   (or: parasol --version)\n"
     "Print the Parasol version and the version of each library as loaded at run time.\n";
@@ -214,6 +260,7 @@ static int cmd_eval(const cli_args_t *a);
 static int cmd_plot(const cli_args_t *a);
 static int cmd_version(const cli_args_t *a);
 static int cmd_sweep(const cli_args_t *a);
+static int cmd_prep(const cli_args_t *a);
 
 static const cli_cmd_t commands[] = {
     {"launch", "launch CONFIG", "run a whole cluster (scheduler, servers, workers) on this machine",
@@ -226,6 +273,8 @@ static const cli_cmd_t commands[] = {
      cmd_worker},
     {"sweep", "sweep CONFIG", "train every combination of a few settings and rank them",
      sweep_help, sweep_opts, 1, "one CONFIG file", cmd_sweep},
+    {"prep", "prep INPUT --out DIR", "clean, encode, split and shard raw data for training",
+     prep_help, prep_opts, 1, "one INPUT file", cmd_prep},
     {"predict", "predict MODEL DATA", "print a trained model's prediction for each example",
      predict_help, predict_opts, 2, "MODEL and DATA", cmd_predict},
     {"eval", "eval MODEL DATA", "print a trained model's test metrics on a data file", eval_help,
@@ -343,9 +392,78 @@ static int take_grid(cli_args_t *a, const char *v) {
   return 0;
 }
 
+static int bad_value(const char *opt, const char *want, const char *v) {
+  fprintf(stderr, "parasol prep: --%s needs %s, got '%s'\n", opt, want, v);
+  return EXIT_USAGE;
+}
+
+static int parse_u64(const char *s, uint64_t max, uint64_t *out) {
+  char *end = NULL;
+  errno = 0;
+  unsigned long long v = strtoull(s, &end, 10);
+  if (end == s || *end != '\0' || errno != 0 || s[0] == '-' || v > max)
+    return -1;
+  *out = v;
+  return 0;
+}
+
+static int parse_split(const char *s, double f[3]) {
+  int n = 0;
+  return sscanf(s, "%lf,%lf,%lf%n", &f[0], &f[1], &f[2], &n) == 3 && s[n] == '\0' ? 0 : -1;
+}
+
+static int name_of(const char *v, const char *const *names, int n) {
+  for (int i = 0; i < n; i++)
+    if (strcmp(v, names[i]) == 0)
+      return i;
+  return -1;
+}
+
+/* prep's own options (pw_prep_opts_t; pw_prep_run checks their ranges). */
+static int take_prep(pw_prep_opts_t *p, int c, const char *v) {
+  static const char *const kinds[] = {"binary", "class", "real"};
+  static const char *const missing[] = {"mean", "zero", "drop"};
+  uint64_t x;
+  int k;
+  switch (c) {
+  case OPT_KIND:
+    if ((k = name_of(v, kinds, 3)) < 0)
+      return bad_value("kind", "binary, class or real", v);
+    p->labels = (pw_label_kind_t)k;
+    p->labels_auto = 0;
+    return 0;
+  case OPT_MISSING:
+    if ((k = name_of(v, missing, 3)) < 0)
+      return bad_value("missing", "mean, zero or drop", v);
+    p->missing = (pw_missing_t)k;
+    return 0;
+  case OPT_STANDARDIZE: p->standardize = 1; return 0;
+  case OPT_FORCE: p->force = 1; return 0;
+  case OPT_OUT: p->out = v; return 0;
+  case OPT_SPLIT:
+    return parse_split(v, p->split) == 0 ? 0 : bad_value("split", "TRAIN,VALID,TEST fractions", v);
+  case OPT_SHARDS:
+    if (parse_u64(v, UINT32_MAX, &x) != 0)
+      return bad_value("shards", "a number of shards (1..4096)", v);
+    p->shards = (uint32_t)x;
+    return 0;
+  case OPT_MAXCAT:
+    if (parse_u64(v, UINT32_MAX, &x) != 0)
+      return bad_value("max-categories", "a positive integer", v);
+    p->max_categories = (uint32_t)x;
+    return 0;
+  case OPT_SEED:
+    return parse_u64(v, UINT64_MAX, &p->seed) == 0 ? 0
+                                                    : bad_value("seed", "a non-negative integer", v);
+  default: return EXIT_USAGE;
+  }
+}
+
 /* One accepted option (or, as code 1, a positional argument). */
 static int take(cli_args_t *a, int c, const char *v) {
   const char *cmd = a->cmd->name;
+  if (c >= OPT_KIND && c <= OPT_OUT)
+    return take_prep(&a->prep, c, v);
   switch (c) {
   case 1: add_positional(a, v); return 0;
   case 'h': a->help = 1; return 0;
@@ -390,6 +508,7 @@ static int parse_args(const cli_cmd_t *c, int argc, char **argv, cli_args_t *a) 
   a->rank = -1;
   a->threshold = 0.5;
   a->parallel = 1;
+  pw_prep_opts_default(&a->prep);
   opterr = 0;
   optind = 1;
   int ch;
@@ -423,6 +542,9 @@ static int load_config(const cli_args_t *a, pc_config_t *cfg, int checks) {
     rc = pc_config_check_bind(cfg, &err);
   if (rc == PC_OK && (checks & CHECK_DATA))
     rc = pc_config_check_data(cfg, &err);
+  /* prepared data: model.features (and classes) from the shards, on every node alike */
+  if (rc == PC_OK)
+    rc = pw_prep_config_fill(cfg, &err);
   if (rc != PC_OK) {
     fprintf(stderr, "parasol %s: error: %s\n", a->cmd->name, err.msg);
     return EXIT_USAGE;
@@ -577,6 +699,37 @@ static int cmd_sweep(const cli_args_t *a) {
   if (run_rc == PC_ECANCELED)
     return 128 + signo;
   return run_rc == PC_OK && rc == PC_OK ? 0 : EXIT_RUN;
+}
+
+/* ---- prep ---- */
+
+static int cmd_prep(const cli_args_t *a) {
+  pw_prep_opts_t o = a->prep;
+  o.input = a->pos[0];
+  o.label = a->score.label;
+  o.labels_path = a->score.labels;
+  int f = 0;
+  for (int i = PC_FORMAT_LIBSVM; a->score.format != NULL && i <= PC_FORMAT_RATINGS && !f; i++)
+    if (strcmp(a->score.format, pc_config_format_name((pc_format_t)i)) == 0)
+      f = i;
+  if (a->score.format != NULL && f == 0) {
+    fprintf(stderr, "parasol prep: --format needs csv, libsvm, idx or ratings, got '%s'\n",
+            a->score.format);
+    return EXIT_USAGE;
+  }
+  if (f != 0)
+    o.format = (pc_format_t)f;
+  if (o.out == NULL) {
+    fprintf(stderr, "parasol prep: --out DIR is needed (where the splits go)\n");
+    return EXIT_USAGE;
+  }
+  pc_err_t err = {0};
+  int rc = pw_prep_run(&o, stdout, &err);
+  if (rc != PC_OK) {
+    fprintf(stderr, "parasol prep: error: %s\n", err.msg);
+    return rc == PC_EINVAL ? EXIT_USAGE : EXIT_RUN;
+  }
+  return fflush(stdout) == 0 ? 0 : EXIT_RUN;
 }
 
 /* ---- predict / eval ---- */

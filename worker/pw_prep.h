@@ -20,7 +20,8 @@ typedef struct pw_prep_opts {
   pc_format_t format;       /* csv, libsvm, idx, ratings */
   const char *labels_path;  /* idx: the labels file */
   const char *label;        /* csv: label column (name or 0-based number); NULL: last column */
-  pw_label_kind_t labels;   /* binary, class or real */
+  pw_label_kind_t labels;   /* binary, class or real (when !labels_auto) */
+  int labels_auto;          /* 1 (default): the kind from the labels (docs/prep.md) */
   int label_offset;         /* class labels written as numbers: subtracted first */
   pw_missing_t missing;
   int standardize;

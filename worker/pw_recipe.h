@@ -66,4 +66,30 @@ void pw_recipe_free(pw_recipe_t *r);
 int pw_recipe_load_csv(pw_dataset_t *ds, const pw_recipe_t *r, const char *path,
                        int labels_optional, uint64_t *unknown, pc_err_t *err);
 
+/* Encode one row: cells[i] is the text of recipe column i (NULL or a
+ * missing token: missing). Writes at most r->ncols entries, in increasing
+ * index order, to idx/val and their count to *k; a numeric feature is
+ * stored even when 0 (so a transform sees it). Returns 0, or -1 with
+ * why[PW_RECIPE_WHY] saying which cell is not a finite number. */
+#define PW_RECIPE_WHY 200
+int pw_recipe_encode(const pw_recipe_t *r, const char *const *cells, uint64_t *idx, float *val,
+                     size_t *k, uint64_t *unknown, char *why);
+
+/* The label cell as stored: a class index (the position of its text in
+ * r->classes) or a real number. -1: not one of the classes / not a finite
+ * number (why says which). */
+int pw_recipe_label(const pw_recipe_t *r, const char *cell, float *out, char *why);
+
+/* ds zeroed and sized for n rows of at most r->ncols entries each (the
+ * rows are then filled by pw_recipe_encode); shape from the recipe. */
+int pw_recipe_ds_init(pw_dataset_t *ds, const pw_recipe_t *r, size_t n, pc_err_t *err);
+
+/* Encode cells (as pw_recipe_encode) and append the row with label to ds
+ * (sized by pw_recipe_ds_init). -1 with why as pw_recipe_encode. */
+int pw_recipe_add_row(pw_dataset_t *ds, const pw_recipe_t *r, const char *const *cells,
+                      float label, uint64_t *unknown, char *why);
+
+const char *pw_col_kind_name(pw_col_kind_t k);
+const char *pw_label_kind_name(pw_label_kind_t k);
+
 #endif
