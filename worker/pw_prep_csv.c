@@ -310,6 +310,14 @@ static int top_two(const pw_prep_table_t *t, const rows_t *w, double *vals, cons
   return 0;
 }
 
+static size_t only_integers(double *v, size_t m) {
+  size_t k = 0;
+  for (size_t i = 0; i < m; i++)
+    if (is_integer(v[i]))
+      v[k++] = v[i];
+  return k;
+}
+
 static int choose_kind(pw_prep_table_t *t, const rows_t *w, const pw_prep_opts_t *o,
                        pc_err_t *err) {
   double *vals = malloc((w->n + 1) * sizeof *vals);
@@ -322,12 +330,15 @@ static int choose_kind(pw_prep_table_t *t, const rows_t *w, const pw_prep_opts_t
   if (o->labels_auto)
     t->kind = t->numeric[t->label_col] && !allint ? PW_LABEL_REAL
               : m == 2 ? PW_LABEL_BINARY : PW_LABEL_CLASS;
+  if (rc == 0 && t->kind != PW_LABEL_REAL && t->numeric[t->label_col])
+    m = only_integers(vals, m); /* 2.5 is no class: its rows are dropped */
   if (rc == 0 && t->kind == PW_LABEL_BINARY && m > 2)
     rc = top_two(t, w, vals, strs, m, &m, err);
-  if (rc == 0 && t->kind != PW_LABEL_REAL && m < 2)
-    rc = pc_err_set(err, PC_EDATA, "%s: the label column '%s' has %zu distinct value%s: "
+  /* m == 0: every row's label is bad, keep_rows says so with an example. */
+  if (rc == 0 && t->kind != PW_LABEL_REAL && m == 1)
+    rc = pc_err_set(err, PC_EDATA, "%s: the label column '%s' has 1 distinct value: "
                     "nothing to tell apart (use --kind real for a number)", t->path,
-                    t->names[t->label_col], m, m == 1 ? "" : "s");
+                    t->names[t->label_col]);
   if (rc == 0 && t->kind != PW_LABEL_REAL)
     rc = keep_classes(t, vals, strs, m, err);
   free(vals);
@@ -393,9 +404,6 @@ static int keep_rows(pw_prep_table_t *t, rows_t *w, pc_err_t *err) {
   w->cells = NULL;
   w->lineno = NULL;
   w->label = NULL;
-  if (t->rows_in == 0)
-    return pc_err_set(err, PC_EDATA, "%s: no data rows after the header (line %llu)", t->path,
-                      (unsigned long long)t->text.lineno[0]);
   for (int d = 0; k == 0 && d < PW_DROP_N; d++)
     if (t->drops.count[d] > 0)
       return pc_err_set(err, PC_EDATA, "%s: all %llu rows were dropped (e.g. line %llu: %s: %s)",
@@ -409,6 +417,9 @@ static int read_rows(pw_prep_table_t *t, const pw_prep_opts_t *o, pc_err_t *err)
   rows_t w = {0};
   int rc = cut_rows(t, &w, err);
   t->rows_in = w.n;
+  if (rc == 0 && w.n == 0)
+    rc = pc_err_set(err, PC_EDATA, "%s: no data rows after the header (line %llu)", t->path,
+                    (unsigned long long)t->text.lineno[0]);
   if (rc == 0 && (t->numeric = calloc(t->ncols, 1)) == NULL)
     rc = pc_err_set(err, PC_ENOMEM, "%s: out of memory", t->path);
   if (rc == 0) {
