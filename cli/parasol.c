@@ -36,6 +36,7 @@
 #include "pw_eval.h"
 #include "pw_evaluate.h"
 #include "pw_prep.h"
+#include "pw_prepared.h"
 #include "pw_score.h"
 #include "pw_worker.h"
 
@@ -511,6 +512,9 @@ static int load_config(const cli_args_t *a, pc_config_t *cfg, int checks) {
     rc = pc_config_check_bind(cfg, &err);
   if (rc == PC_OK && (checks & CHECK_DATA))
     rc = pc_config_check_data(cfg, &err);
+  /* prepared data: model.features (and classes) from the shards, on every node alike */
+  if (rc == PC_OK)
+    rc = pw_prep_config_fill(cfg, &err);
   if (rc != PC_OK) {
     fprintf(stderr, "parasol %s: error: %s\n", a->cmd->name, err.msg);
     return EXIT_USAGE;

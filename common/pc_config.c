@@ -105,6 +105,7 @@ static const enum_name_t formats[] = {{"libsvm", PC_FORMAT_LIBSVM},
                                       {"csv", PC_FORMAT_CSV},
                                       {"idx", PC_FORMAT_IDX},
                                       {"ratings", PC_FORMAT_RATINGS},
+                                      {"prepared", PC_FORMAT_PREPARED},
                                       {NULL, 0}};
 static const enum_name_t losses[] = {
     {"squared", PC_LOSS_SQUARED}, {"huber", PC_LOSS_HUBER}, {NULL, 0}};
@@ -206,7 +207,8 @@ static const field_t fields[] = {
           "evaluations without improvement before early stopping"),
     F_STR(LOCAL, data, train, "", "training file (required where data is read)"),
     F_STR(LOCAL, data, test, "", "evaluation file; empty = no evaluation"),
-    F_ENUM(SHARED, data, format, formats, "libsvm", "input format"),
+    F_ENUM(SHARED, data, format, formats, "libsvm",
+           "input format: libsvm, csv, idx, ratings or prepared (parasol prep)"),
     F_STR(SHARED, data, label, "", "csv: label column, a header name or a 0-based number"),
     F_STR(LOCAL, data, labels, "", "idx: labels file of data.train"),
     F_STR(LOCAL, data, test_labels, "", "idx: labels file of data.test"),
@@ -1391,6 +1393,36 @@ static int check_data_file(const pc_config_t *cfg, const char *name, bool requir
   return 0;
 }
 
+/* A prepared split is a directory holding part-00000.psp (docs/prep.md). */
+static int check_split_dir(const pc_config_t *cfg, const char *name, bool required,
+                           pc_err_t *err) {
+  size_t idx = field_index("data", name);
+  const char *path = field_cptr(cfg, &fields[idx]);
+  char part[PC_PATH_MAX + 32];
+  struct stat st;
+  if (path[0] == '\0')
+    return required ? field_fail(cfg, idx, err, "required but not set (the training split, "
+                                 "e.g. prep/train)") : 0;
+  snprintf(part, sizeof part, "%s/part-00000.psp", path);
+  if (stat(path, &st) != 0 || !S_ISDIR(st.st_mode) || stat(part, &st) != 0)
+    return field_fail(cfg, idx, err, "%s is not a prepared split (no part-00000.psp); run "
+                      "parasol prep first", path);
+  return 0;
+}
+
+int pc_config_is_set(const pc_config_t *cfg, const char *key) {
+  const char *dot = key != NULL ? strchr(key, '.') : NULL;
+  if (cfg == NULL || dot == NULL || (size_t)(dot - key) >= 32)
+    return 0;
+  char sec[32];
+  memcpy(sec, key, (size_t)(dot - key));
+  sec[dot - key] = '\0';
+  for (size_t i = 0; i < NFIELDS; i++)
+    if (strcmp(fields[i].sec, sec) == 0 && strcmp(fields[i].name, dot + 1) == 0)
+      return cfg->src_line[i] != 0;
+  return 0;
+}
+
 /* ---- cross-field rules of the models and their data ------------------- */
 
 static bool model_has_classes(pc_model_type_t t) {
@@ -1400,10 +1432,11 @@ static bool model_has_classes(pc_model_type_t t) {
 static int check_model(const pc_config_t *cfg, pc_err_t *err) {
   pc_model_type_t t = cfg->model.type;
   const char *type = pc_config_model_name(t);
-  if (model_has_classes(t) && cfg->model.classes == 0)
+  /* prepared data: the shards' header gives the classes (pw_prep_config_fill) */
+  if (model_has_classes(t) && cfg->model.classes == 0 && cfg->data.format != PC_FORMAT_PREPARED)
     return field_fail(cfg, field_index("model", "classes"), err,
                       "required for model.type %s: the number of classes (2 or more)", type);
-  if (model_has_classes(t) && cfg->model.classes < 2)
+  if (model_has_classes(t) && cfg->model.classes < 2 && cfg->model.classes != 0)
     return field_fail(cfg, field_index("model", "classes"), err,
                       "model.type %s needs 2 or more classes, got %d", type, cfg->model.classes);
   if (cfg->model.nhidden > 0 && t != PC_MODEL_MLP && t != PC_MODEL_CNN)
@@ -1470,6 +1503,10 @@ static int check_format(const pc_config_t *cfg, pc_err_t *err) {
   if (rc == 0 && cfg->training.early_stop != PC_STOP_NONE && cfg->data.valid[0] == '\0')
     rc = field_fail(cfg, field_index("training", "early_stop"), err,
                     "needs a validation set to watch: set data.valid");
+  if (rc == 0 && cfg->data.standardize && fmt == PC_FORMAT_PREPARED)
+    rc = field_fail(cfg, field_index("data", "standardize"), err,
+                    "prepared data is standardized by parasol prep --standardize (the shards "
+                    "carry the transform); remove it");
   if (rc == 0 && cfg->data.standardize && fmt != PC_FORMAT_CSV && fmt != PC_FORMAT_IDX)
     rc = field_fail(cfg, field_index("data", "standardize"), err,
                     "only for dense data (data.format csv or idx), not %s",
@@ -1603,6 +1640,11 @@ int pc_config_check_data(const pc_config_t *cfg, pc_err_t *err) {
     return pc_err_set(err, PC_EINVAL, "pc_config_check_data: NULL config");
   static const char *const files[] = {"test", "labels", "test_labels", "valid",
                                       "valid_labels"};
+  if (cfg->data.format == PC_FORMAT_PREPARED) {
+    int rc = check_split_dir(cfg, "train", true, err);
+    rc = rc ? rc : check_split_dir(cfg, "test", false, err);
+    return rc ? rc : check_split_dir(cfg, "valid", false, err);
+  }
   int rc = check_data_file(cfg, "train", true, err);
   for (size_t i = 0; i < sizeof files / sizeof files[0] && rc == 0; i++)
     rc = check_data_file(cfg, files[i], false, err);

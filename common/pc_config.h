@@ -41,7 +41,8 @@ typedef enum {
   PC_FORMAT_LIBSVM = 1,
   PC_FORMAT_CSV = 2,
   PC_FORMAT_IDX = 3,
-  PC_FORMAT_RATINGS = 4
+  PC_FORMAT_RATINGS = 4,
+  PC_FORMAT_PREPARED = 5 /* split directories written by `parasol prep` (docs/prep.md) */
 } pc_format_t;
 typedef enum { PC_LOSS_SQUARED = 0, PC_LOSS_HUBER = 1 } pc_loss_t;
 /* training.early_stop: the validation metric watched (docs/lifecycle.md). */
@@ -125,7 +126,7 @@ typedef struct pc_config {
   struct {
     char train[PC_PATH_MAX]; /* required by pc_config_check_data */
     char test[PC_PATH_MAX];  /* "" = no evaluation; checked when set */
-    pc_format_t format;      /* libsvm|csv|idx|ratings, default libsvm */
+    pc_format_t format;      /* libsvm|csv|idx|ratings|prepared, default libsvm */
     char label[64];          /* csv: label column, a header name or a 0-based number (required) */
     char labels[PC_PATH_MAX];      /* idx: labels file of data.train (required for idx) */
     char test_labels[PC_PATH_MAX]; /* idx: labels file of data.test */
@@ -179,6 +180,10 @@ int pc_config_validate(const pc_config_t *cfg, pc_err_t *err);
  * the field and where it was set, e.g.
  * "a9a.yaml:8: data.train: 'nope': cannot open: No such file or directory". */
 int pc_config_check_data(const pc_config_t *cfg, pc_err_t *err);
+
+/* Whether key ("model.features") was given, in the file or by --set,
+ * rather than left at its default. 0 for an unknown key. */
+int pc_config_is_set(const pc_config_t *cfg, const char *key);
 
 /* For processes that join a scheduler (server, worker): cluster.scheduler
  * must name a port they can dial, so tcp:// needs a host and a port in

@@ -15,6 +15,7 @@
 #include "pw_data_util.h"
 
 #include "pc_hash.h"
+#include "pw_prepared.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -713,6 +714,7 @@ static const pw_reader_t readers[] = {
     {.name = "csv", .format = PC_FORMAT_CSV, .partial = 0, .load = pw_data_load_csv},
     {.name = "idx", .format = PC_FORMAT_IDX, .partial = 0, .load = pw_data_load_idx},
     {.name = "ratings", .format = PC_FORMAT_RATINGS, .partial = 0, .load = pw_data_load_ratings},
+    {.name = "prepared", .format = PC_FORMAT_PREPARED, .partial = 1, .load = pw_data_load_prepared},
 };
 
 const pw_reader_t *pw_reader_find(pc_format_t format) {

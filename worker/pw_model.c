@@ -1,4 +1,4 @@
-/* Model files, format version 3: explicit little-endian encoding, XXH3-64
+/* Model files, format version 4 (3 still read): explicit little-endian encoding, XXH3-64
  * trailer, atomic save. Loading streams the file once: every count read
  * is checked against the bytes left before it sizes anything, the
  * checksum is compared at the end, and only then is the content checked
@@ -251,6 +251,15 @@ static int check_tables(const pw_model_t *m, const char *path, int code, pc_err_
   return 0;
 }
 
+static int check_recipe(const pw_model_t *m, const char *path, int code, pc_err_t *err) {
+  if ((m->recipe_len > 0) != (m->recipe_json != NULL) || m->recipe_len > PW_MODEL_MAX_RECIPE)
+    return pc_err_set(err, code, "%s: recipe of %zu bytes %s", path, m->recipe_len,
+                      m->recipe_len > PW_MODEL_MAX_RECIPE ? "(too long)" : "without its text");
+  if (m->recipe_len > 0 && memchr(m->recipe_json, '\0', m->recipe_len) != NULL)
+    return pc_err_set(err, code, "%s: the recipe holds a NUL byte", path);
+  return 0;
+}
+
 static int check_model(const pw_model_t *m, const char *path, int code, pc_err_t *err) {
   if (!is_known_type((uint32_t)m->type))
     return pc_err_set(err, code, "%s: unknown model type %d", path, (int)m->type);
@@ -259,6 +268,8 @@ static int check_model(const pw_model_t *m, const char *path, int code, pc_err_t
     rc = check_shape(&m->shape, path, code, err);
   if (rc == 0)
     rc = check_transform(&m->tf, path, code, err);
+  if (rc == 0)
+    rc = check_recipe(m, path, code, err);
   return rc == 0 ? check_tables(m, path, code, err) : rc;
 }
 
@@ -270,6 +281,8 @@ typedef struct writer {
 } writer_t;
 
 static void w_bytes(writer_t *w, const void *p, size_t n) {
+  if (n == 0)
+    return;
   XXH3_64bits_update(w->st, p, n);
   fwrite(p, 1, n, w->f);
 }
@@ -324,6 +337,8 @@ static void w_head(writer_t *w, const pw_model_t *m) {
   w_u64(w, m->tf.n);
   w_floats(w, m->tf.mean, m->tf.n);
   w_floats(w, m->tf.inv_std, m->tf.n);
+  w_u32(w, (uint32_t)m->recipe_len);
+  w_bytes(w, m->recipe_json, m->recipe_len);
 }
 
 static void w_table(writer_t *w, const pw_mtable_t *t) {
@@ -387,6 +402,7 @@ typedef struct reader {
   XXH3_state_t *st;
   uint64_t off;  /* bytes consumed */
   uint64_t body; /* file size without the checksum */
+  uint32_t version;
 } reader_t;
 
 static uint64_t r_left(const reader_t *r) { return r->body > r->off ? r->body - r->off : 0; }
@@ -447,9 +463,9 @@ static void *r_alloc(reader_t *r, uint64_t n, size_t esz, pc_err_t *err) {
 }
 
 /* Magic and version before any size: a wrong or other-version file is
- * called that, whatever its length. Only this version is read: an old
- * file would need its own decoder kept forever, and retraining writes a
- * current one. */
+ * called that, whatever its length. Version 3 differs only by having no
+ * recipe, so it is read too; older ones would need their own decoders
+ * kept forever, and retraining writes a current one. */
 static int r_magic_version(reader_t *r, uint64_t size, pc_err_t *err) {
   unsigned char h[12] = {0};
   size_t got = fread(h, 1, sizeof h, r->f);
@@ -459,10 +475,12 @@ static int r_magic_version(reader_t *r, uint64_t size, pc_err_t *err) {
     return pc_err_set(err, PC_EMODEL, "%s: truncated: %llu bytes, shorter than the header",
                       r->path, (unsigned long long)size);
   uint32_t v = get_u32(h + 8);
-  if (v != PW_MODEL_VERSION)
+  if (v < PW_MODEL_VERSION_OLDEST || v > PW_MODEL_VERSION)
     return pc_err_set(err, PC_EMODEL, "%s: version %u (written by %s Parasol): this Parasol "
-                      "reads version %u; retrain the model", r->path, v,
-                      v < PW_MODEL_VERSION ? "an older" : "a newer", PW_MODEL_VERSION);
+                      "reads versions %u to %u; retrain the model", r->path, v,
+                      v < PW_MODEL_VERSION ? "an older" : "a newer", PW_MODEL_VERSION_OLDEST,
+                      PW_MODEL_VERSION);
+  r->version = v;
   XXH3_64bits_update(r->st, h, sizeof h);
   r->off = sizeof h;
   return 0;
@@ -526,6 +544,23 @@ static int r_transform(reader_t *r, pw_transform_t *t, pc_err_t *err) {
   t->n = n;
   rc = r_floats(r, t->mean, n, "the transform's means", err);
   return rc == 0 ? r_floats(r, t->inv_std, n, "the transform's 1/std", err) : rc;
+}
+
+/* Version 4: the recipe's JSON, kept NUL-terminated. */
+static int r_recipe(reader_t *r, pw_model_t *m, pc_err_t *err) {
+  uint32_t n = 0;
+  int rc = r->version >= 4 ? r_u32(r, &n, "the recipe length", err) : 0;
+  if (rc < 0 || n == 0)
+    return rc;
+  if (n > PW_MODEL_MAX_RECIPE || n > r_left(r))
+    return pc_err_set(err, PC_EMODEL, "%s: truncated or corrupt: a recipe of %u bytes at offset "
+                      "%llu, %llu left", r->path, n, (unsigned long long)r->off,
+                      (unsigned long long)r_left(r));
+  if ((m->recipe_json = r_alloc(r, (uint64_t)n + 1, 1, err)) == NULL)
+    return PC_ENOMEM;
+  m->recipe_json[n] = '\0';
+  m->recipe_len = n;
+  return r_bytes(r, m->recipe_json, n, "the recipe", err);
 }
 
 static void decode_spec(const unsigned char *h, pw_mtable_t *t, uint32_t id) {
@@ -643,6 +678,8 @@ static int load_stream(reader_t *r, pw_model_t *m, uint64_t size, pc_err_t *err)
   if (rc == 0)
     rc = r_transform(r, &m->tf, err);
   if (rc == 0)
+    rc = r_recipe(r, m, err);
+  if (rc == 0)
     rc = r_tables(r, m, err);
   if (rc == 0)
     rc = r_checksum(r, err);
@@ -684,6 +721,7 @@ void pw_model_free(pw_model_t *m) {
   }
   free(m->tf.mean);
   free(m->tf.inv_std);
+  free(m->recipe_json);
   memset(m, 0, sizeof *m);
 }
 

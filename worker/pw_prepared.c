@@ -875,3 +875,60 @@ int pw_data_load_prepared(pw_dataset_t *ds, const char *dir, const pw_data_opts_
     pw_data_free(ds);
   return rc;
 }
+
+/* ---- the config of a run on prepared data ---- */
+
+static int model_has_classes(pc_model_type_t t) {
+  return t == PC_MODEL_SOFTMAX || t == PC_MODEL_MLP || t == PC_MODEL_CNN;
+}
+
+/* The classes a model of classes takes from the header. */
+static int header_classes(const pw_prep_info_t *in, const char *dir, uint32_t *k,
+                          pc_err_t *err) {
+  if (in->labels == PW_LABEL_REAL)
+    return pc_err_set(err, PC_ECONFIG, "data.train: %s holds real labels; a model of classes "
+                      "needs class or binary labels (parasol prep --labels)", dir);
+  *k = in->classes >= 2 ? in->classes : 2;
+  return 0;
+}
+
+static int fill_from(pc_config_t *cfg, const pw_prep_info_t *in, const char *dir,
+                     pc_err_t *err) {
+  uint64_t f = in->shape.features;
+  if (pc_config_is_set(cfg, "model.features") && cfg->model.features != f)
+    return pc_err_set(err, PC_ECONFIG, "model.features is %llu, but the shards of %s "
+                      "(data.train) hold %llu features; remove model.features or prepare the "
+                      "data again", (unsigned long long)cfg->model.features, dir,
+                      (unsigned long long)f);
+  cfg->model.features = f;
+  if (!model_has_classes(cfg->model.type))
+    return 0;
+  uint32_t k = 0;
+  int rc = header_classes(in, dir, &k, err);
+  if (rc == 0 && cfg->model.classes != 0 && (uint32_t)cfg->model.classes != k)
+    rc = pc_err_set(err, PC_ECONFIG, "model.classes is %d, but the shards of %s (data.train) "
+                    "hold %u classes; remove model.classes or prepare the data again",
+                    cfg->model.classes, dir, k);
+  if (rc == 0)
+    cfg->model.classes = (int)k;
+  return rc;
+}
+
+int pw_prep_config_fill(pc_config_t *cfg, pc_err_t *err) {
+  if (cfg == NULL || cfg->data.format != PC_FORMAT_PREPARED)
+    return 0;
+  int need = !pc_config_is_set(cfg, "model.features") ||
+             (model_has_classes(cfg->model.type) && cfg->model.classes == 0);
+  pw_prep_info_t in;
+  pc_err_t why = {0};
+  int rc = pw_prep_read_info(cfg->data.train, &in, &why);
+  if (rc < 0 && !need)
+    return 0; /* all given: a node without the data (a server) goes on */
+  if (rc < 0)
+    return pc_err_set(err, PC_ECONFIG, "data.train: %s; model.features%s come from the shards "
+                      "unless the config sets them", why.msg,
+                      model_has_classes(cfg->model.type) ? " and model.classes" : "");
+  rc = fill_from(cfg, &in, cfg->data.train, err);
+  pw_prep_info_free(&in);
+  return rc;
+}

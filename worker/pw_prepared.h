@@ -27,6 +27,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "pc_config.h"
 #include "pc_error.h"
 #include "pw_data.h"
 
@@ -67,5 +68,14 @@ int pw_prep_read_info(const char *dir, pw_prep_info_t *info, pc_err_t *err);
  * Errors name the shard file and the reason. */
 int pw_data_load_prepared(pw_dataset_t *ds, const char *dir, const pw_data_opts_t *opts,
                           pc_err_t *err);
+
+/* data.format prepared: model.features, and model.classes for a model of
+ * classes, from the header of data.train when the config leaves them
+ * unset; a value the config gives must equal the header's (the message
+ * names both). Every node calls it on the same shards, so every node
+ * finds the same numbers (the scheduler compares them). A node that cannot
+ * read data.train (a server on another host) needs them set in the
+ * config: the error says so. No-op for other formats. */
+int pw_prep_config_fill(pc_config_t *cfg, pc_err_t *err);
 
 #endif

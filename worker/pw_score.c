@@ -3,6 +3,11 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+
+#include "pc_log.h"
+#include "pw_prepared.h"
+#include "pw_recipe.h"
 
 #define SCORE_CHUNK 1024
 
@@ -15,6 +20,47 @@ static int override(pc_config_t *cfg, const char *key, const char *value, pc_err
   return pc_config_set(cfg, a, err);
 }
 
+static int is_dir(const char *path) {
+  struct stat st;
+  return strcmp(path, "-") != 0 && stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+/* A prepared split is already encoded and standardized: only a transform
+ * other than the model's would make its numbers mean something else. */
+static int check_split_tf(const pw_scored_t *s, const char *dir, pc_err_t *err) {
+  pw_prep_info_t in;
+  int rc = pw_prep_read_info(dir, &in, err);
+  const pw_transform_t *a = &in.tf, *b = &s->model.tf;
+  if (rc == PC_OK && (a->n != b->n || (a->n > 0 &&
+                      (memcmp(a->mean, b->mean, a->n * sizeof *a->mean) != 0 ||
+                       memcmp(a->inv_std, b->inv_std, a->n * sizeof *a->inv_std) != 0))))
+    rc = pc_err_set(err, PC_EDATA, "%s: prepared with another standardization than the "
+                    "model's training data (a split of another parasol prep run?)", dir);
+  pw_prep_info_free(&in);
+  return rc;
+}
+
+/* Raw CSV through the model's recipe (the encoding parasol prep fitted). */
+static int read_recipe_csv(pw_scored_t *s, const char *path, const pw_score_opts_t *o,
+                           pc_err_t *err) {
+  if (s->model.recipe_json == NULL)
+    return pc_err_set(err, PC_EINVAL, "%s: the model was trained on prepared data that did not "
+                      "come from a CSV (no recipe): give DATA as a prepared split directory, "
+                      "or --format with the raw file's format", path);
+  pw_recipe_t r;
+  uint64_t unknown = 0;
+  int rc = pw_recipe_from_json(&r, s->model.recipe_json, s->model.recipe_len, "the model's "
+                               "recipe", err);
+  if (rc != PC_OK)
+    return rc;
+  rc = pw_recipe_load_csv(&s->data, &r, path, o->labels_optional, &unknown, err);
+  pw_recipe_free(&r);
+  if (rc == PC_OK && unknown > 0)
+    PC_WARN("%s: %llu cells held categories unseen in training (encoded as none)", path,
+            (unsigned long long)unknown);
+  return rc;
+}
+
 static int read_data(pw_scored_t *s, const char *path, const pw_score_opts_t *o, pc_err_t *err) {
   pw_data_opts_t d;
   pw_data_opts_from_config(&d, &s->cfg, s->ops->labels, o->labels ? o->labels : "", 0, 1);
@@ -22,6 +68,16 @@ static int read_data(pw_scored_t *s, const char *path, const pw_score_opts_t *o,
   if (s->cfg.data.format == PC_FORMAT_IDX && !o->labels_optional && o->labels == NULL)
     return pc_err_set(err, PC_EINVAL, "%s: idx images need their labels file to be evaluated: "
                       "give it with --labels FILE", path);
+  /* A directory is a prepared split; a file for a model of prepared CSV
+   * data (or --format csv with a recipe) is raw CSV through the recipe. */
+  if (is_dir(path)) {
+    int rc = check_split_tf(s, path, err);
+    return rc == PC_OK ? pw_data_load_prepared(&s->data, path, &d, err) : rc;
+  }
+  pc_format_t f = s->cfg.data.format;
+  if (strcmp(path, "-") != 0 && (f == PC_FORMAT_PREPARED ||
+                                 (f == PC_FORMAT_CSV && s->model.recipe_json != NULL)))
+    return read_recipe_csv(s, path, o, err);
   if (strcmp(path, "-") != 0)
     return pw_data_load(&s->data, s->cfg.data.format, path, &d, err);
   if (s->cfg.data.format != PC_FORMAT_LIBSVM)
@@ -51,7 +107,7 @@ int pw_score_open(pw_scored_t *s, const char *model_path, const char *data_path,
     rc = pc_err_set(err, PC_EDATA, "%s: %llu features per example, but the model was trained on "
                     "%llu", data_path, (unsigned long long)s->data.shape.features,
                     (unsigned long long)s->model.shape.features);
-  if (rc == PC_OK && s->model.tf.n)
+  if (rc == PC_OK && s->model.tf.n && !is_dir(data_path)) /* a split: already applied */
     pw_data_apply_transform(&s->data, &s->model.tf);
   if (rc != PC_OK)
     pw_score_close(s);

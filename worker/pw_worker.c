@@ -20,6 +20,7 @@
 #include "pw_kv.h"
 #include "pw_model.h"
 #include "pw_modelops.h"
+#include "pw_prepared.h"
 
 
 typedef struct pw_worker {
@@ -36,7 +37,10 @@ typedef struct pw_worker {
   unsigned char *is_test; /* hold-out rows of `all` (data.test_fraction / test_rows) */
   pw_dataset_t test;      /* worker 0: the test set, read and checked before training */
   pw_dataset_t valid;     /* worker 0: data.valid, evaluated during training */
-  pw_transform_t tf;      /* data.standardize: the training data's, from every worker */
+  pw_transform_t tf;      /* data.standardize: the training data's, from every worker;
+                           * data.format prepared: the shards' (already applied) */
+  char *recipe_json;      /* data.format prepared: the shards' recipe (owned), or NULL */
+  size_t recipe_len;
   uint64_t next_barrier;  /* the id of this worker's next barrier: every worker passes the
                            * same ones in the same order (1: ready) */
   /* worker 0, training.early_stop: the best evaluation so far and its model */
@@ -272,6 +276,19 @@ static int transform_copy(pw_transform_t *dst, const pw_transform_t *src, pc_err
   return PC_OK;
 }
 
+/* What a saved model carries beside its tables: the transform and the
+ * recipe (copies: the best model and the last one each own theirs). */
+static int model_extras(const pw_worker_t *w, pw_model_t *m, pc_err_t *err) {
+  int rc = transform_copy(&m->tf, &w->tf, err);
+  if (rc != PC_OK || w->recipe_json == NULL)
+    return rc;
+  if ((m->recipe_json = malloc(w->recipe_len + 1)) == NULL)
+    return pc_err_set(err, PC_ENOMEM, "a copy of the recipe (%zu bytes)", w->recipe_len);
+  memcpy(m->recipe_json, w->recipe_json, w->recipe_len + 1);
+  m->recipe_len = w->recipe_len;
+  return PC_OK;
+}
+
 /* training.early_stop: m is kept as the best model when its figure is
  * better than the best so far (taken: *m is then emptied); t->stop once
  * training.patience evaluations in a row have not been better. */
@@ -284,7 +301,7 @@ static int track_best(pw_worker_t *w, pw_train_t *t, pw_model_t *m, pc_err_t *er
                       "metrics of model.type %s", name, w->ops->name);
   int higher = pc_metric_direction(name) > 0;
   if (w->best_epoch == 0 || (higher ? v > w->best_value : v < w->best_value)) {
-    int rc = transform_copy(&m->tf, &w->tf, err);
+    int rc = model_extras(w, m, err);
     if (rc != PC_OK)
       return rc;
     pw_model_free(&w->best);
@@ -336,10 +353,8 @@ static int save_and_evaluate(pw_worker_t *w, pc_err_t *err) {
   int rc = pw_model_describe(&m, c, &w->shape, &e);
   if (rc == PC_OK)
     rc = pw_collect_model(w->kv, w->tables, w->ntables, &m, &e);
-  if (rc == PC_OK) { /* the transform moves into the model (its last use) */
-    m.tf = w->tf;
-    w->tf = (pw_transform_t){0};
-  }
+  if (rc == PC_OK)
+    rc = model_extras(w, &m, &e);
   if (rc == PC_OK && w->best.ntables > 0) {
     char last[PC_PATH_MAX + 24];
     snprintf(last, sizeof last, "%s/model.last.bin", c->output.dir);
@@ -538,6 +553,24 @@ static int declare_tables(pw_worker_t *w, pc_err_t *err) {
   return rc;
 }
 
+/* data.format prepared: the shape, transform and recipe from the shards'
+ * header (model.features and classes came from it already, through
+ * pw_prep_config_fill). The rows are standardized as they are. */
+static int prepared_header(pw_worker_t *w, pc_err_t *err) {
+  pw_prep_info_t in;
+  int rc = pw_prep_read_info(w->cfg->data.train, &in, err);
+  if (rc != PC_OK)
+    return pc_err_wrap(err, "data.train: ");
+  w->shape = in.shape;
+  w->tf = in.tf;
+  w->recipe_json = in.recipe_json;
+  w->recipe_len = in.recipe_len;
+  in.tf = (pw_transform_t){0};
+  in.recipe_json = NULL;
+  pw_prep_info_free(&in);
+  return PC_OK;
+}
+
 /* Before joining: read the training file when it is read whole (its shape
  * decides the model's tables), draw the hold-out, declare the tables. */
 static int before_join(pw_worker_t *w, pc_err_t *err) {
@@ -546,8 +579,8 @@ static int before_join(pw_worker_t *w, pc_err_t *err) {
   if (w->ops == NULL)
     return pc_err_set(err, PC_EINVAL, "model.type %d: no such model", (int)c->model.type);
   w->shape = (pw_shape_t){.features = c->model.features};
-  int rc = PC_OK;
-  if (read_whole(w)) {
+  int rc = c->data.format == PC_FORMAT_PREPARED ? prepared_header(w, err) : PC_OK;
+  if (rc == PC_OK && read_whole(w)) {
     pw_data_opts_t o;
     pw_data_opts_from_config(&o, c, w->ops->labels, c->data.labels, 0, 1);
     if (c->data.format == PC_FORMAT_LIBSVM || c->data.format == PC_FORMAT_RATINGS)
@@ -702,6 +735,7 @@ static void worker_free(pw_worker_t *w) {
   pw_model_free(&w->best);
   free(w->is_test);
   pw_transform_free(&w->tf);
+  free(w->recipe_json);
   if (w->mstate)
     w->ops->fini(w->mstate);
 }

@@ -522,6 +522,37 @@ static void test_train_must_be_readable_file(void **state) {
   expect_error(&l, 2, "data.train", "not a regular file");
 }
 
+/* data.format prepared: data.train, data.valid, data.test are split
+ * directories holding part-00000.psp; standardize is prep's job; the
+ * classes may come from the shards (left 0 here). */
+static void test_prepared_format(void **state) {
+  (void)state;
+  load_t l;
+  char dir[] = "/tmp/pc_config_prep_XXXXXX", part[64];
+  assert_non_null(mkdtemp(dir));
+  load_yaml(&l, "model: { type: softmax }\ndata:\n  format: prepared\n  train: %s\n", dir);
+  check_data_after_load(&l);
+  expect_error(&l, 4, "data.train", "is not a prepared split (no part-00000.psp); run parasol "
+                                    "prep first");
+  snprintf(part, sizeof part, "%s/part-00000.psp", dir);
+  FILE *f = fopen(part, "w");
+  assert_non_null(f);
+  fclose(f);
+  load_yaml(&l, "model: { type: softmax }\ndata:\n  format: prepared\n  train: %s\n", dir);
+  check_data_after_load(&l);
+  assert_int_equal(l.rc, 0);
+  assert_int_equal(l.cfg.model.classes, 0);
+  assert_false(pc_config_is_set(&l.cfg, "model.features"));
+  assert_true(pc_config_is_set(&l.cfg, "model.type"));
+  load_yaml(&l, "data:\n  format: prepared\n  train: %s\n  valid: %s\n", dir, g_train);
+  check_data_after_load(&l);
+  expect_error(&l, 4, "data.valid", "is not a prepared split");
+  load_yaml(&l, "data:\n  format: prepared\n  train: %s\n  standardize: true\n", dir);
+  expect_error(&l, 4, "data.standardize", "prepared data is standardized by parasol prep");
+  unlink(part);
+  rmdir(dir);
+}
+
 static void test_test_set_but_missing(void **state) {
   (void)state;
   load_t l;
@@ -1095,7 +1126,7 @@ static void test_new_fields_ranges(void **state) {
       {"model: { type: svm }\n", "model.type",
        "expected one of 'logistic', 'softmax', 'linear', 'mlp', 'cnn', 'mf', got 'svm'"},
       {"data: { format: json }\n", "data.format",
-       "expected one of 'libsvm', 'csv', 'idx', 'ratings', got 'json'"},
+       "expected one of 'libsvm', 'csv', 'idx', 'ratings', 'prepared', got 'json'"},
       {"data: { label_offset: 1000001 }\n", "data.label_offset",
        "must be in [-1000000, 1000000], got 1000001"},
       {"data: { test_fraction: 1 }\n", "data.test_fraction", "must be in [0, 1), got 1"},
@@ -1912,6 +1943,7 @@ int main(void) {
       cmocka_unit_test(test_missing_config_file),
       cmocka_unit_test(test_train_required),
       cmocka_unit_test(test_train_must_be_readable_file),
+      cmocka_unit_test(test_prepared_format),
       cmocka_unit_test(test_test_set_but_missing),
       cmocka_unit_test(test_load_ignores_data_files),
       cmocka_unit_test(test_cross_field_checks),

@@ -1,4 +1,5 @@
-/* pw_model: format v3 round trip (sparse width-1, dense width-K, sparse
+/* pw_model: format v4 round trip (and v3 files, without a recipe, still
+ * read) (sparse width-1, dense width-K, sparse
  * width-r tables, transform, settings), row lookup, sorting, settings
  * replay, and every refusal: truncation at each length, flipped bytes,
  * other versions and magic, trailing bytes, and crafted files with a
@@ -165,7 +166,7 @@ static size_t tables_offset(const pw_model_t *m) {
   size_t off = 8 + 4 + 4 + 4;
   for (size_t i = 0; i < m->nsettings; i++)
     off += 2 + strlen(m->settings[i].name) + 2 + strlen(m->settings[i].value);
-  return off + 24 + 8 + 8 * m->tf.n;
+  return off + 24 + 8 + 8 * m->tf.n + 4 + m->recipe_len;
 }
 
 static void put32(unsigned char *p, uint32_t v) {
@@ -352,11 +353,11 @@ static void test_other_versions(void **state) {
   put32(b + 8, 2); /* v2 header: type 1, features ...: named by its version whatever follows */
   put32(b + 12, 1);
   spill(f->path, b, sizeof b);
-  refused(f->path, "version 2 (written by an older Parasol): this Parasol reads version 3; "
-                   "retrain the model");
-  put32(b + 8, 4);
+  refused(f->path, "version 2 (written by an older Parasol): this Parasol reads versions 3 to "
+                   "4; retrain the model");
+  put32(b + 8, 5);
   spill(f->path, b, sizeof b);
-  refused(f->path, "version 4 (written by a newer Parasol)");
+  refused(f->path, "version 5 (written by a newer Parasol)");
   memcpy(b, f->bytes, sizeof b);
   b[7] = 'X';
   spill(f->path, b, sizeof b);
@@ -462,7 +463,7 @@ static void test_valid_sum_header_rules(void **state) {
   refused_valid_sum(f, b, f->size, "name of 200 bytes, must be 1 to 47");
 
   memcpy(b, f->bytes, f->size);
-  size_t tf = tables_offset(&f->m) - 8 * NTF; /* first mean */
+  size_t tf = tables_offset(&f->m) - 4 - 8 * NTF; /* first mean (no recipe) */
   put32(b + tf + 4 * NTF, 0); /* 1/std of feature 0 = 0 */
   refused_valid_sum(f, b, f->size, "transform of feature 0");
 
@@ -588,6 +589,46 @@ static void test_config_replays(void **state) {
   pw_model_free(&back);
 }
 
+/* Version 4 carries the recipe; a version-3 file (the same without the
+ * recipe length) still loads, with no recipe. */
+static void test_recipe_and_v3(void **state) {
+  fixture_t *f = *state;
+  static const char recipe[] = "{\"label\":\"income\",\"columns\":[]}";
+  f->m.recipe_json = strdup(recipe);
+  f->m.recipe_len = strlen(recipe);
+  pc_err_t err = {0};
+  assert_int_equal(pw_model_save(&f->m, f->path, &err), 0);
+  pw_model_t m;
+  assert_int_equal(pw_model_load(&m, f->path, &err), 0);
+  assert_int_equal(m.recipe_len, strlen(recipe));
+  assert_string_equal(m.recipe_json, recipe);
+  pw_model_free(&m);
+  size_t n;
+  unsigned char *b = slurp(f->path, &n);
+  size_t at = tables_offset(&f->m) - 4 - f->m.recipe_len; /* the recipe length */
+  put32(b + at, (uint32_t)1 << 30);
+  refused_valid_sum(f, b, n, "a recipe of 1073741824 bytes");
+  free(b);
+  /* v3: saved without a recipe, its 4-byte length cut out, version 3 */
+  free(f->m.recipe_json);
+  f->m.recipe_json = NULL;
+  f->m.recipe_len = 0;
+  assert_int_equal(pw_model_save(&f->m, f->path, &err), 0);
+  b = slurp(f->path, &n);
+  at = tables_offset(&f->m) - 4;
+  memmove(b + at, b + at + 4, n - at - 4);
+  put32(b + 8, 3);
+  uint64_t h = XXH3_64bits(b, n - 12);
+  put64(b + n - 12, h);
+  spill(f->path, b, n - 4);
+  free(b);
+  assert_int_equal(pw_model_load(&m, f->path, &err), 0);
+  assert_null(m.recipe_json);
+  assert_int_equal(m.ntables, 3);
+  same_table(&f->m.tables[2], &m.tables[2]);
+  pw_model_free(&m);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_round_trip, setup, teardown),
@@ -605,6 +646,7 @@ int main(void) {
       cmocka_unit_test(test_config_type_from_field),
       cmocka_unit_test_setup_teardown(test_save_refuses, setup, teardown),
       cmocka_unit_test_setup_teardown(test_config_replays, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_recipe_and_v3, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
