@@ -37,9 +37,11 @@ static json_t *column_json(const pw_prep_run_t *p, size_t c, const pw_recipe_col
   json_t *o = json_pack("{s:s, s:s, s:I}", "name", t->names[c], "kind",
                         rc ? pw_col_kind_name(rc->kind) : "label", "missing",
                         (json_int_t)st->missing);
-  if (o != NULL && rc != NULL && t->numeric[c] && rc->kind != PW_COL_DROPPED)
-    json_object_update(o, json_pack("{s:f, s:f, s:f}", "min", st->min, "mean", st->mean,
-                                    "max", st->max));
+  if (o != NULL && rc != NULL && t->numeric[c] && rc->kind != PW_COL_DROPPED) {
+    json_object_set_new(o, "min", json_real(st->min));
+    json_object_set_new(o, "mean", json_real(st->mean));
+    json_object_set_new(o, "max", json_real(st->max));
+  }
   if (o != NULL && rc != NULL && !t->numeric[c])
     json_object_set_new(o, "categories", json_integer((json_int_t)st->categories));
   if (o != NULL && rc != NULL && rc->kind == PW_COL_DROPPED)
