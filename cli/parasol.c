@@ -424,8 +424,9 @@ static int take_prep(pw_prep_opts_t *p, int c, const char *v) {
     p->max_categories = (uint32_t)x;
     return 0;
   case OPT_SEED:
-    return parse_u64(v, UINT64_MAX, &p->seed) == 0 ? 0
-                                                    : bad_value("seed", "a non-negative integer", v);
+    if (parse_u64(v, UINT64_MAX, &p->seed) != 0)
+      return bad_value("seed", "a non-negative integer", v);
+    return 0;
   default: return EXIT_USAGE;
   }
 }

@@ -163,7 +163,8 @@ static void first_bad(pw_prep_run_t *p, const pw_data_opts_t *d, uint64_t count)
   if (pw_data_load(&ds, p->o->format, p->o->input, &d1, &e) == 0)
     pw_data_free(&ds);
   /* Line numbers are in the message: the readers count skipped lines only. */
-  snprintf(p->drops->first[PW_DROP_BAD_RECORD], PW_DROP_WHY, "%.199s", e.msg);
+  const char *first = strstr(e.msg, "; first: "); /* past "N bad lines skipped, more than" */
+  snprintf(p->drops->first[PW_DROP_BAD_RECORD], PW_DROP_WHY, "%.199s", first ? first + 9 : e.msg);
   p->drops->count[PW_DROP_BAD_RECORD] = count;
 }
 

@@ -1,6 +1,7 @@
 /* `parasol prep` on a CSV: the header, the label column, the column kinds
  * and the row checks (pw_prep_int.h; docs/prep.md says what is dropped). */
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,6 +10,16 @@
 #include "pw_prep_int.h"
 
 #define PREP_MAX_CLASSES 65536
+
+/* A reason into why[len], and -1: how a check says no. */
+__attribute__((format(printf, 3, 4))) static int why_fail(char *why, size_t len, const char *fmt,
+                                                          ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(why, len, fmt, ap);
+  va_end(ap);
+  return -1;
+}
 
 static const char *const drop_names[PW_DROP_N] = {"ragged",  "label",     "infinite",  "text",
                                                   "missing", "duplicate", "bad_record"};
@@ -289,8 +300,10 @@ static int top_two(const pw_prep_table_t *t, const rows_t *w, double *vals, cons
     void *hit = !t->numeric[lc] ? bsearch(&s, strs, m, sizeof *strs, cmp_str)
                 : pw_csv_number(s, &v) == 0 ? bsearch(&v, vals, m, sizeof *vals, cmp_double)
                                             : NULL;
-    if (hit != NULL)
-      count[t->numeric[lc] ? (size_t)((double *)hit - vals) : (size_t)((const char **)hit - strs)]++;
+    if (hit != NULL && t->numeric[lc])
+      count[(double *)hit - vals]++;
+    else if (hit != NULL)
+      count[(const char **)hit - strs]++;
   }
   for (size_t i = 0; i < m; i++)
     if (count[i] > count[a] || (count[i] > count[b] && i != a)) {
@@ -351,9 +364,9 @@ static int class_of(const pw_prep_table_t *t, const char *s, float *out, char *w
   char num[40];
   if (t->numeric[t->label_col]) {
     if (pw_csv_number(s, &v) != 0 || !isfinite(v))
-      return snprintf(why, PW_DROP_WHY, "label '%.40s' is not a number", s), -1;
+      return why_fail(why, PW_DROP_WHY, "label '%.40s' is not a number", s);
     if (!is_integer(v))
-      return snprintf(why, PW_DROP_WHY, "label '%.40s' is not an integer class", s), -1;
+      return why_fail(why, PW_DROP_WHY, "label '%.40s' is not an integer class", s);
     snprintf(num, sizeof num, "%.17g", v);
     s = num;
   }
@@ -362,17 +375,17 @@ static int class_of(const pw_prep_table_t *t, const char *s, float *out, char *w
       *out = (float)i;
       return 0;
     }
-  return snprintf(why, PW_DROP_WHY, "label '%.40s' is not one of the classes", s), -1;
+  return why_fail(why, PW_DROP_WHY, "label '%.40s' is not one of the classes", s);
 }
 
 static int label_of(const pw_prep_table_t *t, const char *s, float *out, char *why) {
   double v;
   if (pw_csv_missing(s))
-    return snprintf(why, PW_DROP_WHY, "the label is missing"), -1;
+    return why_fail(why, PW_DROP_WHY, "the label is missing");
   if (t->kind != PW_LABEL_REAL)
     return class_of(t, s, out, why);
   if (pw_csv_number(s, &v) != 0 || !isfinite(v))
-    return snprintf(why, PW_DROP_WHY, "label '%.40s' is not a finite number", s), -1;
+    return why_fail(why, PW_DROP_WHY, "label '%.40s' is not a finite number", s);
   *out = (float)v;
   return 0;
 }

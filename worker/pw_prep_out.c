@@ -129,9 +129,10 @@ static int write_json(const pw_prep_run_t *p, const char *tmp, pc_err_t *err) {
   char path[PREP_PATH_MAX + 16];
   snprintf(path, sizeof path, "%s/prep.json", tmp);
   json_t *j = pw_prep_json(p);
-  int rc = j != NULL && json_dump_file(j, path, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(10)) == 0
+  size_t flags = JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(10);
+  int rc = j != NULL && json_dump_file(j, path, flags) == 0
                ? 0
-               : pc_err_set(err, PC_EIO, "cannot write %s", path);
+               : pc_err_set(err, PC_EIO, "cannot write %s: %s", path, strerror(errno));
   json_decref(j);
   return rc;
 }
