@@ -65,7 +65,16 @@ grep -q -- "--out .*out is not empty: use --force" "$WORK/again.log" || { cat "$
 check .dropped.missing.lines '[4,8]' "--missing drop"
 [ -d "$out/valid" ] && fail "a split of fraction 0 was left from the earlier run"
 [ "$(ls -A "$out" | sort | tr '\n' ' ')" = "prep.json train " ] || fail "left behind: $(ls -A "$out")"
-ok "non-empty DIR refused, --force replaces it"
+# A split dir holding a file prep did not write: refused, and DIR as it was.
+touch "$out/train/notes.txt"
+sum_json=$(sha256sum "$out/prep.json")
+"$PARASOL" prep "$csv" --out "$out" --force > "$WORK/foreign.log" 2>&1 && fail "a foreign file in DIR/train was removed"
+grep -q "train holds notes.txt, which prep did not write" "$WORK/foreign.log" || { cat "$WORK/foreign.log"; fail "no message for notes.txt"; }
+[ "$(sha256sum "$out/prep.json")" = "$sum_json" ] || fail "prep.json changed by a failed run"
+[ -f "$out/train/part-00000.psp" ] || fail "a failed run removed the earlier shards"
+ls -A "$out" | grep -q prep.tmp && fail "a failed run left its .prep.tmp directory"
+rm "$out/train/notes.txt"
+ok "non-empty DIR refused, --force replaces it, a failed run leaves it as it was"
 
 # The input inside DIR/train, or DIR the input itself: refused.
 cp "$csv" "$out/train/in.csv"
