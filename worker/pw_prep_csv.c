@@ -67,6 +67,13 @@ static int read_header(pw_prep_table_t *t, pc_err_t *err) {
   if (t->ncols < 2)
     return pc_err_set(err, PC_EDATA, "%s:%llu: the header names one column: a label and at "
                       "least one feature are needed (is the file comma-separated?)", t->path, line);
+  size_t numbers = 0;
+  double v;
+  for (size_t i = 0; i < t->ncols; i++)
+    numbers += pw_csv_number(t->names[i], &v) == 0;
+  if (numbers == t->ncols)
+    return pc_err_set(err, PC_EDATA, "%s:%llu: the first line is all numbers: prep needs a "
+                      "header line naming the columns", t->path, line);
   for (size_t i = 0; i < t->ncols; i++)
     for (size_t j = 0; j < i; j++)
       if (strcmp(t->names[i], t->names[j]) == 0)

@@ -158,6 +158,31 @@ static void expect_error(const char *name, const char *text, size_t len, const c
   assert_null(t.cells);
 }
 
+static void test_cells(void **state) {
+  (void)state;
+  char line[] = " a , \"b,\" ,,  \"c\"";
+  char *cells[8];
+  assert_int_equal(pw_csv_cells(line, NULL, 0), 5);
+  assert_int_equal(pw_csv_cells(line, cells, 8), 5);
+  assert_string_equal(cells[0], "a");
+  assert_string_equal(cells[1], "\"b"); /* no quoted commas: docs/prep.md */
+  assert_string_equal(cells[3], "");
+  assert_string_equal(cells[4], "c");
+  const char *missing[] = {"", "?", "NA", "n/a", "NaN", "nan", "-nan", "null", "<NA>", "#N/A"};
+  for (size_t i = 0; i < sizeof missing / sizeof *missing; i++)
+    assert_true(pw_csv_missing(missing[i]));
+  assert_false(pw_csv_missing("0"));
+  assert_false(pw_csv_missing("none"));
+  double v;
+  assert_int_equal(pw_csv_number("-1.5e3", &v), 0);
+  assert_true(v == -1500.0);
+  assert_int_equal(pw_csv_number("inf", &v), 0);
+  assert_true(isinf(v));
+  assert_int_equal(pw_csv_number("0x10", &v), -1);
+  assert_int_equal(pw_csv_number("12abc", &v), -1);
+  assert_int_equal(pw_csv_number("nan", &v), -1);
+}
+
 static void test_file_errors(void **state) {
   (void)state;
   expect_error("empty.csv", "", 0, NULL, "empty");
@@ -168,6 +193,7 @@ static void test_file_errors(void **state) {
   expect_error("nolabel.csv", "a,b\n1,2\n", 8, "z", "--label z: no such column");
   expect_error("onecol.csv", "a\n1\n", 4, NULL, "one column");
   expect_error("dup.csv", "a,a\n1,2\n", 8, NULL, "appears twice");
+  expect_error("nohead.csv", "1,2\n3,4\n", 8, NULL, "header line naming the columns");
   expect_error("allbad.csv", "a,b\n1,2,3\n4\n", 12, NULL, "all 2 rows were dropped");
   expect_error("oneclass.csv", "a,b\n1,x\n2,x\n", 12, NULL, "1 distinct value");
 }
@@ -413,7 +439,8 @@ static void test_run(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_dirty_rows),    cmocka_unit_test(test_fit_and_encode),
-      cmocka_unit_test(test_file_errors),   cmocka_unit_test(test_labels),
+      cmocka_unit_test(test_cells),         cmocka_unit_test(test_file_errors),
+      cmocka_unit_test(test_labels),
       cmocka_unit_test(test_recipe_json),   cmocka_unit_test(test_recipe_refusals),
       cmocka_unit_test(test_recipe_load_csv), cmocka_unit_test(test_split),
       cmocka_unit_test(test_split_errors),  cmocka_unit_test(test_run),
