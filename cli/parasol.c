@@ -261,7 +261,7 @@ static const cli_cmd_t commands[] = {
      cmd_worker},
     {"sweep", "sweep CONFIG", "train every combination of a few settings and rank them",
      sweep_help, sweep_opts, 1, "one CONFIG file", cmd_sweep},
-    {"prep", "prep INPUT --out DIR", "clean, encode, split and shard raw data for training",
+    {"prep", "prep INPUT", "clean, encode, split and shard raw data for training (--out DIR)",
      prep_help, prep_opts, 1, "one INPUT file", cmd_prep},
     {"predict", "predict MODEL DATA", "print a trained model's prediction for each example",
      predict_help, predict_opts, 2, "MODEL and DATA", cmd_predict},
