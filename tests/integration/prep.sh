@@ -109,6 +109,7 @@ bad label "dirty.csv:1: --label price: no such column \(columns: age, color" "$c
 bad no_out "--out DIR is needed" "$csv"
 bad format "--format needs csv" "$csv" --format parquet --out "$WORK/o_format"
 bad missing_file "cannot read .*nope.csv" "$WORK/nope.csv" --out "$WORK/o_missing_file"
+bad std_sparse "--standardize is for csv and idx data, not --format libsvm" "$A9A" --format libsvm --standardize --out "$WORK/o_std_sparse"
 
 # LIBSVM: a bad line and a duplicate are dropped and reported.
 svm="$WORK/small.svm"
