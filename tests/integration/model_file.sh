@@ -43,6 +43,6 @@ printf 'PSLMODEL\002\000\000\000\001\000\000\000' > "$WORK/v2.bin"
 if "$PARASOL" eval "$WORK/v2.bin" "$A9AT" > "$WORK/v2.out" 2>&1; then
   fail "a version-2 model was accepted"
 fi
-grep -q "$WORK/v2.bin: version 2 (written by an older Parasol): this Parasol reads version 3" \
+grep -q "$WORK/v2.bin: version 2 (written by an older Parasol): this Parasol reads versions 3 to 4; retrain" \
   "$WORK/v2.out" || { cat "$WORK/v2.out"; fail "version-2 refusal does not say why"; }
 ok "version-2 file refused: $(head -1 "$WORK/v2.out")"
