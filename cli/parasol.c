@@ -239,7 +239,8 @@ static const char prep_help[] =
     "                    libsvm binary, idx class, ratings real)\n"
     "  --missing M       a missing cell: mean (of the training split, default), zero, or\n"
     "                    drop the row\n"
-    "  --standardize     scale features to mean 0, deviation 1 (training split's figures)\n"
+    "  --standardize     scale features to mean 0, deviation 1 (training split's figures;\n"
+    "                    csv and idx)\n"
     "  --split T,V,E     fractions summing to 1, train above 0 (default 0.8,0.1,0.1)\n"
     "  --shards N        shards per split, 1..4096 (default 1)\n"
     "  --seed S          seed of the split and the shuffle (default 1)\n"
@@ -273,7 +274,7 @@ static const cli_cmd_t commands[] = {
      cmd_worker},
     {"sweep", "sweep CONFIG", "train every combination of a few settings and rank them",
      sweep_help, sweep_opts, 1, "one CONFIG file", cmd_sweep},
-    {"prep", "prep INPUT --out DIR", "clean, encode, split and shard raw data for training",
+    {"prep", "prep INPUT", "clean, encode, split and shard raw data for training (--out DIR)",
      prep_help, prep_opts, 1, "one INPUT file", cmd_prep},
     {"predict", "predict MODEL DATA", "print a trained model's prediction for each example",
      predict_help, predict_opts, 2, "MODEL and DATA", cmd_predict},
@@ -453,8 +454,9 @@ static int take_prep(pw_prep_opts_t *p, int c, const char *v) {
     p->max_categories = (uint32_t)x;
     return 0;
   case OPT_SEED:
-    return parse_u64(v, UINT64_MAX, &p->seed) == 0 ? 0
-                                                    : bad_value("seed", "a non-negative integer", v);
+    if (parse_u64(v, UINT64_MAX, &p->seed) != 0)
+      return bad_value("seed", "a non-negative integer", v);
+    return 0;
   default: return EXIT_USAGE;
   }
 }

@@ -158,10 +158,10 @@ size_t pw_csv_cells(char *s, char **cells, size_t cap) {
 }
 
 int pw_csv_missing(const char *c) {
-  static const char *const tokens[] = {"",    "?",    "NA",   "N/A",  "n/a",  "NaN",
-                                       "nan", "-nan", "NULL", "null", "<NA>", "#N/A"};
+  static const char *const tokens[] = {"", "?", "NA", "N/A", "NaN", "-NaN", "NULL", "<NA>",
+                                       "#N/A"};
   for (size_t i = 0; i < sizeof tokens / sizeof tokens[0]; i++)
-    if (strcmp(c, tokens[i]) == 0)
+    if (strcasecmp(c, tokens[i]) == 0)
       return 1;
   return 0;
 }

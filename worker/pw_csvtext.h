@@ -32,8 +32,8 @@ void pw_csvtext_free(pw_csvtext_t *t);
  * cells NULL: only count them, s untouched. */
 size_t pw_csv_cells(char *s, char **cells, size_t cap);
 
-/* A missing cell: "", "?", "NA", "N/A", "n/a", "NaN", "nan", "-nan",
- * "NULL", "null", "<NA>", "#N/A". */
+/* A missing cell: "", "?", "NA", "N/A", "NaN", "-NaN", "NULL", "<NA>",
+ * "#N/A", in any case. */
 int pw_csv_missing(const char *cell);
 
 /* 0 with *v: the whole cell is a decimal number (or inf/infinity with a

@@ -38,6 +38,12 @@ static int check_opts(const pw_prep_opts_t *o, pc_err_t *err) {
                       1u << 24);
   if (o->format == PC_FORMAT_IDX && o->labels_path == NULL)
     return pc_err_set(err, PC_EINVAL, "--format idx needs --labels FILE (the labels file)");
+  /* Only stored values are transformed: a sparse row's absent zeros would
+   * stay unshifted, so standardization is for the dense formats (as
+   * data.standardize). CSV's one-hot features are left as they are. */
+  if (o->standardize && (o->format == PC_FORMAT_LIBSVM || o->format == PC_FORMAT_RATINGS))
+    return pc_err_set(err, PC_EINVAL, "--standardize is for csv and idx data, not --format %s "
+                      "(sparse rows)", pc_config_format_name(o->format));
   if (o->format != PC_FORMAT_CSV && o->label != NULL)
     return pc_err_set(err, PC_EINVAL, "--label names a CSV column: not for --format %s",
                       pc_config_format_name(o->format));
@@ -163,7 +169,8 @@ static void first_bad(pw_prep_run_t *p, const pw_data_opts_t *d, uint64_t count)
   if (pw_data_load(&ds, p->o->format, p->o->input, &d1, &e) == 0)
     pw_data_free(&ds);
   /* Line numbers are in the message: the readers count skipped lines only. */
-  snprintf(p->drops->first[PW_DROP_BAD_RECORD], PW_DROP_WHY, "%.199s", e.msg);
+  const char *first = strstr(e.msg, "; first: "); /* past "N bad lines skipped, more than" */
+  snprintf(p->drops->first[PW_DROP_BAD_RECORD], PW_DROP_WHY, "%.199s", first ? first + 9 : e.msg);
   p->drops->count[PW_DROP_BAD_RECORD] = count;
 }
 

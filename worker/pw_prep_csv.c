@@ -1,6 +1,7 @@
 /* `parasol prep` on a CSV: the header, the label column, the column kinds
  * and the row checks (pw_prep_int.h; docs/prep.md says what is dropped). */
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,6 +10,16 @@
 #include "pw_prep_int.h"
 
 #define PREP_MAX_CLASSES 65536
+
+/* A reason into why[len], and -1: how a check says no. */
+__attribute__((format(printf, 3, 4))) static int why_fail(char *why, size_t len, const char *fmt,
+                                                          ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(why, len, fmt, ap);
+  va_end(ap);
+  return -1;
+}
 
 static const char *const drop_names[PW_DROP_N] = {"ragged",  "label",     "infinite",  "text",
                                                   "missing", "duplicate", "bad_record"};
@@ -56,6 +67,13 @@ static int read_header(pw_prep_table_t *t, pc_err_t *err) {
   if (t->ncols < 2)
     return pc_err_set(err, PC_EDATA, "%s:%llu: the header names one column: a label and at "
                       "least one feature are needed (is the file comma-separated?)", t->path, line);
+  size_t numbers = 0;
+  double v;
+  for (size_t i = 0; i < t->ncols; i++)
+    numbers += pw_csv_number(t->names[i], &v) == 0;
+  if (numbers == t->ncols)
+    return pc_err_set(err, PC_EDATA, "%s:%llu: the first line is all numbers: prep needs a "
+                      "header line naming the columns", t->path, line);
   for (size_t i = 0; i < t->ncols; i++)
     for (size_t j = 0; j < i; j++)
       if (strcmp(t->names[i], t->names[j]) == 0)
@@ -289,8 +307,10 @@ static int top_two(const pw_prep_table_t *t, const rows_t *w, double *vals, cons
     void *hit = !t->numeric[lc] ? bsearch(&s, strs, m, sizeof *strs, cmp_str)
                 : pw_csv_number(s, &v) == 0 ? bsearch(&v, vals, m, sizeof *vals, cmp_double)
                                             : NULL;
-    if (hit != NULL)
-      count[t->numeric[lc] ? (size_t)((double *)hit - vals) : (size_t)((const char **)hit - strs)]++;
+    if (hit != NULL && t->numeric[lc])
+      count[(double *)hit - vals]++;
+    else if (hit != NULL)
+      count[(const char **)hit - strs]++;
   }
   for (size_t i = 0; i < m; i++)
     if (count[i] > count[a] || (count[i] > count[b] && i != a)) {
@@ -310,6 +330,14 @@ static int top_two(const pw_prep_table_t *t, const rows_t *w, double *vals, cons
   return 0;
 }
 
+static size_t only_integers(double *v, size_t m) {
+  size_t k = 0;
+  for (size_t i = 0; i < m; i++)
+    if (is_integer(v[i]))
+      v[k++] = v[i];
+  return k;
+}
+
 static int choose_kind(pw_prep_table_t *t, const rows_t *w, const pw_prep_opts_t *o,
                        pc_err_t *err) {
   double *vals = malloc((w->n + 1) * sizeof *vals);
@@ -322,12 +350,15 @@ static int choose_kind(pw_prep_table_t *t, const rows_t *w, const pw_prep_opts_t
   if (o->labels_auto)
     t->kind = t->numeric[t->label_col] && !allint ? PW_LABEL_REAL
               : m == 2 ? PW_LABEL_BINARY : PW_LABEL_CLASS;
+  if (rc == 0 && t->kind != PW_LABEL_REAL && t->numeric[t->label_col])
+    m = only_integers(vals, m); /* 2.5 is no class: its rows are dropped */
   if (rc == 0 && t->kind == PW_LABEL_BINARY && m > 2)
     rc = top_two(t, w, vals, strs, m, &m, err);
-  if (rc == 0 && t->kind != PW_LABEL_REAL && m < 2)
-    rc = pc_err_set(err, PC_EDATA, "%s: the label column '%s' has %zu distinct value%s: "
+  /* m == 0: every row's label is bad, keep_rows says so with an example. */
+  if (rc == 0 && t->kind != PW_LABEL_REAL && m == 1)
+    rc = pc_err_set(err, PC_EDATA, "%s: the label column '%s' has 1 distinct value: "
                     "nothing to tell apart (use --kind real for a number)", t->path,
-                    t->names[t->label_col], m, m == 1 ? "" : "s");
+                    t->names[t->label_col]);
   if (rc == 0 && t->kind != PW_LABEL_REAL)
     rc = keep_classes(t, vals, strs, m, err);
   free(vals);
@@ -340,9 +371,9 @@ static int class_of(const pw_prep_table_t *t, const char *s, float *out, char *w
   char num[40];
   if (t->numeric[t->label_col]) {
     if (pw_csv_number(s, &v) != 0 || !isfinite(v))
-      return snprintf(why, PW_DROP_WHY, "label '%.40s' is not a number", s), -1;
+      return why_fail(why, PW_DROP_WHY, "label '%.40s' is not a number", s);
     if (!is_integer(v))
-      return snprintf(why, PW_DROP_WHY, "label '%.40s' is not an integer class", s), -1;
+      return why_fail(why, PW_DROP_WHY, "label '%.40s' is not an integer class", s);
     snprintf(num, sizeof num, "%.17g", v);
     s = num;
   }
@@ -351,17 +382,17 @@ static int class_of(const pw_prep_table_t *t, const char *s, float *out, char *w
       *out = (float)i;
       return 0;
     }
-  return snprintf(why, PW_DROP_WHY, "label '%.40s' is not one of the classes", s), -1;
+  return why_fail(why, PW_DROP_WHY, "label '%.40s' is not one of the classes", s);
 }
 
 static int label_of(const pw_prep_table_t *t, const char *s, float *out, char *why) {
   double v;
   if (pw_csv_missing(s))
-    return snprintf(why, PW_DROP_WHY, "the label is missing"), -1;
+    return why_fail(why, PW_DROP_WHY, "the label is missing");
   if (t->kind != PW_LABEL_REAL)
     return class_of(t, s, out, why);
   if (pw_csv_number(s, &v) != 0 || !isfinite(v))
-    return snprintf(why, PW_DROP_WHY, "label '%.40s' is not a finite number", s), -1;
+    return why_fail(why, PW_DROP_WHY, "label '%.40s' is not a finite number", s);
   *out = (float)v;
   return 0;
 }
@@ -393,9 +424,6 @@ static int keep_rows(pw_prep_table_t *t, rows_t *w, pc_err_t *err) {
   w->cells = NULL;
   w->lineno = NULL;
   w->label = NULL;
-  if (t->rows_in == 0)
-    return pc_err_set(err, PC_EDATA, "%s: no data rows after the header (line %llu)", t->path,
-                      (unsigned long long)t->text.lineno[0]);
   for (int d = 0; k == 0 && d < PW_DROP_N; d++)
     if (t->drops.count[d] > 0)
       return pc_err_set(err, PC_EDATA, "%s: all %llu rows were dropped (e.g. line %llu: %s: %s)",
@@ -409,6 +437,9 @@ static int read_rows(pw_prep_table_t *t, const pw_prep_opts_t *o, pc_err_t *err)
   rows_t w = {0};
   int rc = cut_rows(t, &w, err);
   t->rows_in = w.n;
+  if (rc == 0 && w.n == 0)
+    rc = pc_err_set(err, PC_EDATA, "%s: no data rows after the header (line %llu)", t->path,
+                    (unsigned long long)t->text.lineno[0]);
   if (rc == 0 && (t->numeric = calloc(t->ncols, 1)) == NULL)
     rc = pc_err_set(err, PC_ENOMEM, "%s: out of memory", t->path);
   if (rc == 0) {

@@ -85,8 +85,8 @@ static int is_shard_name(const char *s) {
   return sscanf(s, "part-%5u.psp%n", &v, &n) == 1 && (s[n] == '\0' || strcmp(s + n, ".tmp") == 0);
 }
 
-/* An earlier run's split dir: removed when it holds only shards. */
-static int clear_split(const char *dir, pc_err_t *err) {
+/* An earlier run's split dir may go only when it holds nothing but shards. */
+static int check_split(const char *dir, pc_err_t *err) {
   DIR *d = opendir(dir);
   if (d == NULL)
     return errno == ENOENT ? 0 : pc_err_set(err, PC_EIO, "%s: %s", dir, strerror(errno));
@@ -97,8 +97,6 @@ static int clear_split(const char *dir, pc_err_t *err) {
       rc = pc_err_set(err, PC_EINVAL, "%s holds %s, which prep did not write: move it away "
                       "first", dir, e->d_name);
   closedir(d);
-  if (rc == 0)
-    rm_tree(dir);
   return rc;
 }
 
@@ -129,20 +127,25 @@ static int write_json(const pw_prep_run_t *p, const char *tmp, pc_err_t *err) {
   char path[PREP_PATH_MAX + 16];
   snprintf(path, sizeof path, "%s/prep.json", tmp);
   json_t *j = pw_prep_json(p);
-  int rc = j != NULL && json_dump_file(j, path, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(10)) == 0
+  size_t flags = JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(10);
+  int rc = j != NULL && json_dump_file(j, path, flags) == 0
                ? 0
-               : pc_err_set(err, PC_EIO, "cannot write %s", path);
+               : pc_err_set(err, PC_EIO, "cannot write %s: %s", path, strerror(errno));
   json_decref(j);
   return rc;
 }
 
 static int move_into_place(const pw_prep_run_t *p, const char *tmp, pc_err_t *err) {
   char from[PREP_PATH_MAX + 16], to[PREP_PATH_MAX + 16];
-  for (int k = 0; k < 3; k++) {
+  for (int k = 0; k < 3; k++) { /* every check before anything is removed */
     snprintf(to, sizeof to, "%s/%s", p->o->out, split_names[k]);
-    int rc = clear_split(to, err);
+    int rc = check_split(to, err);
     if (rc != 0)
       return rc;
+  }
+  for (int k = 0; k < 3; k++) {
+    snprintf(to, sizeof to, "%s/%s", p->o->out, split_names[k]);
+    rm_tree(to);
   }
   for (int k = 0; k < 4; k++) {
     const char *name = k < 3 ? split_names[k] : "prep.json";
@@ -158,13 +161,14 @@ int pw_prep_write(const pw_prep_run_t *p, pc_err_t *err) {
   char tmp[PREP_PATH_MAX];
   if (strlen(p->o->out) > PREP_PATH_MAX - 64)
     return pc_err_set(err, PC_EINVAL, "--out: path too long");
-  if (mkdir(p->o->out, 0777) != 0 && errno != EEXIST)
+  int created = mkdir(p->o->out, 0777) == 0;
+  if (!created && errno != EEXIST)
     return pc_err_set(err, PC_EIO, "cannot create %s: %s", p->o->out, strerror(errno));
   snprintf(tmp, sizeof tmp, "%s/.prep.tmp-%ld", p->o->out, (long)getpid());
   rm_tree(tmp); /* a crashed run of this pid's namesake */
-  if (mkdir(tmp, 0777) != 0)
-    return pc_err_set(err, PC_EIO, "cannot create %s: %s", tmp, strerror(errno));
   int rc = 0;
+  if (mkdir(tmp, 0777) != 0)
+    rc = pc_err_set(err, PC_EIO, "cannot create %s: %s", tmp, strerror(errno));
   for (int k = 0; k < 3 && rc == 0; k++)
     if (p->split[k].n > 0)
       rc = write_split(p, tmp, k, err);
@@ -173,5 +177,7 @@ int pw_prep_write(const pw_prep_run_t *p, pc_err_t *err) {
   if (rc == 0)
     rc = move_into_place(p, tmp, err);
   rm_tree(tmp);
+  if (rc != 0 && created)
+    rmdir(p->o->out); /* as it was: not there */
   return rc;
 }

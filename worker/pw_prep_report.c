@@ -37,9 +37,11 @@ static json_t *column_json(const pw_prep_run_t *p, size_t c, const pw_recipe_col
   json_t *o = json_pack("{s:s, s:s, s:I}", "name", t->names[c], "kind",
                         rc ? pw_col_kind_name(rc->kind) : "label", "missing",
                         (json_int_t)st->missing);
-  if (o != NULL && rc != NULL && t->numeric[c] && rc->kind != PW_COL_DROPPED)
-    json_object_update(o, json_pack("{s:f, s:f, s:f}", "min", st->min, "mean", st->mean,
-                                    "max", st->max));
+  if (o != NULL && rc != NULL && t->numeric[c] && rc->kind != PW_COL_DROPPED) {
+    json_object_set_new(o, "min", json_real(st->min));
+    json_object_set_new(o, "mean", json_real(st->mean));
+    json_object_set_new(o, "max", json_real(st->max));
+  }
   if (o != NULL && rc != NULL && !t->numeric[c])
     json_object_set_new(o, "categories", json_integer((json_int_t)st->categories));
   if (o != NULL && rc != NULL && rc->kind == PW_COL_DROPPED)
@@ -107,14 +109,15 @@ json_t *pw_prep_json(const pw_prep_run_t *p) {
 
 /* ---- the summary ---- */
 
-static void print_drops(const pw_drops_t *d, FILE *f) {
+static void print_drops(const pw_drops_t *d, int records, FILE *f) {
   fprintf(f, "dropped %llu rows\n", (unsigned long long)pw_drops_total(d));
   for (int r = 0; r < PW_DROP_N; r++) {
     if (d->count[r] == 0)
       continue;
     fprintf(f, "  %-10s %8llu", pw_drop_name((pw_drop_t)r), (unsigned long long)d->count[r]);
     for (size_t i = 0; i < nlines(d, r); i++)
-      fprintf(f, "%s%llu", i ? ", " : "  lines ", (unsigned long long)d->lines[r][i]);
+      fprintf(f, "%s%llu", i ? ", " : records ? "  records " : "  lines ",
+              (unsigned long long)d->lines[r][i]);
     fprintf(f, "%s  (first: %s)\n", d->count[r] > PW_DROP_LINES && has_lines(r) ? ", ..." : "",
             d->first[r]);
   }
@@ -138,7 +141,7 @@ void pw_prep_print(const pw_prep_run_t *p, FILE *f) {
   fprintf(f, "rows in %llu, out %llu (train %zu, valid %zu, test %zu; %u shard(s) each)\n",
           (unsigned long long)p->rows_in, (unsigned long long)p->rows_out, p->split[0].n,
           p->split[1].n, p->split[2].n, p->o->shards);
-  print_drops(p->drops, f);
+  print_drops(p->drops, p->o->format != PC_FORMAT_CSV, f);
   fprintf(f, "labels: %s", pw_label_kind_name(p->kind));
   for (size_t i = 0; i < p->table.nclasses && i < 20; i++)
     fprintf(f, "%s%s", i ? ", " : " (classes: ", p->table.classes[i]);

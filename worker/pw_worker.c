@@ -38,7 +38,6 @@ typedef struct pw_worker {
   unsigned char *is_test; /* hold-out rows of `all` (data.test_fraction / test_rows) */
   pw_dataset_t test;      /* worker 0: the test set, read and checked before training */
   pw_dataset_t valid;     /* worker 0: data.valid, evaluated during training */
-  pw_transform_t tf;      /* data.standardize: the training data's, from every worker */
   pw_model_t init;        /* training.init: the model to start from, until worker 0 has
                            * pushed it; its transform stays in init_tf */
   pw_transform_t init_tf; /* training.init's transform (n == 0: none): the data's */
@@ -678,6 +677,21 @@ static void take_model_transform(pw_worker_t *w, pw_train_t *t) {
           (unsigned long long)w->tf.n, w->cfg->training.init);
 }
 
+/* training.init on prepared data: the shards are already standardized, so
+ * the model's weights fit them only if prep used the model's transform. */
+static int check_prepared_transform(pw_worker_t *w, pc_err_t *err) {
+  const pw_transform_t *a = &w->tf, *b = &w->init_tf;
+  int same = a->n == b->n && memcmp(a->mean, b->mean, a->n * sizeof *a->mean) == 0 &&
+             memcmp(a->inv_std, b->inv_std, a->n * sizeof *a->inv_std) == 0;
+  pw_transform_free(&w->init_tf);
+  if (same)
+    return PC_OK;
+  return pc_err_set(err, PC_EDATA, "training.init %s: the model standardizes its features with "
+                    "other statistics than the shards of %s (a different parasol prep run); "
+                    "fine-tune on the model's own prepared data, or train from scratch",
+                    w->cfg->training.init, w->cfg->data.train);
+}
+
 /* data.standardize: every worker adds its partition's moments into the
  * moments table (a table without an optimizer adds what is pushed), all
  * wait at a barrier, then read the totals: the mean and variance of the
@@ -799,7 +813,9 @@ static int train(pw_worker_t *w, pw_train_t *t, pc_err_t *err) {
    * brings a transform: the barriers stay the same on every worker. */
   if (rc == PC_OK && w->cfg->data.standardize)
     rc = standardize(w, t, err);
-  if (rc == PC_OK && w->init_tf.n > 0)
+  if (rc == PC_OK && w->cfg->training.init[0] && w->cfg->data.format == PC_FORMAT_PREPARED)
+    rc = check_prepared_transform(w, err);
+  else if (rc == PC_OK && w->init_tf.n > 0)
     take_model_transform(w, t);
   if (rc == PC_OK)
     rc = run_epochs(w, t, err);
