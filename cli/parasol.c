@@ -70,6 +70,7 @@ enum {
   OPT_SHARDS,
   OPT_SEED,
   OPT_MAXCAT,
+  OPT_IGNORE,
   OPT_FORCE,
   OPT_OUT
 };
@@ -140,6 +141,7 @@ static const struct option prep_opts[] = {
     {"split", required_argument, NULL, OPT_SPLIT}, {"shards", required_argument, NULL, OPT_SHARDS},
     {"seed", required_argument, NULL, OPT_SEED},
     {"max-categories", required_argument, NULL, OPT_MAXCAT},
+    {"ignore", required_argument, NULL, OPT_IGNORE},
     {"force", no_argument, NULL, OPT_FORCE}, {"out", required_argument, NULL, OPT_OUT},
     OPT_HELP_ROW, OPT_END_ROW};
 static const struct option bare_opts[] = {OPT_HELP_ROW, OPT_END_ROW};
@@ -226,7 +228,7 @@ static const char prep_help[] =
     "usage: parasol prep INPUT --format csv|libsvm|idx|ratings --out DIR [--label COL]\n"
     "                    [--labels FILE] [--kind binary|class|real] [--missing mean|zero|drop]\n"
     "                    [--standardize] [--split TRAIN,VALID,TEST] [--shards N] [--seed S]\n"
-    "                    [--max-categories K] [--force]\n"
+    "                    [--max-categories K] [--ignore COL,...] [--force]\n"
     "Read raw data, drop dirty rows (each reason counted, with its first line numbers),\n"
     "encode a CSV's columns (numbers; text as one-hot categories, hashed past K), split\n"
     "it by the seed (stratified by class) and write DIR/train, DIR/valid, DIR/test as N\n"
@@ -246,6 +248,8 @@ static const char prep_help[] =
     "  --seed S          seed of the split and the shuffle (default 1)\n"
     "  --max-categories K  one-hot up to K categories, hashed into K buckets past it\n"
     "                    (default 32)\n"
+    "  --ignore COL,...  csv: columns that are no feature (ids, free text); still part of\n"
+    "                    the duplicate check\n"
     "  --force           write into a non-empty DIR (its prep.json and splits replaced)\n"
     "  --out DIR         where to write (created if missing)\n";
 static const char version_help[] =
@@ -439,6 +443,7 @@ static int take_prep(pw_prep_opts_t *p, int c, const char *v) {
     p->missing = (pw_missing_t)k;
     return 0;
   case OPT_STANDARDIZE: p->standardize = 1; return 0;
+  case OPT_IGNORE: p->ignore = v; return 0;
   case OPT_FORCE: p->force = 1; return 0;
   case OPT_OUT: p->out = v; return 0;
   case OPT_SPLIT:

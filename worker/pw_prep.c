@@ -44,6 +44,9 @@ static int check_opts(const pw_prep_opts_t *o, pc_err_t *err) {
   if (o->standardize && (o->format == PC_FORMAT_LIBSVM || o->format == PC_FORMAT_RATINGS))
     return pc_err_set(err, PC_EINVAL, "--standardize is for csv and idx data, not --format %s "
                       "(sparse rows)", pc_config_format_name(o->format));
+  if (o->format != PC_FORMAT_CSV && o->ignore != NULL)
+    return pc_err_set(err, PC_EINVAL, "--ignore names CSV columns: not for --format %s",
+                      pc_config_format_name(o->format));
   if (o->format != PC_FORMAT_CSV && o->label != NULL)
     return pc_err_set(err, PC_EINVAL, "--label names a CSV column: not for --format %s",
                       pc_config_format_name(o->format));

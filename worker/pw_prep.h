@@ -29,6 +29,9 @@ typedef struct pw_prep_opts {
   uint32_t shards;          /* per split, 1..PW_PREP_MAX_SHARDS */
   uint64_t seed;
   uint32_t max_categories;  /* onehot up to this many categories, hashed past it */
+  const char *ignore;       /* csv: "COL[,COL...]" kept out of the features (ids, free
+                             * text, timestamps) but still part of the duplicate check;
+                             * NULL: none */
   const char *out;          /* DIR */
   int force;                /* write into a non-empty DIR (never over input) */
 } pw_prep_opts_t;

@@ -105,6 +105,27 @@ static int find_label(pw_prep_table_t *t, const char *label, pc_err_t *err) {
                     (unsigned long long)t->text.lineno[0], label, list);
 }
 
+/* --ignore COL[,COL...]: each a header name, not the label. */
+static int find_ignored(pw_prep_table_t *t, const char *list, pc_err_t *err) {
+  if ((t->ignored = calloc(t->ncols, 1)) == NULL)
+    return pc_err_set(err, PC_ENOMEM, "%s: out of memory", t->path);
+  for (const char *p = list; p != NULL && *p != '\0';) {
+    const char *e = strchr(p, ',');
+    size_t len = e ? (size_t)(e - p) : strlen(p), c = 0;
+    while (c < t->ncols && !(strlen(t->names[c]) == len && memcmp(t->names[c], p, len) == 0))
+      c++;
+    if (c == t->ncols)
+      return pc_err_set(err, PC_EDATA, "--ignore %s: %s has no column '%.*s'", list, t->path,
+                        (int)len, p);
+    if (c == t->label_col)
+      return pc_err_set(err, PC_EDATA, "--ignore %s: '%.*s' is the label column", list,
+                        (int)len, p);
+    t->ignored[c] = 1;
+    p = e ? e + 1 : NULL;
+  }
+  return 0;
+}
+
 /* ---- cells, column kinds ---- */
 
 static int cut_rows(pw_prep_table_t *t, rows_t *w, pc_err_t *err) {
@@ -174,7 +195,9 @@ static void check_features(pw_prep_table_t *t, rows_t *w, pw_missing_t missing) 
   char why[PW_DROP_WHY];
   for (size_t i = 0; i < w->n; i++)
     for (size_t c = 0; !w->gone[i] && c < t->ncols; c++) {
-      int r = c == t->label_col ? 0 : check_cell(t, c, w->cells[i * t->ncols + c], missing, why);
+      int r = c == t->label_col || t->ignored[c]
+                  ? 0
+                  : check_cell(t, c, w->cells[i * t->ncols + c], missing, why);
       if (r != 0) {
         pw_drops_add(&t->drops, (pw_drop_t)(r - 1), w->lineno[i], why);
         w->gone[i] = 1;
@@ -466,6 +489,8 @@ int pw_prep_csv_read(pw_prep_table_t *t, const pw_prep_opts_t *o, pc_err_t *err)
   if (rc == 0)
     rc = find_label(t, o->label, err);
   if (rc == 0)
+    rc = find_ignored(t, o->ignore, err);
+  if (rc == 0)
     rc = read_rows(t, o, err);
   if (rc != 0)
     pw_prep_table_free(t);
@@ -476,6 +501,7 @@ void pw_prep_table_free(pw_prep_table_t *t) {
   pw_csvtext_free(&t->text);
   free(t->names);
   free(t->numeric);
+  free(t->ignored);
   free(t->cells);
   free(t->lineno);
   free(t->label);

@@ -96,8 +96,9 @@ static int fit_cols(pw_recipe_t *r, pw_prep_table_t *t, const size_t *train, siz
     if ((rc->name = strdup(t->names[c])) == NULL)
       return PC_ENOMEM;
     rc->offset = at;
-    int x = t->numeric[c] ? fit_numeric(rc, &t->stats[c], t, c, train, n, o)
-                          : fit_text(rc, &t->stats[c], t, c, train, n, o);
+    int x = t->ignored[c]   ? set_why(rc, "ignored (--ignore)")
+            : t->numeric[c] ? fit_numeric(rc, &t->stats[c], t, c, train, n, o)
+                            : fit_text(rc, &t->stats[c], t, c, train, n, o);
     if (x != 0)
       return x;
     at += rc->width;

@@ -55,6 +55,7 @@ typedef struct pw_prep_table {
   size_t label_col;
   char **names;            /* [ncols] the header's cells (into text) */
   unsigned char *numeric;  /* [ncols] 1: a numeric column (the label's: numeric labels) */
+  unsigned char *ignored;  /* [ncols] 1: --ignore: no feature, no cell checks */
   const char **cells;      /* [nrows * ncols] the kept rows' cells (into text) */
   uint64_t *lineno;        /* [nrows] */
   float *label;            /* [nrows] class index or value */

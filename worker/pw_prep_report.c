@@ -66,8 +66,8 @@ static json_t *floats_json(const float *v, uint64_t n) {
 }
 
 static json_t *options_json(const pw_prep_opts_t *o) {
-  return json_pack("{s:s?, s:s?, s:s, s:s, s:b, s:[f,f,f], s:i, s:I, s:i, s:b}", "label",
-                   o->label, "labels_file", o->labels_path, "kind",
+  return json_pack("{s:s?, s:s?, s:s?, s:s, s:s, s:b, s:[f,f,f], s:i, s:I, s:i, s:b}", "label",
+                   o->label, "labels_file", o->labels_path, "ignore", o->ignore, "kind",
                    o->labels_auto ? "auto" : pw_label_kind_name(o->labels), "missing",
                    missing_names[o->missing], "standardize", o->standardize, "split",
                    o->split[0], o->split[1], o->split[2], "shards", (int)o->shards, "seed",

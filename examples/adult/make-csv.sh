@@ -12,7 +12,10 @@
 # quantile bins, become the bin number (1..5, or 0/1 for the capital
 # columns); the 8 categorical ones become the code of their value
 # ("occupation-7"), since a9a does not keep the values' names; "?" stays
-# "?". The label column `income` is ">50K" or "<=50K".
+# "?". The first column, `id`, numbers the people (a9a's line number): it
+# is no feature (prep --ignore id), but it tells a person exported twice
+# from two people whose binned answers happen to agree. The label column
+# `income` is ">50K" or "<=50K".
 #
 # Unless --clean, it adds dirt at fixed rows (the same file every time):
 # empty cells, "NA", a number written as text, NaN and Inf, rows cut short
@@ -44,8 +47,8 @@ BEGIN {
   ncol = 14
   for (c = 1; c <= ncol; c++)
     for (f = lo[c]; f <= hi[c]; f++) col[f] = c
-  head = ""
-  for (c = 1; c <= ncol; c++) head = head (c > 1 ? "," : "") name[c]
+  head = "id"
+  for (c = 1; c <= ncol; c++) head = head "," name[c]
   if (!clean) head = head ",source"
   if (label) head = head ",income"
   print head
@@ -69,8 +72,8 @@ BEGIN {
     if (n % 601 == 29) cell[13] = "inf"
     if (n % 1009 == 31) y = "unknown"        # neither class
   }
-  line = ""
-  for (c = 1; c <= ncol; c++) line = line (c > 1 ? "," : "") cell[c]
+  line = n
+  for (c = 1; c <= ncol; c++) line = line "," cell[c]
   if (!clean) line = line ",census-1994"     # the same in every row
   if (!clean && n % 1499 == 37) { sub(/,[^,]*$/, "", line) }   # a cell lost: ragged
   if (label) line = line "," y

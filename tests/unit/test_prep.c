@@ -144,6 +144,44 @@ static void test_fit_and_encode(void **state) {
   pw_prep_table_free(&t);
 }
 
+/* --ignore: a column that is no feature, nor checked, but still tells
+ * duplicates apart. */
+static void test_ignore(void **state) {
+  (void)state;
+  static const char text[] = "id,x,note,y\n"
+                             "1,5,fine,a\n"
+                             "2,5,fine,a\n"   /* the same as line 2 but for its id: kept */
+                             "2,5,fine,a\n"   /* exported twice: a duplicate */
+                             "3,7,n/a!,b\n"   /* text in note: ignored, kept */
+                             "4,9,x,b\n";
+  pw_prep_opts_t o;
+  opts_for(&o, WRITE("ids.csv", text));
+  o.ignore = "id,note";
+  pw_prep_table_t t;
+  pc_err_t err = {0};
+  assert_int_equal(pw_prep_csv_read(&t, &o, &err), 0);
+  assert_int_equal(t.nrows, 4);
+  assert_int_equal(t.drops.count[PW_DROP_DUPLICATE], 1);
+  assert_int_equal(t.drops.lines[PW_DROP_DUPLICATE][0], 4);
+  size_t all[4] = {0, 1, 2, 3};
+  pw_recipe_t r;
+  assert_int_equal(pw_prep_fit(&r, &t, all, t.nrows, &o, &err), 0);
+  assert_int_equal(r.cols[0].kind, PW_COL_DROPPED);
+  assert_string_equal(r.cols[0].why, "ignored (--ignore)");
+  assert_int_equal(r.cols[2].kind, PW_COL_DROPPED);
+  assert_int_equal(r.cols[1].kind, PW_COL_NUMERIC);
+  assert_int_equal(r.features, 1);
+  pw_recipe_free(&r);
+  pw_prep_table_free(&t);
+  o.ignore = "id,nope";
+  assert_int_not_equal(pw_prep_csv_read(&t, &o, &err), 0);
+  assert_non_null(strstr(err.msg, "--ignore id,nope: "));
+  assert_non_null(strstr(err.msg, "has no column 'nope'"));
+  o.ignore = "y";
+  assert_int_not_equal(pw_prep_csv_read(&t, &o, &err), 0);
+  assert_non_null(strstr(err.msg, "--ignore y: 'y' is the label column"));
+}
+
 static void expect_error(const char *name, const char *text, size_t len, const char *label,
                          const char *want) {
   pw_prep_opts_t o;
@@ -439,6 +477,7 @@ static void test_run(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_dirty_rows),    cmocka_unit_test(test_fit_and_encode),
+    cmocka_unit_test(test_ignore),
       cmocka_unit_test(test_cells),         cmocka_unit_test(test_file_errors),
       cmocka_unit_test(test_labels),
       cmocka_unit_test(test_recipe_json),   cmocka_unit_test(test_recipe_refusals),
