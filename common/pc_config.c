@@ -261,17 +261,6 @@ _Static_assert(sizeof((pc_config_t *)0)->model.hidden <= LIST_MAX_INTS * sizeof(
 
 /* ---- small helpers ---------------------------------------------------- */
 
-static int why_set(char *why, size_t n, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-
-/* Returns -1 so parsers can write `return why_set(...)`. */
-static int why_set(char *why, size_t n, const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(why, n, fmt, ap);
-  va_end(ap);
-  return -1;
-}
-
 static size_t field_index(const char *sec, const char *name) {
   for (size_t i = 0; i < NFIELDS; i++)
     if (strcmp(fields[i].sec, sec) == 0 && strcmp(fields[i].name, name) == 0)
@@ -372,12 +361,12 @@ static void format_value(const pc_config_t *cfg, const field_t *f, char *buf, si
 /* shown is the value as the user wrote it, so an overflowing number is
  * echoed as typed rather than as whatever strtoll clamped it to. */
 static int int_range_error(const field_t *f, const char *shown, char *why, size_t n) {
-  return why_set(why, n, "must be in [%" PRId64 ", %" PRId64 "], got " SHOW, f->i.lo, f->i.hi,
+  return pc_why(why, n, "must be in [%" PRId64 ", %" PRId64 "], got " SHOW, f->i.lo, f->i.hi,
                  shown);
 }
 
 static int u64_range_error(const field_t *f, const char *shown, char *why, size_t n) {
-  return why_set(why, n, "must be in [%" PRIu64 ", %" PRIu64 "], got " SHOW, f->u.lo, f->u.hi,
+  return pc_why(why, n, "must be in [%" PRIu64 ", %" PRIu64 "], got " SHOW, f->u.lo, f->u.hi,
                  shown);
 }
 
@@ -408,7 +397,7 @@ static int check_double(const field_t *f, double v, const char *shown, char *why
     format_double(v, tmp, sizeof tmp);
     shown = tmp;
   }
-  return why_set(why, n, "must be in %c%g, %g%c, got " SHOW, lo_open ? '(' : '[', f->d.lo,
+  return pc_why(why, n, "must be in %c%g, %g%c, got " SHOW, lo_open ? '(' : '[', f->d.lo,
                  f->d.hi, hi_open ? ')' : ']', shown);
 }
 
@@ -422,14 +411,14 @@ static int check_field(const pc_config_t *cfg, const field_t *f, char *why, size
   case K_DOUBLE:
     return check_double(f, get_double(cfg, f), NULL, why, n);
   case K_BOOL:
-    return (unsigned)get_int(cfg, f) <= 1 ? 0 : why_set(why, n, "must be true or false");
+    return (unsigned)get_int(cfg, f) <= 1 ? 0 : pc_why(why, n, "must be true or false");
   case K_ENUM:
     if (enum_name(f->names, get_int(cfg, f)) != NULL)
       return 0;
     enum_list(f->names, list, sizeof list);
-    return why_set(why, n, "invalid value %d, expected one of %s", get_int(cfg, f), list);
+    return pc_why(why, n, "invalid value %d, expected one of %s", get_int(cfg, f), list);
   case K_STRING:
-    return memchr(field_cptr(cfg, f), '\0', f->size) ? 0 : why_set(why, n, "not terminated");
+    return memchr(field_cptr(cfg, f), '\0', f->size) ? 0 : pc_why(why, n, "not terminated");
   case K_LIST:
     return list_check(cfg, f, why, n);
   }
@@ -450,7 +439,7 @@ static bool is_integer_text(const char *s) {
 
 static int parse_int(const field_t *f, const char *s, int *out, char *why, size_t n) {
   if (!is_integer_text(s))
-    return why_set(why, n, "expected an integer, got '" SHOW "'", s);
+    return pc_why(why, n, "expected an integer, got '" SHOW "'", s);
   errno = 0;
   long long v = strtoll(s, NULL, 10);
   if (errno == ERANGE || v < f->i.lo || v > f->i.hi)
@@ -461,7 +450,7 @@ static int parse_int(const field_t *f, const char *s, int *out, char *why, size_
 
 static int parse_u64(const field_t *f, const char *s, uint64_t *out, char *why, size_t n) {
   if (!is_integer_text(s))
-    return why_set(why, n, "expected an integer, got '" SHOW "'", s);
+    return pc_why(why, n, "expected an integer, got '" SHOW "'", s);
   errno = 0;
   unsigned long long v = strtoull(s, NULL, 10); /* wraps "-1" around */
   bool bad = errno == ERANGE || (s[0] == '-' && v != 0) || v < f->u.lo || v > f->u.hi;
@@ -476,9 +465,9 @@ static int parse_double(const field_t *f, const char *s, double *out, char *why,
   bool ok = s[0] != '\0' && !isspace((unsigned char)s[0]); /* strtod would skip blanks */
   double v = ok ? strtod(s, &end) : 0;
   if (!ok || *end != '\0')
-    return why_set(why, n, "expected a number, got '" SHOW "'", s);
+    return pc_why(why, n, "expected a number, got '" SHOW "'", s);
   if (!isfinite(v))
-    return why_set(why, n, "expected a finite number, got '" SHOW "'", s);
+    return pc_why(why, n, "expected a finite number, got '" SHOW "'", s);
   if (check_double(f, v, s, why, n))
     return -1;
   *out = v;
@@ -494,7 +483,7 @@ static int parse_bool(const char *s, int *out, char *why, size_t n) {
       return 0;
     }
   }
-  return why_set(why, n, "expected true or false, got '" SHOW "'", s);
+  return pc_why(why, n, "expected true or false, got '" SHOW "'", s);
 }
 
 static int parse_enum(const field_t *f, const char *s, int *out, char *why, size_t n) {
@@ -506,7 +495,7 @@ static int parse_enum(const field_t *f, const char *s, int *out, char *why, size
   }
   char list[128];
   enum_list(f->names, list, sizeof list);
-  return why_set(why, n, "expected one of %s, got '" SHOW "'", list, s);
+  return pc_why(why, n, "expected one of %s, got '" SHOW "'", list, s);
 }
 
 /* ---- list fields (K_LIST) --------------------------------------------- */
@@ -546,7 +535,7 @@ static void item_path(const field_t *f, size_t item, const member_t *m, char *bu
 }
 
 static int too_many(const field_t *f, size_t count, char *why, size_t n) {
-  return why_set(why, n, "%s.%s: at most %zu %s, got %zu", f->sec, f->name, list_max(f),
+  return pc_why(why, n, "%s.%s: at most %zu %s, got %zu", f->sec, f->name, list_max(f),
                  f->list->item, count);
 }
 
@@ -554,7 +543,7 @@ static int member_range_error(const field_t *f, size_t item, const member_t *m, 
                               char *why, size_t n) {
   char path[96];
   item_path(f, item, m, path, sizeof path);
-  return why_set(why, n, "%s: must be in [%d, %d], got " SHOW, path, m->lo, m->hi, shown);
+  return pc_why(why, n, "%s: must be in [%d, %d], got " SHOW, path, m->lo, m->hi, shown);
 }
 
 static int parse_member(const field_t *f, size_t item, const member_t *m, const char *s, int *out,
@@ -562,7 +551,7 @@ static int parse_member(const field_t *f, size_t item, const member_t *m, const 
   char path[96];
   item_path(f, item, m, path, sizeof path);
   if (!is_integer_text(s))
-    return why_set(why, n, "%s: expected an integer, got '" SHOW "'", path, s);
+    return pc_why(why, n, "%s: expected an integer, got '" SHOW "'", path, s);
   errno = 0;
   long long v = strtoll(s, NULL, 10);
   if (errno == ERANGE || v < m->lo || v > m->hi)
@@ -583,14 +572,14 @@ static int parse_text_item(const field_t *f, size_t item, const char *p, size_t 
     len--;
   item_path(f, item, NULL, path, sizeof path);
   if (len >= sizeof tok)
-    return why_set(why, n, "%s: too long, got '%.40s...'", path, p);
+    return pc_why(why, n, "%s: too long, got '%.40s...'", path, p);
   memcpy(tok, p, len);
   tok[len] = '\0';
   char *part = tok;
   for (size_t m = 0; m < l->nmembers; m++) {
     char *x = m + 1 < l->nmembers ? strchr(part, 'x') : NULL;
     if (m + 1 < l->nmembers && x == NULL)
-      return why_set(why, n, "%s: expected %s, got '%s'", path, l->text_item, tok);
+      return pc_why(why, n, "%s: expected %s, got '%s'", path, l->text_item, tok);
     if (x != NULL)
       *x = '\0';
     if (parse_member(f, item, &l->members[m], part, &out[m], why, n) != 0)
@@ -629,7 +618,7 @@ static int list_check(const pc_config_t *cfg, const field_t *f, char *why, size_
   int count = list_count(cfg, f);
   char shown[16];
   if (count < 0 || (size_t)count > list_max(f))
-    return why_set(why, n, "%s.%s: %d items, expected 0 to %zu", f->sec, f->name, count,
+    return pc_why(why, n, "%s.%s: %d items, expected 0 to %zu", f->sec, f->name, count,
                    list_max(f));
   for (size_t i = 0; i < (size_t)count; i++) {
     for (size_t m = 0; m < l->nmembers; m++) {
@@ -706,9 +695,9 @@ static int store_value(pc_config_t *cfg, const field_t *f, const char *s, size_t
   char buf[PC_PATH_MAX];
   size_t max = f->kind == K_STRING ? f->size - 1 : sizeof buf - 1;
   if (memchr(s, '\0', len) != NULL)
-    return why_set(why, n, "contains a NUL byte");
+    return pc_why(why, n, "contains a NUL byte");
   if (len > max)
-    return why_set(why, n, "too long (at most %zu bytes), got '%.40s...'", max, s);
+    return pc_why(why, n, "too long (at most %zu bytes), got '%.40s...'", max, s);
   memcpy(buf, s, len);
   buf[len] = '\0';
   return store_text(cfg, f, buf, why, n);
@@ -950,7 +939,7 @@ static int yaml_member(const field_t *f, size_t item, const member_t *m, struct 
   if (v == NULL || fy_node_get_type(v) != FYNT_SCALAR || fy_node_is_alias(v)) {
     item_path(f, item, m, path, sizeof path);
     describe_node(v, got, sizeof got);
-    return why_set(why, n, "%s: expected an integer, got %s", path, got);
+    return pc_why(why, n, "%s: expected an integer, got %s", path, got);
   }
   if ((s = fy_node_get_scalar(v, &len)) == NULL)
     s = "", len = 0;
@@ -988,20 +977,20 @@ static int yaml_mapping_item(const field_t *f, size_t item, struct fy_node *node
     const member_t *m = key ? find_member(l, key, len) : NULL;
     *line = node_line(fy_node_pair_key(p)) > 0 ? node_line(fy_node_pair_key(p)) : *line;
     if (key == NULL)
-      return why_set(why, n, "%s: expected a key name (%s)", path, names);
+      return pc_why(why, n, "%s: expected a key name (%s)", path, names);
     if (m == NULL)
-      return why_set(why, n, "%s: unknown key '%.*s' (an item has %s)", path,
+      return pc_why(why, n, "%s: unknown key '%.*s' (an item has %s)", path,
                      (int)(len > 60 ? 60 : len), key, names);
     size_t mi = (size_t)(m - l->members);
     if (seen[mi])
-      return why_set(why, n, "%s.%s: duplicate key", path, m->name);
+      return pc_why(why, n, "%s.%s: duplicate key", path, m->name);
     seen[mi] = true;
     if (yaml_member(f, item, m, fy_node_pair_value(p), &out[mi], line, why, n) != 0)
       return -1;
   }
   for (size_t m = 0; m < l->nmembers; m++)
     if (!seen[m])
-      return why_set(why, n, "%s: missing %s (an item is %s)", path, l->members[m].name,
+      return pc_why(why, n, "%s: missing %s (an item is %s)", path, l->members[m].name,
                      l->yaml_item);
   return 0;
 }
@@ -1016,7 +1005,7 @@ static int yaml_item(const field_t *f, size_t item, struct fy_node *node, int *o
     return yaml_mapping_item(f, item, node, out, line, why, n);
   item_path(f, item, NULL, path, sizeof path);
   describe_node(node, got, sizeof got);
-  return why_set(why, n, "%s: expected a mapping such as %s, got %s", path, f->list->yaml_item,
+  return pc_why(why, n, "%s: expected a mapping such as %s, got %s", path, f->list->yaml_item,
                  got);
 }
 
@@ -1259,11 +1248,11 @@ static int open_regular(const char *path, off_t *size, char *why, size_t n) {
   struct stat st;
   int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
   if (fd < 0) {
-    why_set(why, n, "cannot open: %s", strerror(errno));
+    pc_why(why, n, "cannot open: %s", strerror(errno));
     return -1;
   }
   if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-    why_set(why, n, "not a regular file");
+    pc_why(why, n, "not a regular file");
     close(fd);
     return -1;
   }

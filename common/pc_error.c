@@ -47,6 +47,14 @@ int pc_err_wrap(pc_err_t *err, const char *fmt, ...) {
   return err->code;
 }
 
+int pc_why(char *why, size_t len, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(why, len, fmt, ap);
+  va_end(ap);
+  return -1;
+}
+
 void pc_err_clear(pc_err_t *err) {
   if (err == NULL)
     return;

@@ -52,4 +52,9 @@ int pc_err_wrap(pc_err_t *err, const char *fmt, ...)
 /* Reset to "no error". */
 void pc_err_clear(pc_err_t *err);
 
+/* A reason into why[len] (printf-style), and -1: how a check that has no
+ * pc_err_t says no, e.g. `return pc_why(why, sizeof why, "not a number")`;
+ * its caller adds the file and line. */
+int pc_why(char *why, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
 #endif

@@ -1232,21 +1232,49 @@ static int range_held(const store_tab_t *t, uint64_t begin, uint64_t end, pc_err
   return PC_OK;
 }
 
-int ps_store_push_range(ps_store_t *s, uint64_t begin, uint64_t end, const float *grads,
-                        pc_err_t *err) {
-  if (s == NULL || begin >= end || end == PS_KEY_INVALID || grads == NULL)
-    return pc_err_set(err, PC_EINVAL, "ps_store_push_range: bad arguments");
+/* What a write of a key range does: to one dense block at once, or to
+ * chunks of keys. Push and assign differ only in these. */
+typedef struct range_op {
+  const char *name; /* for messages */
+  void (*block)(ps_store_t *s, store_tab_t *t, size_t d, const float *v, size_t nvals);
+  int (*keys)(ps_store_t *s, store_tab_t *t, const uint64_t *keys, const float *v, size_t n,
+              pc_err_t *err);
+} range_op_t;
+
+static void push_block(ps_store_t *s, store_tab_t *t, size_t d, const float *v, size_t nvals) {
+  size_t w = t->width;
+  t->rule->apply_n(&s->optim, t->dw + d * w, t->ds ? t->ds + d * w : NULL, v, nvals);
+}
+
+static int push_keys(ps_store_t *s, store_tab_t *t, const uint64_t *keys, const float *v,
+                     size_t n, pc_err_t *err) {
+  return t->ops->push(s, t, keys, v, n, err);
+}
+
+static void assign_block(ps_store_t *s, store_tab_t *t, size_t d, const float *v, size_t nvals) {
+  size_t w = t->width;
+  memcpy(t->dw + d * w, v, nvals * sizeof *v);
+  state_reset(s, t->ds ? t->ds + d * w : NULL, nvals);
+}
+
+static const range_op_t push_op = {"push", push_block, push_keys};
+static const range_op_t assign_op = {"assign", assign_block, assign_keys};
+
+static int write_range(ps_store_t *s, uint64_t begin, uint64_t end, const float *v,
+                       const range_op_t *op, pc_err_t *err) {
+  if (s == NULL || begin >= end || end == PS_KEY_INVALID || v == NULL)
+    return pc_err_set(err, PC_EINVAL, "ps_store_%s_range: bad arguments", op->name);
   store_tab_t *t = range_tab(s, begin, end);
   if (t == NULL)
     return pc_err_set(err, PC_EINVAL,
-                      "push of [%" PRIu64 ", %" PRIu64 "): not all keys of one table", begin,
-                      end);
+                      "%s of [%" PRIu64 ", %" PRIu64 "): not all keys of one table", op->name,
+                      begin, end);
   size_t n = (size_t)(end - begin), w = t->width;
-  if (!ps_optim_all_finite(grads, n * w))
-    return grad_refused(s, t, NULL, begin, grads, n, err);
+  if (!ps_optim_all_finite(v, n * w))
+    return grad_refused(s, t, NULL, begin, v, n, err);
   size_t d = dense_block(t, begin, end);
   if (d != SIZE_MAX) {
-    t->rule->apply_n(&s->optim, t->dw + d * w, t->ds ? t->ds + d * w : NULL, grads, n * w);
+    op->block(s, t, d, v, n * w);
     return PC_OK;
   }
   int rc = range_held(t, begin, end, err);
@@ -1255,36 +1283,17 @@ int ps_store_push_range(ps_store_t *s, uint64_t begin, uint64_t end, const float
     size_t c = n - off < RANGE_CHUNK ? n - off : RANGE_CHUNK;
     for (size_t i = 0; i < c; i++)
       keys[i] = begin + off + i;
-    rc = t->ops->push(s, t, keys, grads + off * w, c, err);
+    rc = op->keys(s, t, keys, v + off * w, c, err);
   }
   return rc;
 }
 
+int ps_store_push_range(ps_store_t *s, uint64_t begin, uint64_t end, const float *grads,
+                        pc_err_t *err) {
+  return write_range(s, begin, end, grads, &push_op, err);
+}
+
 int ps_store_assign_range(ps_store_t *s, uint64_t begin, uint64_t end, const float *vals,
                           pc_err_t *err) {
-  if (s == NULL || begin >= end || end == PS_KEY_INVALID || vals == NULL)
-    return pc_err_set(err, PC_EINVAL, "ps_store_assign_range: bad arguments");
-  store_tab_t *t = range_tab(s, begin, end);
-  if (t == NULL)
-    return pc_err_set(err, PC_EINVAL,
-                      "assign of [%" PRIu64 ", %" PRIu64 "): not all keys of one table", begin,
-                      end);
-  size_t n = (size_t)(end - begin), w = t->width;
-  if (!ps_optim_all_finite(vals, n * w))
-    return grad_refused(s, t, NULL, begin, vals, n, err);
-  size_t d = dense_block(t, begin, end);
-  if (d != SIZE_MAX) {
-    memcpy(t->dw + d * w, vals, n * w * sizeof *vals);
-    state_reset(s, t->ds ? t->ds + d * w : NULL, n * w);
-    return PC_OK;
-  }
-  int rc = range_held(t, begin, end, err);
-  uint64_t keys[RANGE_CHUNK];
-  for (size_t off = 0; off < n && rc == PC_OK; off += RANGE_CHUNK) {
-    size_t c = n - off < RANGE_CHUNK ? n - off : RANGE_CHUNK;
-    for (size_t i = 0; i < c; i++)
-      keys[i] = begin + off + i;
-    rc = assign_keys(s, t, keys, vals + off * w, c, err);
-  }
-  return rc;
+  return write_range(s, begin, end, vals, &assign_op, err);
 }

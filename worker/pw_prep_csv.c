@@ -11,16 +11,6 @@
 
 #define PREP_MAX_CLASSES 65536
 
-/* A reason into why[len], and -1: how a check says no. */
-__attribute__((format(printf, 3, 4))) static int why_fail(char *why, size_t len, const char *fmt,
-                                                          ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(why, len, fmt, ap);
-  va_end(ap);
-  return -1;
-}
-
 static const char *const drop_names[PW_DROP_N] = {"ragged",  "label",     "infinite",  "text",
                                                   "missing", "duplicate", "bad_record"};
 
@@ -394,9 +384,9 @@ static int class_of(const pw_prep_table_t *t, const char *s, float *out, char *w
   char num[40];
   if (t->numeric[t->label_col]) {
     if (pw_csv_number(s, &v) != 0 || !isfinite(v))
-      return why_fail(why, PW_DROP_WHY, "label '%.40s' is not a number", s);
+      return pc_why(why, PW_DROP_WHY, "label '%.40s' is not a number", s);
     if (!is_integer(v))
-      return why_fail(why, PW_DROP_WHY, "label '%.40s' is not an integer class", s);
+      return pc_why(why, PW_DROP_WHY, "label '%.40s' is not an integer class", s);
     snprintf(num, sizeof num, "%.17g", v);
     s = num;
   }
@@ -405,17 +395,17 @@ static int class_of(const pw_prep_table_t *t, const char *s, float *out, char *w
       *out = (float)i;
       return 0;
     }
-  return why_fail(why, PW_DROP_WHY, "label '%.40s' is not one of the classes", s);
+  return pc_why(why, PW_DROP_WHY, "label '%.40s' is not one of the classes", s);
 }
 
 static int label_of(const pw_prep_table_t *t, const char *s, float *out, char *why) {
   double v;
   if (pw_csv_missing(s))
-    return why_fail(why, PW_DROP_WHY, "the label is missing");
+    return pc_why(why, PW_DROP_WHY, "the label is missing");
   if (t->kind != PW_LABEL_REAL)
     return class_of(t, s, out, why);
   if (pw_csv_number(s, &v) != 0 || !isfinite(v))
-    return why_fail(why, PW_DROP_WHY, "label '%.40s' is not a finite number", s);
+    return pc_why(why, PW_DROP_WHY, "label '%.40s' is not a finite number", s);
   *out = (float)v;
   return 0;
 }

@@ -14,16 +14,6 @@
 #define RECIPE_MAX_COLS ((size_t)1 << 20)
 #define RECIPE_MAX_WIDTH ((uint64_t)1 << 24)
 
-/* A reason into why[len], and -1: how a check says no. */
-__attribute__((format(printf, 3, 4))) static int why_fail(char *why, size_t len, const char *fmt,
-                                                          ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(why, len, fmt, ap);
-  va_end(ap);
-  return -1;
-}
-
 static const char *const col_kinds[] = {"numeric", "onehot", "hashed", "dropped"};
 static const char *const label_kinds[] = {"binary", "class", "real"};
 
@@ -145,32 +135,32 @@ static int col_from(pw_recipe_col_t *c, json_t *o, uint64_t at, char *why, size_
   int kind = name_index(col_kinds, 4, json_string_value(json_object_get(o, "kind")));
   json_t *off = json_object_get(o, "offset"), *w = json_object_get(o, "width");
   if (name == NULL || kind < 0 || !json_is_integer(off) || !json_is_integer(w))
-    return why_fail(why, len, "needs name, kind (numeric, onehot, hashed, dropped), offset, width");
+    return pc_why(why, len, "needs name, kind (numeric, onehot, hashed, dropped), offset, width");
   if ((c->name = strdup(name)) == NULL)
-    return why_fail(why, len, "out of memory");
+    return pc_why(why, len, "out of memory");
   c->kind = (pw_col_kind_t)kind;
   json_int_t wv = json_integer_value(w);
   if (json_integer_value(off) != (json_int_t)at || wv < 0 || (uint64_t)wv > RECIPE_MAX_WIDTH)
-    return why_fail(why, len, "'%s': offset %lld width %lld, expected offset %llu", name,
+    return pc_why(why, len, "'%s': offset %lld width %lld, expected offset %llu", name,
                     (long long)json_integer_value(off), (long long)wv, (unsigned long long)at);
   c->offset = at;
   c->width = (uint64_t)wv;
   if (kind == PW_COL_NUMERIC) {
     c->impute = json_number_value(json_object_get(o, "impute"));
     if (c->width != 1 || !json_is_number(json_object_get(o, "impute")) || !isfinite(c->impute))
-      return why_fail(why, len, "numeric column '%s' needs width 1 and a finite impute", name);
+      return pc_why(why, len, "numeric column '%s' needs width 1 and a finite impute", name);
   } else if (kind == PW_COL_ONEHOT) {
     if (strs_from(json_object_get(o, "categories"), &c->cats, &c->ncats) != 0 ||
         c->ncats != c->width || !sorted_unique(c->cats, c->ncats))
-      return why_fail(why, len, "onehot column '%s' needs width sorted, unique categories",
+      return pc_why(why, len, "onehot column '%s' needs width sorted, unique categories",
                       name);
   } else if ((kind == PW_COL_HASHED) != (c->width > 0)) {
-    return why_fail(why, len, "column '%s': a %s column of width %llu", name, col_kinds[kind],
+    return pc_why(why, len, "column '%s': a %s column of width %llu", name, col_kinds[kind],
                     (unsigned long long)c->width);
   } else if (kind == PW_COL_DROPPED) {
     const char *y = json_string_value(json_object_get(o, "why"));
     if ((c->why = strdup(y ? y : "")) == NULL)
-      return why_fail(why, len, "out of memory");
+      return pc_why(why, len, "out of memory");
   }
   return 0;
 }
@@ -178,9 +168,9 @@ static int col_from(pw_recipe_col_t *c, json_t *o, uint64_t at, char *why, size_
 static int cols_from(pw_recipe_t *r, json_t *a, char *why, size_t len) {
   size_t n = json_array_size(a);
   if (!json_is_array(a) || n == 0 || n > RECIPE_MAX_COLS)
-    return why_fail(why, len, "\"columns\" must be a non-empty array");
+    return pc_why(why, len, "\"columns\" must be a non-empty array");
   if ((r->cols = calloc(n, sizeof *r->cols)) == NULL)
-    return why_fail(why, len, "out of memory");
+    return pc_why(why, len, "out of memory");
   uint64_t at = 0;
   for (size_t i = 0; i < n; i++) {
     r->ncols = i + 1;
@@ -188,7 +178,7 @@ static int cols_from(pw_recipe_t *r, json_t *a, char *why, size_t len) {
       return -1;
     for (size_t j = 0; j < i; j++)
       if (strcmp(r->cols[j].name, r->cols[i].name) == 0)
-        return why_fail(why, len, "column '%s' appears twice", r->cols[i].name);
+        return pc_why(why, len, "column '%s' appears twice", r->cols[i].name);
     at += r->cols[i].width;
   }
   r->features = at;
@@ -197,20 +187,20 @@ static int cols_from(pw_recipe_t *r, json_t *a, char *why, size_t len) {
 
 static int recipe_from(pw_recipe_t *r, json_t *o, char *why, size_t len) {
   if (!json_is_object(o) || json_integer_value(json_object_get(o, "version")) != RECIPE_VERSION)
-    return why_fail(why, len, "not a version %d recipe object", RECIPE_VERSION);
+    return pc_why(why, len, "not a version %d recipe object", RECIPE_VERSION);
   const char *label = json_string_value(json_object_get(o, "label"));
   int kind = name_index(label_kinds, 3, json_string_value(json_object_get(o, "labels")));
   if (label == NULL || kind < 0 || (r->label = strdup(label)) == NULL)
-    return why_fail(why, len, "needs \"label\" and \"labels\" (binary, class, real)");
+    return pc_why(why, len, "needs \"label\" and \"labels\" (binary, class, real)");
   r->labels = (pw_label_kind_t)kind;
   if (strs_from(json_object_get(o, "classes"), &r->classes, &r->nclasses) != 0 ||
       (kind == PW_LABEL_BINARY && r->nclasses != 2) || (kind == PW_LABEL_REAL && r->nclasses))
-    return why_fail(why, len, "\"classes\": 2 for binary labels, none for real ones");
+    return pc_why(why, len, "\"classes\": 2 for binary labels, none for real ones");
   if (cols_from(r, json_object_get(o, "columns"), why, len) != 0)
     return -1;
   json_t *f = json_object_get(o, "features");
   if (!json_is_integer(f) || (uint64_t)json_integer_value(f) != r->features)
-    return why_fail(why, len, "\"features\" is not the sum of the columns' widths (%llu)",
+    return pc_why(why, len, "\"features\" is not the sum of the columns' widths (%llu)",
                     (unsigned long long)r->features);
   return 0;
 }
@@ -244,7 +234,7 @@ static int encode_col(const pw_recipe_col_t *c, const char *cell, uint64_t *idx,
   double x = 0;
   if (c->kind == PW_COL_NUMERIC) {
     if (!missing && (pw_csv_number(cell, &x) != 0 || !isfinite(x)))
-      return why_fail(why, PW_RECIPE_WHY, "column '%s': '%.40s' is not a finite number",
+      return pc_why(why, PW_RECIPE_WHY, "column '%s': '%.40s' is not a finite number",
                       c->name, cell);
     idx[*k] = c->offset;
     val[(*k)++] = (float)(missing ? c->impute : x);
@@ -276,7 +266,7 @@ int pw_recipe_label(const pw_recipe_t *r, const char *cell, float *out, char *wh
   double x;
   if (r->labels == PW_LABEL_REAL) {
     if (pw_csv_missing(cell) || pw_csv_number(cell, &x) != 0 || !isfinite(x))
-      return why_fail(why, PW_RECIPE_WHY, "label '%.40s' is not a finite number", cell);
+      return pc_why(why, PW_RECIPE_WHY, "label '%.40s' is not a finite number", cell);
     *out = (float)x;
     return 0;
   }
@@ -288,7 +278,7 @@ int pw_recipe_label(const pw_recipe_t *r, const char *cell, float *out, char *wh
     i = name_index((const char *const *)r->classes, r->nclasses, canon);
   }
   if (i < 0)
-    return why_fail(why, PW_RECIPE_WHY, "label '%.40s' is not one of the %zu classes", cell,
+    return pc_why(why, PW_RECIPE_WHY, "label '%.40s' is not one of the %zu classes", cell,
                     r->nclasses);
   *out = (float)i;
   return 0;
@@ -373,7 +363,7 @@ static int load_line(pw_dataset_t *ds, const pw_recipe_t *r, csvmap_t *m, char *
                      int labels_optional, uint64_t *unknown, char *why) {
   size_t n = pw_csv_cells(s, m->cells, m->ncells);
   if (n != m->ncells)
-    return why_fail(why, PW_RECIPE_WHY, "%zu cells, the header has %zu", n, m->ncells);
+    return pc_why(why, PW_RECIPE_WHY, "%zu cells, the header has %zu", n, m->ncells);
   for (size_t i = 0; i < r->ncols; i++)
     m->rc[i] = m->at[i] == SIZE_MAX ? NULL : m->cells[m->at[i]];
   float label = NAN;
