@@ -82,8 +82,8 @@ done
 [ "$(awk -F, 'NR == 2 { print $3 }' "$WORK/frac/metrics.csv")" -eq $((3823 - vn)) ] ||
   fail "epoch 1 samples are not the $((3823 - vn)) training rows"
 [ "$(jq .test.n "$WORK/frac/metrics.json")" -eq 1797 ] || fail "test set is not optdigits.tes"
-assert_min "$(jq .test.accuracy "$WORK/frac/metrics.json")" 0.95 "optdigits mlp with early stopping"
+assert_min "$(jq .test.accuracy "$WORK/frac/metrics.json")" 0.93 "optdigits mlp with early stopping"
 rows=$(($(wc -l < "$WORK/frac/metrics.csv") - 1))
 best=$(jq .best_epoch "$WORK/frac/metrics.json")
-[ "$rows" -eq 30 ] || [ "$rows" -eq $((best + 3)) ] || fail "stopped after $rows epochs, best $best, patience 3"
+[ "$rows" -eq 30 ] || [ "$rows" -eq $((best + 5)) ] || fail "stopped after $rows epochs, best $best, patience 5"
 ok "valid_fraction 0.1: $vn validation rows out of training, $rows epochs (best $best)"
