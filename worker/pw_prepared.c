@@ -617,28 +617,31 @@ static int check_sum(cur_t *c, uint64_t size, pc_err_t *err) {
   return 0;
 }
 
-/* Header of a whole shard in memory, agreeing with part-00000, with
- * exactly the bytes its rows need and a good checksum. */
+/* Header of a whole shard in memory, with exactly the bytes its rows need
+ * and a good checksum (so a corrupt file is called corrupt), agreeing
+ * with part-00000. */
 static int shard_head(cur_t *c, uint64_t size, uint32_t s, const sink_t *k, hdr_t *h,
                       pc_err_t *err) {
   pw_prep_info_t mine;
   int rc = parse_head(c, size, h, &mine, err);
   if (rc < 0)
     return rc;
-  const char *why = disagree(k->info, &mine);
+  if (body_bytes(h) != c_left(c))
+    rc = pc_err_set(err, PC_EDATA, "%s: %s: %llu rows and %llu values need %llu bytes after "
+                    "the header, the file has %llu", c->path,
+                    body_bytes(h) > c_left(c) ? "truncated" : "trailing bytes",
+                    (unsigned long long)h->rows, (unsigned long long)h->nnz,
+                    (unsigned long long)body_bytes(h), (unsigned long long)c_left(c));
+  if (rc == 0)
+    rc = check_sum(c, size, err);
+  const char *why = rc == 0 ? disagree(k->info, &mine) : NULL;
   pw_prep_info_free(&mine);
   if (why != NULL)
     return pc_err_set(err, PC_EDATA, "%s and %s disagree on the %s: shards of different "
                       "preps mixed?", c->path, k->first, why);
-  if (h->shard != s)
-    return pc_err_set(err, PC_EDATA, "%s: says it is shard %u", c->path, h->shard);
-  if (body_bytes(h) != c_left(c))
-    return pc_err_set(err, PC_EDATA, "%s: %s: %llu rows and %llu values need %llu bytes after "
-                      "the header, the file has %llu", c->path,
-                      body_bytes(h) > c_left(c) ? "truncated" : "trailing bytes",
-                      (unsigned long long)h->rows, (unsigned long long)h->nnz,
-                      (unsigned long long)body_bytes(h), (unsigned long long)c_left(c));
-  return check_sum(c, size, err);
+  if (rc == 0 && h->shard != s)
+    rc = pc_err_set(err, PC_EDATA, "%s: says it is shard %u", c->path, h->shard);
+  return rc;
 }
 
 /* Counts add up to nnz (dense: each is features); first value of row lo. */

@@ -292,6 +292,11 @@ static void ed_flip(unsigned char *b, size_t *n, size_t body) {
   (void)n;
   b[body + 1] ^= 0x40;
 }
+/* A byte of the recipe in the header: corrupt, not "another prep". */
+static void ed_recipe(unsigned char *b, size_t *n, size_t body) {
+  (void)n, (void)body;
+  b[FIXED + 2] ^= 0x01;
+}
 static void ed_rows_huge(unsigned char *b, size_t *n, size_t body) {
   (void)n, (void)body;
   put64(b + 24, UINT64_C(1) << 40);
@@ -341,6 +346,7 @@ static void test_corruption(void **state) {
       {ed_version, 0, 0, "part-00000.psp: version 7 (written by a newer Parasol)"},
       {ed_truncate, 0, 1, "part-00001.psp: truncated"},
       {ed_flip, 0, 1, "part-00001.psp: checksum mismatch"},
+      {ed_recipe, 0, 1, "part-00001.psp: checksum mismatch"},
       {ed_rows_huge, 1, 1, "part-00001.psp: truncated: 1099511627776 rows"},
       {ed_nnz_huge, 1, 0, "part-00000.psp: truncated"},
       {ed_index, 1, 0, "part-00000.psp: row 0: index 7 is >= features"},
