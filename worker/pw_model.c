@@ -12,12 +12,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <xxhash.h>
 
 #include "pc_afile.h"
+#include "pc_binio.h"
 
 #define MAGIC "PSLMODEL"
-#define TRAILER 8u /* checksum */
 #define SHAPE_BYTES 24u
 #define TABLE_HEADER 68u /* name 32, kind 4, size 8, width 4, init 4, scale 4, optimize 4, count 8 */
 #define SETTING_NAME_MAX (sizeof ((pc_setting_t *)0)->name)
@@ -25,50 +24,6 @@
 #define SHAPE_MAX_FEATURES (UINT64_C(1) << PC_TABLE_SHIFT)
 #define SHAPE_MAX_SIDE 1048576u
 #define PREFIX "model."
-#define IO_FLOATS 4096u /* floats encoded or decoded per block */
-
-static void put_u16(unsigned char *p, uint16_t v) {
-  p[0] = (unsigned char)v;
-  p[1] = (unsigned char)(v >> 8);
-}
-
-static void put_u32(unsigned char *p, uint32_t v) {
-  for (int i = 0; i < 4; i++)
-    p[i] = (unsigned char)(v >> (8 * i));
-}
-
-static void put_u64(unsigned char *p, uint64_t v) {
-  for (int i = 0; i < 8; i++)
-    p[i] = (unsigned char)(v >> (8 * i));
-}
-
-static uint16_t get_u16(const unsigned char *p) { return (uint16_t)(p[0] | (p[1] << 8)); }
-
-static uint32_t get_u32(const unsigned char *p) {
-  uint32_t v = 0;
-  for (int i = 3; i >= 0; i--)
-    v = (v << 8) | p[i];
-  return v;
-}
-
-static uint64_t get_u64(const unsigned char *p) {
-  uint64_t v = 0;
-  for (int i = 7; i >= 0; i--)
-    v = (v << 8) | p[i];
-  return v;
-}
-
-static uint32_t float_bits(float f) {
-  uint32_t u;
-  memcpy(&u, &f, sizeof u);
-  return u;
-}
-
-static float bits_float(uint32_t u) {
-  float f;
-  memcpy(&f, &u, sizeof f);
-  return f;
-}
 
 /* ---- content checks, shared by save (PC_EINVAL) and load (PC_EMODEL) ---- */
 
@@ -275,186 +230,71 @@ static int check_model(const pw_model_t *m, const char *path, int code, pc_err_t
 
 /* ---- save ---- */
 
-typedef struct writer {
-  FILE *f;
-  XXH3_state_t *st;
-} writer_t;
-
-static void w_bytes(writer_t *w, const void *p, size_t n) {
-  if (n == 0)
-    return;
-  XXH3_64bits_update(w->st, p, n);
-  fwrite(p, 1, n, w->f);
-}
-
-static void w_u16(writer_t *w, uint16_t v) {
-  unsigned char b[2];
-  put_u16(b, v);
-  w_bytes(w, b, sizeof b);
-}
-
-static void w_u32(writer_t *w, uint32_t v) {
-  unsigned char b[4];
-  put_u32(b, v);
-  w_bytes(w, b, sizeof b);
-}
-
-static void w_u64(writer_t *w, uint64_t v) {
-  unsigned char b[8];
-  put_u64(b, v);
-  w_bytes(w, b, sizeof b);
-}
-
-static void w_floats(writer_t *w, const float *v, uint64_t n) {
-  unsigned char blk[4 * IO_FLOATS];
-  for (uint64_t i = 0; i < n && !ferror(w->f);) {
-    size_t k = n - i < IO_FLOATS ? (size_t)(n - i) : IO_FLOATS;
-    for (size_t j = 0; j < k; j++)
-      put_u32(blk + 4 * j, float_bits(v[i + j]));
-    w_bytes(w, blk, 4 * k);
-    i += k;
-  }
-}
-
-static void w_head(writer_t *w, const pw_model_t *m) {
-  w_bytes(w, MAGIC, 8);
-  w_u32(w, PW_MODEL_VERSION);
-  w_u32(w, (uint32_t)m->type);
-  w_u32(w, (uint32_t)m->nsettings);
+static void w_head(pc_bw_t *w, const pw_model_t *m) {
+  pc_bw_bytes(w, MAGIC, 8);
+  pc_bw_u32(w, PW_MODEL_VERSION);
+  pc_bw_u32(w, (uint32_t)m->type);
+  pc_bw_u32(w, (uint32_t)m->nsettings);
   for (size_t i = 0; i < m->nsettings; i++) {
     const pc_setting_t *s = &m->settings[i];
     size_t nl = strlen(s->name), vl = strlen(s->value);
-    w_u16(w, (uint16_t)nl);
-    w_bytes(w, s->name, nl);
-    w_u16(w, (uint16_t)vl);
-    w_bytes(w, s->value, vl);
+    pc_bw_u16(w, (uint16_t)nl);
+    pc_bw_bytes(w, s->name, nl);
+    pc_bw_u16(w, (uint16_t)vl);
+    pc_bw_bytes(w, s->value, vl);
   }
-  w_u64(w, m->shape.features);
-  w_u32(w, m->shape.height);
-  w_u32(w, m->shape.width);
-  w_u32(w, m->shape.channels);
-  w_u32(w, (uint32_t)m->shape.dense);
-  w_u64(w, m->tf.n);
-  w_floats(w, m->tf.mean, m->tf.n);
-  w_floats(w, m->tf.inv_std, m->tf.n);
-  w_u32(w, (uint32_t)m->recipe_len);
-  w_bytes(w, m->recipe_json, m->recipe_len);
+  pc_bw_u64(w, m->shape.features);
+  pc_bw_u32(w, m->shape.height);
+  pc_bw_u32(w, m->shape.width);
+  pc_bw_u32(w, m->shape.channels);
+  pc_bw_u32(w, (uint32_t)m->shape.dense);
+  pc_bw_u64(w, m->tf.n);
+  pc_bw_f32s(w, m->tf.mean, (size_t)m->tf.n);
+  pc_bw_f32s(w, m->tf.inv_std, (size_t)m->tf.n);
+  pc_bw_u32(w, (uint32_t)m->recipe_len);
+  pc_bw_bytes(w, m->recipe_json, m->recipe_len);
 }
 
-static void w_table(writer_t *w, const pw_mtable_t *t) {
+static void w_table(pc_bw_t *w, const pw_mtable_t *t) {
   const pc_table_t *s = &t->spec;
   char name[PC_TABLE_NAME_MAX] = {0}; /* NUL-padded, whatever follows the NUL in memory */
   memcpy(name, s->name, strnlen(s->name, PC_TABLE_NAME_MAX));
-  w_bytes(w, name, sizeof name);
-  w_u32(w, (uint32_t)s->kind);
-  w_u64(w, s->size);
-  w_u32(w, s->width);
-  w_u32(w, (uint32_t)s->init);
-  w_u32(w, float_bits(s->scale));
-  w_u32(w, s->optimize ? 1u : 0u);
-  w_u64(w, t->count);
+  pc_bw_bytes(w, name, sizeof name);
+  pc_bw_u32(w, (uint32_t)s->kind);
+  pc_bw_u64(w, s->size);
+  pc_bw_u32(w, s->width);
+  pc_bw_u32(w, (uint32_t)s->init);
+  pc_bw_u32(w, pc_f32_bits(s->scale));
+  pc_bw_u32(w, s->optimize ? 1u : 0u);
+  pc_bw_u64(w, t->count);
   if (s->kind == PC_TABLE_DENSE) {
-    w_floats(w, t->vals, t->count * s->width);
+    pc_bw_f32s(w, t->vals, (size_t)(t->count * s->width));
     return;
   }
-  for (uint64_t i = 0; i < t->count && !ferror(w->f); i++) {
-    w_u64(w, t->keys[i]);
-    w_floats(w, t->vals + i * s->width, s->width);
+  for (uint64_t i = 0; i < t->count && w->error == 0; i++) {
+    pc_bw_u64(w, t->keys[i]);
+    pc_bw_f32s(w, t->vals + i * s->width, s->width);
   }
 }
 
-static void write_model(writer_t *w, const pw_model_t *m) {
-  XXH3_64bits_reset(w->st);
+static void write_model(pc_bw_t *w, const void *ctx) {
+  const pw_model_t *m = ctx;
   w_head(w, m);
-  w_u32(w, (uint32_t)m->ntables);
+  pc_bw_u32(w, (uint32_t)m->ntables);
   for (size_t i = 0; i < m->ntables; i++)
     w_table(w, &m->tables[i]);
-  unsigned char sum[TRAILER];
-  put_u64(sum, XXH3_64bits_digest(w->st));
-  fwrite(sum, 1, sizeof sum, w->f);
 }
 
 int pw_model_save(const pw_model_t *m, const char *path, pc_err_t *err) {
   if (m == NULL || path == NULL)
     return pc_err_set(err, PC_EINVAL, "model save: NULL model or path");
   int rc = check_model(m, path, PC_EINVAL, err);
-  if (rc < 0)
-    return rc;
-  writer_t w = {.st = XXH3_createState()};
-  if (w.st == NULL)
-    return pc_err_set(err, PC_ENOMEM, "%s: checksum state", path);
-  pc_afile_t a;
-  rc = pc_afile_open(&a, path, err);
-  if (rc == PC_OK) {
-    w.f = a.f;
-    write_model(&w, m);
-    rc = pc_afile_commit(&a, err);
-  }
-  XXH3_freeState(w.st);
-  return rc;
+  return rc < 0 ? rc : pc_bw_save(path, write_model, m, err);
 }
 
 /* ---- load: the structure, bounded by the bytes left ---- */
 
-typedef struct reader {
-  FILE *f;
-  const char *path;
-  XXH3_state_t *st;
-  uint64_t off;  /* bytes consumed */
-  uint64_t body; /* file size without the checksum */
-  uint32_t version;
-} reader_t;
-
-static uint64_t r_left(const reader_t *r) { return r->body > r->off ? r->body - r->off : 0; }
-
-/* n bytes of `what` into p; "truncated" naming what and where when the
- * file ends (before the checksum) first. */
-static int r_bytes(reader_t *r, void *p, uint64_t n, const char *what, pc_err_t *err) {
-  if (n > r_left(r))
-    return pc_err_set(err, PC_EMODEL, "%s: truncated: %s needs %llu bytes at offset %llu, %llu "
-                      "left", r->path, what, (unsigned long long)n,
-                      (unsigned long long)r->off, (unsigned long long)r_left(r));
-  if (n > 0 && fread(p, 1, (size_t)n, r->f) != n)
-    return pc_err_set(err, PC_EMODEL, "%s: read failed or the file shrank while loading",
-                      r->path);
-  XXH3_64bits_update(r->st, p, (size_t)n);
-  r->off += n;
-  return 0;
-}
-
-static int r_u16(reader_t *r, uint16_t *v, const char *what, pc_err_t *err) {
-  unsigned char b[2];
-  int rc = r_bytes(r, b, sizeof b, what, err);
-  *v = get_u16(b);
-  return rc;
-}
-
-static int r_u32(reader_t *r, uint32_t *v, const char *what, pc_err_t *err) {
-  unsigned char b[4];
-  int rc = r_bytes(r, b, sizeof b, what, err);
-  *v = get_u32(b);
-  return rc;
-}
-
-static int r_u64(reader_t *r, uint64_t *v, const char *what, pc_err_t *err) {
-  unsigned char b[8];
-  int rc = r_bytes(r, b, sizeof b, what, err);
-  *v = get_u64(b);
-  return rc;
-}
-
-/* n floats read straight into v, then decoded in place. */
-static int r_floats(reader_t *r, float *v, uint64_t n, const char *what, pc_err_t *err) {
-  int rc = r_bytes(r, v, 4 * n, what, err);
-  for (uint64_t i = 0; rc == 0 && i < n; i++) {
-    unsigned char b[4];
-    memcpy(b, &v[i], 4);
-    v[i] = bits_float(get_u32(b));
-  }
-  return rc;
-}
-
-static void *r_alloc(reader_t *r, uint64_t n, size_t esz, pc_err_t *err) {
+static void *r_alloc(pc_br_t *r, uint64_t n, size_t esz, pc_err_t *err) {
   void *p = n <= SIZE_MAX / esz ? malloc(n ? (size_t)n * esz : 1) : NULL;
   if (p == NULL)
     pc_err_set(err, PC_ENOMEM, "%s: out of memory for %llu items", r->path,
@@ -466,48 +306,46 @@ static void *r_alloc(reader_t *r, uint64_t n, size_t esz, pc_err_t *err) {
  * called that, whatever its length. Version 3 differs only by having no
  * recipe, so it is read too; older ones would need their own decoders
  * kept forever, and retraining writes a current one. */
-static int r_magic_version(reader_t *r, uint64_t size, pc_err_t *err) {
+static int r_magic_version(pc_br_t *r, uint64_t size, uint32_t *version, pc_err_t *err) {
   unsigned char h[12] = {0};
-  size_t got = fread(h, 1, sizeof h, r->f);
+  size_t got = pc_br_head(r, h, sizeof h);
   if (memcmp(h, MAGIC, got < 8 ? got : 8) != 0)
     return pc_err_set(err, PC_EMODEL, "%s: not a Parasol model file (bad magic)", r->path);
   if (got < sizeof h)
     return pc_err_set(err, PC_EMODEL, "%s: truncated: %llu bytes, shorter than the header",
                       r->path, (unsigned long long)size);
-  uint32_t v = get_u32(h + 8);
+  uint32_t v = pc_get_u32(h + 8);
   if (v < PW_MODEL_VERSION_OLDEST || v > PW_MODEL_VERSION)
     return pc_err_set(err, PC_EMODEL, "%s: version %u (written by %s Parasol): this Parasol "
                       "reads versions %u to %u; retrain the model", r->path, v,
                       v < PW_MODEL_VERSION ? "an older" : "a newer", PW_MODEL_VERSION_OLDEST,
                       PW_MODEL_VERSION);
-  r->version = v;
-  XXH3_64bits_update(r->st, h, sizeof h);
-  r->off = sizeof h;
+  *version = v;
   return 0;
 }
 
-static int r_settings(reader_t *r, pw_model_t *m, pc_err_t *err) {
+static int r_settings(pc_br_t *r, pw_model_t *m, pc_err_t *err) {
   uint32_t n;
-  int rc = r_u32(r, &n, "the settings count", err);
+  int rc = pc_br_u32(r, &n, "the settings count", err);
   if (rc == 0 && n > PW_MODEL_MAX_SETTINGS)
     return pc_err_set(err, PC_EMODEL, "%s: %u settings, at most %d", r->path, n,
                       PW_MODEL_MAX_SETTINGS);
   for (uint32_t i = 0; rc == 0 && i < n; i++) {
     pc_setting_t *s = &m->settings[i];
     uint16_t nl = 0, vl = 0;
-    rc = r_u16(r, &nl, "a setting's name length", err);
+    rc = pc_br_u16(r, &nl, "a setting's name length", err);
     if (rc == 0 && (nl == 0 || nl >= SETTING_NAME_MAX))
       return pc_err_set(err, PC_EMODEL, "%s: setting %u: name of %u bytes, must be 1 to %zu",
                         r->path, i, nl, SETTING_NAME_MAX - 1);
     if (rc == 0)
-      rc = r_bytes(r, s->name, nl, "a setting's name", err);
+      rc = pc_br_bytes(r, s->name, nl, "a setting's name", err);
     if (rc == 0)
-      rc = r_u16(r, &vl, "a setting's value length", err);
+      rc = pc_br_u16(r, &vl, "a setting's value length", err);
     if (rc == 0 && vl >= SETTING_VALUE_MAX)
       return pc_err_set(err, PC_EMODEL, "%s: setting '%s': value of %u bytes, at most %zu",
                         r->path, s->name, vl, SETTING_VALUE_MAX - 1);
     if (rc == 0)
-      rc = r_bytes(r, s->value, vl, "a setting's value", err);
+      rc = pc_br_bytes(r, s->value, vl, "a setting's value", err);
     if (rc == 0 && (strlen(s->name) != nl || strlen(s->value) != vl))
       return pc_err_set(err, PC_EMODEL, "%s: setting %u holds a NUL byte", r->path, i);
     m->nsettings = i + 1;
@@ -515,26 +353,26 @@ static int r_settings(reader_t *r, pw_model_t *m, pc_err_t *err) {
   return rc;
 }
 
-static int r_shape(reader_t *r, pw_shape_t *s, pc_err_t *err) {
+static int r_shape(pc_br_t *r, pw_shape_t *s, pc_err_t *err) {
   unsigned char b[SHAPE_BYTES];
-  int rc = r_bytes(r, b, sizeof b, "the data shape", err);
-  s->features = get_u64(b);
-  s->height = get_u32(b + 8);
-  s->width = get_u32(b + 12);
-  s->channels = get_u32(b + 16);
-  uint32_t dense = get_u32(b + 20);
+  int rc = pc_br_bytes(r, b, sizeof b, "the data shape", err);
+  s->features = pc_get_u64(b);
+  s->height = pc_get_u32(b + 8);
+  s->width = pc_get_u32(b + 12);
+  s->channels = pc_get_u32(b + 16);
+  uint32_t dense = pc_get_u32(b + 20);
   s->dense = dense > 1 ? 2 : (int)dense; /* 2: refused by check_shape */
   return rc;
 }
 
-static int r_transform(reader_t *r, pw_transform_t *t, pc_err_t *err) {
+static int r_transform(pc_br_t *r, pw_transform_t *t, pc_err_t *err) {
   uint64_t n;
-  int rc = r_u64(r, &n, "the transform size", err);
-  if (rc == 0 && n > r_left(r) / 8)
+  int rc = pc_br_u64(r, &n, "the transform size", err);
+  if (rc == 0 && n > pc_br_left(r) / 8)
     return pc_err_set(err, PC_EMODEL, "%s: truncated: a transform of %llu features needs %llu "
                       "bytes at offset %llu, %llu left", r->path, (unsigned long long)n,
                       (unsigned long long)n * 8, (unsigned long long)r->off,
-                      (unsigned long long)r_left(r));
+                      (unsigned long long)pc_br_left(r));
   if (rc < 0 || n == 0)
     return rc;
   t->mean = r_alloc(r, n, sizeof *t->mean, err);
@@ -542,40 +380,40 @@ static int r_transform(reader_t *r, pw_transform_t *t, pc_err_t *err) {
   if (t->mean == NULL || t->inv_std == NULL)
     return PC_ENOMEM;
   t->n = n;
-  rc = r_floats(r, t->mean, n, "the transform's means", err);
-  return rc == 0 ? r_floats(r, t->inv_std, n, "the transform's 1/std", err) : rc;
+  rc = pc_br_f32s(r, t->mean, n, "the transform's means", err);
+  return rc == 0 ? pc_br_f32s(r, t->inv_std, n, "the transform's 1/std", err) : rc;
 }
 
 /* Version 4: the recipe's JSON, kept NUL-terminated. */
-static int r_recipe(reader_t *r, pw_model_t *m, pc_err_t *err) {
+static int r_recipe(pc_br_t *r, pw_model_t *m, uint32_t version, pc_err_t *err) {
   uint32_t n = 0;
-  int rc = r->version >= 4 ? r_u32(r, &n, "the recipe length", err) : 0;
+  int rc = version >= 4 ? pc_br_u32(r, &n, "the recipe length", err) : 0;
   if (rc < 0 || n == 0)
     return rc;
-  if (n > PW_MODEL_MAX_RECIPE || n > r_left(r))
+  if (n > PW_MODEL_MAX_RECIPE || n > pc_br_left(r))
     return pc_err_set(err, PC_EMODEL, "%s: truncated or corrupt: a recipe of %u bytes at offset "
                       "%llu, %llu left", r->path, n, (unsigned long long)r->off,
-                      (unsigned long long)r_left(r));
+                      (unsigned long long)pc_br_left(r));
   if ((m->recipe_json = r_alloc(r, (uint64_t)n + 1, 1, err)) == NULL)
     return PC_ENOMEM;
   m->recipe_json[n] = '\0';
   m->recipe_len = n;
-  return r_bytes(r, m->recipe_json, n, "the recipe", err);
+  return pc_br_bytes(r, m->recipe_json, n, "the recipe", err);
 }
 
 static void decode_spec(const unsigned char *h, pw_mtable_t *t, uint32_t id) {
   pc_table_t *s = &t->spec;
   memcpy(s->name, h, PC_TABLE_NAME_MAX);
   s->id = id;
-  uint32_t kind = get_u32(h + 32), init = get_u32(h + 48), opt = get_u32(h + 56);
+  uint32_t kind = pc_get_u32(h + 32), init = pc_get_u32(h + 48), opt = pc_get_u32(h + 56);
   s->kind = kind == PC_TABLE_DENSE ? PC_TABLE_DENSE : PC_TABLE_SPARSE; /* r_table refuses others */
-  s->size = get_u64(h + 36);
-  s->width = get_u32(h + 44);
+  s->size = pc_get_u64(h + 36);
+  s->width = pc_get_u32(h + 44);
   /* Out-of-range codes are kept out of range for pc_table_check to refuse. */
   s->init = init <= PC_INIT_NORMAL ? (pc_init_t)init : (pc_init_t)-1;
-  s->scale = bits_float(get_u32(h + 52));
+  s->scale = pc_get_f32(h + 52);
   s->optimize = opt > 1 ? -1 : (int)opt;
-  t->count = get_u64(h + 60);
+  t->count = pc_get_u64(h + 60);
 }
 
 /* Bytes per stored row: bounded (width <= PC_TABLE_MAX_WIDTH) before use. */
@@ -583,32 +421,32 @@ static uint64_t row_bytes(const pc_table_t *s) {
   return (s->kind == PC_TABLE_SPARSE ? 8u : 0u) + 4u * (uint64_t)s->width;
 }
 
-static int r_rows(reader_t *r, pw_mtable_t *t, pc_err_t *err) {
+static int r_rows(pc_br_t *r, pw_mtable_t *t, pc_err_t *err) {
   const pc_table_t *s = &t->spec;
   t->vals = r_alloc(r, t->count * s->width, sizeof *t->vals, err);
   if (t->vals == NULL)
     return PC_ENOMEM;
   if (s->kind == PC_TABLE_DENSE)
-    return r_floats(r, t->vals, t->count * s->width, "dense values", err);
+    return pc_br_f32s(r, t->vals, t->count * s->width, "dense values", err);
   t->keys = r_alloc(r, t->count, sizeof *t->keys, err);
   if (t->keys == NULL)
     return PC_ENOMEM;
   int rc = 0;
   for (uint64_t i = 0; rc == 0 && i < t->count; i++) {
-    rc = r_u64(r, &t->keys[i], "a key", err);
+    rc = pc_br_u64(r, &t->keys[i], "a key", err);
     if (rc == 0)
-      rc = r_floats(r, t->vals + i * s->width, s->width, "a row", err);
+      rc = pc_br_f32s(r, t->vals + i * s->width, s->width, "a row", err);
   }
   return rc;
 }
 
-static int r_table(reader_t *r, pw_mtable_t *t, uint32_t id, pc_err_t *err) {
+static int r_table(pc_br_t *r, pw_mtable_t *t, uint32_t id, pc_err_t *err) {
   unsigned char h[TABLE_HEADER];
-  int rc = r_bytes(r, h, sizeof h, "a table header", err);
+  int rc = pc_br_bytes(r, h, sizeof h, "a table header", err);
   if (rc < 0)
     return rc;
   decode_spec(h, t, id);
-  uint32_t kind = get_u32(h + 32);
+  uint32_t kind = pc_get_u32(h + 32);
   const pc_table_t *s = &t->spec;
   if (kind > PC_TABLE_DENSE || s->width == 0 || s->width > PC_TABLE_MAX_WIDTH)
     return pc_err_set(err, PC_EMODEL, "%s: table %u '%.32s': kind %u, width %u (kind 0 or 1, "
@@ -618,17 +456,17 @@ static int r_table(reader_t *r, pw_mtable_t *t, uint32_t id, pc_err_t *err) {
                       "rows", r->path, s->name, (unsigned long long)s->size,
                       (unsigned long long)t->count);
   uint64_t rb = row_bytes(s);
-  if (t->count > r_left(r) / rb)
+  if (t->count > pc_br_left(r) / rb)
     return pc_err_set(err, PC_EMODEL, "%s: truncated: table '%.32s' needs %llu x %llu bytes "
                       "of rows at offset %llu, %llu left", r->path, s->name,
                       (unsigned long long)t->count, (unsigned long long)rb,
-                      (unsigned long long)r->off, (unsigned long long)r_left(r));
+                      (unsigned long long)r->off, (unsigned long long)pc_br_left(r));
   return r_rows(r, t, err);
 }
 
-static int r_tables(reader_t *r, pw_model_t *m, pc_err_t *err) {
+static int r_tables(pc_br_t *r, pw_model_t *m, pc_err_t *err) {
   uint32_t n;
-  int rc = r_u32(r, &n, "the table count", err);
+  int rc = pc_br_u32(r, &n, "the table count", err);
   if (rc == 0 && (n == 0 || n > PC_TABLE_MAX))
     return pc_err_set(err, PC_EMODEL, "%s: %u tables, a model has 1 to %d", r->path, n,
                       PC_TABLE_MAX);
@@ -639,17 +477,11 @@ static int r_tables(reader_t *r, pw_model_t *m, pc_err_t *err) {
   return rc;
 }
 
-static int r_checksum(reader_t *r, pc_err_t *err) {
+static int r_checksum(pc_br_t *r, pc_err_t *err) {
   if (r->off != r->body)
     return pc_err_set(err, PC_EMODEL, "%s: trailing bytes: %llu bytes after the last table",
                       r->path, (unsigned long long)(r->body - r->off));
-  unsigned char b[TRAILER];
-  if (fread(b, 1, sizeof b, r->f) != sizeof b)
-    return pc_err_set(err, PC_EMODEL, "%s: read failed or the file shrank while loading",
-                      r->path);
-  if (get_u64(b) != XXH3_64bits_digest(r->st))
-    return pc_err_set(err, PC_EMODEL, "%s: checksum mismatch: the file is corrupt", r->path);
-  return 0;
+  return pc_br_sum(r, err);
 }
 
 /* Names as written: NUL-padded, so one table has one encoding. */
@@ -664,12 +496,12 @@ static int check_padding(const pw_model_t *m, const char *path, pc_err_t *err) {
   return 0;
 }
 
-static int load_stream(reader_t *r, pw_model_t *m, uint64_t size, pc_err_t *err) {
-  r->body = size >= TRAILER ? size - TRAILER : 0;
-  int rc = r_magic_version(r, size, err);
+static int load_stream(pc_br_t *r, pw_model_t *m, uint64_t size, pc_err_t *err) {
+  uint32_t version = 0;
+  int rc = r_magic_version(r, size, &version, err);
   uint32_t type = 0;
   if (rc == 0)
-    rc = r_u32(r, &type, "the model type", err);
+    rc = pc_br_u32(r, &type, "the model type", err);
   m->type = (pc_model_type_t)type;
   if (rc == 0)
     rc = r_settings(r, m, err);
@@ -678,7 +510,7 @@ static int load_stream(reader_t *r, pw_model_t *m, uint64_t size, pc_err_t *err)
   if (rc == 0)
     rc = r_transform(r, &m->tf, err);
   if (rc == 0)
-    rc = r_recipe(r, m, err);
+    rc = r_recipe(r, m, version, err);
   if (rc == 0)
     rc = r_tables(r, m, err);
   if (rc == 0)
@@ -692,21 +524,19 @@ int pw_model_load(pw_model_t *m, const char *path, pc_err_t *err) {
   if (m == NULL || path == NULL)
     return pc_err_set(err, PC_EINVAL, "model load: NULL model or path");
   memset(m, 0, sizeof *m);
-  reader_t r = {.f = fopen(path, "rb"), .path = path};
-  if (r.f == NULL)
+  FILE *f = fopen(path, "rb");
+  if (f == NULL)
     return pc_err_set(err, PC_EMODEL, "%s: cannot open model file: %s", path, strerror(errno));
   struct stat st;
+  pc_br_t r;
   int rc;
-  if (fstat(fileno(r.f), &st) < 0 || !S_ISREG(st.st_mode))
+  if (fstat(fileno(f), &st) < 0 || !S_ISREG(st.st_mode))
     rc = pc_err_set(err, PC_EMODEL, "%s: not a regular file", path);
-  else if ((r.st = XXH3_createState()) == NULL)
-    rc = pc_err_set(err, PC_ENOMEM, "%s: checksum state", path);
-  else {
-    XXH3_64bits_reset(r.st);
+  else if ((rc = pc_br_file(&r, f, (uint64_t)st.st_size, path, PC_EMODEL, err)) == 0) {
     rc = load_stream(&r, m, (uint64_t)st.st_size, err);
+    pc_br_close(&r);
   }
-  XXH3_freeState(r.st);
-  fclose(r.f);
+  fclose(f);
   if (rc < 0)
     pw_model_free(m);
   return rc;

@@ -17,19 +17,18 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include <xxhash.h>
 
 #include "pc_afile.h"
+#include "pc_binio.h"
 
 #define MAGIC "PSLPREP\0"
 #define FIXED 84u   /* magic 8, version 4, shard/nshards/split 12, rows/nnz/total 24,
                      * shape 24, label kind/classes/recipe length 12 */
-#define TRAILER 8u  /* checksum */
+#define TRAILER PC_BINIO_TRAILER
 #define PATH_MAX_ 4096
 #define MAX_FEATURES (UINT64_C(1) << 32) /* indices are u32 */
 #define MAX_SIDE 1048576u
 #define MAX_RECIPE ((uint32_t)64 << 20)
-#define IO_FLOATS 4096u
 
 /* The fixed part of a shard's header. */
 typedef struct hdr {
@@ -38,31 +37,6 @@ typedef struct hdr {
   pw_shape_t shape;
   uint32_t labels, classes, recipe_len;
 } hdr_t;
-
-static void put_u32(unsigned char *p, uint32_t v) {
-  for (int i = 0; i < 4; i++)
-    p[i] = (unsigned char)(v >> (8 * i));
-}
-
-static void put_u64(unsigned char *p, uint64_t v) {
-  for (int i = 0; i < 8; i++)
-    p[i] = (unsigned char)(v >> (8 * i));
-}
-
-static uint32_t get_u32(const unsigned char *p) {
-  return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-static uint64_t get_u64(const unsigned char *p) {
-  return (uint64_t)get_u32(p) | (uint64_t)get_u32(p + 4) << 32;
-}
-
-static float get_f32(const unsigned char *p) {
-  uint32_t u = get_u32(p);
-  float f;
-  memcpy(&f, &u, sizeof f);
-  return f;
-}
 
 static void shard_path(char *out, size_t cap, const char *dir, uint32_t s) {
   snprintf(out, cap, "%s/part-%05u.psp", dir, s);
@@ -135,48 +109,6 @@ static int label_ok(float y, uint32_t kind, uint32_t classes, int optional) {
 
 /* ---- write ---- */
 
-typedef struct writer {
-  FILE *f;
-  XXH3_state_t *st;
-} writer_t;
-
-static void w_bytes(writer_t *w, const void *p, size_t n) {
-  if (n == 0)
-    return;
-  XXH3_64bits_update(w->st, p, n);
-  fwrite(p, 1, n, w->f);
-}
-
-static void w_u32(writer_t *w, uint32_t v) {
-  unsigned char b[4];
-  put_u32(b, v);
-  w_bytes(w, b, sizeof b);
-}
-
-static void w_u64(writer_t *w, uint64_t v) {
-  unsigned char b[8];
-  put_u64(b, v);
-  w_bytes(w, b, sizeof b);
-}
-
-/* n values of get(ctx, i) as little-endian u32 words, in blocks. */
-static void w_words(writer_t *w, size_t n, uint32_t (*get)(const void *, size_t),
-                    const void *ctx) {
-  unsigned char b[4 * IO_FLOATS];
-  for (size_t i = 0; i < n;) {
-    size_t k = 0;
-    for (; k < IO_FLOATS && i < n; k++, i++)
-      put_u32(b + 4 * k, get(ctx, i));
-    w_bytes(w, b, 4 * k);
-  }
-}
-
-static uint32_t word_f32(const void *ctx, size_t i) {
-  uint32_t u;
-  memcpy(&u, (const float *)ctx + i, sizeof u);
-  return u;
-}
-
 static uint32_t word_idx(const void *ctx, size_t i) {
   return (uint32_t)((const uint64_t *)ctx)[i];
 }
@@ -192,40 +124,56 @@ static uint32_t word_count(const void *ctx, size_t i) {
   return (uint32_t)(sp->ds->row[sp->begin + i + 1] - sp->ds->row[sp->begin + i]);
 }
 
-static void w_head(writer_t *w, const pw_prep_info_t *info, uint32_t shard, uint64_t rows,
+static void w_head(pc_bw_t *w, const pw_prep_info_t *info, uint32_t shard, uint64_t rows,
                    uint64_t nnz) {
   const pw_shape_t *s = &info->shape;
-  w_bytes(w, MAGIC, 8);
-  w_u32(w, PW_PREP_VERSION);
-  w_u32(w, shard);
-  w_u32(w, info->nshards);
-  w_u32(w, (uint32_t)info->split);
-  w_u64(w, rows);
-  w_u64(w, nnz);
-  w_u64(w, info->total_rows);
-  w_u64(w, s->features);
-  w_u32(w, s->height);
-  w_u32(w, s->width);
-  w_u32(w, s->channels);
-  w_u32(w, (uint32_t)s->dense);
-  w_u32(w, (uint32_t)info->labels);
-  w_u32(w, info->classes);
-  w_u32(w, (uint32_t)info->recipe_len);
-  w_bytes(w, info->recipe_json, info->recipe_len);
-  w_u64(w, info->tf.n);
-  w_words(w, (size_t)info->tf.n, word_f32, info->tf.mean);
-  w_words(w, (size_t)info->tf.n, word_f32, info->tf.inv_std);
+  pc_bw_bytes(w, MAGIC, 8);
+  pc_bw_u32(w, PW_PREP_VERSION);
+  pc_bw_u32(w, shard);
+  pc_bw_u32(w, info->nshards);
+  pc_bw_u32(w, (uint32_t)info->split);
+  pc_bw_u64(w, rows);
+  pc_bw_u64(w, nnz);
+  pc_bw_u64(w, info->total_rows);
+  pc_bw_u64(w, s->features);
+  pc_bw_u32(w, s->height);
+  pc_bw_u32(w, s->width);
+  pc_bw_u32(w, s->channels);
+  pc_bw_u32(w, (uint32_t)s->dense);
+  pc_bw_u32(w, (uint32_t)info->labels);
+  pc_bw_u32(w, info->classes);
+  pc_bw_u32(w, (uint32_t)info->recipe_len);
+  pc_bw_bytes(w, info->recipe_json, info->recipe_len);
+  pc_bw_u64(w, info->tf.n);
+  pc_bw_f32s(w, info->tf.mean, (size_t)info->tf.n);
+  pc_bw_f32s(w, info->tf.inv_std, (size_t)info->tf.n);
 }
 
-static void w_body(writer_t *w, const pw_prep_info_t *info, const pw_dataset_t *ds,
+static void w_body(pc_bw_t *w, const pw_prep_info_t *info, const pw_dataset_t *ds,
                    size_t begin, size_t end) {
   span_t sp = {ds, begin};
   size_t a = ds->row[begin], nnz = ds->row[end] - a;
-  w_words(w, end - begin, word_f32, ds->label + begin);
-  w_words(w, end - begin, word_count, &sp);
+  pc_bw_f32s(w, ds->label + begin, end - begin);
+  pc_bw_words(w, end - begin, word_count, &sp);
   if (!info->shape.dense)
-    w_words(w, nnz, word_idx, ds->idx + a);
-  w_words(w, nnz, word_f32, ds->val + a);
+    pc_bw_words(w, nnz, word_idx, ds->idx + a);
+  pc_bw_f32s(w, ds->val + a, nnz);
+}
+
+/* What pw_prep_write_shard writes, for pc_bw_save. */
+typedef struct shard_out {
+  const pw_prep_info_t *info;
+  const pw_dataset_t *ds;
+  size_t begin, end;
+  uint32_t shard;
+} shard_out_t;
+
+static void w_shard(pc_bw_t *w, const void *ctx) {
+  const shard_out_t *o = ctx;
+  uint64_t nnz = o->end > o->begin ? o->ds->row[o->end] - o->ds->row[o->begin] : 0;
+  w_head(w, o->info, o->shard, o->end - o->begin, nnz);
+  if (o->end > o->begin)
+    w_body(w, o->info, o->ds, o->begin, o->end);
 }
 
 static hdr_t info_head(const pw_prep_info_t *info, uint32_t shard, uint64_t rows) {
@@ -283,63 +231,29 @@ int pw_prep_write_shard(const char *path, const pw_prep_info_t *info, uint32_t s
   int rc = check_write(path, info, shard, ds, begin, end, err);
   if (rc < 0)
     return rc;
-  writer_t w = {.st = XXH3_createState()};
-  if (w.st == NULL)
-    return pc_err_set(err, PC_ENOMEM, "%s: checksum state", path);
-  XXH3_64bits_reset(w.st);
-  pc_afile_t a;
-  rc = pc_afile_open(&a, path, err);
-  if (rc == 0) {
-    w.f = a.f;
-    uint64_t nnz = end > begin ? ds->row[end] - ds->row[begin] : 0;
-    w_head(&w, info, shard, end - begin, nnz);
-    if (end > begin)
-      w_body(&w, info, ds, begin, end);
-    unsigned char b[8];
-    put_u64(b, XXH3_64bits_digest(w.st));
-    fwrite(b, 1, sizeof b, w.f);
-    rc = pc_afile_commit(&a, err);
-  }
-  XXH3_freeState(w.st);
-  return rc;
+  shard_out_t o = {info, ds, begin, end, shard};
+  return pc_bw_save(path, w_shard, &o, err);
 }
 
 /* ---- read: header ---- */
 
-/* A bounded cursor over bytes in memory: body is where the checksum starts. */
-typedef struct cur {
-  const unsigned char *p;
-  uint64_t off, body;
-  const char *path;
-} cur_t;
-
-static uint64_t c_left(const cur_t *c) { return c->body > c->off ? c->body - c->off : 0; }
-
-static int c_need(const cur_t *c, uint64_t n, const char *what, pc_err_t *err) {
-  if (n <= c_left(c))
-    return 0;
-  return pc_err_set(err, PC_EDATA, "%s: truncated: %s needs %llu bytes at offset %llu, %llu "
-                    "left", c->path, what, (unsigned long long)n, (unsigned long long)c->off,
-                    (unsigned long long)c_left(c));
-}
-
 static void decode_fixed(const unsigned char *b, hdr_t *h) {
-  h->version = get_u32(b + 8);
-  h->shard = get_u32(b + 12);
-  h->nshards = get_u32(b + 16);
-  h->split = get_u32(b + 20);
-  h->rows = get_u64(b + 24);
-  h->nnz = get_u64(b + 32);
-  h->total_rows = get_u64(b + 40);
-  h->shape.features = get_u64(b + 48);
-  h->shape.height = get_u32(b + 56);
-  h->shape.width = get_u32(b + 60);
-  h->shape.channels = get_u32(b + 64);
-  uint32_t dense = get_u32(b + 68);
+  h->version = pc_get_u32(b + 8);
+  h->shard = pc_get_u32(b + 12);
+  h->nshards = pc_get_u32(b + 16);
+  h->split = pc_get_u32(b + 20);
+  h->rows = pc_get_u64(b + 24);
+  h->nnz = pc_get_u64(b + 32);
+  h->total_rows = pc_get_u64(b + 40);
+  h->shape.features = pc_get_u64(b + 48);
+  h->shape.height = pc_get_u32(b + 56);
+  h->shape.width = pc_get_u32(b + 60);
+  h->shape.channels = pc_get_u32(b + 64);
+  uint32_t dense = pc_get_u32(b + 68);
   h->shape.dense = dense > 1 ? 2 : (int)dense; /* 2: refused by bad_head */
-  h->labels = get_u32(b + 72);
-  h->classes = get_u32(b + 76);
-  h->recipe_len = get_u32(b + 80);
+  h->labels = pc_get_u32(b + 72);
+  h->classes = pc_get_u32(b + 76);
+  h->recipe_len = pc_get_u32(b + 80);
 }
 
 /* Bytes the rows take after the header: labels and counts, indices
@@ -382,29 +296,22 @@ static int check_fixed(const unsigned char *b, size_t got, uint64_t size, hdr_t 
   return 0;
 }
 
-static void c_floats(cur_t *c, float *v, uint64_t n) {
-  for (uint64_t i = 0; i < n; i++, c->off += 4)
-    v[i] = get_f32(c->p + c->off);
-}
-
 /* The recipe and transform after the fixed part; into info (owned). */
-static int parse_var(cur_t *c, const hdr_t *h, pw_prep_info_t *info, pc_err_t *err) {
-  int rc = c_need(c, h->recipe_len, "the recipe", err);
+static int parse_var(pc_br_t *c, const hdr_t *h, pw_prep_info_t *info, pc_err_t *err) {
+  int rc = pc_br_need(c, h->recipe_len, "the recipe", err);
   if (rc == 0 && h->recipe_len > 0) {
     if ((info->recipe_json = malloc((size_t)h->recipe_len + 1)) == NULL)
       return pc_err_set(err, PC_ENOMEM, "%s: out of memory for the recipe", c->path);
-    memcpy(info->recipe_json, c->p + c->off, h->recipe_len);
     info->recipe_json[h->recipe_len] = '\0';
     info->recipe_len = h->recipe_len;
-    c->off += h->recipe_len;
+    rc = pc_br_bytes(c, info->recipe_json, h->recipe_len, "the recipe", err);
   }
+  uint64_t n = 0;
   if (rc == 0)
-    rc = c_need(c, 8, "the transform size", err);
+    rc = pc_br_u64(c, &n, "the transform size", err);
   if (rc < 0)
     return rc;
-  uint64_t n = get_u64(c->p + c->off);
-  c->off += 8;
-  if (n > h->shape.features || (rc = c_need(c, 8 * n, "the transform", err)) < 0)
+  if (n > h->shape.features || (rc = pc_br_need(c, 8 * n, "the transform", err)) < 0)
     return rc < 0 ? rc : pc_err_set(err, PC_EDATA, "%s: transform of %llu features, the data "
                                     "has %llu", c->path, (unsigned long long)n,
                                     (unsigned long long)h->shape.features);
@@ -415,9 +322,10 @@ static int parse_var(cur_t *c, const hdr_t *h, pw_prep_info_t *info, pc_err_t *e
   if (info->tf.mean == NULL || info->tf.inv_std == NULL)
     return pc_err_set(err, PC_ENOMEM, "%s: out of memory for the transform", c->path);
   info->tf.n = n;
-  c_floats(c, info->tf.mean, n);
-  c_floats(c, info->tf.inv_std, n);
-  return check_tf(&info->tf, h->shape.features, c->path, PC_EDATA, err);
+  rc = pc_br_f32s(c, info->tf.mean, n, "the transform", err);
+  if (rc == 0)
+    rc = pc_br_f32s(c, info->tf.inv_std, n, "the transform", err);
+  return rc == 0 ? check_tf(&info->tf, h->shape.features, c->path, PC_EDATA, err) : rc;
 }
 
 static void info_from_head(pw_prep_info_t *info, const hdr_t *h) {
@@ -430,7 +338,7 @@ static void info_from_head(pw_prep_info_t *info, const hdr_t *h) {
 }
 
 /* The whole header of b[0, size): fixed part, recipe, transform. */
-static int parse_head(cur_t *c, uint64_t size, hdr_t *h, pw_prep_info_t *info, pc_err_t *err) {
+static int parse_head(pc_br_t *c, uint64_t size, hdr_t *h, pw_prep_info_t *info, pc_err_t *err) {
   memset(info, 0, sizeof *info);
   c->off = FIXED;
   int rc = check_fixed(c->p, FIXED, size, h, c->path, err);
@@ -505,9 +413,9 @@ static int slurp(const char *path, unsigned char **buf, uint64_t *size, pc_err_t
 }
 
 /* The header bytes of a shard (fixed part, recipe, transform), read with
- * three small reads instead of the whole file. */
+ * three small reads instead of the whole file: *got of the file's *size. */
 static int read_head_bytes(const char *path, unsigned char **buf, uint64_t *size,
-                           pc_err_t *err) {
+                           uint64_t *got, pc_err_t *err) {
   hdr_t h;
   int rc = read_fixed(path, &h, err), fd = -1;
   if (rc == 0)
@@ -517,7 +425,7 @@ static int read_head_bytes(const char *path, unsigned char **buf, uint64_t *size
   uint64_t body = *size - TRAILER, at = FIXED + (uint64_t)h.recipe_len, len = at + 8;
   unsigned char nb[8] = {0};
   if (len <= body && (rc = read_at(fd, nb, 8, at, path, err)) == 0) {
-    uint64_t n = get_u64(nb);
+    uint64_t n = pc_get_u64(nb);
     len += n <= body / 8 ? 8 * n : body; /* too long: parse_head says "truncated" */
   }
   if (rc == 0 && len > body)
@@ -527,6 +435,7 @@ static int read_head_bytes(const char *path, unsigned char **buf, uint64_t *size
   if (rc == 0)
     rc = read_at(fd, *buf, (size_t)len, 0, path, err);
   close(fd);
+  *got = len;
   return rc;
 }
 
@@ -563,11 +472,12 @@ int pw_prep_read_info(const char *dir, pw_prep_info_t *info, pc_err_t *err) {
   if (stat(p, &st) != 0)
     return pc_err_set(err, PC_ENOTFOUND, "%s is not a prepared split (no part-00000.psp)", dir);
   unsigned char *buf = NULL;
-  uint64_t size = 0;
+  uint64_t size = 0, got = 0;
   hdr_t h;
-  int rc = read_head_bytes(p, &buf, &size, err);
+  int rc = read_head_bytes(p, &buf, &size, &got, err);
   if (rc == 0) {
-    cur_t c = {.p = buf, .body = size - TRAILER, .path = p};
+    pc_br_t c; /* bounded by the bytes read: the header is all parse_head reads */
+    pc_br_mem(&c, buf, got, p, PC_EDATA);
     rc = parse_head(&c, size, &h, info, err);
   }
   free(buf);
@@ -611,29 +521,23 @@ static const char *disagree(const pw_prep_info_t *a, const pw_prep_info_t *b) {
   return NULL;
 }
 
-static int check_sum(cur_t *c, uint64_t size, pc_err_t *err) {
-  if (XXH3_64bits(c->p, (size_t)(size - TRAILER)) != get_u64(c->p + size - TRAILER))
-    return pc_err_set(err, PC_EDATA, "%s: checksum mismatch: the file is corrupt", c->path);
-  return 0;
-}
-
 /* Header of a whole shard in memory, with exactly the bytes its rows need
  * and a good checksum (so a corrupt file is called corrupt), agreeing
  * with part-00000. */
-static int shard_head(cur_t *c, uint64_t size, uint32_t s, const sink_t *k, hdr_t *h,
+static int shard_head(pc_br_t *c, uint64_t size, uint32_t s, const sink_t *k, hdr_t *h,
                       pc_err_t *err) {
   pw_prep_info_t mine;
   int rc = parse_head(c, size, h, &mine, err);
   if (rc < 0)
     return rc;
-  if (body_bytes(h) != c_left(c))
+  if (body_bytes(h) != pc_br_left(c))
     rc = pc_err_set(err, PC_EDATA, "%s: %s: %llu rows and %llu values need %llu bytes after "
                     "the header, the file has %llu", c->path,
-                    body_bytes(h) > c_left(c) ? "truncated" : "trailing bytes",
+                    body_bytes(h) > pc_br_left(c) ? "truncated" : "trailing bytes",
                     (unsigned long long)h->rows, (unsigned long long)h->nnz,
-                    (unsigned long long)body_bytes(h), (unsigned long long)c_left(c));
+                    (unsigned long long)body_bytes(h), (unsigned long long)pc_br_left(c));
   if (rc == 0)
-    rc = check_sum(c, size, err);
+    rc = pc_br_sum(c, err);
   const char *why = rc == 0 ? disagree(k->info, &mine) : NULL;
   pw_prep_info_free(&mine);
   if (why != NULL)
@@ -645,12 +549,12 @@ static int shard_head(cur_t *c, uint64_t size, uint32_t s, const sink_t *k, hdr_
 }
 
 /* Counts add up to nnz (dense: each is features); first value of row lo. */
-static int row_start(const cur_t *c, const hdr_t *h, uint64_t lo, uint64_t *first,
+static int row_start(const pc_br_t *c, const hdr_t *h, uint64_t lo, uint64_t *first,
                      pc_err_t *err) {
   const unsigned char *cnt = c->p + c->off + 4 * h->rows;
   uint64_t sum = 0;
   for (uint64_t r = 0; r < h->rows; r++) {
-    uint32_t n = get_u32(cnt + 4 * r);
+    uint32_t n = pc_get_u32(cnt + 4 * r);
     if (h->shape.dense && n != h->shape.features)
       return pc_err_set(err, PC_EDATA, "%s: row %llu: %u values, dense data has %llu", c->path,
                         (unsigned long long)r, n, (unsigned long long)h->shape.features);
@@ -666,7 +570,7 @@ static int row_start(const cur_t *c, const hdr_t *h, uint64_t lo, uint64_t *firs
   return 0;
 }
 
-static int bad_label(const cur_t *c, uint64_t r, float y, uint32_t kind, uint32_t classes,
+static int bad_label(const pc_br_t *c, uint64_t r, float y, uint32_t kind, uint32_t classes,
                      pc_err_t *err) {
   char range[64] = "";
   if (kind == PW_LABEL_CLASS)
@@ -676,13 +580,13 @@ static int bad_label(const cur_t *c, uint64_t r, float y, uint32_t kind, uint32_
 }
 
 /* Row r's values, at value offset v of the shard, appended to ds. */
-static int copy_row(const cur_t *c, const hdr_t *h, uint64_t r, uint64_t v, uint32_t n,
+static int copy_row(const pc_br_t *c, const hdr_t *h, uint64_t r, uint64_t v, uint32_t n,
                     pw_dataset_t *ds, pc_err_t *err) {
   const unsigned char *idx = c->p + c->off + 8 * h->rows;
   const unsigned char *val = idx + (h->shape.dense ? 0 : 4 * h->nnz);
   for (uint32_t j = 0; j < n; j++) {
-    uint64_t i = h->shape.dense ? j : get_u32(idx + 4 * (v + j));
-    float x = get_f32(val + 4 * (v + j));
+    uint64_t i = h->shape.dense ? j : pc_get_u32(idx + 4 * (v + j));
+    float x = pc_get_f32(val + 4 * (v + j));
     if (i >= h->shape.features || (j > 0 && i <= ds->idx[ds->nnz - 1]))
       return pc_err_set(err, PC_EDATA, "%s: row %llu: index %llu %s", c->path,
                         (unsigned long long)r, (unsigned long long)i,
@@ -696,15 +600,15 @@ static int copy_row(const cur_t *c, const hdr_t *h, uint64_t r, uint64_t v, uint
   return 0;
 }
 
-static int copy_rows(const cur_t *c, const hdr_t *h, uint64_t lo, uint64_t hi, const sink_t *k,
+static int copy_rows(const pc_br_t *c, const hdr_t *h, uint64_t lo, uint64_t hi, const sink_t *k,
                      pc_err_t *err) {
   uint64_t v = 0;
   int rc = row_start(c, h, lo, &v, err);
   uint32_t classes = k->opts->classes > 0 ? (uint32_t)k->opts->classes : h->classes;
   pw_dataset_t *ds = k->ds;
   for (uint64_t r = lo; rc == 0 && r < hi; r++) {
-    float y = get_f32(c->p + c->off + 4 * r);
-    uint32_t n = get_u32(c->p + c->off + 4 * h->rows + 4 * r);
+    float y = pc_get_f32(c->p + c->off + 4 * r);
+    uint32_t n = pc_get_u32(c->p + c->off + 4 * h->rows + 4 * r);
     if (!label_ok(y, h->labels, classes, k->opts->labels_optional))
       return bad_label(c, r, y, h->labels, classes, err);
     rc = copy_row(c, h, r, v, n, ds, err);
@@ -725,7 +629,8 @@ static int load_shard(const char *dir, uint32_t s, uint64_t lo, uint64_t hi, con
   int rc = slurp(p, &buf, &size, err);
   if (rc == 0 && size < FIXED + TRAILER)
     rc = check_fixed(buf, (size_t)size, size, &h, p, err);
-  cur_t c = {.p = buf, .body = rc == 0 ? size - TRAILER : 0, .path = p};
+  pc_br_t c;
+  pc_br_mem(&c, buf, rc == 0 ? size - TRAILER : 0, p, PC_EDATA);
   if (rc == 0)
     rc = shard_head(&c, size, s, k, &h, err);
   if (rc == 0)

@@ -18,6 +18,7 @@
 #include <unistd.h>
 #include <xxhash.h>
 
+#include "pc_binio.h"
 #include "pw_model.h"
 
 #define WSIZE 1001u            /* table "w": 1000 features + bias */
@@ -154,9 +155,7 @@ static void refused(const char *path, const char *want) {
 /* Write b with its checksum recomputed, so only the content rules can
  * refuse it, and expect `want`. */
 static void refused_valid_sum(fixture_t *f, unsigned char *b, size_t n, const char *want) {
-  uint64_t h = XXH3_64bits(b, n - 8);
-  for (int i = 0; i < 8; i++)
-    b[n - 8 + i] = (unsigned char)(h >> (8 * i));
+  pc_put_u64(b + n - 8, XXH3_64bits(b, n - 8));
   spill(f->path, b, n);
   refused(f->path, want);
 }
@@ -167,16 +166,6 @@ static size_t tables_offset(const pw_model_t *m) {
   for (size_t i = 0; i < m->nsettings; i++)
     off += 2 + strlen(m->settings[i].name) + 2 + strlen(m->settings[i].value);
   return off + 24 + 8 + 8 * m->tf.n + 4 + m->recipe_len;
-}
-
-static void put32(unsigned char *p, uint32_t v) {
-  for (int i = 0; i < 4; i++)
-    p[i] = (unsigned char)(v >> (8 * i));
-}
-
-static void put64(unsigned char *p, uint64_t v) {
-  for (int i = 0; i < 8; i++)
-    p[i] = (unsigned char)(v >> (8 * i));
 }
 
 /* ---- round trip ---- */
@@ -350,12 +339,12 @@ static void test_flipped_bytes(void **state) {
 static void test_other_versions(void **state) {
   fixture_t *f = *state;
   unsigned char b[40] = "PSLMODEL";
-  put32(b + 8, 2); /* v2 header: type 1, features ...: named by its version whatever follows */
-  put32(b + 12, 1);
+  pc_put_u32(b + 8, 2); /* v2 header: type 1, features ...: named by its version whatever follows */
+  pc_put_u32(b + 12, 1);
   spill(f->path, b, sizeof b);
   refused(f->path, "version 2 (written by an older Parasol): this Parasol reads versions 3 to "
                    "4; retrain the model");
-  put32(b + 8, 5);
+  pc_put_u32(b + 8, 5);
   spill(f->path, b, sizeof b);
   refused(f->path, "version 5 (written by a newer Parasol)");
   memcpy(b, f->bytes, sizeof b);
@@ -390,32 +379,30 @@ static void test_valid_sum_content_rules(void **state) {
   size_t l0 = w0 + 4 * 12;                     /* table "layer" header */
 
   memcpy(b, f->bytes, f->size); /* control: recomputing the sum alone changes nothing */
-  uint64_t h = XXH3_64bits(b, f->size - 8);
-  for (int i = 0; i < 8; i++)
-    assert_int_equal(b[f->size - 8 + i], (unsigned char)(h >> (8 * i)));
+  assert_true(pc_get_u64(b + f->size - 8) == XXH3_64bits(b, f->size - 8));
 
   memcpy(b, f->bytes, f->size);
-  put32(b + l0 + 68 + 4 * 5, 0x7fc00000u); /* a NaN in the dense table */
+  pc_put_u32(b + l0 + 68 + 4 * 5, 0x7fc00000u); /* a NaN in the dense table */
   refused_valid_sum(f, b, f->size, "table 'layer': value 2 of key 1 is not finite");
 
   memcpy(b, f->bytes, f->size);
-  put32(b + w0 + 8, 0x7f800000u); /* +inf in the sparse table */
+  pc_put_u32(b + w0 + 8, 0x7f800000u); /* +inf in the sparse table */
   refused_valid_sum(f, b, f->size, "table 'w': value 0 of key 3 is not finite");
 
   memcpy(b, f->bytes, f->size);
-  put64(b + w0 + 12, 2); /* second key 500 -> 2, below the first (3) */
+  pc_put_u64(b + w0 + 12, 2); /* second key 500 -> 2, below the first (3) */
   refused_valid_sum(f, b, f->size, "key 2 is below the key 3 before it");
 
   memcpy(b, f->bytes, f->size);
-  put64(b + w0 + 12, 3); /* repeats */
+  pc_put_u64(b + w0 + 12, 3); /* repeats */
   refused_valid_sum(f, b, f->size, "key 3 repeats the key 3 before it");
 
   memcpy(b, f->bytes, f->size);
-  put64(b + w0 + 3 * 12, WSIZE); /* last key = size */
+  pc_put_u64(b + w0 + 3 * 12, WSIZE); /* last key = size */
   refused_valid_sum(f, b, f->size, "table 'w': key 1001 out of range (size 1001)");
 
   memcpy(b, f->bytes, f->size);
-  put32(b + l0 + 48, 7); /* initializer 7 */
+  pc_put_u32(b + l0 + 48, 7); /* initializer 7 */
   refused_valid_sum(f, b, f->size, "table 'layer': unknown initializer");
 
   memcpy(b, f->bytes, f->size);
@@ -428,11 +415,11 @@ static void test_valid_sum_content_rules(void **state) {
   refused_valid_sum(f, b, f->size, "table 1: name 'layer' is not NUL-padded");
 
   memcpy(b, f->bytes, f->size);
-  put32(b + 12, 9); /* model type 9 */
+  pc_put_u32(b + 12, 9); /* model type 9 */
   refused_valid_sum(f, b, f->size, "unknown model type 9");
 
   memcpy(b, f->bytes, f->size);
-  put32(b + t0 - 4, 0); /* no tables */
+  pc_put_u32(b + t0 - 4, 0); /* no tables */
   refused_valid_sum(f, b, f->size, "0 tables, a model has 1 to 16");
   free(b);
 }
@@ -442,7 +429,7 @@ static void test_valid_sum_header_rules(void **state) {
   unsigned char *b = malloc(f->size);
   assert_non_null(b);
   memcpy(b, f->bytes, f->size);
-  put32(b + 16, PW_MODEL_MAX_SETTINGS + 1);
+  pc_put_u32(b + 16, PW_MODEL_MAX_SETTINGS + 1);
   refused_valid_sum(f, b, f->size, "65 settings, at most 64");
 
   memcpy(b, f->bytes, f->size);
@@ -459,20 +446,20 @@ static void test_valid_sum_header_rules(void **state) {
 
   memcpy(b, f->bytes, f->size);
   feat = memmem(b, f->size, "model.features", 14);
-  put32(feat - 2, 200); /* name length 200 (u16) and 2 bytes of the name */
+  pc_put_u32(feat - 2, 200); /* name length 200 (u16) and 2 bytes of the name */
   refused_valid_sum(f, b, f->size, "name of 200 bytes, must be 1 to 47");
 
   memcpy(b, f->bytes, f->size);
   size_t tf = tables_offset(&f->m) - 4 - 8 * NTF; /* first mean (no recipe) */
-  put32(b + tf + 4 * NTF, 0); /* 1/std of feature 0 = 0 */
+  pc_put_u32(b + tf + 4 * NTF, 0); /* 1/std of feature 0 = 0 */
   refused_valid_sum(f, b, f->size, "transform of feature 0");
 
   memcpy(b, f->bytes, f->size);
-  put64(b + tf - 8, UINT64_C(1) << 60); /* transform size way past the file */
+  pc_put_u64(b + tf - 8, UINT64_C(1) << 60); /* transform size way past the file */
   refused_valid_sum(f, b, f->size, "truncated: a transform of");
 
   memcpy(b, f->bytes, f->size);
-  put32(b + tf - 8 - 24 + 16, 0); /* channels 0 with height and width 10 */
+  pc_put_u32(b + tf - 8 - 24 + 16, 0); /* channels 0 with height and width 10 */
   refused_valid_sum(f, b, f->size, "bad data shape");
   free(b);
 }
@@ -606,7 +593,7 @@ static void test_recipe_and_v3(void **state) {
   size_t n;
   unsigned char *b = slurp(f->path, &n);
   size_t at = tables_offset(&f->m) - 4 - f->m.recipe_len; /* the recipe length */
-  put32(b + at, (uint32_t)1 << 30);
+  pc_put_u32(b + at, (uint32_t)1 << 30);
   refused_valid_sum(f, b, n, "a recipe of 1073741824 bytes");
   free(b);
   /* v3: saved without a recipe, its 4-byte length cut out, version 3 */
@@ -617,9 +604,9 @@ static void test_recipe_and_v3(void **state) {
   b = slurp(f->path, &n);
   at = tables_offset(&f->m) - 4;
   memmove(b + at, b + at + 4, n - at - 4);
-  put32(b + 8, 3);
+  pc_put_u32(b + 8, 3);
   uint64_t h = XXH3_64bits(b, n - 12);
-  put64(b + n - 12, h);
+  pc_put_u64(b + n - 12, h);
   spill(f->path, b, n - 4);
   free(b);
   assert_int_equal(pw_model_load(&m, f->path, &err), 0);

@@ -17,6 +17,7 @@
 #include <unistd.h>
 #include <xxhash.h>
 
+#include "pc_binio.h"
 #include "pw_prepared.h"
 
 #define FIXED 84 /* the fixed header's bytes (docs/prep.md) */
@@ -238,16 +239,6 @@ static void write_all(const char *p, const unsigned char *b, size_t n) {
   fclose(f);
 }
 
-static void put32(unsigned char *p, uint32_t v) {
-  for (int i = 0; i < 4; i++)
-    p[i] = (unsigned char)(v >> (8 * i));
-}
-
-static void put64(unsigned char *p, uint64_t v) {
-  for (int i = 0; i < 8; i++)
-    p[i] = (unsigned char)(v >> (8 * i));
-}
-
 /* Shard s's bytes edited by edit(b, n, rows_at, ctx), its checksum
  * recomputed when reseal (so the check behind it is reached). */
 typedef void (*edit_fn)(unsigned char *b, size_t *n, size_t body);
@@ -260,7 +251,7 @@ static void corrupt(const fixture_t *fx, unsigned s, edit_fn edit, int reseal) {
   size_t body = FIXED + strlen(RECIPE) + 8 + 8 * fx->info.tf.n; /* where rows start */
   edit(b, &n, body);
   if (reseal && n >= 8)
-    put64(b + n - 8, XXH3_64bits(b, n - 8));
+    pc_put_u64(b + n - 8, XXH3_64bits(b, n - 8));
   write_all(p, b, n);
   free(b);
 }
@@ -282,7 +273,7 @@ static void ed_magic(unsigned char *b, size_t *n, size_t body) {
 }
 static void ed_version(unsigned char *b, size_t *n, size_t body) {
   (void)n, (void)body;
-  put32(b + 8, 7);
+  pc_put_u32(b + 8, 7);
 }
 static void ed_truncate(unsigned char *b, size_t *n, size_t body) {
   (void)b, (void)body;
@@ -299,18 +290,18 @@ static void ed_recipe(unsigned char *b, size_t *n, size_t body) {
 }
 static void ed_rows_huge(unsigned char *b, size_t *n, size_t body) {
   (void)n, (void)body;
-  put64(b + 24, UINT64_C(1) << 40);
-  put64(b + 40, UINT64_C(1) << 41);
+  pc_put_u64(b + 24, UINT64_C(1) << 40);
+  pc_put_u64(b + 40, UINT64_C(1) << 41);
 }
 static void ed_nnz_huge(unsigned char *b, size_t *n, size_t body) {
   (void)n, (void)body;
-  put64(b + 32, UINT64_C(1) << 50);
+  pc_put_u64(b + 32, UINT64_C(1) << 50);
 }
 /* Rows of shard 0 of the 11-row, 7-feature sparse fixture: 3 rows
  * (0..2) holding 1, 2 and 2 values. The first index is at body + 8*3. */
 static void ed_index(unsigned char *b, size_t *n, size_t body) {
   (void)n;
-  put32(b + body + 8 * 3, 7);
+  pc_put_u32(b + body + 8 * 3, 7);
 }
 static void ed_nan(unsigned char *b, size_t *n, size_t body) {
   size_t nnz = 1 + 2 + 2; /* rows 0, 1, 2 of the fixture */
@@ -318,18 +309,18 @@ static void ed_nan(unsigned char *b, size_t *n, size_t body) {
   float x = NAN;
   uint32_t u;
   memcpy(&u, &x, 4);
-  put32(b + body + 8 * 3 + 4 * nnz, u);
+  pc_put_u32(b + body + 8 * 3 + 4 * nnz, u);
 }
 static void ed_label(unsigned char *b, size_t *n, size_t body) {
   (void)n;
   float x = 0.5f;
   uint32_t u;
   memcpy(&u, &x, 4);
-  put32(b + body, u);
+  pc_put_u32(b + body, u);
 }
 static void ed_count(unsigned char *b, size_t *n, size_t body) {
   (void)n;
-  put32(b + body + 4 * 3, 4); /* row 0 claims one value more than the header's sum */
+  pc_put_u32(b + body + 4 * 3, 4); /* row 0 claims one value more than the header's sum */
 }
 
 typedef struct case_ {
