@@ -1539,9 +1539,10 @@ static int check_format(const pc_config_t *cfg, pc_err_t *err) {
   pc_format_t fmt = cfg->data.format;
   size_t fi = field_index("data", "format");
   /* Name the line that was written: a default format points at model.type. */
-  if (cfg->model.type == PC_MODEL_MF && fmt != PC_FORMAT_RATINGS)
+  if (cfg->model.type == PC_MODEL_MF && fmt != PC_FORMAT_RATINGS && fmt != PC_FORMAT_PREPARED)
     return field_fail(cfg, cfg->src_line[fi] != 0 ? fi : field_index("model", "type"), err,
-                      "model.type mf trains on ratings: needs data.format ratings, got %s",
+                      "model.type mf trains on ratings: needs data.format ratings (or prepared "
+                      "ratings), got %s",
                       pc_config_format_name(fmt));
   if (cfg->model.type != PC_MODEL_MF && fmt == PC_FORMAT_RATINGS)
     return field_fail(cfg, fi, err, "ratings are only for model.type mf (model.type is %s)",

@@ -32,6 +32,8 @@ typedef struct pw_shape {
   uint32_t height, width, channels; /* images (idx; csv when features is a
                                      * perfect square: side x side x 1); 0 = not an image */
   int dense;         /* every row stores features 0..features-1 in order */
+  int pairs;         /* ratings: every row is (user id, item id), in that order; ids
+                      * below features */
 } pw_shape_t;
 
 typedef struct pw_dataset {

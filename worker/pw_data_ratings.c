@@ -165,7 +165,7 @@ static int ratings_rows(ratings_t *r, pc_err_t *err) {
   pw_dataset_t *ds = r->b.ds;
   if (ds->n == 0)
     return pc_err_set(err, PC_EDATA, "%s: no ratings", r->name);
-  ds->shape = (pw_shape_t){.features = ds->max_index + 1};
+  ds->shape = (pw_shape_t){.features = ds->max_index + 1, .pairs = 1};
   return 0;
 }
 

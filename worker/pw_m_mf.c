@@ -290,6 +290,7 @@ static int mf_predict(const pw_model_t *m, const pw_dataset_t *ds, const size_t 
 const pw_model_ops_t pw_m_mf = {
     .name = "mf",
     .type = PC_MODEL_MF,
+    .pairs = 1,
     .labels = PW_LABEL_REAL,
     .init = mf_init,
     .fini = mf_fini,

@@ -43,6 +43,7 @@ typedef struct pw_model_ops {
   const char *name;       /* model.type */
   pc_model_type_t type;
   pw_label_kind_t labels; /* how the data's labels are read */
+  int pairs;              /* 1: trains on rating pairs (pw_shape_t.pairs), and only on them */
   /* Check cfg (model.*) against the training data's shape and declare the
    * tables: fills tables[0..*ntables) (at most PC_TABLE_MAX), ids 0..n-1.
    * Creates the per-run state (*state, freed with fini). Errors name the

@@ -66,10 +66,11 @@ static const char *bad_head(const hdr_t *h) {
     return "unknown split (0 train, 1 valid, 2 test)";
   if (s->features == 0 || s->features > MAX_FEATURES)
     return "features must be 1 .. 2^32";
-  if ((s->dense != 0 && s->dense != 1) || (sides != 0 && sides != 3) ||
+  if ((s->dense != 0 && s->dense != 1) || (s->pairs != 0 && s->pairs != 1) ||
+      (s->dense && s->pairs) || (s->pairs && sides != 0) || (sides != 0 && sides != 3) ||
       s->height > MAX_SIDE || s->width > MAX_SIDE || s->channels > MAX_SIDE ||
       (uint64_t)s->height * s->width * s->channels > s->features)
-    return "bad image shape or dense flag";
+    return "bad image shape or layout (0 sparse, 1 dense, 2 rating pairs)";
   if (h->labels > PW_LABEL_REAL)
     return "unknown label kind";
   if (h->labels == PW_LABEL_BINARY ? h->classes != 0 && h->classes != 2
@@ -139,7 +140,7 @@ static void w_head(pc_bw_t *w, const pw_prep_info_t *info, uint32_t shard, uint6
   pc_bw_u32(w, s->height);
   pc_bw_u32(w, s->width);
   pc_bw_u32(w, s->channels);
-  pc_bw_u32(w, (uint32_t)s->dense);
+  pc_bw_u32(w, s->dense ? 1u : s->pairs ? 2u : 0u); /* the layout */
   pc_bw_u32(w, (uint32_t)info->labels);
   pc_bw_u32(w, info->classes);
   pc_bw_u32(w, (uint32_t)info->recipe_len);
@@ -184,7 +185,8 @@ static hdr_t info_head(const pw_prep_info_t *info, uint32_t shard, uint64_t rows
 }
 
 /* One row to be written: labels valid, indices below features and
- * strictly ascending (dense: exactly 0..features-1), values finite. */
+ * strictly ascending (dense: exactly 0..features-1; pairs: two, user then
+ * item, in any order of value), values finite. */
 static int check_row(const pw_prep_info_t *info, const pw_dataset_t *ds, size_t r,
                      const char *path, pc_err_t *err) {
   const pw_shape_t *s = &info->shape;
@@ -192,12 +194,14 @@ static int check_row(const pw_prep_info_t *info, const pw_dataset_t *ds, size_t 
   if (!label_ok(ds->label[r], (uint32_t)info->labels, info->classes, 0))
     return pc_err_set(err, PC_EINVAL, "%s: row %zu: label %g is not a valid %s label", path, r,
                       (double)ds->label[r], kind_name((uint32_t)info->labels));
-  if (s->dense && b - a != s->features)
-    return pc_err_set(err, PC_EINVAL, "%s: row %zu: %zu values, dense data has %llu", path, r,
-                      b - a, (unsigned long long)s->features);
+  if ((s->dense && b - a != s->features) || (s->pairs && b - a != 2))
+    return pc_err_set(err, PC_EINVAL, "%s: row %zu: %zu values, %s data has %llu", path, r,
+                      b - a, s->dense ? "dense" : "rating-pair",
+                      (unsigned long long)(s->dense ? s->features : 2));
   for (size_t k = a; k < b; k++) {
     uint64_t i = ds->idx[k];
-    if (i >= s->features || (k > a && i <= ds->idx[k - 1]) || (s->dense && i != k - a))
+    if (i >= s->features || (k > a && i <= ds->idx[k - 1] && !s->pairs) ||
+        (s->dense && i != k - a))
       return pc_err_set(err, PC_EINVAL, "%s: row %zu: index %llu out of order or >= features "
                         "(%llu)", path, r, (unsigned long long)i,
                         (unsigned long long)s->features);
@@ -249,8 +253,9 @@ static void decode_fixed(const unsigned char *b, hdr_t *h) {
   h->shape.height = pc_get_u32(b + 56);
   h->shape.width = pc_get_u32(b + 60);
   h->shape.channels = pc_get_u32(b + 64);
-  uint32_t dense = pc_get_u32(b + 68);
-  h->shape.dense = dense > 1 ? 2 : (int)dense; /* 2: refused by bad_head */
+  uint32_t layout = pc_get_u32(b + 68);
+  h->shape.dense = layout == 1 || layout > 2; /* > 2: both set, refused by bad_head */
+  h->shape.pairs = layout >= 2;
   h->labels = pc_get_u32(b + 72);
   h->classes = pc_get_u32(b + 76);
   h->recipe_len = pc_get_u32(b + 80);
@@ -509,8 +514,10 @@ static int same_bytes(const void *a, const void *b, size_t n) {
 static const char *disagree(const pw_prep_info_t *a, const pw_prep_info_t *b) {
   if (a->nshards != b->nshards || a->total_rows != b->total_rows || a->split != b->split)
     return "shard count, total rows or split";
-  if (memcmp(&a->shape, &b->shape, sizeof a->shape) != 0)
-    return "shape (features, image, dense)";
+  const pw_shape_t *x = &a->shape, *y = &b->shape; /* field by field: padding */
+  if (x->features != y->features || x->height != y->height || x->width != y->width ||
+      x->channels != y->channels || x->dense != y->dense || x->pairs != y->pairs)
+    return "shape (features, image, layout)";
   if (a->labels != b->labels || a->classes != b->classes)
     return "label kind or classes";
   if (a->recipe_len != b->recipe_len || !same_bytes(a->recipe_json, b->recipe_json, a->recipe_len))
@@ -555,9 +562,11 @@ static int row_start(const pc_br_t *c, const hdr_t *h, uint64_t lo, uint64_t *fi
   uint64_t sum = 0;
   for (uint64_t r = 0; r < h->rows; r++) {
     uint32_t n = pc_get_u32(cnt + 4 * r);
-    if (h->shape.dense && n != h->shape.features)
-      return pc_err_set(err, PC_EDATA, "%s: row %llu: %u values, dense data has %llu", c->path,
-                        (unsigned long long)r, n, (unsigned long long)h->shape.features);
+    uint64_t want = h->shape.dense ? h->shape.features : h->shape.pairs ? 2 : n;
+    if (n != want)
+      return pc_err_set(err, PC_EDATA, "%s: row %llu: %u values, %s data has %llu", c->path,
+                        (unsigned long long)r, n, h->shape.dense ? "dense" : "rating-pair",
+                        (unsigned long long)want);
     if (r == lo)
       *first = sum;
     sum += n;
@@ -587,7 +596,7 @@ static int copy_row(const pc_br_t *c, const hdr_t *h, uint64_t r, uint64_t v, ui
   for (uint32_t j = 0; j < n; j++) {
     uint64_t i = h->shape.dense ? j : pc_get_u32(idx + 4 * (v + j));
     float x = pc_get_f32(val + 4 * (v + j));
-    if (i >= h->shape.features || (j > 0 && i <= ds->idx[ds->nnz - 1]))
+    if (i >= h->shape.features || (j > 0 && i <= ds->idx[ds->nnz - 1] && !h->shape.pairs))
       return pc_err_set(err, PC_EDATA, "%s: row %llu: index %llu %s", c->path,
                         (unsigned long long)r, (unsigned long long)i,
                         i >= h->shape.features ? "is >= features" : "is not above the one before");
@@ -803,6 +812,9 @@ static int header_classes(const pw_prep_info_t *in, const char *dir, uint32_t *k
 static int fill_from(pc_config_t *cfg, const pw_prep_info_t *in, const char *dir,
                      pc_err_t *err) {
   uint64_t f = in->shape.features;
+  /* rating pairs: ids below model.features, which may leave room for more */
+  if (in->shape.pairs && pc_config_is_set(cfg, "model.features") && cfg->model.features >= f)
+    f = cfg->model.features;
   if (pc_config_is_set(cfg, "model.features") && cfg->model.features != f)
     return pc_err_set(err, PC_ECONFIG, "model.features is %llu, but the shards of %s "
                       "(data.train) hold %llu features; remove model.features or prepare the "

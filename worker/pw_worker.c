@@ -600,6 +600,15 @@ static int prepared_header(pw_worker_t *w, pc_err_t *err) {
   int rc = pw_prep_read_info(w->cfg->data.train, &in, err);
   if (rc != PC_OK)
     return pc_err_wrap(err, "data.train: ");
+  if (in.shape.pairs != w->ops->pairs) {
+    pw_prep_info_free(&in);
+    return pc_err_set(err, PC_EDATA, "data.train: the shards of %s hold %s, model.type %s "
+                      "trains on %s", w->cfg->data.train,
+                      w->ops->pairs ? "feature rows" : "rating pairs (parasol prep --format "
+                                                       "ratings)",
+                      w->ops->name, w->ops->pairs ? "rating pairs: parasol prep --format ratings" :
+                      "feature rows");
+  }
   w->shape = in.shape;
   w->tf = in.tf;
   w->recipe_json = in.recipe_json;

@@ -89,3 +89,37 @@ right=$(tail -n +2 "$WORK/raw.csv" | cut -d, -f3 | paste -d' ' - "$WORK/c.pred" 
         awk '$1 == $2 { r++ } END { print r / NR }')
 assert_min "$right" 0.9 "predict on the raw CSV through the recipe and the transform"
 ok "raw CSV through the model's recipe and transform: accuracy $right"
+
+# Rating triples (parasol prep --format ratings) keep their (user, item)
+# pairs: mf trains on the prepared splits and beats the global mean; a
+# model of features refuses them, naming both.
+awk 'BEGIN { for (u = 1; u <= 80; u++) for (i = 1; i <= 60; i++) if ((u * 7 + i * 3) % 4 != 0) {
+               r = 3 + ((u % 5) - 2) * 0.5 + ((i % 7) - 3) * 0.3; r = int(r + 0.5);
+               r = r < 1 ? 1 : r > 5 ? 5 : r; printf "%d\t%d\t%d\t0\n", u, i, r } }' > "$WORK/r.data"
+"$PARASOL" prep "$WORK/r.data" --format ratings --shards 2 --out "$WORK/pr" > "$WORK/pr.log" 2>&1 ||
+  { cat "$WORK/pr.log"; fail "prep of ratings"; }
+cat > "$WORK/mf.yaml" <<EOC
+cluster:   { servers: 2, workers: 2 }
+model:     { type: mf, rank: 4 }
+optimizer: { type: sgd, lr: 1, l2: 0.0001 }
+training:  { epochs: 30, batch: 64, seed: 1 }
+data:      { format: prepared, train: $WORK/pr/train, test: $WORK/pr/test }
+output:    { dir: $WORK/mf }
+EOC
+timeout 120 "$PARASOL" launch "$WORK/mf.yaml" > "$WORK/mf.log" 2>&1 || { tail "$WORK/mf.log"; fail "mf on prepared ratings"; }
+rmse=$(json_num "$WORK/mf/metrics.json" test rmse)
+base=$(jq -r '.splits.test.rows' "$WORK/pr/prep.json")
+[ "$(json_num "$WORK/mf/metrics.json" test n)" -eq "$base" ] || fail "mf: test n"
+# The global mean's RMSE on the test split, for comparison.
+mean_rmse=$(awk -F'\t' '{ s += $3; q += $3 * $3; n++ } END { m = s / n; print sqrt(q / n - m * m) }' "$WORK/r.data")
+awk -v a="$rmse" -v b="$mean_rmse" 'BEGIN { exit !(a < 0.7 * b) }' ||
+  fail "mf on prepared ratings: rmse $rmse, the global mean's is about $mean_rmse"
+"$PARASOL" eval "$WORK/mf/model.bin" "$WORK/pr/test" > "$WORK/mf.eval" || fail "eval of mf on the test split"
+got=$(sed -n 's/^rmse //p' "$WORK/mf.eval")
+awk -v a="$got" -v b="$rmse" 'BEGIN { d = a - b; exit !(d < 1e-4 && d > -1e-4) }' || fail "mf eval $got vs $rmse"
+timeout 60 "$PARASOL" launch examples/a9a.yaml --set data.format=prepared --set data.train="$WORK/pr/train" \
+  --set data.test= --set model.features=81 --set output.dir="$WORK/wrong" > "$WORK/wrong.log" 2>&1 &&
+  fail "logistic regression on rating pairs accepted"
+grep -q "hold rating pairs (parasol prep --format ratings), model.type logistic trains on feature rows" \
+  "$WORK/wrong.log" || { tail "$WORK/wrong.log"; fail "the layout refusal does not say why"; }
+ok "mf on prepared ratings: rmse $rmse (the global mean: $mean_rmse); logistic refuses them"

@@ -179,6 +179,67 @@ static void test_round_trip_dense(void **state) {
 }
 
 /* 5 shards, 2 workers: worker 0 reads shards 0, 2, 4; worker 1 shards 1, 3. */
+/* Rating pairs (parasol prep --format ratings): two ids per row, user
+ * then item, whatever their order of value; two shards that disagree only
+ * in the layout are refused; a row of three ids is refused by the writer. */
+static void test_pairs(void **state) {
+  (void)state;
+  fixture_t fx;
+  strcpy(fx.dir, "/tmp/parasol_test_prep_XXXXXX");
+  assert_non_null(mkdtemp(fx.dir));
+  pw_dataset_t *ds = &fx.ds;
+  memset(ds, 0, sizeof *ds);
+  enum { N = 9 };
+  ds->n = N;
+  ds->label = calloc(N, sizeof *ds->label);
+  ds->row = calloc(N + 1, sizeof *ds->row);
+  ds->idx = calloc(2 * N + 1, sizeof *ds->idx);
+  ds->val = calloc(2 * N + 1, sizeof *ds->val);
+  for (size_t r = 0; r < N; r++) {
+    ds->label[r] = (float)(1 + r % 5);
+    ds->idx[ds->nnz] = 20 - r; /* the user id above the item id in most rows */
+    ds->val[ds->nnz++] = 1;
+    ds->idx[ds->nnz] = r;
+    ds->val[ds->nnz++] = 1;
+    ds->row[r + 1] = ds->nnz;
+  }
+  ds->shape = (pw_shape_t){.features = 21, .pairs = 1};
+  make_info(&fx.info, ds, 2, PW_LABEL_REAL);
+  pw_transform_free(&fx.info.tf);
+  write_split(&fx);
+  pw_dataset_t got;
+  pc_err_t err = {0};
+  if (load_part(&fx, 1, 2, &got, &err) != 0)
+    fail_msg("%s", err.msg);
+  assert_true(got.shape.pairs && !got.shape.dense);
+  assert_int_equal(got.shape.features, 21);
+  assert_rows(ds, 4, N, &got, 0); /* shard 1: rows 4..8, user before item */
+  pw_data_free(&got);
+  /* shard 1 rewritten as sparse rows of the same ids: another layout */
+  char p[128];
+  shard_file(p, sizeof p, fx.dir, 1);
+  fx.info.shape.pairs = 0;
+  pw_dataset_t sorted;
+  size_t rows[N - 4];
+  for (size_t r = 4; r < N; r++) { /* ids ascending, as sparse rows need */
+    rows[r - 4] = r;
+    uint64_t t = ds->idx[2 * r];
+    ds->idx[2 * r] = ds->idx[2 * r + 1];
+    ds->idx[2 * r + 1] = t;
+  }
+  assert_int_equal(pw_data_subset(&sorted, ds, rows, N - 4, &err), 0);
+  assert_int_equal(pw_prep_write_shard(p, &fx.info, 1, &sorted, 0, N - 4, &err), 0);
+  assert_int_not_equal(load_part(&fx, 0, 1, &got, &err), 0);
+  assert_non_null(strstr(err.msg, "disagree on the shape (features, image, layout)"));
+  pw_data_free(&sorted);
+  /* three ids in a row of pairs */
+  fx.info.shape.pairs = 1;
+  ds->row[1] = 3;
+  assert_int_not_equal(pw_prep_write_shard(p, &fx.info, 1, ds, 0, 1, &err), 0);
+  assert_non_null(strstr(err.msg, "row 0: 3 values, rating-pair data has 2"));
+  teardown_fx(&fx);
+}
+
 static void test_parts_many_shards(void **state) {
   (void)state;
   fixture_t fx;
@@ -454,6 +515,7 @@ int main(void) {
       cmocka_unit_test(test_parts_few_shards),
       cmocka_unit_test(test_corruption),
       cmocka_unit_test(test_shards_disagree),
+      cmocka_unit_test(test_pairs),
       cmocka_unit_test(test_missing_and_extra_files),
       cmocka_unit_test(test_write_refusals),
       cmocka_unit_test(test_label_kinds),
