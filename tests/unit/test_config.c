@@ -1217,9 +1217,9 @@ static void test_format_rules(void **state) {
   (void)state;
   /* A default data.format: the message points at model.type. */
   expect_rule("model:\n  type: mf\n", 2, "model.type",
-              "model.type mf trains on ratings: needs data.format ratings, got libsvm");
+              "model.type mf trains on ratings: needs data.format ratings (or prepared ratings), got libsvm");
   expect_rule("data:\n  format: csv\n  label: y\nmodel: { type: mf }\n", 2, "data.format",
-              "needs data.format ratings, got csv");
+              "needs data.format ratings (or prepared ratings), got csv");
   expect_rule("data:\n  format: ratings\n", 2, "data.format",
               "ratings are only for model.type mf (model.type is logistic)");
   expect_rule("model: { type: linear }\ndata:\n  format: ratings\n", 3, "data.format",
