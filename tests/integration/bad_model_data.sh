@@ -41,7 +41,7 @@ refused rating "r.data:3: rating 'abc' is not a number" examples/movielens-mf.ya
 # The config refuses what cannot work before any process starts.
 refused noclasses "model.classes=0: required for model.type softmax" examples/optdigits-softmax.yaml \
   --set model.classes=0
-refused mfformat "a9a.yaml:[0-9]+: data.format: model.type mf trains on ratings" examples/a9a.yaml \
+refused mfformat "a9a.yaml:[0-9]+: data.format: model.type mf trains on ratings: needs data.format ratings \(or prepared" examples/a9a.yaml \
   --set model.type=mf
 # A cnn on data without an image shape.
 refused noimage "data.format: the cnn model needs images" examples/a9a.yaml --set model.type=cnn \
