@@ -201,6 +201,8 @@ static const field_t fields[] = {
            "batch's update)"),
     F_INT(SHARED, training, eval_every, 1, 100000, "1",
           "with data.valid: evaluate the model on it every N epochs"),
+    F_U64(SHARED, training, eval_steps, 0, UINT64_C(1) << 40, "0",
+          "with data.valid: also evaluate every N steps inside epochs; 0 = off"),
     F_ENUM(SHARED, training, early_stop, stop_metrics, "none",
            "stop when this validation metric stops improving; none = train every epoch"),
     F_INT(SHARED, training, patience, 1, 100000, "3",
@@ -1584,6 +1586,10 @@ static int check_format(const pc_config_t *cfg, pc_err_t *err) {
   if (rc == 0 && cfg->training.early_stop != PC_STOP_NONE && !pc_config_validating(cfg))
     rc = field_fail(cfg, field_index("training", "early_stop"), err,
                     "needs a validation set to watch: set data.valid or data.valid_fraction");
+  if (rc == 0 && cfg->training.eval_steps > 0 && !pc_config_validating(cfg))
+    rc = field_fail(cfg, field_index("training", "eval_steps"), err,
+                    "needs a validation set to evaluate on: set data.valid or "
+                    "data.valid_fraction, or remove it");
   if (rc == 0 && cfg->data.standardize && fmt == PC_FORMAT_PREPARED)
     rc = field_fail(cfg, field_index("data", "standardize"), err,
                     "prepared data is standardized by parasol prep --standardize (the shards "

@@ -121,6 +121,7 @@ typedef struct pc_config {
     double log_every; /* seconds between progress lines, [0, 3600], default 1; 0 = per epoch only */
     int prefetch;     /* bool, default true: pull batch t+1 while computing batch t */
     int eval_every;   /* with data.valid: evaluate every N epochs, 1..100000, default 1 */
+    uint64_t eval_steps; /* with data.valid: also every N steps inside epochs, 0..2^40; 0 = off */
     pc_stop_metric_t early_stop; /* none (default) or the validation metric to watch */
     int patience;     /* evaluations without improvement before stopping, 1..100000, default 3 */
     char init[PC_PATH_MAX]; /* fine-tuning: a trained model file to start from; "" = none */

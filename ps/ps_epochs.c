@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "pc_config.h"
+#include "pc_mem.h"
 
 static void csv_close(ps_epochs_t *e) {
   if (e->csv != NULL)
@@ -33,6 +34,7 @@ void ps_epochs_free(ps_epochs_t *e) {
   csv_close(e);
   free(e->rows);
   free(e->last);
+  free(e->evals);
   memset(e, 0, sizeof *e);
 }
 
@@ -120,4 +122,29 @@ int ps_epochs_add(ps_epochs_t *e, int worker, uint64_t epoch, uint64_t samples, 
   if (completed && (!e->validating || e->nnames > 0))
     write_rows(e, e->done);
   return completed;
+}
+
+int ps_epochs_evaluation(ps_epochs_t *e, uint64_t epoch, uint64_t step, uint64_t n,
+                         const pc_metric_t *m, size_t nm, pc_err_t *err) {
+  if (epoch < 1 || epoch > (uint64_t)e->epochs || nm > PC_METRICS_MAX)
+    return PC_OK;
+  if (pc_mem_reserve((void **)&e->evals, &e->evals_cap, e->nevals + 1, sizeof *e->evals) != PC_OK)
+    return pc_err_set(err, PC_ENOMEM, "the list of %zu evaluations", e->nevals + 1);
+  ps_eval_t *v = &e->evals[e->nevals++];
+  *v = (ps_eval_t){.epoch = (uint32_t)epoch, .step = step, .n = n, .nm = nm};
+  memcpy(v->m, m, nm * sizeof *m);
+  if (step == 0)
+    ps_epochs_set_valid(e, epoch, n, m, nm);
+  else if (e->nnames == 0 && nm > 0) { /* the columns are known: rows need not wait */
+    memcpy(e->names, m, nm * sizeof *m);
+    e->nnames = nm;
+  }
+  return PC_OK;
+}
+
+const ps_eval_t *ps_epochs_find_eval(const ps_epochs_t *e, uint64_t epoch, uint64_t step) {
+  for (size_t i = e->nevals; i > 0; i--)
+    if (e->evals[i - 1].epoch == epoch && e->evals[i - 1].step == step)
+      return &e->evals[i - 1];
+  return NULL;
 }

@@ -13,7 +13,11 @@
  * evaluation when training.eval_every > 1). With a validation set the
  * columns are known only at the first evaluation: rows wait until then.
  * The file is appended line by line and flushed, so a reader (or `parasol
- * plot`) sees whole lines. */
+ * plot`) sees whole lines.
+ *
+ * Beside the rows, every evaluation on data.valid in order, at an epoch's
+ * end or inside it (training.eval_steps): metrics.json's "evaluations".
+ * The CSV keeps one row per epoch; its valid_* cells are the epoch end's. */
 #ifndef PS_EPOCHS_H
 #define PS_EPOCHS_H
 
@@ -36,6 +40,14 @@ typedef struct ps_epoch {
   uint64_t valid_n;
 } ps_epoch_t;
 
+typedef struct ps_eval {
+  uint32_t epoch;
+  uint64_t step;   /* the global step inside the epoch; 0: at its end */
+  uint64_t n;      /* examples evaluated */
+  pc_metric_t m[PC_METRICS_MAX];
+  size_t nm;
+} ps_eval_t;
+
 typedef struct ps_epochs {
   ps_epoch_t *rows;  /* [epochs], index = epoch - 1 (owned) */
   int epochs, workers;
@@ -47,6 +59,8 @@ typedef struct ps_epochs {
   pc_metric_t names[PC_METRICS_MAX]; /* the validation columns (names only) */
   size_t nnames;
   int header;        /* the header is written */
+  ps_eval_t *evals;  /* every evaluation, in order (owned) */
+  size_t nevals, evals_cap;
 } ps_epochs_t;
 
 /* epochs: training.epochs; workers: cluster.workers; validating: whether
@@ -71,6 +85,17 @@ int ps_epochs_add(ps_epochs_t *e, int worker, uint64_t epoch, uint64_t samples, 
  * completes the row. Out of range: ignored. */
 void ps_epochs_set_valid(ps_epochs_t *e, uint64_t epoch, uint64_t n, const pc_metric_t *m,
                          size_t nm);
+
+/* An evaluation of worker 0 on data.valid in `epoch`: at its end (step
+ * 0: also the row's, as ps_epochs_set_valid) or inside it after global
+ * step `step`. Appended to the evaluations; PC_ENOMEM (err says so) when
+ * the list cannot grow. An epoch out of range or nm > PC_METRICS_MAX:
+ * ignored (PC_OK). */
+int ps_epochs_evaluation(ps_epochs_t *e, uint64_t epoch, uint64_t step, uint64_t n,
+                         const pc_metric_t *m, size_t nm, pc_err_t *err);
+
+/* The evaluation at (epoch, step), or NULL. */
+const ps_eval_t *ps_epochs_find_eval(const ps_epochs_t *e, uint64_t epoch, uint64_t step);
 
 /* Write the rows complete but still waiting for the validation columns
  * (a run that ends before its first evaluation). */

@@ -185,18 +185,40 @@ static json_t *test_json(const Parasol__EvalResult *e) {
 }
 
 /* The evaluation on data.valid that goes with the saved model: early
- * stopping's best epoch, else the last evaluation of a complete row. */
-static const ps_epoch_t *kept_valid(const ps_metrics_run_t *r) {
+ * stopping's best one (at an epoch's end or inside it), else the last
+ * evaluation of a complete row; NULL: none. */
+static json_t *kept_valid(const ps_metrics_run_t *r) {
   const ps_epochs_t *e = r->series;
   if (e == NULL)
     return NULL;
-  if (r->best_epoch > 0 && r->best_epoch <= (uint32_t)e->epochs &&
-      e->rows[r->best_epoch - 1].nvalid > 0)
-    return &e->rows[r->best_epoch - 1];
+  const ps_eval_t *b = r->best_epoch > 0 ? ps_epochs_find_eval(e, r->best_epoch, r->best_step)
+                                         : NULL;
+  if (b != NULL && b->nm > 0)
+    return pc_metrics_json(b->n, b->m, b->nm, 0, NULL);
   for (int i = e->done - 1; i >= 0; i--)
     if (e->rows[i].nvalid > 0)
-      return &e->rows[i];
+      return pc_metrics_json(e->rows[i].valid_n, e->rows[i].valid, e->rows[i].nvalid, 0, NULL);
   return NULL;
+}
+
+/* Every evaluation on data.valid in order: [{epoch, step, n, metrics}]. */
+static json_t *evaluations_json(const ps_epochs_t *e) {
+  json_t *a = json_array();
+  for (size_t i = 0; e != NULL && a != NULL && i < e->nevals; i++) {
+    const ps_eval_t *v = &e->evals[i];
+    json_t *row = json_pack("{s:I}", "epoch", (json_int_t)v->epoch);
+    row = pc_json_put(row, "step", pc_json_count(v->step));
+    json_t *m = pc_metrics_json(v->n, v->m, v->nm, 0, NULL);
+    int bad = row == NULL || m == NULL || json_object_update(row, m) != 0;
+    json_decref(m);
+    if (bad)
+      json_decref(row);
+    if (bad || json_array_append_new(a, row) != 0) { /* append frees row when it fails */
+      json_decref(a);
+      return NULL;
+    }
+  }
+  return a;
 }
 
 /* The complete per-epoch rows: [{epoch, seconds, samples, train_loss}]. */
@@ -230,11 +252,15 @@ static json_t *build(const ps_metrics_run_t *r) {
     doc = pc_json_put(doc, "test", test_json(e));
   doc = pc_json_put(doc, "train", train_json(r));
   doc = pc_json_put(doc, "epochs", epochs_json(r->series));
-  const ps_epoch_t *v = kept_valid(r);
+  if (r->series != NULL && r->series->validating)
+    doc = pc_json_put(doc, "evaluations", evaluations_json(r->series));
+  json_t *v = kept_valid(r);
   if (v != NULL)
-    doc = pc_json_put(doc, "valid", pc_metrics_json(v->valid_n, v->valid, v->nvalid, 0, NULL));
+    doc = pc_json_put(doc, "valid", v);
   if (r->best_epoch > 0)
     doc = pc_json_put(doc, "best_epoch", json_integer(r->best_epoch));
+  if (r->best_epoch > 0 && r->best_step > 0)
+    doc = pc_json_put(doc, "best_step", pc_json_count(r->best_step));
   doc = pc_json_put(doc, "workers", array_of(r, 1));
   doc = pc_json_put(doc, "servers", array_of(r, 0));
   doc = pc_json_put(doc, "balance", balance_json(r));

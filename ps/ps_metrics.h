@@ -43,6 +43,7 @@ typedef struct ps_metrics_run {
   uint64_t messages_dropped;          /* by the scheduler */
   const ps_epochs_t *series;          /* per-epoch rows ("epochs"); NULL: none */
   uint32_t best_epoch;                /* early stopping's best evaluation; 0: none */
+  uint64_t best_step;                 /* its step inside best_epoch; 0: at its end */
 } ps_metrics_run_t;
 
 /* Write <dir>/metrics.json: pretty-printed (2-space indent), reals with 17

@@ -76,6 +76,7 @@ typedef struct sched {
   ps_epochs_t epochs;           /* the per-epoch series: metrics.csv, metrics.json */
   int stop;                     /* worker 0 asked to stop early: the next release says so */
   uint32_t best_epoch;          /* early stopping: worker 0's best evaluation so far */
+  uint64_t best_step;           /* its step inside best_epoch; 0: at the epoch's end */
   time_t wall_start;            /* for metrics.json */
 } sched_t;
 
@@ -511,8 +512,18 @@ static int check_barrier_deadline(sched_t *s, pc_err_t *err) {
               "for: %s", name, s->cfg->cluster.register_timeout, missing);
 }
 
-/* Worker 0's evaluation on data.valid; its names are checked as the test
- * metrics' are (at most PC_METRICS_MAX, valid names), else dropped. */
+/* "epoch 3" or "epoch 3 step 1200": where an evaluation was. */
+static const char *eval_place(char *buf, size_t len, uint32_t epoch, uint64_t step) {
+  if (step > 0)
+    snprintf(buf, len, "epoch %u step %llu", epoch, (unsigned long long)step);
+  else
+    snprintf(buf, len, "epoch %u", epoch);
+  return buf;
+}
+
+/* Worker 0's evaluation on data.valid, at an epoch's end or inside it
+ * (p->step); its names are checked as the test metrics' are (at most
+ * PC_METRICS_MAX, valid names), else dropped. */
 static void record_valid(sched_t *s, const Parasol__Progress *p) {
   pc_metric_t m[PC_METRICS_MAX];
   size_t n = 0;
@@ -523,17 +534,20 @@ static void record_valid(sched_t *s, const Parasol__Progress *p) {
     snprintf(m[n].name, sizeof m[n].name, "%s", v->name);
     m[n++].value = v->value;
   }
-  ps_epochs_set_valid(&s->epochs, p->epoch, p->valid_n, m, n);
-  char text[PC_METRICS_TEXT_MAX];
-  PC_INFO("epoch %u validation: %s  (%llu examples)", p->epoch,
+  pc_err_t e = {0};
+  if (ps_epochs_evaluation(&s->epochs, p->epoch, p->step, p->valid_n, m, n, &e) != PC_OK)
+    PC_WARN("metrics.json will miss an evaluation: %s", e.msg);
+  char text[PC_METRICS_TEXT_MAX], at[64], best[64];
+  PC_INFO("%s validation: %s  (%llu examples)", eval_place(at, sizeof at, p->epoch, p->step),
           pc_metrics_format(text, sizeof text, m, n), (unsigned long long)p->valid_n);
   s->best_epoch = p->best_epoch;
+  s->best_step = p->best_step;
   if (p->stop && !s->stop) {
     s->stop = 1;
-    PC_INFO("early stopping after epoch %u (training.early_stop: no better %s for %d "
-            "evaluations; best at epoch %u)", p->epoch,
+    PC_INFO("early stopping %s %s (training.early_stop: no better %s for %d evaluations; "
+            "best at %s)", p->step ? "in" : "after", at,
             pc_config_stop_metric_name(s->cfg->training.early_stop), s->cfg->training.patience,
-            p->best_epoch);
+            eval_place(best, sizeof best, p->best_epoch, p->best_step));
   }
 }
 
@@ -541,6 +555,12 @@ static void on_progress(sched_t *s, snode_t *n, int rank, const pc_msg_t *m) {
   Parasol__Progress *p = parasol__progress__unpack(NULL, m->body_len, m->body);
   if (p == NULL) {
     pc_wire_drop_note(&s->drops, PC_DROP_BODY, "progress", NULL);
+    return;
+  }
+  if (p->step > 0) { /* an evaluation inside an epoch: figures, not the epoch's report */
+    if (rank == 0 && !p->done && p->n_valid > 0)
+      record_valid(s, p);
+    parasol__progress__free_unpacked(p, NULL);
     return;
   }
   n->prog = *p;
@@ -777,7 +797,8 @@ static int write_metrics(sched_t *s, const char *error, pc_err_t *err) {
                           .epochs = s->cfg->training.epochs, .workers = w,
                           .nworkers = s->nworkers, .servers = v, .nservers = s->nservers,
                           .eval = s->eval, .messages_dropped = s->drops.total,
-                          .series = &s->epochs, .best_epoch = s->best_epoch};
+                          .series = &s->epochs, .best_epoch = s->best_epoch,
+                          .best_step = s->best_step};
   ps_epochs_flush(&s->epochs);
   if (rc == PC_OK && (rc = ps_metrics_write(s->cfg->output.dir, &run, err)) == PC_OK)
     PC_INFO("wrote %s/" PS_METRICS_FILE, s->cfg->output.dir);

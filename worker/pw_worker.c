@@ -17,6 +17,7 @@
 #include "pw_collect.h"
 #include "pw_data.h"
 #include "pw_evaluate.h"
+#include "pw_evalsteps.h"
 #include "pw_init.h"
 #include "pw_kv.h"
 #include "pw_model.h"
@@ -45,11 +46,14 @@ typedef struct pw_worker {
                            * data.format prepared: the shards' (already applied) */
   char *recipe_json;      /* data.format prepared: the shards' recipe (owned), or NULL */
   size_t recipe_len;
+  size_t train_rows;      /* rows of data.train left for training, over all workers (when
+                           * read whole): training.eval_steps' steps come from it */
   uint64_t next_barrier;  /* the id of this worker's next barrier: every worker passes the
                            * same ones in the same order (1: ready) */
   /* worker 0, training.early_stop: the best evaluation so far and its model */
   double best_value;
   uint32_t best_epoch;
+  uint64_t best_step;     /* 0: at the end of best_epoch; else inside it (training.eval_steps) */
   int since_best;         /* evaluations since the best */
   pw_model_t best;        /* owned; best.ntables == 0: none yet */
   pw_evaluate_tick_t tick;/* heartbeats during worker 0's evaluations */
@@ -97,6 +101,9 @@ typedef struct pw_train {
   size_t nvalid;
   uint64_t valid_n;
   int stop;                          /* early stopping: no epoch after this one */
+  uint64_t epoch_steps; /* training.eval_steps: the steps every worker counts per epoch */
+  uint64_t eval_step;   /* the global step of the evaluation under way; 0: an epoch's end */
+  uint64_t stop_step;   /* early stopping inside an epoch: at this step */
 } pw_train_t;
 
 /* A zero-copy push still reads the slot's gradient: wait before the
@@ -187,17 +194,42 @@ static int send_progress(pw_worker_t *w, const pw_train_t *t, int done, pc_err_t
   p.valid_n = t->valid_n;
   p.stop = t->stop;
   p.best_epoch = w->best_epoch;
+  p.step = t->eval_step;
+  p.best_step = w->best_step;
   return pc_node_send(w->node, PC_OP_PROGRESS, &p, err);
 }
 
-/* One pass over the partition in shuffled mini-batches. */
+static int validate(pw_worker_t *w, pw_train_t *t, pc_err_t *err);
+static int evaluate_here(pw_worker_t *w, pw_train_t *t, pc_err_t *err);
+
+/* training.eval_steps: after batch b (1-based) of this epoch, the
+ * evaluation every worker agrees falls here, if one does (a prefetched
+ * pull is drained with the pushes before the barrier and kept). */
+static int eval_inside(pw_worker_t *w, pw_train_t *t, size_t b, pc_err_t *err) {
+  uint64_t every = w->cfg->training.eval_steps;
+  if (!pw_evalsteps_due(every, t->epoch_steps, (uint64_t)t->epoch, b))
+    return PC_OK;
+  t->eval_step = pw_evalsteps_global(t->epoch_steps, (uint64_t)t->epoch, b);
+  int rc = evaluate_here(w, t, err);
+  if (rc == PC_OK && t->stop) {
+    t->stop_step = t->eval_step;
+    PC_INFO("early stopping in epoch %d at step %llu (training.early_stop)", t->epoch,
+            (unsigned long long)t->eval_step);
+  }
+  t->eval_step = 0;
+  t->nvalid = 0; /* those figures were this step's, not the epoch's */
+  return rc;
+}
+
+/* One pass over the partition in shuffled mini-batches (left early when
+ * an evaluation inside it stops the training). */
 static int run_epoch(pw_worker_t *w, pw_train_t *t, pc_err_t *err) {
   size_t bs = (size_t)w->cfg->training.batch, n = t->data.n;
   size_t nb = (n + bs - 1) / bs;
   int pre = w->cfg->training.prefetch;
 #define ROWS(b) (t->order + (b) * bs), ((b) + 1 < nb ? bs : n - (b) * bs)
   int rc = nb ? slot_fetch(w, t, &t->slot[0], ROWS(0), err) : PC_OK;
-  for (size_t b = 0; b < nb && rc == PC_OK; b++) {
+  for (size_t b = 0; b < nb && rc == PC_OK && !t->stop; b++) {
     pw_slot_t *next = &t->slot[(b + 1) & 1];
     if (pre && b + 1 < nb)
       rc = slot_fetch(w, t, next, ROWS(b + 1), err);
@@ -206,12 +238,12 @@ static int run_epoch(pw_worker_t *w, pw_train_t *t, pc_err_t *err) {
     if (rc == PC_OK && !pre && b + 1 < nb)
       rc = slot_fetch(w, t, next, ROWS(b + 1), err);
     log_progress(w, t, b * bs + bs < n ? b * bs + bs : n, 0);
+    if (rc == PC_OK)
+      rc = eval_inside(w, t, b + 1, err);
   }
 #undef ROWS
   return rc;
 }
-
-static int validate(pw_worker_t *w, pw_train_t *t, pc_err_t *err);
 
 /* Whether this epoch ends with an evaluation on data.valid. */
 static int validating(const pw_worker_t *w, int epoch) {
@@ -220,16 +252,21 @@ static int validating(const pw_worker_t *w, int epoch) {
          (epoch % c->training.eval_every == 0 || epoch == c->training.epochs);
 }
 
-/* The end of an epoch with an evaluation: every worker's pushes are in
- * (first barrier), worker 0 evaluates the model while nobody pushes, then
- * everyone goes on -- or stops, when worker 0 asked the scheduler to
- * (early stopping), which the second barrier's release says. */
-static int end_epoch_validated(pw_worker_t *w, pw_train_t *t, pc_err_t *err) {
+/* An evaluation, at an epoch's end or inside it (t->eval_step > 0): every
+ * worker's pushes are in (first barrier), worker 0 evaluates the model
+ * while nobody pushes, then everyone goes on -- or stops, when worker 0
+ * asked the scheduler to (early stopping), which the second barrier's
+ * release says. At an epoch's end every worker reports the epoch; inside
+ * it only worker 0 reports, its figures. Every worker passes the same
+ * barriers: they all find the same evaluations (pw_evalsteps). */
+static int evaluate_here(pw_worker_t *w, pw_train_t *t, pc_err_t *err) {
   int stop = 0;
-  int rc = pc_node_barrier(w->node, w->next_barrier++, err);
+  int rc = pw_kv_wait_all(w->kv, err);
+  if (rc == PC_OK)
+    rc = pc_node_barrier(w->node, w->next_barrier++, err);
   if (rc == PC_OK && w->node->rank == 0)
     rc = validate(w, t, err);
-  if (rc == PC_OK)
+  if (rc == PC_OK && (t->eval_step == 0 || w->node->rank == 0))
     rc = send_progress(w, t, 0, err);
   if (rc == PC_OK)
     rc = pc_node_barrier_flag(w->node, w->next_barrier++, &stop, err);
@@ -253,9 +290,10 @@ static int run_epochs(pw_worker_t *w, pw_train_t *t, pc_err_t *err) {
     if (rc == PC_OK)
       log_progress(w, t, t->data.n, 1);
     if (rc == PC_OK)
-      rc = validating(w, t->epoch) ? end_epoch_validated(w, t, err) : send_progress(w, t, 0, err);
+      rc = validating(w, t->epoch) && !t->stop ? evaluate_here(w, t, err)
+                                               : send_progress(w, t, 0, err);
   }
-  if (t->stop)
+  if (t->stop && t->stop_step == 0)
     PC_INFO("early stopping after epoch %d (training.early_stop)", t->epoch - 1);
   t->epoch--;
   t->nvalid = 0;
@@ -313,6 +351,7 @@ static int track_best(pw_worker_t *w, pw_train_t *t, pw_model_t *m, pc_err_t *er
     *m = (pw_model_t){0};
     w->best_value = v;
     w->best_epoch = (uint32_t)t->epoch;
+    w->best_step = t->eval_step;
     w->since_best = 0;
     return PC_OK;
   }
@@ -362,9 +401,12 @@ static int save_and_evaluate(pw_worker_t *w, pc_err_t *err) {
   if (rc == PC_OK && w->best.ntables > 0) {
     char last[PC_PATH_MAX + 24];
     snprintf(last, sizeof last, "%s/model.last.bin", c->output.dir);
+    char at[40] = "";
+    if (w->best_step > 0)
+      snprintf(at, sizeof at, ", step %llu", (unsigned long long)w->best_step);
     if ((rc = pw_model_save(&m, last, &e)) == PC_OK)
-      PC_INFO("saved the last model to %s; model.bin is the best (epoch %u)", last,
-              w->best_epoch);
+      PC_INFO("saved the last model to %s; model.bin is the best (epoch %u%s)", last,
+              w->best_epoch, at);
     pw_model_free(&m);
     m = w->best;
     w->best = (pw_model_t){0};
@@ -452,10 +494,11 @@ static int take_heldout(pw_worker_t *w, unsigned char which, pw_dataset_t *out, 
 
 /* Whether the training file is read whole before joining: formats whose
  * reader cannot read a byte range, and any hold-out split (every worker
- * must see the same rows to agree on it). */
+ * must see the same rows to agree on it); training.eval_steps too (every
+ * worker must know the rows of all to agree on where the steps fall). */
 static int read_whole(const pw_worker_t *w) {
   const pw_reader_t *r = pw_reader_find(w->cfg->data.format);
-  return r == NULL || !r->partial || splits_rows(w->cfg);
+  return r == NULL || !r->partial || splits_rows(w->cfg) || w->cfg->training.eval_steps > 0;
 }
 
 static void warn_skipped(const char *path, const pw_dataset_t *d, const char *what) {
@@ -474,6 +517,7 @@ static int take_partition(pw_worker_t *w, pw_dataset_t *out, pc_err_t *err) {
   for (size_t i = 0; i < n; i++)
     if (w->is_test == NULL || w->is_test[i] == PW_ROW_TRAIN)
       rows[k++] = i;
+  w->train_rows = k;
   size_t p = (size_t)w->node->rank, np = w->node->num_workers;
   size_t b = k * p / np, e = k * (p + 1) / np;
   int rc = pw_data_subset(out, &w->all, rows + b, e - b, err);
@@ -488,6 +532,8 @@ static int load_partition(pw_worker_t *w, pw_train_t *t, pc_err_t *err) {
   if (read_whole(w)) {
     rc = take_partition(w, &t->data, err);
     t->data.bad_lines = w->all.bad_lines;
+    t->epoch_steps = pw_evalsteps_per_epoch(w->train_rows, w->node->num_workers,
+                                            (uint64_t)c->training.batch);
   } else {
     pw_data_opts_t o;
     pw_data_opts_from_config(&o, c, w->ops->labels, c->data.labels, w->node->rank,

@@ -5,7 +5,8 @@
 # metrics.json (each epoch's "valid", the kept model's "valid") and the logs.
 # training.early_stop stops every worker once the metric has not improved
 # for training.patience evaluations: model.bin is the best model,
-# model.last.bin the last.
+# model.last.bin the last. training.eval_steps adds evaluations inside
+# epochs (sections 5 and 6).
 . "$(dirname "$0")/common.inc"
 TES=data/optdigits/optdigits.tes
 
@@ -87,3 +88,61 @@ rows=$(($(wc -l < "$WORK/frac/metrics.csv") - 1))
 best=$(jq .best_epoch "$WORK/frac/metrics.json")
 [ "$rows" -eq 30 ] || [ "$rows" -eq $((best + 5)) ] || fail "stopped after $rows epochs, best $best, patience 5"
 ok "valid_fraction 0.1: $vn validation rows out of training, $rows epochs (best $best)"
+
+# 5. training.eval_steps: evaluations inside epochs too. a9a, 2 workers,
+# batch 256: the smaller partition has floor(32561 / 2) = 16280 rows, 64
+# batches, so an epoch is 64 steps; every 20 steps gives steps 20, 40, 60
+# in epoch 1 and 80, 100, 120 in epoch 2, plus the two epoch ends: 8.
+timeout 120 "$PARASOL" launch examples/a9a.yaml --set output.dir="$WORK/steps" \
+  --set data.valid="$A9AT" --set training.batch=256 --set training.eval_steps=20 \
+  --set training.epochs=2 > "$WORK/steps.log" 2>&1 ||
+  { tail -20 "$WORK/steps.log"; fail "eval_steps run failed"; }
+assert_all_gone "$WORK/steps.log"
+inside=$(grep -c '\[scheduler\] epoch [12] step [0-9]* validation: accuracy' "$WORK/steps.log")
+ends=$(grep -c '\[scheduler\] epoch [12] validation: accuracy' "$WORK/steps.log")
+[ "$inside" -eq 6 ] && [ "$ends" -eq 2 ] ||
+  fail "eval_steps 20: $inside evaluations inside epochs and $ends at their ends logged, want 6 and 2"
+for s in "1 20" "1 40" "1 60" "2 80" "2 100" "2 120"; do
+  grep -q "\[scheduler\] epoch ${s% *} step ${s#* } validation: " "$WORK/steps.log" ||
+    fail "no evaluation logged at epoch ${s% *} step ${s#* }"
+done
+[ "$(jq -c '[.evaluations[] | [.epoch, .step]]' "$WORK/steps/metrics.json")" = \
+  "[[1,20],[1,40],[1,60],[1,0],[2,80],[2,100],[2,120],[2,0]]" ] ||
+  fail "metrics.json evaluations: $(jq -c '[.evaluations[] | [.epoch, .step]]' "$WORK/steps/metrics.json")"
+[ "$(jq '[.evaluations[] | select(.n == 16281 and .accuracy > 0.8)] | length' "$WORK/steps/metrics.json")" -eq 8 ] ||
+  fail "metrics.json evaluations lack n or accuracy"
+# metrics.csv: one row per epoch, its validation the epoch end's.
+[ "$(($(wc -l < "$WORK/steps/metrics.csv") - 1))" -eq 2 ] || fail "metrics.csv rows with eval_steps"
+[ "$(jq -c '[.evaluations[] | select(.step == 0) | .accuracy]' "$WORK/steps/metrics.json")" = \
+  "$(jq -c '[.epochs[].valid.accuracy]' "$WORK/steps/metrics.json")" ] ||
+  fail "the epochs' valid figures are not their ends' evaluations"
+ok "eval_steps 20: 6 evaluations inside epochs (steps 20..120) and 2 at their ends, in log and metrics.json"
+
+# 6. Early stopping inside an epoch: optdigits (3823 rows, 2 workers, batch
+# 64: 30 steps an epoch), an evaluation every 7 steps, patience 1: the run
+# stops at the first evaluation that is no better, before the epoch's end.
+timeout 120 "$PARASOL" launch examples/optdigits-softmax.yaml --set output.dir="$WORK/esteps" \
+  --set data.valid=$TES --set training.early_stop=logloss --set training.patience=1 \
+  --set training.eval_steps=7 --set training.epochs=100 > "$WORK/esteps.log" 2>&1 ||
+  { tail -20 "$WORK/esteps.log"; fail "early stop with eval_steps failed"; }
+assert_all_gone "$WORK/esteps.log"
+M="$WORK/esteps/metrics.json"
+n=$(jq '.evaluations | length' "$M")
+le=$(jq '.evaluations[-1].epoch' "$M")
+ls=$(jq '.evaluations[-1].step' "$M")
+[ "$ls" -gt 0 ] || fail "the run did not stop inside an epoch (last evaluation: epoch $le at its end)"
+grep -q "\[scheduler\] early stopping in epoch $le step $ls " "$WORK/esteps.log" ||
+  fail "the stop at epoch $le step $ls is not logged"
+[ "$(($(wc -l < "$WORK/esteps/metrics.csv") - 1))" -eq "$le" ] || fail "metrics.csv rows after a stop in epoch $le"
+# patience 1: the evaluation before the last is the best, and the lowest.
+[ "$(jq -c '[.best_epoch, .best_step]' "$M")" = "$(jq -c '.evaluations[-2] | [.epoch, .step]' "$M")" ] ||
+  fail "best $(jq -c '[.best_epoch, .best_step]' "$M") is not the evaluation before the stop"
+[ "$(jq '[.evaluations[].logloss] | min' "$M")" = "$(jq '.valid.logloss' "$M")" ] ||
+  fail "the kept valid logloss is not the lowest evaluation"
+"$PARASOL" eval "$WORK/esteps/model.bin" $TES > "$WORK/esteps.eval" 2>&1 || fail "eval of model.bin"
+want=$(jq .valid.logloss "$M")
+got=$(sed -n 's/^logloss //p' "$WORK/esteps.eval")
+awk -v a="$got" -v b="$want" 'BEGIN { d = a - b; exit !(d < 1e-5 && d > -1e-5) }' ||
+  fail "model.bin's validation logloss $got, the best evaluation's $want"
+cmp -s "$WORK/esteps/model.bin" "$WORK/esteps/model.last.bin" && fail "model.bin is the last model"
+ok "early stop inside epoch $le at step $ls after $n evaluations; model.bin is step $(jq .best_step "$M")'s"

@@ -1342,8 +1342,8 @@ static void test_shared_longest_lists(void **state) {
   assert_string_equal(s[5].value, want);
   assert_string_equal(s[6].name, "model.conv");
   assert_string_equal(s[6].value, "1024x15,1024x15,1024x15,1024x15");
-  assert_string_equal(s[30].name, "data.label");
-  assert_int_equal(strlen(s[30].value), 63);
+  assert_string_equal(s[31].name, "data.label");
+  assert_int_equal(strlen(s[31].value), 63);
 }
 
 /* Validation and early stopping: the fields load, and the rules between
@@ -1354,6 +1354,7 @@ static void test_validation_fields(void **state) {
   pc_err_t err = {0};
   pc_config_defaults(&c);
   assert_int_equal(c.training.eval_every, 1);
+  assert_int_equal(c.training.eval_steps, 0);
   assert_int_equal(c.training.early_stop, PC_STOP_NONE);
   assert_int_equal(c.training.patience, 3);
   expect_set_ok(&c, "data.valid=v.svm");
@@ -1383,6 +1384,18 @@ static void test_validation_fields(void **state) {
   assert_int_not_equal(pc_config_set(&c, "data.valid_fraction=1", &err), PC_OK);
   pc_config_defaults(&c);
   assert_false(pc_config_validating(&c));
+  /* training.eval_steps: mid-epoch evaluations need a validation set too. */
+  expect_set_ok(&c, "training.eval_steps=20");
+  assert_int_equal(c.training.eval_steps, 20);
+  assert_int_equal(pc_config_validate(&c, &err), PC_ECONFIG);
+  assert_non_null(strstr(err.msg, "training.eval_steps=20: needs a validation set to evaluate "
+                                  "on: set data.valid or data.valid_fraction"));
+  expect_set_ok(&c, "data.valid_fraction=0.1");
+  assert_int_equal(pc_config_validate(&c, &err), PC_OK);
+  expect_set_ok(&c, "training.eval_steps=0");
+  expect_set_ok(&c, "data.valid_fraction=0");
+  assert_int_equal(pc_config_validate(&c, &err), PC_OK);
+  pc_config_defaults(&c);
   expect_set_ok(&c, "data.valid_labels=l.idx");
   assert_int_equal(pc_config_validate(&c, &err), PC_ECONFIG);
   assert_non_null(strstr(err.msg, "data.valid_labels"));
@@ -1613,7 +1626,8 @@ static const char *const shared_names[] = {
     "optimizer.schedule", "optimizer.warmup",   "optimizer.step_every", "optimizer.step_factor",
     "optimizer.cosine_steps", "optimizer.min_lr_fraction",
     "training.epochs",    "training.batch",     "training.seed",      "training.prefetch",
-    "training.eval_every", "training.early_stop", "training.patience", "data.format",
+    "training.eval_every", "training.eval_steps", "training.early_stop", "training.patience",
+    "data.format",
     "data.label",         "data.label_offset",  "data.test_fraction", "data.test_rows",
     "data.valid_fraction", "data.standardize",   "data.on_error",      "data.max_bad_lines"};
 #define NSHARED (sizeof shared_names / sizeof shared_names[0])
@@ -1641,12 +1655,13 @@ static void test_shared_settings_list(void **state) {
   assert_string_equal(out[17].value, "0");
   assert_string_equal(out[19].value, "0.1");
   assert_string_equal(out[26].value, "1");    /* training.eval_every */
-  assert_string_equal(out[27].value, "none"); /* training.early_stop */
-  assert_string_equal(out[29].value, "libsvm");
-  assert_string_equal(out[30].value, "");
-  assert_string_equal(out[34].value, "0");     /* data.valid_fraction */
-  assert_string_equal(out[35].value, "false");
-  assert_string_equal(out[37].value, "1000");
+  assert_string_equal(out[27].value, "0");    /* training.eval_steps */
+  assert_string_equal(out[28].value, "none"); /* training.early_stop */
+  assert_string_equal(out[30].value, "libsvm");
+  assert_string_equal(out[31].value, "");
+  assert_string_equal(out[35].value, "0");     /* data.valid_fraction */
+  assert_string_equal(out[36].value, "false");
+  assert_string_equal(out[38].value, "1000");
   /* Like snprintf: the count whatever cap is, only cap entries written. */
   assert_int_equal(pc_config_shared(&c, NULL, 0), NSHARED);
   memset(out, 0x5a, sizeof out);

@@ -38,9 +38,9 @@ static char *read_csv(void) {
 }
 
 /* metrics.json of a run with series e, read back. */
-static json_t *write_metrics(const ps_epochs_t *e, uint32_t best_epoch) {
+static json_t *write_metrics(const ps_epochs_t *e, uint32_t best_epoch, uint64_t best_step) {
   ps_metrics_run_t run = {.started = 1, .ended = 2, .epochs = e->epochs, .series = e,
-                          .best_epoch = best_epoch};
+                          .best_epoch = best_epoch, .best_step = best_step};
   pc_err_t err = {0};
   assert_int_equal(ps_metrics_write(g_dir, &run, &err), PC_OK);
   char path[128];
@@ -71,7 +71,7 @@ static void test_rows_complete_in_order(void **state) {
   assert_string_equal(read_csv(), "epoch,seconds,samples,train_loss\n"
                                   "1,1.500000,400,0.2\n"
                                   "2,2.500000,400,0.25\n");
-  json_t *doc = write_metrics(&e, 0);
+  json_t *doc = write_metrics(&e, 0, 0);
   json_t *rows = json_object_get(doc, "epochs");
   assert_int_equal(json_array_size(rows), 2);
   json_t *r1 = json_array_get(rows, 1);
@@ -114,7 +114,7 @@ static void test_valid_columns(void **state) {
   assert_string_equal(read_csv(), "epoch,seconds,samples,train_loss,valid_accuracy,valid_logloss\n"
                                   "1,1.000000,10,0.5,,\n"
                                   "2,2.000000,10,0.4,0.75,0.5\n");
-  json_t *doc = write_metrics(&e, 2);
+  json_t *doc = write_metrics(&e, 2, 0);
   json_t *v = json_object_get(doc, "valid");
   assert_true(json_real_value(json_object_get(v, "accuracy")) == 0.75);
   assert_int_equal(json_integer_value(json_object_get(v, "n")), 40);
@@ -122,6 +122,50 @@ static void test_valid_columns(void **state) {
   json_t *rows = json_object_get(doc, "epochs");
   assert_null(json_object_get(json_array_get(rows, 0), "valid"));
   assert_non_null(json_object_get(json_array_get(rows, 1), "valid"));
+  json_decref(doc);
+  ps_epochs_free(&e);
+}
+
+/* training.eval_steps: evaluations inside epochs go to metrics.json's
+ * "evaluations" (with the epoch ends', in order) and not to the CSV rows,
+ * which keep their epoch end's figures; a best inside an epoch is the kept
+ * "valid", with best_step beside best_epoch. */
+static void test_evaluations_inside_epochs(void **state) {
+  (void)state;
+  ps_epochs_t e;
+  pc_err_t err = {0};
+  assert_int_equal(ps_epochs_init(&e, 2, 1, 1, &err), PC_OK);
+  assert_int_equal(ps_epochs_open(&e, g_dir, &err), PC_OK);
+  pc_metric_t a[1] = {{"logloss", 0.6}}, b[1] = {{"logloss", 0.5}}, c[1] = {{"logloss", 0.4}};
+  assert_int_equal(ps_epochs_evaluation(&e, 1, 5, 30, a, 1, &err), PC_OK);
+  assert_int_equal(ps_epochs_evaluation(&e, 1, 0, 30, b, 1, &err), PC_OK);
+  assert_int_equal(ps_epochs_add(&e, 0, 1, 10, 5.0, 1.0), 1);
+  assert_int_equal(ps_epochs_evaluation(&e, 2, 15, 30, c, 1, &err), PC_OK);
+  assert_int_equal(ps_epochs_evaluation(&e, 3, 25, 30, c, 1, &err), PC_OK); /* out of range */
+  assert_int_equal(ps_epochs_add(&e, 0, 2, 10, 4.0, 2.0), 1);
+  assert_string_equal(read_csv(), "epoch,seconds,samples,train_loss,valid_logloss\n"
+                                  "1,1.000000,10,0.5,0.5\n"
+                                  "2,2.000000,10,0.4,\n");
+  assert_int_equal(e.nevals, 3);
+  assert_null(ps_epochs_find_eval(&e, 2, 0));
+  assert_true(ps_epochs_find_eval(&e, 2, 15)->m[0].value == 0.4);
+  json_t *doc = write_metrics(&e, 2, 15);
+  json_t *ev = json_object_get(doc, "evaluations");
+  assert_int_equal(json_array_size(ev), 3);
+  uint64_t want[3][2] = {{1, 5}, {1, 0}, {2, 15}};
+  for (size_t i = 0; i < 3; i++) {
+    json_t *x = json_array_get(ev, i);
+    assert_int_equal(json_integer_value(json_object_get(x, "epoch")), want[i][0]);
+    assert_int_equal(json_integer_value(json_object_get(x, "step")), want[i][1]);
+    assert_int_equal(json_integer_value(json_object_get(x, "n")), 30);
+  }
+  assert_true(json_real_value(json_object_get(json_array_get(ev, 0), "logloss")) == 0.6);
+  assert_true(json_real_value(json_object_get(json_object_get(doc, "valid"), "logloss")) == 0.4);
+  assert_int_equal(json_integer_value(json_object_get(doc, "best_step")), 15);
+  json_decref(doc);
+  doc = write_metrics(&e, 1, 0); /* the best at an epoch's end: no best_step */
+  assert_null(json_object_get(doc, "best_step"));
+  assert_true(json_real_value(json_object_get(json_object_get(doc, "valid"), "logloss")) == 0.5);
   json_decref(doc);
   ps_epochs_free(&e);
 }
@@ -160,6 +204,7 @@ int main(void) {
       cmocka_unit_test(test_bad_arguments),
       cmocka_unit_test(test_valid_columns),
       cmocka_unit_test(test_flush_without_valid),
+      cmocka_unit_test(test_evaluations_inside_epochs),
   };
   return cmocka_run_group_tests(tests, setup, NULL);
 }
