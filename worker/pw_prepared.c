@@ -390,7 +390,7 @@ static int read_at(int fd, void *p, size_t n, uint64_t off, const char *path, pc
 /* The fixed header of a shard file (its first FIXED bytes), checked. */
 static int read_fixed(const char *path, hdr_t *h, pc_err_t *err) {
   int fd;
-  uint64_t size;
+  uint64_t size = 0;
   int rc = open_shard(path, &fd, &size, err);
   if (rc < 0)
     return rc;
