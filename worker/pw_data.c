@@ -880,6 +880,22 @@ int pw_data_holdout_valid(size_t n, double fraction, uint64_t seed, unsigned cha
   return 0;
 }
 
+int pw_transform_check(const pw_transform_t *t, uint64_t features, const char *path, int code,
+                       pc_err_t *err) {
+  if (features > 0 && t->n > features)
+    return pc_err_set(err, code, "%s: transform of %llu features, the data has %llu", path,
+                      (unsigned long long)t->n, (unsigned long long)features);
+  if (t->n > 0 && (t->mean == NULL || t->inv_std == NULL))
+    return pc_err_set(err, code, "%s: transform of %llu features without values", path,
+                      (unsigned long long)t->n);
+  for (uint64_t f = 0; f < t->n; f++)
+    if (!isfinite(t->mean[f]) || !isfinite(t->inv_std[f]) || !(t->inv_std[f] > 0))
+      return pc_err_set(err, code, "%s: transform of feature %llu: mean %g, 1/std %g (must be "
+                        "finite, 1/std > 0)", path, (unsigned long long)f,
+                        (double)t->mean[f], (double)t->inv_std[f]);
+  return 0;
+}
+
 void pw_data_moments(const pw_dataset_t *ds, uint64_t nf, double *sum, double *sumsq,
                      double *count) {
   for (size_t k = 0; k < ds->nnz; k++) {

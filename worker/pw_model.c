@@ -133,18 +133,6 @@ static int check_shape(const pw_shape_t *s, const char *path, int code, pc_err_t
   return 0;
 }
 
-static int check_transform(const pw_transform_t *t, const char *path, int code, pc_err_t *err) {
-  if (t->n > 0 && (t->mean == NULL || t->inv_std == NULL))
-    return pc_err_set(err, code, "%s: transform of %llu features without values", path,
-                      (unsigned long long)t->n);
-  for (uint64_t f = 0; f < t->n; f++)
-    if (!isfinite(t->mean[f]) || !isfinite(t->inv_std[f]) || !(t->inv_std[f] > 0))
-      return pc_err_set(err, code, "%s: transform of feature %llu: mean %g, 1/std %g (must be "
-                        "finite, 1/std > 0)", path, (unsigned long long)f,
-                        (double)t->mean[f], (double)t->inv_std[f]);
-  return 0;
-}
-
 static int check_counts(const pw_mtable_t *t, const char *path, int code, pc_err_t *err) {
   const pc_table_t *s = &t->spec;
   if (s->kind == PC_TABLE_DENSE ? t->count != s->size || t->keys != NULL : t->count > s->size)
@@ -222,7 +210,7 @@ static int check_model(const pw_model_t *m, const char *path, int code, pc_err_t
   if (rc == 0)
     rc = check_shape(&m->shape, path, code, err);
   if (rc == 0)
-    rc = check_transform(&m->tf, path, code, err);
+    rc = pw_transform_check(&m->tf, 0, path, code, err);
   if (rc == 0)
     rc = check_recipe(m, path, code, err);
   return rc == 0 ? check_tables(m, path, code, err) : rc;

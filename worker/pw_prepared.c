@@ -82,19 +82,6 @@ static const char *bad_head(const hdr_t *h) {
   return NULL;
 }
 
-static int check_tf(const pw_transform_t *t, uint64_t features, const char *path, int code,
-                    pc_err_t *err) {
-  if (t->n > features)
-    return pc_err_set(err, code, "%s: transform of %llu features, the data has %llu", path,
-                      (unsigned long long)t->n, (unsigned long long)features);
-  for (uint64_t f = 0; f < t->n; f++)
-    if (!isfinite(t->mean[f]) || !isfinite(t->inv_std[f]) || !(t->inv_std[f] > 0))
-      return pc_err_set(err, code, "%s: transform of feature %llu: mean %g, 1/std %g (must be "
-                        "finite, 1/std > 0)", path, (unsigned long long)f,
-                        (double)t->mean[f], (double)t->inv_std[f]);
-  return 0;
-}
-
 /* A label as stored for its kind; NaN only where labels are optional. */
 static int label_ok(float y, uint32_t kind, uint32_t classes, int optional) {
   if (isnan(y))
@@ -221,7 +208,7 @@ static int check_write(const char *path, const pw_prep_info_t *info, uint32_t sh
   if ((info->recipe_len > 0) != (info->recipe_json != NULL) || info->recipe_len > MAX_RECIPE)
     return pc_err_set(err, PC_EINVAL, "%s: recipe of %zu bytes without text, or over %u", path,
                       info->recipe_len, MAX_RECIPE);
-  int rc = check_tf(&info->tf, info->shape.features, path, PC_EINVAL, err);
+  int rc = pw_transform_check(&info->tf, info->shape.features, path, PC_EINVAL, err);
   for (size_t r = begin; rc == 0 && r < end; r++)
     rc = check_row(info, ds, r, path, err);
   return rc;
@@ -330,7 +317,7 @@ static int parse_var(pc_br_t *c, const hdr_t *h, pw_prep_info_t *info, pc_err_t 
   rc = pc_br_f32s(c, info->tf.mean, n, "the transform", err);
   if (rc == 0)
     rc = pc_br_f32s(c, info->tf.inv_std, n, "the transform", err);
-  return rc == 0 ? check_tf(&info->tf, h->shape.features, c->path, PC_EDATA, err) : rc;
+  return rc == 0 ? pw_transform_check(&info->tf, h->shape.features, c->path, PC_EDATA, err) : rc;
 }
 
 static void info_from_head(pw_prep_info_t *info, const hdr_t *h) {
