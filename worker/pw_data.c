@@ -880,6 +880,12 @@ int pw_data_holdout_valid(size_t n, double fraction, uint64_t seed, unsigned cha
   return 0;
 }
 
+int pw_transform_equal(const pw_transform_t *a, const pw_transform_t *b) {
+  return a->n == b->n && (a->n == 0 || /* no arrays then, maybe NULL */
+                          (memcmp(a->mean, b->mean, a->n * sizeof *a->mean) == 0 &&
+                           memcmp(a->inv_std, b->inv_std, a->n * sizeof *a->inv_std) == 0));
+}
+
 int pw_transform_check(const pw_transform_t *t, uint64_t features, const char *path, int code,
                        pc_err_t *err) {
   if (features > 0 && t->n > features)

@@ -138,6 +138,8 @@ int pw_transform_from_moments(pw_transform_t *t, uint64_t nf, const double *sum,
 /* x = (x - mean) * inv_std for every stored value of a feature < t->n. */
 void pw_data_apply_transform(pw_dataset_t *ds, const pw_transform_t *t);
 void pw_transform_free(pw_transform_t *t);
+/* Whether two transforms are the same, value for value (two "none" are). */
+int pw_transform_equal(const pw_transform_t *a, const pw_transform_t *b);
 /* A transform read from a file (path, for messages) is usable: values
  * present, finite, 1/std > 0, and at most `features` of them (0: no
  * bound). Errors carry `code` (the file kind's: PC_EMODEL, PC_EDATA). */

@@ -509,8 +509,7 @@ static const char *disagree(const pw_prep_info_t *a, const pw_prep_info_t *b) {
     return "label kind or classes";
   if (a->recipe_len != b->recipe_len || !same_bytes(a->recipe_json, b->recipe_json, a->recipe_len))
     return "recipe";
-  if (a->tf.n != b->tf.n || !same_bytes(a->tf.mean, b->tf.mean, a->tf.n * 4) ||
-      !same_bytes(a->tf.inv_std, b->tf.inv_std, a->tf.n * 4))
+  if (!pw_transform_equal(&a->tf, &b->tf))
     return "transform";
   return NULL;
 }

@@ -31,9 +31,7 @@ static int check_split_tf(const pw_scored_t *s, const char *dir, pc_err_t *err) 
   pw_prep_info_t in;
   int rc = pw_prep_read_info(dir, &in, err);
   const pw_transform_t *a = &in.tf, *b = &s->model.tf;
-  if (rc == PC_OK && (a->n != b->n || (a->n > 0 &&
-                      (memcmp(a->mean, b->mean, a->n * sizeof *a->mean) != 0 ||
-                       memcmp(a->inv_std, b->inv_std, a->n * sizeof *a->inv_std) != 0))))
+  if (rc == PC_OK && !pw_transform_equal(a, b))
     rc = pc_err_set(err, PC_EDATA, "%s: prepared with another standardization than the "
                     "model's training data (a split of another parasol prep run?)", dir);
   pw_prep_info_free(&in);

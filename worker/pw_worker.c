@@ -736,8 +736,7 @@ static void take_model_transform(pw_worker_t *w, pw_train_t *t) {
  * the model's weights fit them only if prep used the model's transform. */
 static int check_prepared_transform(pw_worker_t *w, pc_err_t *err) {
   const pw_transform_t *a = &w->tf, *b = &w->init_tf;
-  int same = a->n == b->n && memcmp(a->mean, b->mean, a->n * sizeof *a->mean) == 0 &&
-             memcmp(a->inv_std, b->inv_std, a->n * sizeof *a->inv_std) == 0;
+  int same = pw_transform_equal(a, b);
   pw_transform_free(&w->init_tf);
   if (same)
     return PC_OK;

@@ -101,3 +101,18 @@ grep -q "'--init' is not an option of 'server'" "$WORK/server.err" || fail "serv
 "$PARASOL" launch examples/a9a.yaml --init a --init b > "$WORK/twice.err" 2>&1; [ $? -eq 2 ] ||
   fail "--init twice not refused"
 ok "--init on launch and worker only, once"
+
+# 7. A cnn (dense layers and convolution kernels, images): a small network
+# trained one epoch, then fine-tuned at a negligible rate, keeps its
+# accuracy (the tables, conv kernels included, are the model's).
+CNN=(--set model.conv=4x5 --set model.hidden=16 --set training.epochs=1 --set training.batch=64)
+timeout 180 "$PARASOL" launch examples/mnist-cnn.yaml "${CNN[@]}" --set output.dir="$WORK/cnn" \
+  > "$WORK/cnn.log" 2>&1 || { tail "$WORK/cnn.log"; fail "cnn run failed"; }
+c1=$(json_num "$WORK/cnn/metrics.json" test accuracy)
+timeout 180 "$PARASOL" launch examples/mnist-cnn.yaml "${CNN[@]}" --init "$WORK/cnn/model.bin" \
+  --set optimizer.lr=1e-9 --set output.dir="$WORK/cnn2" > "$WORK/cnn2.log" 2>&1 ||
+  { tail "$WORK/cnn2.log"; fail "cnn fine-tuning failed"; }
+c2=$(json_num "$WORK/cnn2/metrics.json" test accuracy)
+awk -v a="$c1" -v b="$c2" 'BEGIN { d = a - b; exit !(d < 0.002 && d > -0.002 && a > 0.5) }' ||
+  fail "cnn: trained $c1, fine-tuned at lr 1e-9 $c2"
+ok "cnn fine-tuned at lr 1e-9 keeps its accuracy: $c1 -> $c2"

@@ -123,3 +123,20 @@ timeout 60 "$PARASOL" launch examples/a9a.yaml --set data.format=prepared --set 
 grep -q "hold rating pairs (parasol prep --format ratings), model.type logistic trains on feature rows" \
   "$WORK/wrong.log" || { tail "$WORK/wrong.log"; fail "the layout refusal does not say why"; }
 ok "mf on prepared ratings: rmse $rmse (the global mean: $mean_rmse); logistic refuses them"
+
+# Fine-tuning mf from its model (training.init): the embeddings, biases and
+# the global mean come from the model, so a few epochs at a small rate
+# start where it ended (first epoch's loss well below a fresh run's) and
+# end no worse.
+timeout 120 "$PARASOL" launch "$WORK/mf.yaml" --init "$WORK/mf/model.bin" --set output.dir="$WORK/mf2" \
+  --set optimizer.lr=0.1 --set training.epochs=3 > "$WORK/mf2.log" 2>&1 ||
+  { tail "$WORK/mf2.log"; fail "fine-tuning mf"; }
+grep -q "the servers hold the model of $WORK/mf/model.bin" "$WORK/mf2/logs/worker-0.log" ||
+  fail "worker 0 does not say it loaded the model"
+rmse2=$(json_num "$WORK/mf2/metrics.json" test rmse)
+awk -v a="$rmse2" -v b="$rmse" 'BEGIN { exit !(a <= b + 0.01) }' || fail "fine-tuned mf rmse $rmse2, from $rmse"
+first=$(awk -F, 'NR == 2 { print $4 }' "$WORK/mf2/metrics.csv")
+fresh=$(awk -F, 'NR == 2 { print $4 }' "$WORK/mf/metrics.csv")
+awk -v a="$first" -v b="$fresh" 'BEGIN { exit !(a < b / 2) }' ||
+  fail "fine-tuned mf's first-epoch loss $first is not well below a fresh run's $fresh"
+ok "mf fine-tuned from its model: first-epoch loss $first (fresh: $fresh), rmse $rmse2"

@@ -797,6 +797,26 @@ static void test_holdout_valid(void **state) {
   assert_non_null(strstr(err.msg, "needs a fraction in (0, 1)"));
 }
 
+/* Transforms compare value for value; two "none" (NULL arrays) are equal. */
+static void test_transform_equal(void **state) {
+  (void)state;
+  float m1[2] = {1, 2}, s1[2] = {0.5f, 1}, m2[2] = {1, 2}, s2[2] = {0.5f, 2};
+  pw_transform_t none = {0}, none2 = {0}, a = {2, m1, s1}, b = {2, m2, s1}, c = {2, m2, s2},
+                 d = {1, m1, s1};
+  assert_true(pw_transform_equal(&none, &none2));
+  assert_true(pw_transform_equal(&a, &b));
+  assert_false(pw_transform_equal(&a, &c));
+  assert_false(pw_transform_equal(&a, &d));
+  assert_false(pw_transform_equal(&a, &none));
+  pc_err_t err = {0};
+  assert_int_equal(pw_transform_check(&a, 2, "m", PC_EMODEL, &err), 0);
+  assert_int_equal(pw_transform_check(&a, 1, "m", PC_EMODEL, &err), PC_EMODEL);
+  assert_non_null(strstr(err.msg, "m: transform of 2 features, the data has 1"));
+  s2[0] = 0;
+  assert_int_equal(pw_transform_check(&c, 0, "m", PC_EDATA, &err), PC_EDATA);
+  assert_non_null(strstr(err.msg, "m: transform of feature 0: mean 1, 1/std 0"));
+}
+
 static void test_holdout_refusals(void **state) {
   (void)state;
   unsigned char s[16];
@@ -885,6 +905,7 @@ int main(void) {
       cmocka_unit_test(test_subset),
       cmocka_unit_test(test_holdout),
       cmocka_unit_test(test_holdout_valid),
+    cmocka_unit_test(test_transform_equal),
     cmocka_unit_test(test_holdout_refusals),
       cmocka_unit_test(test_moments_and_transform),
   };
